@@ -1,0 +1,127 @@
+# chatmem — one plain Makefile.
+#
+#   make            build everything (after installing missing packages)
+#   make test       unit + integration tests
+#   make demo       start a local fleet, play the seed conversation, stop
+#   make up / down  keep a local fleet running for manual use
+#   make SANITIZE=1 build (and test) with ASan/UBSan
+#   make V=1        show the commands
+
+OPT      ?= -O2
+CC       ?= cc
+PKGS      = rdkafka hiredis json-c libconfig libcurl
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra \
+	      -Wstrict-prototypes -Wshadow -Wno-missing-field-initializers \
+	      -Werror -MMD -MP -Icommon
+LDLIBS    = -lrdkafka -lhiredis -ljson-c -lconfig -lcurl -lm -lpthread
+
+ifeq ($(SANITIZE),1)
+VARIANT   = san
+SANFLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=undefined
+BIN       = build/san/bin
+else
+VARIANT   = rel
+SANFLAGS  =
+BIN       = bin
+endif
+
+BUILD     = build/$(VARIANT)
+CFLAGS   += $(CFLAGS_BASE) $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+COMMON_SRC = $(wildcard common/*.c)
+COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
+LIB        = $(BUILD)/libchatmem.a
+
+WORKERS    = $(notdir $(wildcard workers/*))
+WORKER_BIN = $(WORKERS:%=$(BIN)/chatmem-%)
+TOOL_BIN   = $(BIN)/chatmem $(BIN)/chatmem-devbroker
+ALL_BIN    = $(WORKER_BIN) $(TOOL_BIN)
+
+UNIT_SRC   = $(wildcard tests/test_*.c)
+UNIT_BIN   = $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
+E2E        = $(sort $(wildcard tests/test_e2e_*.sh))
+
+.PHONY: all deps test unit e2e demo up down clean format fmt-check
+.DEFAULT_GOAL := all
+
+all: deps
+	$(Q)$(MAKE) --no-print-directory build
+
+.PHONY: build
+build: $(ALL_BIN) $(UNIT_BIN)
+
+deps:
+	$(Q)ops/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(COMMON_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN)/chatmem-%: $(BUILD)/workers/%/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+TOOL_CHATMEM_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/chatmem/*.c))
+$(BIN)/chatmem: $(TOOL_CHATMEM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/chatmem-devbroker: $(BUILD)/tools/devbroker/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# Tests: units first (fast, no services), then the integration scripts, each
+# of which starts its own redis-server and devbroker on free ports.
+test: deps
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)$(MAKE) --no-print-directory unit e2e
+
+unit: $(UNIT_BIN)
+	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+	    CHATMEM_SRC=$(CURDIR) $$t; done
+
+e2e: $(ALL_BIN)
+	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) tests/run-e2e.sh $(E2E)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) ops/fleet.sh demo
+
+up: deps
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) ops/fleet.sh up
+
+down:
+	$(Q)ops/fleet.sh down
+
+format:
+	clang-format -i $(wildcard common/*.[ch] workers/*/*.c tools/*/*.c tests/*.c)
+
+fmt-check:
+	clang-format --dry-run -Werror $(wildcard common/*.[ch] workers/*/*.c tools/*/*.c tests/*.c)
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

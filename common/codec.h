@@ -1,0 +1,200 @@
+/*
+ * codec: JSON (json-c) encoders and strict decoders for every message of
+ * DESIGN.md: chat events, context requests, context replies (and the error
+ * reply), DLQ entries, and the message entries stored in Redis.
+ *
+ * Decoders accept only well-formed UTF-8 JSON objects. On any problem they
+ * return -1 and write one line to errstr naming the field and the reason,
+ * e.g. "field 'user_id': forbidden character '/' at byte 3". Unknown extra
+ * fields are ignored (forward compatibility). Decoded structures own their
+ * strings; release them with the matching _release(), which accepts a
+ * zeroed struct.
+ *
+ * Ids (user_id, conversation_id): 1..128 bytes of [A-Za-z0-9._@-].
+ * event_id, request_id: 1..128 bytes of [A-Za-z0-9._@:-].
+ */
+#ifndef CM_CODEC_H
+#define CM_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CM_ID_MAX 128
+
+typedef enum cm_role {
+        CM_ROLE_USER = 0,
+        CM_ROLE_ASSISTANT,
+        CM_ROLE_SYSTEM,
+} cm_role_t;
+
+/* "user", "assistant", "system". Cannot fail. */
+const char *cm_role_str(cm_role_t role);
+/* "User", "Assistant", "System": the prefix used in the context text. */
+const char *cm_role_label(cm_role_t role);
+/* Returns 0, or -1 if s is not a role name. */
+int cm_role_parse(const char *s, cm_role_t *out);
+
+typedef enum cm_event_type {
+        CM_EVENT_MESSAGE = 0,
+        CM_EVENT_PROFILE_SET,
+        CM_EVENT_SESSION_DELETE,
+        CM_EVENT_USER_DELETE,
+} cm_event_type_t;
+
+/* "message", "profile.set", "session.delete", "user.delete". */
+const char *cm_event_type_str(cm_event_type_t type);
+
+/* Validates an id as described above. Returns 0, or -1 with the reason in
+ * errstr (the field name is the caller's to add). */
+int cm_id_check(const char *s, size_t len, int allow_colon, char *errstr,
+                size_t errstr_size);
+
+typedef struct cm_message {
+        cm_role_t role;
+        char *content;      /* owned, valid UTF-8, NUL-terminated */
+        size_t content_len;
+        int64_t seq;        /* sequence in the session; 0 when not stored */
+        int64_t ts;         /* ms since epoch; 0 when absent */
+        int tokens;         /* tokens of the message's context line; -1 unknown */
+        char *event_id;     /* owned; NULL when absent */
+} cm_message_t;
+
+void cm_message_release(cm_message_t *msg);
+
+typedef struct cm_profile {
+        char *name;         /* owned; NULL when unknown */
+        char *role;         /* owned; NULL when unknown */
+        char **interests;   /* owned array of owned strings */
+        size_t interest_cnt;
+} cm_profile_t;
+
+void cm_profile_release(cm_profile_t *profile);
+/* Returns 1 if the profile has no field set. */
+int cm_profile_empty(const cm_profile_t *profile);
+
+typedef struct cm_event {
+        cm_event_type_t type;
+        char event_id[CM_ID_MAX + 1];
+        char user_id[CM_ID_MAX + 1];
+        char conversation_id[CM_ID_MAX + 1]; /* "default" when absent */
+        cm_message_t msg;      /* CM_EVENT_MESSAGE: role, content, ts */
+        cm_profile_t profile;  /* CM_EVENT_PROFILE_SET */
+} cm_event_t;
+
+/*
+ * Decodes a chat event from buf[0..len). Content longer than
+ * max_content_bytes is refused. event_id is required for every type.
+ * On error returns -1 with the reason in errstr; ev is then released.
+ */
+int cm_event_decode(const char *buf, size_t len, size_t max_content_bytes,
+                    cm_event_t *ev, char *errstr, size_t errstr_size);
+void cm_event_release(cm_event_t *ev);
+/* Encodes ev as a JSON object (event_id, type, ids, and the fields of its
+ * type). Returns a heap string the caller frees. Cannot fail. */
+char *cm_event_encode(const cm_event_t *ev);
+
+typedef struct cm_request {
+        char request_id[CM_ID_MAX + 1];
+        char user_id[CM_ID_MAX + 1];
+        char conversation_id[CM_ID_MAX + 1]; /* "default" when absent */
+        char *reply_to;        /* owned; NULL = the configured default */
+        int max_tokens;        /* 0 = the configured default; else 1..1000000 */
+        int recent;            /* -1 = the configured default; else 0..1000 */
+        char *query;           /* owned; NULL when absent */
+        cm_message_t *history; /* owned; NULL when absent */
+        size_t history_cnt;
+        int has_history;       /* 1 when the request carried "history" */
+} cm_request_t;
+
+/*
+ * Decodes a context request. Whenever the request_id itself was readable
+ * (present and valid) it is copied to req->request_id even when another
+ * field is bad, so that the caller can send an error reply; otherwise
+ * req->request_id is "". On error returns -1 with the reason in errstr.
+ * history entries: {role, content}; content obeys max_content_bytes.
+ * reply_to: 1..249 bytes of [A-Za-z0-9._-] (a Kafka topic name).
+ */
+int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
+                      cm_request_t *req, char *errstr, size_t errstr_size);
+void cm_request_release(cm_request_t *req);
+/* Encodes a request (for the CLI). Returns a heap string. Cannot fail. */
+char *cm_request_encode(const cm_request_t *req);
+
+typedef struct cm_reply_meta {
+        int64_t total_messages;
+        int summarized;
+        int cached;
+        int tokens;
+        int full_history_tokens;
+        int degraded;
+        int64_t build_us;
+} cm_reply_meta_t;
+
+/* The parts of a reply; the encoder borrows every pointer. */
+typedef struct cm_reply {
+        const char *request_id;      /* NULL: omitted (context.prebuilt) */
+        const char *user_id;
+        const char *conversation_id;
+        const char *context;         /* the context text */
+        const cm_profile_t *profile; /* encoded as {} fields present only */
+        const char *summary;         /* NULL or "" gives "" */
+        const cm_message_t *recent;  /* {role, content} each */
+        size_t recent_cnt;
+        cm_reply_meta_t meta;
+} cm_reply_t;
+
+/* Encodes a reply. Returns a heap string. Cannot fail. */
+char *cm_reply_encode(const cm_reply_t *reply);
+
+/* Encodes {"request_id", "error": {"code", "message"}}. request_id may be
+ * NULL or "" only when it could not be read (then it is omitted). Returns a
+ * heap string. Cannot fail. */
+char *cm_error_reply_encode(const char *request_id, const char *code,
+                            const char *message);
+
+/*
+ * A decoded reply, for the CLI and tests. Owns everything. On error returns
+ * -1 with the reason in errstr. When the reply is an error reply, is_error
+ * is 1 and error_code/error_message are set; the rest is empty.
+ */
+typedef struct cm_reply_doc {
+        char *request_id;
+        int is_error;
+        char *error_code;
+        char *error_message;
+        char *user_id;
+        char *conversation_id;
+        char *context;
+        cm_profile_t profile;
+        char *summary;
+        cm_message_t *recent;
+        size_t recent_cnt;
+        cm_reply_meta_t meta;
+} cm_reply_doc_t;
+
+int cm_reply_decode(const char *buf, size_t len, cm_reply_doc_t *doc,
+                    char *errstr, size_t errstr_size);
+void cm_reply_doc_release(cm_reply_doc_t *doc);
+
+/* Encodes a DLQ entry {"topic","partition","offset","key","payload",
+ * "error"}. key and payload are raw bytes: when valid UTF-8 they are kept
+ * as strings, otherwise they are stored base64-encoded in "key_base64" /
+ * "payload_base64" instead. key may be NULL (then "key" is null).
+ * Returns a heap string. Cannot fail. */
+char *cm_dlq_encode(const char *topic, int32_t partition, int64_t offset,
+                    const void *key, size_t key_len, const void *payload,
+                    size_t payload_len, const char *error);
+
+/*
+ * Stored message entry, as kept in the Redis list of a session:
+ * {"seq":N,"event_id":"…","role":"user","content":"…","ts":N,"tokens":N}
+ * cm_stored_tail_encode() gives everything after "seq":N, — the text from
+ * ,"event_id" to the closing brace — because the sequence number is
+ * assigned inside Redis. Returns a heap string. Cannot fail.
+ */
+char *cm_stored_tail_encode(const cm_message_t *msg, const char *event_id);
+/* Decodes one stored entry. On error returns -1 with the reason. */
+int cm_stored_decode(const char *buf, size_t len, cm_message_t *msg,
+                     char *errstr, size_t errstr_size);
+
+#endif

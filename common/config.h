@@ -1,0 +1,90 @@
+/*
+ * config: chatmem settings from a libconfig file plus environment overrides.
+ *
+ * Order of precedence, lowest first: built-in defaults (those of the seed),
+ * the file, then the environment. Every setting has an environment name:
+ * CHATMEM_ followed by its path upper-cased with '.' as '_' (for example
+ * context.max_tokens is CHATMEM_CONTEXT_MAX_TOKENS); redis_url also reads
+ * plain REDIS_URL, below CHATMEM_REDIS_URL.
+ *
+ * The group kafka = { ... } is passed through to librdkafka: libconfig names
+ * cannot hold '.', so a '_' in a name there stands for '.'
+ * (sasl_mechanisms = "PLAIN" sets sasl.mechanisms). Environment variables
+ * CHATMEM_KAFKA_PROP_<NAME> do the same (CHATMEM_KAFKA_PROP_SASL_PASSWORD).
+ *
+ * An unknown key, a value of the wrong type or out of range, or a file that
+ * does not parse is an error at start-up that names the key (or the line).
+ */
+#ifndef CM_CONFIG_H
+#define CM_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct cm_kafka_prop {
+        char *name;  /* librdkafka property name, with dots */
+        char *value;
+} cm_kafka_prop_t;
+
+typedef struct cm_config {
+        /* where */
+        char *kafka_brokers;    /* "127.0.0.1:9092" */
+        char *redis_url;        /* "redis://127.0.0.1:6379/0" */
+        char *key_prefix;       /* "chatmem:" */
+        char *log_level;        /* "info" */
+
+        /* lifetimes, seconds; 0 = never expire */
+        int session_ttl;        /* 3600 */
+        int profile_ttl;        /* 2592000 (30 days) */
+
+        /* topics */
+        char *topic_events;     /* "chat.events" */
+        char *topic_compaction; /* "chat.compaction" */
+        char *topic_dlq;        /* "chat.dlq" */
+        char *topic_requests;   /* "context.requests" */
+        char *topic_replies;    /* "context.replies" */
+        char *topic_prebuilt;   /* "context.prebuilt" */
+
+        /* limits */
+        int max_content_bytes;  /* 65536 */
+
+        /* ingest */
+        char *ingest_group;     /* "chatmem-ingest" */
+        int ingest_batch_size;  /* 1000 events per Redis pipeline */
+        int dedupe_window;      /* 1000 recent event_ids kept per session */
+
+        /* context */
+        char *context_group;    /* "chatmem-context" */
+        int recent_verbatim;    /* 3 */
+        int summarize_after;    /* 5 */
+        int max_tokens;         /* 2000 */
+        int cache_sessions;     /* 10000 entries of the degraded-mode cache */
+        char *tokenizer;        /* "estimate" (chars/4) */
+
+        /* librdkafka pass-through, in file order, then environment */
+        cm_kafka_prop_t *kafka_props;
+        size_t kafka_prop_cnt;
+} cm_config_t;
+
+/* Fills cfg with the built-in defaults. Cannot fail. Release with
+ * cm_config_release(). */
+void cm_config_init(cm_config_t *cfg);
+
+/*
+ * Reads the file at path (NULL: $CHATMEM_CONFIG if set, otherwise no file)
+ * over the values already in cfg, then applies the environment.
+ * On error returns -1 and writes the reason to errstr; cfg then holds a
+ * mix of old and new values and must only be released.
+ */
+int cm_config_load(cm_config_t *cfg, const char *path, char *errstr,
+                   size_t errstr_size);
+
+/* Sets one setting by its path ("context.max_tokens", "kafka.linger_ms"
+ * goes to the pass-through) from a string, as the environment does.
+ * On error returns -1 and writes the reason to errstr. */
+int cm_config_set(cm_config_t *cfg, const char *path, const char *value,
+                  char *errstr, size_t errstr_size);
+
+/* Frees everything cfg owns; cfg may be NULL. */
+void cm_config_release(cm_config_t *cfg);
+
+#endif

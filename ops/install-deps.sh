@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian packages chatmem needs to build, run and test, when
+# they are missing. Silent and quick when everything is present; runs
+# apt-get update first otherwise (a fresh machine knows no package before).
+set -eu
+
+PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libjson-c-dev
+libconfig-dev libcurl4-openssl-dev libcmocka-dev redis-server redis-tools
+kcat python3 python3-jsonschema"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing"
+if [ "$(id -u)" = 0 ]; then
+	SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+else
+	echo "install-deps: need root or sudo to install:$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
