@@ -1,0 +1,306 @@
+#include "kafka.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+volatile sig_atomic_t cm_stop = 0;
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        if (cm_stop)
+                _exit(1);
+        cm_stop = 1;
+}
+
+void cm_daemon_signals(void)
+{
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name,
+                    const char *value, char *errstr, size_t errstr_size)
+{
+        char why[512];
+
+        if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) !=
+            RD_KAFKA_CONF_OK) {
+                snprintf(errstr, errstr_size, "kafka property '%s': %s", name,
+                         why);
+                return -1;
+        }
+        return 0;
+}
+
+/* Applies chatmem's defaults (pairs, NULL-terminated), then the operator's
+ * pass-through properties, which win. */
+static int conf_apply(rd_kafka_conf_t *conf, const cm_config_t *cfg,
+                      const char *const *defaults, char *errstr,
+                      size_t errstr_size)
+{
+        size_t i;
+
+        if (conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr,
+                     errstr_size) == -1)
+                return -1;
+        for (i = 0; defaults[i]; i += 2) {
+                if (conf_set(conf, defaults[i], defaults[i + 1], errstr,
+                             errstr_size) == -1)
+                        return -1;
+        }
+        for (i = 0; i < cfg->kafka_prop_cnt; i++) {
+                if (conf_set(conf, cfg->kafka_props[i].name,
+                             cfg->kafka_props[i].value, errstr,
+                             errstr_size) == -1)
+                        return -1;
+        }
+        return 0;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+        (void)rk;
+        if (level <= 3)
+                cm_error("kafka %s: %s", fac, buf);
+        else if (level <= 4)
+                cm_warn("kafka %s: %s", fac, buf);
+        else
+                cm_debug("kafka %s: %s", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque)
+{
+        (void)opaque;
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                char fatal[512];
+
+                rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+                cm_error("kafka fatal error: %s; shutting down", fatal);
+                cm_stop = 1;
+                return;
+        }
+        /* Broker-down and transport errors are retried by librdkafka; say
+         * so once per event at warn level. */
+        cm_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
+                reason);
+}
+
+rd_kafka_t *cm_kafka_consumer_new(
+        const cm_config_t *cfg, const char *group,
+        void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t *parts,
+                          void *opaque),
+        void *opaque, char *errstr, size_t errstr_size)
+{
+        static const char *const defaults[] = {
+                "enable.auto.offset.store", "false",
+                "enable.auto.commit",       "true",
+                "auto.commit.interval.ms",  "1000",
+                "auto.offset.reset",        "earliest",
+                "enable.partition.eof",     "false",
+                "fetch.wait.max.ms",        "10",
+                "session.timeout.ms",       "10000",
+                "heartbeat.interval.ms",    "1000",
+                NULL,
+        };
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_t *rk = NULL;
+        char why[512];
+
+        if (group && conf_set(conf, "group.id", group, errstr,
+                              errstr_size) == -1)
+                goto out;
+        if (conf_apply(conf, cfg, defaults, errstr, errstr_size) == -1)
+                goto out;
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        if (rebalance)
+                rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+        rd_kafka_conf_set_opaque(conf, opaque);
+
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+        if (!rk) {
+                snprintf(errstr, errstr_size, "cannot create consumer: %s",
+                         why);
+                goto out;
+        }
+        conf = NULL; /* now owned by rk */
+        rd_kafka_poll_set_consumer(rk);
+out:
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        return rk;
+}
+
+int cm_kafka_subscribe(rd_kafka_t *rk, const char *topic, char *errstr,
+                       size_t errstr_size)
+{
+        rd_kafka_topic_partition_list_t *topics;
+        rd_kafka_resp_err_t err;
+
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, topic,
+                                          RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(rk, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (err) {
+                snprintf(errstr, errstr_size, "cannot subscribe to '%s': %s",
+                         topic, rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
+rd_kafka_t *cm_kafka_producer_new(
+        const cm_config_t *cfg,
+        void (*dr)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque),
+        void *opaque, char *errstr, size_t errstr_size)
+{
+        static const char *const defaults[] = {
+                "enable.idempotence", "true",
+                "acks",               "all",
+                "linger.ms",          "2",
+                NULL,
+        };
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_t *rk = NULL;
+        char why[512];
+
+        if (conf_apply(conf, cfg, defaults, errstr, errstr_size) == -1)
+                goto out;
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        if (dr)
+                rd_kafka_conf_set_dr_msg_cb(conf, dr);
+        rd_kafka_conf_set_opaque(conf, opaque);
+
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+        if (!rk) {
+                snprintf(errstr, errstr_size, "cannot create producer: %s",
+                         why);
+                goto out;
+        }
+        conf = NULL; /* now owned by rk */
+out:
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        return rk;
+}
+
+void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *parts,
+                                void *opaque)
+{
+        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk),
+                                  "COOPERATIVE");
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+        (void)opaque;
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                cm_info("assigned %d partition(s)", parts->cnt);
+                if (cooperative)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        ret = rd_kafka_assign(rk, parts);
+                break;
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+                cm_info("revoking %d partition(s)", parts->cnt);
+                /* Hand over exactly what we acknowledged. */
+                ret = rd_kafka_commit(rk, NULL, 0);
+                if (ret && ret != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                        cm_warn("commit on revoke failed: %s",
+                                rd_kafka_err2str(ret));
+                ret = RD_KAFKA_RESP_ERR_NO_ERROR;
+                if (cooperative)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        ret = rd_kafka_assign(rk, NULL);
+                break;
+        default:
+                cm_error("rebalance failed: %s", rd_kafka_err2str(err));
+                ret = rd_kafka_assign(rk, NULL);
+                break;
+        }
+        if (error) {
+                cm_error("incremental rebalance failed: %s",
+                         rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        } else if (ret) {
+                cm_error("rebalance assign failed: %s", rd_kafka_err2str(ret));
+        }
+}
+
+int cm_kafka_pause_all(rd_kafka_t *rk, int pause)
+{
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        rd_kafka_resp_err_t err;
+
+        err = rd_kafka_assignment(rk, &parts);
+        if (err) {
+                cm_error("cannot read assignment: %s", rd_kafka_err2str(err));
+                return -1;
+        }
+        if (parts->cnt > 0) {
+                if (pause)
+                        err = rd_kafka_pause_partitions(rk, parts);
+                else
+                        err = rd_kafka_resume_partitions(rk, parts);
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+        return err ? -1 : 0;
+}
+
+void cm_kafka_consumer_close(rd_kafka_t *rk)
+{
+        rd_kafka_resp_err_t err;
+
+        if (!rk)
+                return;
+        err = rd_kafka_commit(rk, NULL, 0);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                cm_warn("final commit failed: %s", rd_kafka_err2str(err));
+        err = rd_kafka_consumer_close(rk);
+        if (err)
+                cm_warn("consumer close: %s", rd_kafka_err2str(err));
+        rd_kafka_destroy(rk);
+}
+
+int cm_kafka_producer_close(rd_kafka_t *rk, int timeout_ms)
+{
+        int left;
+
+        if (!rk)
+                return 0;
+        rd_kafka_flush(rk, timeout_ms);
+        left = rd_kafka_outq_len(rk);
+        if (left > 0)
+                cm_error("%d message(s) not delivered at shutdown", left);
+        rd_kafka_destroy(rk);
+        return left;
+}
+
+void cm_kafka_sleep(rd_kafka_t *rk, int ms)
+{
+        while (ms > 0 && !cm_stop) {
+                int step = ms < 100 ? ms : 100;
+
+                if (rk)
+                        rd_kafka_poll(rk, step);
+                else
+                        usleep((useconds_t)step * 1000);
+                ms -= step;
+        }
+}

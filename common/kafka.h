@@ -1,0 +1,83 @@
+/*
+ * kafka: librdkafka handles configured the chatmem way, and the orderly
+ * shutdown of a worker.
+ *
+ * Consumers store offsets by hand (enable.auto.offset.store=false): a
+ * worker stores the offset of a message only once the side effect it
+ * stands for is acknowledged (Redis reply, delivered reply or DLQ entry),
+ * and librdkafka's auto-commit commits what was stored. Producers are
+ * idempotent, so a retried produce never duplicates or reorders.
+ *
+ * Every property of the config's kafka = { … } group is applied after
+ * chatmem's own defaults, so an operator can override any of them.
+ */
+#ifndef CM_KAFKA_H
+#define CM_KAFKA_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+
+/* Set by the SIGTERM/SIGINT handler installed by cm_daemon_signals(). */
+extern volatile sig_atomic_t cm_stop;
+
+/* Installs SIGTERM/SIGINT handlers that set cm_stop; a second signal exits
+ * at once with status 1. Ignores SIGPIPE. Cannot fail. */
+void cm_daemon_signals(void);
+
+/*
+ * Creates a high-level consumer in group (NULL: no group, for assign-only
+ * use) with manual offset store and auto.offset.reset=earliest. rebalance
+ * may be NULL (librdkafka's default assign/unassign); opaque is given to it.
+ * On error returns NULL and writes the reason to errstr.
+ */
+rd_kafka_t *cm_kafka_consumer_new(
+        const cm_config_t *cfg, const char *group,
+        void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t *parts,
+                          void *opaque),
+        void *opaque, char *errstr, size_t errstr_size);
+
+/* Subscribes rk to one topic. On error returns -1 with the reason. */
+int cm_kafka_subscribe(rd_kafka_t *rk, const char *topic, char *errstr,
+                       size_t errstr_size);
+
+/*
+ * Creates an idempotent producer (acks=all, linger.ms=2 unless overridden).
+ * dr may be NULL; it is called from rd_kafka_poll/flush for every message.
+ * On error returns NULL and writes the reason to errstr.
+ */
+rd_kafka_t *cm_kafka_producer_new(
+        const cm_config_t *cfg,
+        void (*dr)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque),
+        void *opaque, char *errstr, size_t errstr_size);
+
+/*
+ * The default rebalance handler for eager and cooperative protocols: on
+ * revoke it commits the stored offsets synchronously first, so that the
+ * next owner starts exactly after what this process acknowledged.
+ */
+void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *parts,
+                                void *opaque);
+
+/* Pauses (pause=1) or resumes every partition currently assigned to rk.
+ * Returns 0, or -1 when the assignment cannot be read. */
+int cm_kafka_pause_all(rd_kafka_t *rk, int pause);
+
+/* Commits the stored offsets synchronously, closes the consumer and
+ * destroys it. rk may be NULL. Bounded by librdkafka's own timeouts. */
+void cm_kafka_consumer_close(rd_kafka_t *rk);
+
+/* Flushes at most timeout_ms, reports what is left unsent, destroys.
+ * rk may be NULL. Returns the number of messages that were not delivered. */
+int cm_kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
+
+/* Sleeps ms milliseconds in steps of at most 100 ms, serving rk (may be
+ * NULL) with rd_kafka_poll, and returns early when cm_stop is set. */
+void cm_kafka_sleep(rd_kafka_t *rk, int ms);
+
+#endif

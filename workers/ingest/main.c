@@ -1,0 +1,441 @@
+/*
+ * chatmem-ingest: chat.events -> the user's session in Redis, exactly once.
+ *
+ * The loop: poll a batch of events; decode and validate each; send the bad
+ * ones to chat.dlq with the reason; append the good ones with one Redis
+ * pipeline (store.h explains why a redelivered or repeated event changes
+ * nothing); once Redis acknowledged the batch and the DLQ entries are
+ * delivered, store the batch's offsets, which auto-commit then commits.
+ *
+ * Redis down: the batch in hand is kept, every assigned partition is paused
+ * (the consumer keeps its group membership), and the append is retried with
+ * backoff until it succeeds; then the partitions resume. Nothing is
+ * acknowledged that Redis has not.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "config.h"
+#include "kafka.h"
+#include "log.h"
+#include "store.h"
+#include "tokens.h"
+#include "util.h"
+
+typedef struct ingest {
+        cm_config_t cfg;
+        rd_kafka_t *consumer;
+        rd_kafka_t *producer;
+        cm_store_t *st;
+        const cm_tokenizer_t *tk;
+        int redis_down;
+
+        /* the batch in hand */
+        rd_kafka_message_t **msgs;
+        size_t msg_cnt;
+        cm_event_t *events;
+        cm_append_t *items;
+        size_t item_cnt;
+        /* messages that arrived while Redis was down: next batch */
+        rd_kafka_message_t **carry;
+        size_t carry_cnt;
+
+        cm_buf_t line;
+        unsigned long long applied, duplicates, dead;
+} ingest_t;
+
+static void usage(FILE *fp)
+{
+        fprintf(fp, "usage: chatmem-ingest [-c FILE]\n"
+                    "Consumes chat events and appends them to the sessions "
+                    "in Redis.\n");
+}
+
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+        ingest_t *in = opaque;
+
+        cm_kafka_rebalance_default(rk, err, parts, opaque);
+        /* New partitions stay paused until Redis is back. */
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && in->redis_down)
+                rd_kafka_pause_partitions(rk, parts);
+}
+
+/* Delivery reports of the DLQ producer: an entry that could not be
+ * delivered is produced again, so that the offset of a bad event is stored
+ * only once its DLQ entry is in Kafka (see wait_dlq()). */
+static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+        (void)opaque;
+        if (!m->err)
+                return;
+        cm_warn("dlq entry not delivered (%s); producing it again",
+                rd_kafka_err2str(m->err));
+        if (rd_kafka_producev(rk, RD_KAFKA_V_RKT(m->rkt),
+                              RD_KAFKA_V_KEY(m->key, m->key_len),
+                              RD_KAFKA_V_VALUE(m->payload, m->len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_END))
+                cm_error("cannot produce dlq entry again");
+}
+
+static void to_dlq(ingest_t *in, const rd_kafka_message_t *m,
+                   const char *reason)
+{
+        char *entry;
+        rd_kafka_resp_err_t err;
+
+        entry = cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition,
+                              m->offset, m->key, m->key_len, m->payload,
+                              m->len, reason);
+        cm_warn("event at '%s' [%d] @%lld to dlq: %s",
+                rd_kafka_topic_name(m->rkt), (int)m->partition,
+                (long long)m->offset, reason);
+        for (;;) {
+                err = rd_kafka_producev(
+                        in->producer, RD_KAFKA_V_TOPIC(in->cfg.topic_dlq),
+                        RD_KAFKA_V_KEY(m->key, m->key_len),
+                        RD_KAFKA_V_VALUE(entry, strlen(entry)),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                        RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
+                        break;
+                rd_kafka_poll(in->producer, 100);
+        }
+        if (err) {
+                cm_error("cannot produce to '%s': %s", in->cfg.topic_dlq,
+                         rd_kafka_err2str(err));
+                free(entry);
+                return;
+        }
+        in->dead++;
+}
+
+/* Checks that the message key is the session key "<user>:<conv>" (for
+ * user.delete, also just "<user>"). Returns 0, or -1 with the reason. */
+static int check_key(const rd_kafka_message_t *m, const cm_event_t *ev,
+                     char *errstr, size_t errstr_size)
+{
+        size_t ulen = strlen(ev->user_id), clen = strlen(ev->conversation_id);
+        const char *k = m->key;
+
+        if (!m->key) {
+                snprintf(errstr, errstr_size,
+                         "message key missing: must be '%s:%s'", ev->user_id,
+                         ev->conversation_id);
+                return -1;
+        }
+        if (m->key_len == ulen + 1 + clen && !memcmp(k, ev->user_id, ulen) &&
+            k[ulen] == ':' && !memcmp(k + ulen + 1, ev->conversation_id, clen))
+                return 0;
+        if (ev->type == CM_EVENT_USER_DELETE && m->key_len == ulen &&
+            !memcmp(k, ev->user_id, ulen))
+                return 0;
+        snprintf(errstr, errstr_size,
+                 "message key does not match the event: must be '%s:%s'",
+                 ev->user_id, ev->conversation_id);
+        return -1;
+}
+
+static int line_tokens(ingest_t *in, const cm_message_t *msg)
+{
+        cm_buf_reset(&in->line);
+        cm_buf_adds(&in->line, cm_role_label(msg->role));
+        cm_buf_adds(&in->line, ": ");
+        cm_buf_add(&in->line, msg->content, msg->content_len);
+        return cm_tokenizer_count(in->tk, in->line.buf, in->line.len);
+}
+
+/* Decodes the batch into append items; bad events go to the DLQ. */
+static void prepare(ingest_t *in)
+{
+        size_t i;
+
+        in->item_cnt = 0;
+        for (i = 0; i < in->msg_cnt; i++) {
+                const rd_kafka_message_t *m = in->msgs[i];
+                cm_event_t *ev = &in->events[in->item_cnt];
+                char why[512];
+
+                if (m->err)
+                        continue;
+                if (cm_event_decode(m->payload, m->len,
+                                    (size_t)in->cfg.max_content_bytes, ev,
+                                    why, sizeof(why)) == -1) {
+                        to_dlq(in, m, why);
+                        continue;
+                }
+                if (check_key(m, ev, why, sizeof(why)) == -1) {
+                        to_dlq(in, m, why);
+                        cm_event_release(ev);
+                        continue;
+                }
+                if (ev->type != CM_EVENT_MESSAGE) {
+                        snprintf(why, sizeof(why),
+                                 "event type '%s' is not supported by this "
+                                 "ingest version",
+                                 cm_event_type_str(ev->type));
+                        to_dlq(in, m, why);
+                        cm_event_release(ev);
+                        continue;
+                }
+                memset(&in->items[in->item_cnt], 0, sizeof(cm_append_t));
+                in->items[in->item_cnt].ev = ev;
+                in->items[in->item_cnt].partition = m->partition;
+                in->items[in->item_cnt].offset = m->offset;
+                in->items[in->item_cnt].tokens = line_tokens(in, &ev->msg);
+                in->item_cnt++;
+        }
+}
+
+/* Serves the consumer while Redis is down. A message that still arrives
+ * (fetched before the pause took effect) is kept for the next batch. */
+static void wait_serving(ingest_t *in, int ms)
+{
+        while (ms > 0 && !cm_stop) {
+                rd_kafka_message_t *m =
+                        rd_kafka_consumer_poll(in->consumer, 100);
+
+                if (m) {
+                        in->carry = cm_realloc(in->carry,
+                                               (in->carry_cnt + 1) *
+                                                       sizeof(*in->carry));
+                        in->carry[in->carry_cnt++] = m;
+                }
+                ms -= 100;
+        }
+}
+
+/* Appends the prepared items, retrying with backoff while Redis is down.
+ * Returns 0 once Redis acknowledged them, or -1 when asked to stop first. */
+static int apply(ingest_t *in)
+{
+        char errstr[512];
+        int backoff = 100;
+
+        if (in->item_cnt == 0)
+                return 0;
+        while (cm_store_append_batch(in->st, in->items, in->item_cnt, errstr,
+                                     sizeof(errstr)) == -1) {
+                if (!in->redis_down) {
+                        in->redis_down = 1;
+                        cm_kafka_pause_all(in->consumer, 1);
+                        cm_warn("%s; partitions paused, retrying", errstr);
+                } else {
+                        cm_debug("%s; retrying in %d ms", errstr, backoff);
+                }
+                wait_serving(in, backoff);
+                if (cm_stop)
+                        return -1;
+                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        }
+        if (in->redis_down) {
+                in->redis_down = 0;
+                cm_kafka_pause_all(in->consumer, 0);
+                cm_info("redis '%s' is back; partitions resumed",
+                        cm_store_url(in->st));
+        }
+        for (size_t i = 0; i < in->item_cnt; i++) {
+                if (in->items[i].result == CM_APPEND_APPLIED)
+                        in->applied++;
+                else
+                        in->duplicates++;
+        }
+        return 0;
+}
+
+/* Waits until every DLQ entry is delivered. Returns -1 if asked to stop
+ * first. */
+static int wait_dlq(ingest_t *in)
+{
+        while (rd_kafka_outq_len(in->producer) > 0) {
+                if (cm_stop)
+                        return -1;
+                rd_kafka_flush(in->producer, 100);
+        }
+        return 0;
+}
+
+static void store_offsets(ingest_t *in)
+{
+        size_t i;
+
+        for (i = 0; i < in->msg_cnt; i++) {
+                const rd_kafka_message_t *m = in->msgs[i];
+                rd_kafka_resp_err_t err;
+
+                if (m->err || !m->rkt)
+                        continue;
+                err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+                /* A partition revoked meanwhile is stored by its new owner,
+                 * which re-applies it harmlessly. */
+                if (err && err != RD_KAFKA_RESP_ERR__STATE)
+                        cm_debug("offset store [%d] @%lld: %s",
+                                 (int)m->partition, (long long)m->offset,
+                                 rd_kafka_err2str(err));
+        }
+}
+
+static void release_batch(ingest_t *in)
+{
+        size_t i;
+
+        for (i = 0; i < in->item_cnt; i++)
+                cm_event_release(&in->events[i]);
+        in->item_cnt = 0;
+        for (i = 0; i < in->msg_cnt; i++)
+                rd_kafka_message_destroy(in->msgs[i]);
+        in->msg_cnt = 0;
+}
+
+/* Fills the batch: messages carried over first, then up to batch_size
+ * from the consumer, waiting at most 100 ms for the first. */
+static void poll_batch(ingest_t *in)
+{
+        size_t max = (size_t)in->cfg.ingest_batch_size;
+        rd_kafka_message_t *m;
+
+        while (in->carry_cnt > 0 && in->msg_cnt < max) {
+                in->msgs[in->msg_cnt++] = in->carry[0];
+                memmove(in->carry, in->carry + 1,
+                        --in->carry_cnt * sizeof(*in->carry));
+        }
+        if (in->msg_cnt == 0) {
+                m = rd_kafka_consumer_poll(in->consumer, 100);
+                if (!m)
+                        return;
+                in->msgs[in->msg_cnt++] = m;
+        }
+        while (in->msg_cnt < max) {
+                m = rd_kafka_consumer_poll(in->consumer, 0);
+                if (!m)
+                        break;
+                in->msgs[in->msg_cnt++] = m;
+        }
+}
+
+static void log_consumer_error(const rd_kafka_message_t *m)
+{
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                return;
+        cm_warn("consumer: %s", rd_kafka_message_errstr(m));
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+                cm_stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+        ingest_t in;
+        const char *conf_path = NULL;
+        char errstr[512];
+        int opt, ret = 1;
+
+        memset(&in, 0, sizeof(in));
+        cm_buf_init(&in.line);
+        cm_log_init("chatmem-ingest");
+        cm_config_init(&in.cfg);
+        while ((opt = getopt(argc, argv, "c:h")) != -1) {
+                switch (opt) {
+                case 'c':
+                        conf_path = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        ret = 0;
+                        goto out;
+                default:
+                        usage(stderr);
+                        ret = 2;
+                        goto out;
+                }
+        }
+        if (cm_config_load(&in.cfg, conf_path, errstr, sizeof(errstr)) == -1) {
+                cm_error("%s", errstr);
+                goto out;
+        }
+        cm_log_level_parse(in.cfg.log_level, &cm_log_level);
+        cm_daemon_signals();
+
+        if (cm_tokenizer_get(in.cfg.tokenizer, &in.tk, errstr,
+                             sizeof(errstr)) == -1) {
+                cm_error("%s", errstr);
+                goto out;
+        }
+        in.st = cm_store_new(&in.cfg, errstr, sizeof(errstr));
+        if (!in.st) {
+                cm_error("%s", errstr);
+                goto out;
+        }
+        if (cm_store_connect(in.st, errstr, sizeof(errstr)) == -1)
+                cm_warn("%s; will retry when events arrive", errstr);
+
+        in.producer = cm_kafka_producer_new(&in.cfg, dlq_dr, &in, errstr,
+                                            sizeof(errstr));
+        if (!in.producer) {
+                cm_error("%s", errstr);
+                goto out;
+        }
+        in.consumer = cm_kafka_consumer_new(&in.cfg, in.cfg.ingest_group,
+                                            rebalance, &in, errstr,
+                                            sizeof(errstr));
+        if (!in.consumer) {
+                cm_error("%s", errstr);
+                goto out;
+        }
+        if (cm_kafka_subscribe(in.consumer, in.cfg.topic_events, errstr,
+                               sizeof(errstr)) == -1) {
+                cm_error("%s", errstr);
+                goto out;
+        }
+        in.msgs = cm_calloc((size_t)in.cfg.ingest_batch_size,
+                            sizeof(*in.msgs));
+        in.events = cm_calloc((size_t)in.cfg.ingest_batch_size,
+                              sizeof(*in.events));
+        in.items = cm_calloc((size_t)in.cfg.ingest_batch_size,
+                             sizeof(*in.items));
+        cm_info("consuming '%s' in group '%s' into redis '%s'",
+                in.cfg.topic_events, in.cfg.ingest_group,
+                cm_store_url(in.st));
+
+        while (!cm_stop) {
+                size_t i;
+
+                poll_batch(&in);
+                if (in.msg_cnt == 0) {
+                        rd_kafka_poll(in.producer, 0);
+                        continue;
+                }
+                for (i = 0; i < in.msg_cnt; i++)
+                        if (in.msgs[i]->err)
+                                log_consumer_error(in.msgs[i]);
+                prepare(&in);
+                /* Stopping before Redis or the DLQ acknowledged the batch
+                 * leaves its offsets unstored: it is delivered again. */
+                if (apply(&in) == 0 && wait_dlq(&in) == 0)
+                        store_offsets(&in);
+                release_batch(&in);
+        }
+        cm_info("stopping: %llu applied, %llu duplicates skipped, %llu to "
+                "dlq",
+                in.applied, in.duplicates, in.dead);
+        ret = 0;
+out:
+        release_batch(&in);
+        for (size_t i = 0; i < in.carry_cnt; i++)
+                rd_kafka_message_destroy(in.carry[i]);
+        free(in.carry);
+        cm_kafka_consumer_close(in.consumer);
+        if (cm_kafka_producer_close(in.producer, 5000) > 0)
+                ret = 1;
+        cm_store_destroy(in.st);
+        free(in.msgs);
+        free(in.events);
+        free(in.items);
+        cm_buf_release(&in.line);
+        cm_config_release(&in.cfg);
+        return ret;
+}
