@@ -45,7 +45,27 @@ typedef struct ingest {
 
         cm_buf_t line;
         unsigned long long applied, duplicates, dead;
+        unsigned long long logged; /* applied + duplicates + dead at the
+                                      last stats line */
+        int64_t stats_at;          /* mono µs of the last stats line */
 } ingest_t;
+
+#define STATS_INTERVAL_US 2000000
+
+/* Logs the counters every 2 s while they move, and at exit. */
+static void log_stats(ingest_t *in, int force)
+{
+        unsigned long long sum = in->applied + in->duplicates + in->dead;
+        int64_t now = cm_mono_us();
+
+        if (!force && (sum == in->logged || now - in->stats_at <
+                                                    STATS_INTERVAL_US))
+                return;
+        cm_info("stats: %llu applied, %llu duplicates skipped, %llu to dlq",
+                in->applied, in->duplicates, in->dead);
+        in->logged = sum;
+        in->stats_at = now;
+}
 
 static void usage(FILE *fp)
 {
@@ -407,6 +427,7 @@ int main(int argc, char **argv)
                 poll_batch(&in);
                 if (in.msg_cnt == 0) {
                         rd_kafka_poll(in.producer, 0);
+                        log_stats(&in, 0);
                         continue;
                 }
                 for (i = 0; i < in.msg_cnt; i++)
@@ -418,10 +439,10 @@ int main(int argc, char **argv)
                 if (apply(&in) == 0 && wait_dlq(&in) == 0)
                         store_offsets(&in);
                 release_batch(&in);
+                log_stats(&in, 0);
         }
-        cm_info("stopping: %llu applied, %llu duplicates skipped, %llu to "
-                "dlq",
-                in.applied, in.duplicates, in.dead);
+        log_stats(&in, 1);
+        cm_info("stopping");
         ret = 0;
 out:
         release_batch(&in);
