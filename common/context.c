@@ -24,17 +24,17 @@
 
 typedef struct plan {
         const cm_context_in_t *in;
-        const char *profile;   /* the profile lines, "" when none */
+        const char *profile; /* the profile lines, "" when none */
         size_t profile_len;
         int profile_on;
-        const char *summary;   /* the kept suffix of in->summary */
-        size_t summary_len;    /* 0: no summary line */
-        size_t protect;        /* index of the message never dropped */
-        size_t dropped;        /* other messages dropped, oldest first */
-        int cut;               /* 1: msgs[protect] cut behind the marker */
-        size_t cut_off;        /* ... keeping content[cut_off..] */
-        cm_buf_t text;         /* the text of the plan, once rendered */
-        int tokens;            /* and its tokens */
+        const char *summary; /* the kept suffix of in->summary */
+        size_t summary_len;  /* 0: no summary line */
+        size_t protect;      /* index of the message never dropped */
+        size_t dropped;      /* other messages dropped, oldest first */
+        int cut;             /* 1: msgs[protect] cut behind the marker */
+        size_t cut_off;      /* ... keeping content[cut_off..] */
+        cm_buf_t text;       /* the text of the plan, once rendered */
+        int tokens;          /* and its tokens */
 } plan_t;
 
 static int is_continuation(unsigned char c)
@@ -337,6 +337,8 @@ void cm_context_build(const cm_context_in_t *in, cm_context_out_t *out)
         pl.tokens = cm_tokenizer_count(in->tk, "", 0);
 
 out:
+        /* Make sure an empty text is allocated and NUL-terminated. */
+        cm_buf_add(&pl.text, "", 0);
         out->text = cm_buf_detach(&pl.text, &out->text_len);
         out->tokens = pl.tokens;
         out->summary = cm_strndup(pl.summary, pl.summary_len);
@@ -347,8 +349,8 @@ out:
                         if (!plan_keeps(&pl, i))
                                 continue;
                         message_copy(&out->recent[out->recent_cnt++],
-                                     &in->msgs[i],
-                                     pl.cut && i == pl.protect, pl.cut_off);
+                                     &in->msgs[i], pl.cut && i == pl.protect,
+                                     pl.cut_off);
                 }
         }
         cm_buf_release(&profile);

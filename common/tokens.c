@@ -37,13 +37,13 @@ static int estimate_count(const char *text, size_t len)
 }
 
 static const cm_tokenizer_t tokenizers[] = {
-        {"estimate", estimate_count},
+    {"estimate", estimate_count},
 };
 
 #define TOKENIZER_CNT (sizeof(tokenizers) / sizeof(tokenizers[0]))
 
-int cm_tokenizer_get(const char *name, const cm_tokenizer_t **out,
-                     char *errstr, size_t errstr_size)
+int cm_tokenizer_get(const char *name, const cm_tokenizer_t **out, char *errstr,
+                     size_t errstr_size)
 {
         cm_buf_t known;
         size_t i;
@@ -72,8 +72,7 @@ const char *cm_tokenizer_name(const cm_tokenizer_t *tk)
         return tk->name;
 }
 
-int cm_tokenizer_count(const cm_tokenizer_t *tk, const char *text,
-                       size_t len)
+int cm_tokenizer_count(const cm_tokenizer_t *tk, const char *text, size_t len)
 {
         return tk->count(text, len);
 }

@@ -16,30 +16,31 @@
 
 #include "config.h"
 
-/* Every variable a test may set; unset before and after each test so that
- * the caller's environment cannot leak in. */
-static const char *const test_env[] = {
-        "CHATMEM_CONFIG",
-        "CHATMEM_REDIS_URL",
-        "REDIS_URL",
-        "CHATMEM_KAFKA_BROKERS",
-        "CHATMEM_LOG_LEVEL",
-        "CHATMEM_SESSION_TTL",
-        "CHATMEM_TOPICS_EVENTS",
-        "CHATMEM_CONTEXT_MAX_TOKENS",
-        "CHATMEM_CONTEXT_TOKENIZER",
-        "CHATMEM_KEY_PREFIX",
-        "CHATMEM_KAFKA_PROP_SASL_PASSWORD",
-        "CHATMEM_KAFKA_PROP_LINGER_MS",
-        "CHATMEM_KAFKA_PROP_",
-};
-
+/* Unsets REDIS_URL and every CHATMEM_* variable but CHATMEM_SRC, so that
+ * neither the caller's environment nor an earlier test leaks into a test. */
 static void env_clear(void)
 {
-        size_t i;
+        char name[256];
+        const char *eq;
+        size_t i, n;
+        int found = 1;
 
-        for (i = 0; i < sizeof(test_env) / sizeof(test_env[0]); i++)
-                unsetenv(test_env[i]);
+        unsetenv("REDIS_URL");
+        while (found) {
+                found = 0;
+                for (i = 0; environ[i] && !found; i++) {
+                        if (strncmp(environ[i], "CHATMEM_", 8) ||
+                            !strncmp(environ[i], "CHATMEM_SRC=", 12))
+                                continue;
+                        eq = strchr(environ[i], '=');
+                        n = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+                        assert_true(n < sizeof(name));
+                        memcpy(name, environ[i], n);
+                        name[n] = '\0';
+                        assert_int_equal(unsetenv(name), 0);
+                        found = 1;
+                }
+        }
 }
 
 static int setup(void **state)
@@ -57,11 +58,11 @@ static int teardown(void **state)
 }
 
 /* A temporary file holding text; unlink with file_remove(). */
-typedef struct tmpfile {
+typedef struct tmpconf {
         char path[64];
-} tmpfile_t;
+} tmpconf_t;
 
-static void file_write(tmpfile_t *tf, const char *text)
+static void file_write(tmpconf_t *tf, const char *text)
 {
         size_t len = strlen(text);
         int fd;
@@ -73,7 +74,7 @@ static void file_write(tmpfile_t *tf, const char *text)
         assert_int_equal(close(fd), 0);
 }
 
-static void file_remove(tmpfile_t *tf)
+static void file_remove(tmpconf_t *tf)
 {
         unlink(tf->path);
 }
@@ -92,7 +93,7 @@ static const char *prop(const cm_config_t *cfg, const char *name)
 /* Loads text as a file into a fresh config; returns cm_config_load's
  * result, errstr filled. */
 static int load_text(cm_config_t *cfg, const char *text, char *errstr,
-                     size_t errstr_size, tmpfile_t *tf)
+                     size_t errstr_size, tmpconf_t *tf)
 {
         int rc;
 
@@ -109,7 +110,7 @@ static void expect_error(const char *text, const char *needle1,
                          const char *needle2)
 {
         cm_config_t cfg;
-        tmpfile_t tf;
+        tmpconf_t tf;
         char errstr[512];
 
         assert_int_equal(load_text(&cfg, text, errstr, sizeof(errstr), &tf),
@@ -154,8 +155,7 @@ static void test_defaults(void **state)
         assert_int_equal(cfg.kafka_prop_cnt, 0);
 
         /* No file, no environment: still the defaults. */
-        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)),
-                         0);
+        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)), 0);
         assert_int_equal(cfg.max_tokens, 2000);
         assert_string_equal(cfg.redis_url, "redis://127.0.0.1:6379/0");
         cm_config_release(&cfg);
@@ -167,7 +167,7 @@ static void test_defaults(void **state)
 static void test_file_overrides(void **state)
 {
         cm_config_t cfg;
-        tmpfile_t tf;
+        tmpconf_t tf;
         char errstr[256];
 
         (void)state;
@@ -210,23 +210,22 @@ static void test_file_overrides(void **state)
 static void test_config_env_names_file(void **state)
 {
         cm_config_t cfg;
-        tmpfile_t tf;
+        tmpconf_t tf;
         char errstr[256];
 
         (void)state;
         file_write(&tf, "context = { max_tokens = 77; };\n");
         setenv("CHATMEM_CONFIG", tf.path, 1);
         cm_config_init(&cfg);
-        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)),
-                         0);
+        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)), 0);
         assert_int_equal(cfg.max_tokens, 77);
         cm_config_release(&cfg);
 
         /* An explicit path wins over CHATMEM_CONFIG. */
         setenv("CHATMEM_CONFIG", "/nonexistent/chatmem.conf", 1);
         cm_config_init(&cfg);
-        assert_int_equal(
-                cm_config_load(&cfg, tf.path, errstr, sizeof(errstr)), 0);
+        assert_int_equal(cm_config_load(&cfg, tf.path, errstr, sizeof(errstr)),
+                         0);
         assert_int_equal(cfg.max_tokens, 77);
         cm_config_release(&cfg);
 
@@ -243,7 +242,7 @@ static void test_config_env_names_file(void **state)
 static void test_env_beats_file(void **state)
 {
         cm_config_t cfg;
-        tmpfile_t tf;
+        tmpconf_t tf;
         char errstr[256];
 
         (void)state;
@@ -276,15 +275,13 @@ static void test_redis_url_precedence(void **state)
         (void)state;
         setenv("REDIS_URL", "redis://plain:1/0", 1);
         cm_config_init(&cfg);
-        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)),
-                         0);
+        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)), 0);
         assert_string_equal(cfg.redis_url, "redis://plain:1/0");
         cm_config_release(&cfg);
 
         setenv("CHATMEM_REDIS_URL", "redis://chatmem:2/0", 1);
         cm_config_init(&cfg);
-        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)),
-                         0);
+        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)), 0);
         assert_string_equal(cfg.redis_url, "redis://chatmem:2/0");
         cm_config_release(&cfg);
 
@@ -300,7 +297,7 @@ static void test_redis_url_precedence(void **state)
 static void test_kafka_passthrough(void **state)
 {
         cm_config_t cfg;
-        tmpfile_t tf;
+        tmpconf_t tf;
         char errstr[256];
 
         (void)state;
@@ -334,18 +331,17 @@ static void test_kafka_passthrough(void **state)
         assert_string_equal(prop(&cfg, "message.max.bytes"), "3000000000");
 
         /* cm_config_set() goes to the pass-through too. */
-        assert_int_equal(cm_config_set(&cfg, "kafka.linger_ms", "7", errstr,
-                                       sizeof(errstr)),
-                         0);
+        assert_int_equal(
+            cm_config_set(&cfg, "kafka.linger_ms", "7", errstr, sizeof(errstr)),
+            0);
         assert_string_equal(prop(&cfg, "linger.ms"), "7");
         assert_int_equal(cm_config_set(&cfg, "kafka.client_id", "me", errstr,
                                        sizeof(errstr)),
                          0);
         assert_int_equal(cfg.kafka_prop_cnt, 9);
         assert_string_equal(cfg.kafka_props[8].name, "client.id");
-        assert_int_equal(cm_config_set(&cfg, "kafka.", "x", errstr,
-                                       sizeof(errstr)),
-                         -1);
+        assert_int_equal(
+            cm_config_set(&cfg, "kafka.", "x", errstr, sizeof(errstr)), -1);
         cm_config_release(&cfg);
 }
 
@@ -357,8 +353,7 @@ static void test_kafka_env_only(void **state)
         (void)state;
         setenv("CHATMEM_KAFKA_PROP_SASL_PASSWORD", "pw", 1);
         cm_config_init(&cfg);
-        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)),
-                         0);
+        assert_int_equal(cm_config_load(&cfg, NULL, errstr, sizeof(errstr)), 0);
         assert_int_equal(cfg.kafka_prop_cnt, 1);
         assert_string_equal(cfg.kafka_props[0].name, "sasl.password");
         assert_string_equal(cfg.kafka_props[0].value, "pw");
@@ -388,19 +383,19 @@ static void test_set(void **state)
                          0);
         assert_string_equal(cfg.redis_url, "redis://x:1/0");
 
-        assert_int_equal(cm_config_set(&cfg, "context.max_tokenz", "3",
-                                       errstr, sizeof(errstr)),
+        assert_int_equal(cm_config_set(&cfg, "context.max_tokenz", "3", errstr,
+                                       sizeof(errstr)),
                          -1);
         assert_non_null(strstr(errstr, "context.max_tokenz"));
-        assert_int_equal(cm_config_set(&cfg, "context.max_tokens", "0",
-                                       errstr, sizeof(errstr)),
+        assert_int_equal(cm_config_set(&cfg, "context.max_tokens", "0", errstr,
+                                       sizeof(errstr)),
                          -1);
         assert_non_null(strstr(errstr, "context.max_tokens"));
         assert_non_null(strstr(errstr, "[1, 1000000]"));
         assert_int_equal(cfg.max_tokens, 300); /* unchanged */
-        assert_int_equal(cm_config_set(&cfg, "log_level", "verbose", errstr,
-                                       sizeof(errstr)),
-                         -1);
+        assert_int_equal(
+            cm_config_set(&cfg, "log_level", "verbose", errstr, sizeof(errstr)),
+            -1);
         assert_non_null(strstr(errstr, "log_level"));
         assert_non_null(strstr(errstr, "verbose"));
         assert_int_equal(cm_config_set(&cfg, "context.tokenizer", "", errstr,
@@ -435,7 +430,8 @@ static void test_wrong_type(void **state)
                      "expected an integer");
         expect_error("context = { max_tokens = 20.0; };\n",
                      "'context.max_tokens'", "expected an integer");
-        expect_error("\nredis_url = 6379;\n", "'redis_url'", "expected a string");
+        expect_error("\nredis_url = 6379;\n", "'redis_url'",
+                     "expected a string");
         expect_error("topics = \"chat\";\n", "'topics'", "group");
         expect_error("kafka = { sasl_mechanisms = [\"A\", \"B\"]; };\n",
                      "'kafka.sasl_mechanisms'", ":1:");
@@ -461,7 +457,7 @@ static void test_out_of_range(void **state)
 
 static void test_parse_error(void **state)
 {
-        tmpfile_t tf;
+        tmpconf_t tf;
         cm_config_t cfg;
         char errstr[512], needle[128];
 
@@ -469,8 +465,8 @@ static void test_parse_error(void **state)
         file_write(&tf, "session_ttl = 5;\n\ncontext = {\n  max_tokens = ;\n"
                         "};\n");
         cm_config_init(&cfg);
-        assert_int_equal(
-                cm_config_load(&cfg, tf.path, errstr, sizeof(errstr)), -1);
+        assert_int_equal(cm_config_load(&cfg, tf.path, errstr, sizeof(errstr)),
+                         -1);
         print_message("      errstr: %s\n", errstr);
         snprintf(needle, sizeof(needle), "%s:4: ", tf.path);
         assert_non_null(strstr(errstr, needle));
@@ -480,7 +476,7 @@ static void test_parse_error(void **state)
 
 static void test_include_is_relative(void **state)
 {
-        tmpfile_t inc, main;
+        tmpconf_t inc, top;
         cm_config_t cfg;
         char errstr[512], text[256];
 
@@ -488,27 +484,27 @@ static void test_include_is_relative(void **state)
         file_write(&inc, "context = { max_tokens = 9; };\n");
         snprintf(text, sizeof(text), "@include \"%s\"\n",
                  strrchr(inc.path, '/') + 1);
-        file_write(&main, text);
+        file_write(&top, text);
         cm_config_init(&cfg);
-        assert_int_equal(
-                cm_config_load(&cfg, main.path, errstr, sizeof(errstr)), 0);
+        assert_int_equal(cm_config_load(&cfg, top.path, errstr, sizeof(errstr)),
+                         0);
         assert_int_equal(cfg.max_tokens, 9);
         cm_config_release(&cfg);
         file_remove(&inc);
 
         /* An unknown key in an included file names that file. */
         file_write(&inc, "\nbogus = 1;\n");
-        file_remove(&main);
+        file_remove(&top);
         snprintf(text, sizeof(text), "@include \"%s\"\n", inc.path);
-        file_write(&main, text);
+        file_write(&top, text);
         cm_config_init(&cfg);
-        assert_int_equal(
-                cm_config_load(&cfg, main.path, errstr, sizeof(errstr)), -1);
+        assert_int_equal(cm_config_load(&cfg, top.path, errstr, sizeof(errstr)),
+                         -1);
         assert_non_null(strstr(errstr, inc.path));
         assert_non_null(strstr(errstr, ":2: unknown setting 'bogus'"));
         cm_config_release(&cfg);
         file_remove(&inc);
-        file_remove(&main);
+        file_remove(&top);
 }
 
 static void test_bad_env_int(void **state)
@@ -555,8 +551,8 @@ static void test_missing_file(void **state)
 
         (void)state;
         cm_config_init(&cfg);
-        assert_int_equal(cm_config_load(&cfg, "/nonexistent/dir/x.conf",
-                                        errstr, sizeof(errstr)),
+        assert_int_equal(cm_config_load(&cfg, "/nonexistent/dir/x.conf", errstr,
+                                        sizeof(errstr)),
                          -1);
         assert_non_null(strstr(errstr, "/nonexistent/dir/x.conf"));
         assert_non_null(strstr(errstr, "No such file or directory"));
@@ -573,20 +569,20 @@ static void test_missing_file(void **state)
 static void test_loads_over_existing(void **state)
 {
         cm_config_t cfg;
-        tmpfile_t tf;
+        tmpconf_t tf;
         char errstr[256];
 
         (void)state;
         cm_config_init(&cfg);
-        assert_int_equal(cm_config_set(&cfg, "kafka.linger_ms", "1", errstr,
-                                       sizeof(errstr)),
-                         0);
-        assert_int_equal(cm_config_set(&cfg, "ingest.group", "g", errstr,
-                                       sizeof(errstr)),
-                         0);
-        file_write(&tf, "kafka = { linger_ms = 2; acks = \"all\"; };\n");
         assert_int_equal(
-                cm_config_load(&cfg, tf.path, errstr, sizeof(errstr)), 0);
+            cm_config_set(&cfg, "kafka.linger_ms", "1", errstr, sizeof(errstr)),
+            0);
+        assert_int_equal(
+            cm_config_set(&cfg, "ingest.group", "g", errstr, sizeof(errstr)),
+            0);
+        file_write(&tf, "kafka = { linger_ms = 2; acks = \"all\"; };\n");
+        assert_int_equal(cm_config_load(&cfg, tf.path, errstr, sizeof(errstr)),
+                         0);
         assert_string_equal(cfg.ingest_group, "g");
         assert_int_equal(cfg.kafka_prop_cnt, 2);
         assert_string_equal(prop(&cfg, "linger.ms"), "2");
@@ -623,41 +619,34 @@ static void test_example_file_loads(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_defaults, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_file_overrides, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_config_env_names_file,
-                                                setup, teardown),
-                cmocka_unit_test_setup_teardown(test_env_beats_file, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_redis_url_precedence,
-                                                setup, teardown),
-                cmocka_unit_test_setup_teardown(test_kafka_passthrough, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_kafka_env_only, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_set, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_unknown_key, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_unknown_nested_key, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_wrong_type, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_out_of_range, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_parse_error, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_include_is_relative,
-                                                setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_env_int, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_missing_file, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_loads_over_existing,
-                                                setup, teardown),
-                cmocka_unit_test_setup_teardown(test_example_file_loads, setup,
-                                                teardown),
+            cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_file_overrides, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_config_env_names_file, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_env_beats_file, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_redis_url_precedence, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_kafka_passthrough, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_kafka_env_only, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_set, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_unknown_nested_key, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_parse_error, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_include_is_relative, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_bad_env_int, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_loads_over_existing, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_example_file_loads, setup,
+                                            teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,7 @@ static const cm_tokenizer_t *estimate(void)
         char errstr[256];
 
         assert_int_equal(
-                cm_tokenizer_get("estimate", &tk, errstr, sizeof(errstr)), 0);
+            cm_tokenizer_get("estimate", &tk, errstr, sizeof(errstr)), 0);
         assert_non_null(tk);
         return tk;
 }
@@ -48,13 +49,13 @@ static cm_message_t msg(cm_role_t role, const char *content)
 
 static char *seed_interests[] = {"React", "Node.js"};
 static const cm_profile_t seed_profile = {
-        .name = "Sumit Pandya",
-        .role = "full stack developer",
-        .interests = seed_interests,
-        .interest_cnt = 2,
+    .name = "Sumit Pandya",
+    .role = "full stack developer",
+    .interests = seed_interests,
+    .interest_cnt = 2,
 };
 static const char seed_summary[] =
-        "The user asked about async/await in JavaScript; examples were given.";
+    "The user asked about async/await in JavaScript; examples were given.";
 
 static cm_context_in_t input(const cm_profile_t *profile, const char *summary,
                              const cm_message_t *msgs, size_t cnt,
@@ -124,7 +125,7 @@ static void test_tokenizer_unknown(void **state)
         assert_null(tk);
         assert_string_equal(errstr, "unknown tokenizer 'x' (known: estimate)");
         assert_int_equal(
-                cm_tokenizer_get("Estimate", &tk, errstr, sizeof(errstr)), -1);
+            cm_tokenizer_get("Estimate", &tk, errstr, sizeof(errstr)), -1);
 }
 
 /* ---- layout ---- */
@@ -132,28 +133,27 @@ static void test_tokenizer_unknown(void **state)
 static void test_seed_layout(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "Can you give me a practical example?"),
-                msg(CM_ROLE_ASSISTANT, "Sure: ..."),
-                msg(CM_ROLE_USER, "Do you remember my name?"),
+            msg(CM_ROLE_USER, "Can you give me a practical example?"),
+            msg(CM_ROLE_ASSISTANT, "Sure: ..."),
+            msg(CM_ROLE_USER, "Do you remember my name?"),
         };
-        cm_context_in_t in =
-                input(&seed_profile, seed_summary, msgs, 3, 2000);
+        cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 3, 2000);
         cm_context_out_t out;
         size_t i;
 
         (void)state;
         build(&in, &out);
         assert_string_equal(
-                out.text,
-                "User Profile: Sumit Pandya, full stack developer\n"
-                "Interests: React, Node.js\n"
-                "Summary: The user asked about async/await in JavaScript; "
-                "examples were given.\n"
-                "\n"
-                "Recent Messages:\n"
-                "User: Can you give me a practical example?\n"
-                "Assistant: Sure: ...\n"
-                "User: Do you remember my name?");
+            out.text,
+            "User Profile: Sumit Pandya, full stack developer\n"
+            "Interests: React, Node.js\n"
+            "Summary: The user asked about async/await in JavaScript; "
+            "examples were given.\n"
+            "\n"
+            "Recent Messages:\n"
+            "User: Can you give me a practical example?\n"
+            "Assistant: Sure: ...\n"
+            "User: Do you remember my name?");
         assert_int_equal(out.tokens, est(out.text));
         assert_int_equal(out.truncated, 0);
         assert_int_equal(out.profile_kept, 1);
@@ -172,27 +172,26 @@ static void test_seed_layout(void **state)
 static void test_design_layout(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "Can you give me a practical example?"),
-                msg(CM_ROLE_ASSISTANT, "..."),
-                msg(CM_ROLE_USER, "Do you remember my name?"),
+            msg(CM_ROLE_USER, "Can you give me a practical example?"),
+            msg(CM_ROLE_ASSISTANT, "..."),
+            msg(CM_ROLE_USER, "Do you remember my name?"),
         };
-        cm_context_in_t in =
-                input(&seed_profile, seed_summary, msgs, 3, 2000);
+        cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 3, 2000);
         cm_context_out_t out;
 
         (void)state;
         build(&in, &out);
         assert_string_equal(
-                out.text,
-                "User Profile: Sumit Pandya, full stack developer\n"
-                "Interests: React, Node.js\n"
-                "Summary: The user asked about async/await in JavaScript; "
-                "examples were given.\n"
-                "\n"
-                "Recent Messages:\n"
-                "User: Can you give me a practical example?\n"
-                "Assistant: ...\n"
-                "User: Do you remember my name?");
+            out.text,
+            "User Profile: Sumit Pandya, full stack developer\n"
+            "Interests: React, Node.js\n"
+            "Summary: The user asked about async/await in JavaScript; "
+            "examples were given.\n"
+            "\n"
+            "Recent Messages:\n"
+            "User: Can you give me a practical example?\n"
+            "Assistant: ...\n"
+            "User: Do you remember my name?");
         cm_context_out_release(&out);
 }
 
@@ -248,8 +247,8 @@ static void test_partial_profile(void **state)
 static void test_no_summary(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "Hi"),
-                msg(CM_ROLE_ASSISTANT, "Hello"),
+            msg(CM_ROLE_USER, "Hi"),
+            msg(CM_ROLE_ASSISTANT, "Hello"),
         };
         const char *expect = "User Profile: Sumit Pandya, full stack "
                              "developer\nInterests: React, Node.js\n\n"
@@ -295,8 +294,8 @@ static void test_no_messages(void **state)
 static void test_only_messages(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_SYSTEM, "Be brief."),
-                msg(CM_ROLE_USER, "line one\nline two"),
+            msg(CM_ROLE_SYSTEM, "Be brief."),
+            msg(CM_ROLE_USER, "line one\nline two"),
         };
         cm_context_in_t in = input(NULL, NULL, msgs, 2, 2000);
         cm_context_out_t out;
@@ -311,8 +310,8 @@ static void test_only_messages(void **state)
 static void test_copies(void **state)
 {
         cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "Hi"),
-                msg(CM_ROLE_ASSISTANT, "Hello"),
+            msg(CM_ROLE_USER, "Hi"),
+            msg(CM_ROLE_ASSISTANT, "Hello"),
         };
         cm_context_in_t in = input(NULL, NULL, msgs, 2, 2000);
         cm_context_out_t out;
@@ -338,9 +337,9 @@ static void test_copies(void **state)
 static void test_full_tokens(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "Can you give me a practical example?"),
-                msg(CM_ROLE_ASSISTANT, "Sure: ..."),
-                msg(CM_ROLE_USER, "Do you remember my name?"),
+            msg(CM_ROLE_USER, "Can you give me a practical example?"),
+            msg(CM_ROLE_ASSISTANT, "Sure: ..."),
+            msg(CM_ROLE_USER, "Do you remember my name?"),
         };
         const char *full = "User Profile: Sumit Pandya, full stack developer\n"
                            "Interests: React, Node.js\n"
@@ -352,13 +351,12 @@ static void test_full_tokens(void **state)
 
         (void)state;
         assert_int_equal(
-                cm_context_full_tokens(&seed_profile, msgs, 3, estimate()),
-                est(full));
+            cm_context_full_tokens(&seed_profile, msgs, 3, estimate()),
+            est(full));
         assert_int_equal(cm_context_full_tokens(NULL, msgs, 1, estimate()),
                          est("Recent Messages:\nUser: Can you give me a "
                              "practical example?"));
-        assert_int_equal(cm_context_full_tokens(NULL, NULL, 0, estimate()),
-                         0);
+        assert_int_equal(cm_context_full_tokens(NULL, NULL, 0, estimate()), 0);
 }
 
 /* ---- budget, one stage at a time ---- */
@@ -408,40 +406,54 @@ static void test_budget_summary_trimmed(void **state)
 static void test_budget_summary_dropped(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "Hi"),
-                msg(CM_ROLE_ASSISTANT, "Hello there"),
+            msg(CM_ROLE_USER, "Hi"),
+            msg(CM_ROLE_ASSISTANT, "Hello there"),
         };
-        /* No sentence boundary ("e.g." is not followed by a space at the
-         * end, "3.5" has no space): nothing to trim, it goes whole. */
-        const char *summary = "A summary without any boundary e.g. 3.5 only.";
+        /* Even the last sentence alone does not fit: the summary goes. */
+        const char *summary = "Short. A last sentence that is far too long.";
         cm_context_in_t in = input(&seed_profile, summary, msgs, 2, 0);
         cm_context_out_t out;
-        const char *expect = "User Profile: Sumit Pandya, full stack "
-                             "developer\nInterests: React, Node.js\n\n"
-                             "Recent Messages:\nUser: Hi\nAssistant: Hello "
+        const char *prof = "User Profile: Sumit Pandya, full stack "
+                           "developer\nInterests: React, Node.js\n";
+        const char *recent = "\nRecent Messages:\nUser: Hi\nAssistant: Hello "
                              "there";
+        cm_buf_t last, expect;
 
         (void)state;
-        /* "e.g. 3.5" has a boundary after "e.g." but its suffix does not
-         * fit either. */
-        in.max_tokens = est(expect);
-        assert_true(est("Summary: 3.5 only.") > 0);
+        cm_buf_init(&last);
+        cm_buf_init(&expect);
+        cm_buf_addf(&last,
+                    "%sSummary: A last sentence that is far too "
+                    "long.\n%s",
+                    prof, recent);
+        cm_buf_addf(&expect, "%s%s", prof, recent);
+        assert_true(est(last.buf) > est(expect.buf));
+        in.max_tokens = est(expect.buf);
         build(&in, &out);
-        assert_string_equal(out.text, expect);
+        assert_string_equal(out.text, expect.buf);
         assert_string_equal(out.summary, "");
         assert_int_equal(out.truncated, 1);
         assert_int_equal(out.profile_kept, 1);
         assert_int_equal(out.recent_cnt, 2);
         cm_context_out_release(&out);
+
+        /* No sentence boundary at all ("3.5", "e.g." at the end). */
+        in.summary = "Nothing to trim in 3.5 seconds, e.g.";
+        build(&in, &out);
+        assert_string_equal(out.text, expect.buf);
+        assert_string_equal(out.summary, "");
+        cm_context_out_release(&out);
+        cm_buf_release(&last);
+        cm_buf_release(&expect);
 }
 
 static void test_budget_oldest_dropped(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "one one one one"),
-                msg(CM_ROLE_ASSISTANT, "two two two two"),
-                msg(CM_ROLE_USER, "three three three"),
-                msg(CM_ROLE_ASSISTANT, "four four four"),
+            msg(CM_ROLE_USER, "one one one one"),
+            msg(CM_ROLE_ASSISTANT, "two two two two"),
+            msg(CM_ROLE_USER, "three three three"),
+            msg(CM_ROLE_ASSISTANT, "four four four"),
         };
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 4, 0);
         cm_context_out_t out;
@@ -474,11 +486,11 @@ static void test_budget_oldest_dropped(void **state)
 static void test_budget_newest_user_kept(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "old question"),
-                msg(CM_ROLE_ASSISTANT, "old answer"),
-                msg(CM_ROLE_USER, "What is my name?"),
-                msg(CM_ROLE_ASSISTANT, "A newer and rather long assistant "
-                                       "answer that does not fit."),
+            msg(CM_ROLE_USER, "old question"),
+            msg(CM_ROLE_ASSISTANT, "old answer"),
+            msg(CM_ROLE_USER, "What is my name?"),
+            msg(CM_ROLE_ASSISTANT, "A newer and rather long assistant "
+                                   "answer that does not fit."),
         };
         cm_context_in_t in = input(&seed_profile, NULL, msgs, 4, 0);
         cm_context_out_t out;
@@ -511,8 +523,8 @@ static void test_budget_newest_user_kept(void **state)
 static void test_budget_no_user_message(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_ASSISTANT, "first first first first first"),
-                msg(CM_ROLE_SYSTEM, "newest"),
+            msg(CM_ROLE_ASSISTANT, "first first first first first"),
+            msg(CM_ROLE_SYSTEM, "newest"),
         };
         cm_context_in_t in = input(NULL, NULL, msgs, 2, 0);
         cm_context_out_t out;
@@ -527,8 +539,8 @@ static void test_budget_no_user_message(void **state)
 static void test_budget_profile_dropped(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "older"),
-                msg(CM_ROLE_USER, "Do you remember my name?"),
+            msg(CM_ROLE_USER, "older"),
+            msg(CM_ROLE_USER, "Do you remember my name?"),
         };
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 2, 0);
         cm_context_out_t out;
@@ -548,8 +560,8 @@ static void test_budget_profile_dropped(void **state)
 static void test_budget_cut_ascii(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_ASSISTANT, "dropped"),
-                msg(CM_ROLE_USER, "abcdefghijklmnopqrstuvwxyz0123456789"),
+            msg(CM_ROLE_ASSISTANT, "dropped"),
+            msg(CM_ROLE_USER, "abcdefghijklmnopqrstuvwxyz0123456789"),
         };
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 2, 0);
         cm_context_out_t out;
@@ -559,10 +571,8 @@ static void test_budget_cut_ascii(void **state)
          * 10 tokens leave 40 - 27 = 13 for the message. */
         in.max_tokens = 10;
         build(&in, &out);
-        assert_string_equal(out.text, "Recent Messages:\nUser: " MARKER
-                                      "nopqrstuvwxyz0123456789" + 10);
-        assert_string_equal(out.text, "Recent Messages:\nUser: " MARKER
-                                      "xyz0123456789");
+        assert_string_equal(out.text,
+                            "Recent Messages:\nUser: " MARKER "xyz0123456789");
         assert_int_equal(out.recent_cnt, 1);
         assert_string_equal(out.recent[0].content, MARKER "xyz0123456789");
         assert_int_equal(out.recent[0].content_len,
@@ -601,7 +611,7 @@ static void test_budget_cut_multibyte(void **state)
                 /* The suffix of `keep` code points of the content. */
                 while (n < keep) {
                         p--;
-                        if ((*p & 0xc0) != 0x80)
+                        if (((unsigned char)*p & 0xc0) != 0x80)
                                 n++;
                 }
                 cm_buf_reset(&expect);
@@ -633,9 +643,8 @@ static void test_budget_cut_multibyte(void **state)
         msgs[0] = msg(CM_ROLE_USER, content.buf);
         in.max_tokens = 7; /* 28 - 27 = 1 code point */
         build(&in, &out);
-        assert_string_equal(out.text,
-                            "Recent Messages:\nUser: " MARKER
-                            "\xf0\x9f\x98\x80");
+        assert_string_equal(out.text, "Recent Messages:\nUser: " MARKER
+                                      "\xf0\x9f\x98\x80");
         cm_context_out_release(&out);
 
         cm_buf_release(&content);
@@ -645,8 +654,9 @@ static void test_budget_cut_multibyte(void **state)
 static void test_budget_tiny(void **state)
 {
         const cm_message_t msgs[] = {
-                msg(CM_ROLE_USER, "Do you remember my name?"),
+            msg(CM_ROLE_USER, "Do you remember my name?"),
         };
+        cm_message_t msgs_assistant[1];
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 1, 0);
         cm_context_out_t out;
         int max;
@@ -664,11 +674,25 @@ static void test_budget_tiny(void **state)
                 assert_int_equal(out.truncated, 1);
                 cm_context_out_release(&out);
         }
+        /* 7 tokens: the marker and one code point (28). */
         in.max_tokens = 7;
         build(&in, &out);
-        assert_string_equal(out.text, "Recent Messages:\nUser: " MARKER);
+        assert_string_equal(out.text, "Recent Messages:\nUser: " MARKER "?");
         assert_int_equal(out.recent_cnt, 1);
+        assert_string_equal(out.recent[0].content, MARKER "?");
+        cm_context_out_release(&out);
+
+        /* "Recent Messages:\nAssistant: [...] " is exactly 32 code points:
+         * the marker alone. */
+        msgs_assistant[0] = msg(CM_ROLE_ASSISTANT, "Sure.");
+        in = input(NULL, NULL, msgs_assistant, 1, 8);
+        build(&in, &out);
+        assert_string_equal(out.text, "Recent Messages:\nAssistant: " MARKER);
         assert_string_equal(out.recent[0].content, MARKER);
+        cm_context_out_release(&out);
+        in.max_tokens = 7;
+        build(&in, &out);
+        assert_string_equal(out.text, "");
         cm_context_out_release(&out);
 
         /* No messages: the profile goes, then nothing is left. */
@@ -679,13 +703,16 @@ static void test_budget_tiny(void **state)
         cm_context_out_release(&out);
 }
 
+/* A long history of 64 KiB messages: the searches keep this fast. */
 static void test_budget_large(void **state)
 {
-        size_t cnt = 2000, i;
+        size_t cnt = 200, i;
         cm_message_t *msgs = cm_calloc(cnt, sizeof(*msgs));
         char *big = cm_malloc(64 * 1024 + 1);
+        const cm_message_t *older;
         cm_context_in_t in;
         cm_context_out_t out;
+        size_t older_cp;
 
         (void)state;
         for (i = 0; i < 64 * 1024; i++)
@@ -694,18 +721,28 @@ static void test_budget_large(void **state)
         for (i = 0; i < cnt; i++)
                 msgs[i] = msg(i % 2 ? CM_ROLE_ASSISTANT : CM_ROLE_USER, big);
 
+        /* The newest user message is cut to 2000 * 4 - 27 code points. */
         in = input(&seed_profile, seed_summary, msgs, cnt, 2000);
         build(&in, &out);
         assert_int_equal(out.recent_cnt, 1);
         assert_int_equal(out.tokens, 2000);
         assert_int_equal(out.recent[0].role, CM_ROLE_USER);
         assert_int_equal(out.recent[0].content_len, 2000 * 4 - 27 + 6);
+        assert_memory_equal(out.recent[0].content + 6,
+                            big + 64 * 1024 - (2000 * 4 - 27), 2000 * 4 - 27);
         cm_context_out_release(&out);
 
+        /* A budget for some 60 messages: the next older one would not
+         * fit (the estimate is additive in code points). */
         in.max_tokens = 1000000;
         build(&in, &out);
-        assert_int_equal(out.recent_cnt, 1000000 * 4 / (64 * 1024 + 12));
         assert_int_equal(out.profile_kept, 1);
+        assert_string_equal(out.summary, "");
+        assert_true(out.recent_cnt > 1 && out.recent_cnt < cnt);
+        older = &msgs[cnt - out.recent_cnt - 1];
+        older_cp =
+            1 + strlen(cm_role_label(older->role)) + 2 + older->content_len;
+        assert_true(out.text_len + older_cp > (size_t)in.max_tokens * 4);
         cm_context_out_release(&out);
 
         free(big);
@@ -728,27 +765,38 @@ static uint32_t rng(void)
 static void random_text(cm_buf_t *b, size_t pieces)
 {
         static const char *const piece[] = {
-                "word",        "a",  " ",           "Hello",
-                ". ",          "! ", "? ",          "\n",
-                "\xc3\xa9",    "\xe4\xb8\xad",      "\xf0\x9f\x98\x80",
-                "caf\xc3\xa9", ".",  "end. Start ",
+            "word",
+            "a",
+            " ",
+            "Hello",
+            ". ",
+            "! ",
+            "? ",
+            "\n",
+            "\xc3\xa9",
+            "\xe4\xb8\xad",
+            "\xf0\x9f\x98\x80",
+            "caf\xc3\xa9",
+            ".",
+            "end. Start ",
         };
         size_t i;
 
         for (i = 0; i < pieces; i++)
-                cm_buf_adds(b, piece[rng() % (sizeof(piece) /
-                                               sizeof(piece[0]))]);
+                cm_buf_adds(b,
+                            piece[rng() % (sizeof(piece) / sizeof(piece[0]))]);
 }
 
 /* The text that the layout gives for out's own parts. */
-static void render_out(const cm_context_out_t *out,
-                       const cm_profile_t *profile, cm_buf_t *b)
+static void render_out(const cm_context_out_t *out, const cm_profile_t *profile,
+                       cm_buf_t *b)
 {
         size_t i;
 
         if (out->profile_kept) {
-                cm_buf_addf(b, "User Profile: %s, %s\nInterests: ",
-                            profile->name, profile->role);
+                cm_buf_addf(b,
+                            "User Profile: %s, %s\nInterests: ", profile->name,
+                            profile->role);
                 for (i = 0; i < profile->interest_cnt; i++)
                         cm_buf_addf(b, "%s%s", i ? ", " : "",
                                     profile->interests[i]);
@@ -820,9 +868,9 @@ static void check_random_case(void)
         for (i = 0, j = 0; i < out.recent_cnt; i++, j++) {
                 const cm_message_t *r = &out.recent[i];
 
-                while (j < cnt && (msgs[j].role != r->role ||
-                                   (strcmp(msgs[j].content, r->content) &&
-                                    j != protect)))
+                while (j < cnt &&
+                       (msgs[j].role != r->role ||
+                        (strcmp(msgs[j].content, r->content) && j != protect)))
                         j++;
                 assert_true(j < cnt);
         }
@@ -850,13 +898,11 @@ static void check_random_case(void)
                         assert_int_equal(out.profile_kept, 0);
                         assert_string_equal(out.summary, "");
                         assert_int_equal(r->role, newest_user->role);
-                        assert_memory_equal(r->content, MARKER,
-                                            strlen(MARKER));
-                        assert_true(ends_with(
-                                newest_user->content,
-                                newest_user->content_len,
-                                r->content + strlen(MARKER),
-                                r->content_len - strlen(MARKER)));
+                        assert_memory_equal(r->content, MARKER, strlen(MARKER));
+                        assert_true(ends_with(newest_user->content,
+                                              newest_user->content_len,
+                                              r->content + strlen(MARKER),
+                                              r->content_len - strlen(MARKER)));
                         assert_true(cm_utf8_valid(r->content, r->content_len));
                 }
         }
@@ -885,28 +931,28 @@ static void test_property_random(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_estimate),
-                cmocka_unit_test(test_tokenizer_unknown),
-                cmocka_unit_test(test_seed_layout),
-                cmocka_unit_test(test_design_layout),
-                cmocka_unit_test(test_no_profile),
-                cmocka_unit_test(test_partial_profile),
-                cmocka_unit_test(test_no_summary),
-                cmocka_unit_test(test_no_messages),
-                cmocka_unit_test(test_only_messages),
-                cmocka_unit_test(test_copies),
-                cmocka_unit_test(test_full_tokens),
-                cmocka_unit_test(test_budget_summary_trimmed),
-                cmocka_unit_test(test_budget_summary_dropped),
-                cmocka_unit_test(test_budget_oldest_dropped),
-                cmocka_unit_test(test_budget_newest_user_kept),
-                cmocka_unit_test(test_budget_no_user_message),
-                cmocka_unit_test(test_budget_profile_dropped),
-                cmocka_unit_test(test_budget_cut_ascii),
-                cmocka_unit_test(test_budget_cut_multibyte),
-                cmocka_unit_test(test_budget_tiny),
-                cmocka_unit_test(test_budget_large),
-                cmocka_unit_test(test_property_random),
+            cmocka_unit_test(test_estimate),
+            cmocka_unit_test(test_tokenizer_unknown),
+            cmocka_unit_test(test_seed_layout),
+            cmocka_unit_test(test_design_layout),
+            cmocka_unit_test(test_no_profile),
+            cmocka_unit_test(test_partial_profile),
+            cmocka_unit_test(test_no_summary),
+            cmocka_unit_test(test_no_messages),
+            cmocka_unit_test(test_only_messages),
+            cmocka_unit_test(test_copies),
+            cmocka_unit_test(test_full_tokens),
+            cmocka_unit_test(test_budget_summary_trimmed),
+            cmocka_unit_test(test_budget_summary_dropped),
+            cmocka_unit_test(test_budget_oldest_dropped),
+            cmocka_unit_test(test_budget_newest_user_kept),
+            cmocka_unit_test(test_budget_no_user_message),
+            cmocka_unit_test(test_budget_profile_dropped),
+            cmocka_unit_test(test_budget_cut_ascii),
+            cmocka_unit_test(test_budget_cut_multibyte),
+            cmocka_unit_test(test_budget_tiny),
+            cmocka_unit_test(test_budget_large),
+            cmocka_unit_test(test_property_random),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Drives the fleet from a Kafka client we did not write (kcat), using only
+# the JSON contract of DESIGN.md: events in, a request in, the reply out.
+. "$(dirname "$0")/lib.sh"
+
+t_start_redis
+t_start_broker 8
+t_start_worker ingest ingest
+t_start_worker context context
+
+# Events, keyed by session as the contract says.
+$PY - >"$T_DIR/events.tsv" <<'PYEOF'
+import json
+lines = ["Hi, I'm Ada, a compiler engineer", "I like OCaml and Rust",
+         "What is a borrow checker?", "It enforces ownership rules.",
+         "Thanks, that helps"]
+for i, text in enumerate(lines):
+    ev = {"type": "message", "event_id": "kc-%d" % i, "user_id": "ada",
+          "conversation_id": "k1", "role": "user" if i % 2 == 0 else "assistant",
+          "content": text, "ts": 1732400000000 + i}
+    print("ada:k1\t" + json.dumps(ev))
+PYEOF
+kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t chat.events -K '	' <"$T_DIR/events.tsv" || t_fail "kcat produce events failed"
+t_wait 30 sh -c "[ \$(redis-cli -p $T_REDIS_PORT llen 'chatmem:{ada:k1}:msgs') = 5 ]" || t_fail "events did not arrive"
+
+# A request with our own reply topic, then read the reply with kcat.
+printf 'kreq-1\t{"request_id":"kreq-1","user_id":"ada","conversation_id":"k1","reply_to":"kcat.replies","max_tokens":500,"recent":2}\n' |
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t context.requests -K '	' || t_fail "kcat produce request failed"
+got_reply() {
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t kcat.replies -e -q -f '%k\t%s\n' >"$T_DIR/reply.tsv" 2>/dev/null &&
+		grep -q '^kreq-1	' "$T_DIR/reply.tsv"
+}
+t_wait 30 got_reply || t_fail "no reply on kcat.replies"
+grep '^kreq-1	' "$T_DIR/reply.tsv" | cut -f2- >"$T_DIR/reply.json"
+$PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-reply.schema.json" "$T_DIR/reply.json" ||
+	t_fail "reply does not validate"
+$PY - "$T_DIR/reply.json" <<'PYEOF' || t_fail "reply content is wrong"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["request_id"] == "kreq-1" and r["user_id"] == "ada", r
+assert [m["content"] for m in r["recent"]] == ["It enforces ownership rules.", "Thanks, that helps"], r["recent"]
+assert r["metadata"]["total_messages"] == 5, r["metadata"]
+assert r["metadata"]["tokens"] <= 500, r["metadata"]
+PYEOF
+t_pass "kcat produced 5 events and a request; the reply on kcat.replies is correct and schema-valid"

@@ -1,0 +1,66 @@
+#!/bin/bash
+# The seed conversation through ingest and context: the reply's `recent`
+# holds the last 3 messages verbatim, the reply validates against schemas/,
+# inline history is used when given, and a request with bad fields gets an
+# error reply (also schema-valid).
+. "$(dirname "$0")/lib.sh"
+
+t_start_redis
+t_start_broker 8
+t_start_worker ingest ingest
+t_start_worker context context
+
+"$BIN/chatmem" send <"$T_SRC/ops/seed-conversation.jsonl" 2>>"$T_DIR/logs/send.log" || t_fail "send failed"
+t_wait 30 sh -c "[ \$(redis-cli -p $T_REDIS_PORT llen 'chatmem:{sumit:default}:msgs') = 11 ]" ||
+	t_fail "the seed conversation did not reach redis"
+
+"$BIN/chatmem" context sumit --query "Do you remember my name?" --json >"$T_DIR/reply.json" ||
+	t_fail "no context reply"
+$PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-reply.schema.json" "$T_DIR/reply.json" ||
+	t_fail "the reply does not validate against schemas/context-reply.schema.json"
+$PY - "$T_DIR/reply.json" "$T_SRC/ops/seed-conversation.jsonl" <<'PYEOF' || t_fail "reply content is wrong"
+import json, sys
+reply = json.load(open(sys.argv[1]))
+seed = [json.loads(l) for l in open(sys.argv[2])]
+want = [{"role": e["role"], "content": e["content"]} for e in seed[-3:]]
+assert reply["recent"] == want, reply["recent"]
+ctx = reply["context"]
+for e in seed[-3:]:
+    assert e["content"] in ctx, e["content"]
+assert ctx.rstrip().endswith("User: Do you remember my name?"), ctx
+m = reply["metadata"]
+assert m["total_messages"] == 11, m
+assert 0 < m["tokens"] <= 2000 and m["tokens"] < m["full_history_tokens"], m
+assert m["degraded"] is False and m["cached"] is False, m
+print("reply ok: recent = last 3 verbatim, tokens %d of %d" % (m["tokens"], m["full_history_tokens"]))
+PYEOF
+
+# Inline history is used instead of the stored messages.
+printf '[{"role":"user","content":"inline one"},{"role":"assistant","content":"inline two"}]' >"$T_DIR/history.json"
+"$BIN/chatmem" context sumit --history-file "$T_DIR/history.json" --json >"$T_DIR/inline.json" ||
+	t_fail "no reply to the inline-history request"
+grep -q '"recent":\[{"role":"user","content":"inline one"},{"role":"assistant","content":"inline two"}\]' "$T_DIR/inline.json" ||
+	t_fail "inline history not used: $(cat "$T_DIR/inline.json")"
+
+# Bad fields: exactly one error reply each, correlated by request_id. Sent
+# with kcat so that no chatmem-side validation gets in the way.
+{
+	printf 'e1\t{"request_id":"e1","user_id":"bad/user"}\n'
+	printf 'e2\t{"request_id":"e2","user_id":"sumit","max_tokens":"lots"}\n'
+	printf 'e3\t{"request_id":"e3","user_id":"sumit","recent":-1}\n'
+	printf 'e4\t{"request_id":"e4"}\n'
+	printf 'e5\t{"request_id":"e5","user_id":"sumit","history":[{"role":"user"}]}\n'
+} | kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t context.requests -K '	' || t_fail "kcat produce failed"
+got_errors() {
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies -e -q -f '%k\t%s\n' >"$T_DIR/replies.tsv" &&
+		[ "$(grep -c '^e[1-5]	' "$T_DIR/replies.tsv")" -ge 5 ]
+}
+t_wait 20 got_errors || t_fail "not every bad request got a reply: $(cat "$T_DIR/replies.tsv")"
+for i in 1 2 3 4 5; do
+	[ "$(grep -c "^e$i	" "$T_DIR/replies.tsv")" = 1 ] || t_fail "request e$i got other than one reply"
+	grep "^e$i	" "$T_DIR/replies.tsv" | cut -f2- >"$T_DIR/error-$i.json"
+	grep -q '"error":{"code":"invalid_request"' "$T_DIR/error-$i.json" || t_fail "e$i: no error reply: $(cat "$T_DIR/error-$i.json")"
+	$PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-reply.schema.json" "$T_DIR/error-$i.json" ||
+		t_fail "the error reply to e$i does not validate"
+done
+t_pass "seed context: recent = last 3 verbatim, schema-valid; inline history; 5 bad requests, 5 error replies"
