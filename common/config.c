@@ -431,6 +431,8 @@ static int load_setting(cm_config_t *cfg, const config_setting_t *cs,
                        kind_expected(s->kind));
                 return -1;
         }
+        /* libconfig 1.5 wraps a literal beyond int silently unless it has
+         * the L suffix (3000000000L is an INT64); that cannot be seen here. */
         if (s->kind == CM_SETTING_INT)
                 return apply_int(cfg, s, config_setting_get_int64(cs), who,
                                  errstr, errstr_size);
@@ -486,8 +488,7 @@ static int load_file(cm_config_t *cfg, const char *path, const char *origin,
         config_t lc;
         FILE *fp = NULL;
         struct stat st;
-        const char *slash, *efile;
-        char *dir = NULL;
+        const char *efile;
         int ret = -1;
 
         config_init(&lc);
@@ -505,12 +506,6 @@ static int load_file(cm_config_t *cfg, const char *path, const char *origin,
                        strerror(EISDIR));
                 goto out;
         }
-        /* @include is relative to the file, not to the working directory. */
-        slash = strrchr(path, '/');
-        if (slash) {
-                dir = cm_strndup(path, (size_t)(slash - path) + 1);
-                config_set_include_dir(&lc, dir);
-        }
         if (config_read(&lc, fp) != CONFIG_TRUE) {
                 efile = config_error_file(&lc);
                 seterr(errstr, errstr_size, "%s:%d: %s", efile ? efile : path,
@@ -524,7 +519,6 @@ out:
         if (fp)
                 fclose(fp);
         config_destroy(&lc);
-        free(dir);
         return ret;
 }
 

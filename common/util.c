@@ -227,6 +227,7 @@ static void buf_grow(cm_buf_t *b, size_t extra)
                 need = 64;
         b->buf = cm_realloc(b->buf, need);
         b->cap = need;
+        b->buf[b->len] = '\0';
 }
 
 void cm_buf_add(cm_buf_t *b, const void *data, size_t len)
