@@ -411,9 +411,15 @@ static json_object *parse_object(const char *buf, size_t len, char *errstr,
         jerr = json_tokener_get_error(tok);
         end = json_tokener_get_parse_end(tok);
         if (jerr == json_tokener_continue) {
-                fail(errstr, errstr_size,
-                     "malformed JSON: unexpected end of input");
-                goto bad;
+                /* All was consumed; a NUL ends a top-level number. */
+                root = json_tokener_parse_ex(tok, "", 1);
+                jerr = json_tokener_get_error(tok);
+                end = len;
+                if (jerr != json_tokener_success) {
+                        fail(errstr, errstr_size,
+                             "malformed JSON: unexpected end of input");
+                        goto bad;
+                }
         }
         if (jerr != json_tokener_success) {
                 fail(errstr, errstr_size, "malformed JSON: %s at byte %zu",
@@ -895,6 +901,42 @@ static int topic_value(dec_t *d, json_object *v, const char *field, char **out)
         return 0;
 }
 
+/* After a failed parse: reads request_id with json-c alone, which is lenient
+ * about UTF-8 and the lexical details lex_check() refuses, so that a request
+ * whose fault lies elsewhere still gets its error reply. The id must pass
+ * cm_id_check() (ASCII only). Leaves out untouched when it cannot. */
+static void salvage_request_id(const char *buf, size_t len,
+                               char out[CM_ID_MAX + 1])
+{
+        json_tokener *tok = NULL;
+        json_object *root = NULL;
+        json_object *v;
+        const char *s;
+        size_t n;
+
+        if (!buf || len == 0 || len > INT_MAX)
+                return;
+        tok = json_tokener_new();
+        if (!tok)
+                json_oom();
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        root = json_tokener_parse_ex(tok, buf, (int)len);
+        if (json_tokener_get_error(tok) != json_tokener_success ||
+            !json_object_is_type(root, json_type_object) ||
+            !member(root, "request_id", &v) ||
+            !json_object_is_type(v, json_type_string))
+                goto out;
+        s = json_object_get_string(v);
+        n = (size_t)json_object_get_string_len(v);
+        if (cm_id_check(s, n, 1, NULL, 0) == -1)
+                goto out;
+        memcpy(out, s, n);
+        out[n] = '\0';
+out:
+        json_object_put(root);
+        json_tokener_free(tok);
+}
+
 int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
                       cm_request_t *req, char *errstr, size_t errstr_size)
 {
@@ -908,8 +950,10 @@ int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
         memset(req, 0, sizeof(*req));
         req->recent = -1;
         root = parse_object(buf, len, errstr, errstr_size);
-        if (!root)
+        if (!root) {
+                salvage_request_id(buf, len, req->request_id);
                 goto out;
+        }
         if (id_field(&d, root, "request_id", 1, req->request_id) == -1)
                 goto out;
         if (id_field(&d, root, "user_id", 0, req->user_id) == -1)

@@ -48,43 +48,44 @@ typedef struct sender {
 
 void usage_send(FILE *fp)
 {
-        fprintf(fp,
-                "usage: chatmem [-c FILE] send [OPTIONS]\n"
-                "\n"
-                "Produces chat events to the events topic (topics.events), "
-                "keyed by session\n\"<user_id>:<conversation_id>\". With "
-                "--content, or a --type other than message,\nsends one event "
-                "built from the options; otherwise reads one JSON event per\n"
-                "line on stdin (blank lines are skipped). A missing event_id "
-                "gets a fresh UUID.\n"
-                "\n"
-                "  -u, --user U         user_id (required for one event; "
-                "default for stdin lines)\n"
-                "  -C, --conv C         conversation_id (default: "
-                "\"default\")\n"
-                "  -r, --role R         user | assistant | system (default: "
-                "user)\n"
-                "  -m, --content TEXT   message content: send one message "
-                "event\n"
-                "  -e, --event-id ID    event_id of the one event (default: "
-                "a fresh UUID)\n"
-                "  -t, --type T         message | profile.set | "
-                "session.delete | user.delete\n"
-                "  -p, --profile JSON   profile of a profile.set event, e.g.\n"
-                "                       '{\"name\":\"Sumit\",\"interests\":"
-                "[\"React\"]}'\n"
-                "  -k, --key KEY        message key of every event (default: "
-                "the session key)\n"
-                "      --raw            send lines as they are, without "
-                "validation (tests);\n"
-                "                       the key is read from the JSON when "
-                "possible\n"
-                "  -c, --config FILE    chatmem.conf to read\n"
-                "  -h, --help           this text\n"
-                "\n"
-                "A bad line is reported as \"line N: <reason>\" and skipped. "
-                "Prints \"sent N events\"\nto stderr; exits 1 if a line was bad "
-                "or an event was not delivered.\n");
+        fprintf(
+            fp,
+            "usage: chatmem [-c FILE] send [OPTIONS]\n"
+            "\n"
+            "Produces chat events to the events topic (topics.events), "
+            "keyed by session\n\"<user_id>:<conversation_id>\". With "
+            "--content, or a --type other than message,\nsends one event "
+            "built from the options; otherwise reads one JSON event per\n"
+            "line on stdin (blank lines are skipped). A missing event_id "
+            "gets a fresh UUID.\n"
+            "\n"
+            "  -u, --user U         user_id (required for one event; "
+            "default for stdin lines)\n"
+            "  -C, --conv C         conversation_id (default: "
+            "\"default\")\n"
+            "  -r, --role R         user | assistant | system (default: "
+            "user)\n"
+            "  -m, --content TEXT   message content: send one message "
+            "event\n"
+            "  -e, --event-id ID    event_id of the one event (default: "
+            "a fresh UUID)\n"
+            "  -t, --type T         message | profile.set | "
+            "session.delete | user.delete\n"
+            "  -p, --profile JSON   profile of a profile.set event, e.g.\n"
+            "                       '{\"name\":\"Sumit\",\"interests\":"
+            "[\"React\"]}'\n"
+            "  -k, --key KEY        message key of every event (default: "
+            "the session key)\n"
+            "      --raw            send lines as they are, without "
+            "validation (tests);\n"
+            "                       the key is read from the JSON when "
+            "possible\n"
+            "  -c, --config FILE    chatmem.conf to read\n"
+            "  -h, --help           this text\n"
+            "\n"
+            "A bad line is reported as \"line N: <reason>\" and skipped. "
+            "Prints \"sent N events\"\nto stderr; exits 1 if a line was bad "
+            "or an event was not delivered.\n");
 }
 
 /* Delivery reports, served by rd_kafka_poll() and rd_kafka_flush(). */
@@ -110,17 +111,17 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
  * happens. A full local queue is drained by polling. Returns 0, or -1 (the
  * event is counted as failed).
  */
-static int produce(sender_t *s, const char *key, size_t key_len,
-                   char *payload, size_t len, int flags)
+static int produce(sender_t *s, const char *key, size_t key_len, char *payload,
+                   size_t len, int flags)
 {
         rd_kafka_resp_err_t err;
 
         for (;;) {
-                err = rd_kafka_producev(
-                        s->rk, RD_KAFKA_V_RKT(s->rkt),
-                        RD_KAFKA_V_KEY(key, key ? key_len : 0),
-                        RD_KAFKA_V_VALUE(payload, len),
-                        RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_END);
+                err = rd_kafka_producev(s->rk, RD_KAFKA_V_RKT(s->rkt),
+                                        RD_KAFKA_V_KEY(key, key ? key_len : 0),
+                                        RD_KAFKA_V_VALUE(payload, len),
+                                        RD_KAFKA_V_MSGFLAGS(flags),
+                                        RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
                         break;
                 rd_kafka_poll(s->rk, 100);
@@ -138,9 +139,15 @@ static int produce(sender_t *s, const char *key, size_t key_len,
         return 0;
 }
 
-/* Parses buf[0..len) with json-c, lenient about nothing but also
- * reporting nothing: the strict decoder gives the reasons. Returns the
- * object (caller puts it) or NULL. */
+/* JSON whitespace. */
+static int is_space(char c)
+{
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Parses buf[0..len) as one JSON object with json-c, reporting nothing:
+ * when this fails the strict decoder gives the reason. Returns the object
+ * (caller puts it) or NULL. */
 static json_object *parse_json_object(const char *buf, size_t len)
 {
         json_tokener *tok;
@@ -155,12 +162,12 @@ static json_object *parse_json_object(const char *buf, size_t len)
                 abort();
         }
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-                                            JSON_TOKENER_VALIDATE_UTF8);
+                                        JSON_TOKENER_VALIDATE_UTF8);
         root = json_tokener_parse_ex(tok, buf, (int)len);
         end = json_tokener_get_parse_end(tok);
         if (json_tokener_get_error(tok) != json_tokener_success)
                 end = 0;
-        while (end && end < len && strchr(" \t\r\n", buf[end]))
+        while (end && end < len && is_space(buf[end]))
                 end++;
         json_tokener_free(tok);
         if (end != len || !json_object_is_type(root, json_type_object)) {
@@ -208,8 +215,8 @@ static int send_raw(sender_t *s, const char *line, size_t len)
                 cm_buf_adds(&key, s->key);
         else if (user)
                 cm_buf_addf(&key, "%s:%s", user, conv ? conv : "default");
-        ret = produce(s, s->key || user ? key.buf : NULL, key.len,
-                      (char *)line, len, RD_KAFKA_MSG_F_COPY);
+        ret = produce(s, s->key || user ? key.buf : NULL, key.len, (char *)line,
+                      len, RD_KAFKA_MSG_F_COPY);
         cm_buf_release(&key);
         json_object_put(root);
         return ret;
@@ -225,9 +232,10 @@ static int send_event(sender_t *s, const char *line, size_t len, char *errstr,
         json_object *root;
         cm_event_t ev;
         char *fixed = NULL, *payload;
-        char key[2 * CM_ID_MAX + 2];
-        size_t payload_len;
-        int changed = 0, flags, key_len, ret = -1;
+        char session_key[2 * CM_ID_MAX + 2];
+        const char *key;
+        size_t payload_len, key_len;
+        int changed = 0, flags, ret = -1;
 
         memset(&ev, 0, sizeof(ev));
         /* The decoder requires event_id, so a missing one (or a default
@@ -237,16 +245,18 @@ static int send_event(sender_t *s, const char *line, size_t len, char *errstr,
                 char uuid[37];
                 const char *type = json_str_member(root, "type");
 
-                cm_uuid(uuid);
-                changed |= fill_member(root, "event_id", uuid);
+                if (!json_object_object_get_ex(root, "event_id", NULL)) {
+                        cm_uuid(uuid);
+                        changed |= fill_member(root, "event_id", uuid);
+                }
                 changed |= fill_member(root, "user_id", s->def_user);
                 changed |= fill_member(root, "conversation_id", s->def_conv);
                 if (!type || !strcmp(type, "message"))
                         changed |= fill_member(root, "role", s->def_role);
                 if (changed)
                         fixed = cm_strdup(json_object_to_json_string_ext(
-                                root, JSON_C_TO_STRING_PLAIN |
-                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+                            root, JSON_C_TO_STRING_PLAIN |
+                                      JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(root);
         }
         if (cm_event_decode(fixed ? fixed : line, fixed ? strlen(fixed) : len,
@@ -263,17 +273,18 @@ static int send_event(sender_t *s, const char *line, size_t len, char *errstr,
                 flags = RD_KAFKA_MSG_F_COPY;
         }
         if (s->key) {
-                key_len = snprintf(key, sizeof(key), "%s", s->key);
+                key = s->key;
+                key_len = strlen(s->key);
         } else {
-                key_len = snprintf(key, sizeof(key), "%s:%s", ev.user_id,
-                                   ev.conversation_id);
+                snprintf(session_key, sizeof(session_key), "%s:%s", ev.user_id,
+                         ev.conversation_id);
+                key = session_key;
+                key_len = strlen(session_key);
         }
-        if (key_len < 0 || (size_t)key_len >= sizeof(key))
-                key_len = (int)strlen(key);
-        ret = produce(s, key, (size_t)key_len, payload, payload_len, flags) ==
-                              0
-                      ? 0
-                      : -2;
+        if (produce(s, key, key_len, payload, payload_len, flags) == -1)
+                ret = -2;
+        else
+                ret = 0;
 out:
         cm_event_release(&ev);
         free(fixed);
@@ -306,7 +317,7 @@ static int blank(const char *s, size_t len)
         size_t i;
 
         for (i = 0; i < len; i++)
-                if (!strchr(" \t\r\n", s[i]))
+                if (!is_space(s[i]))
                         return 0;
         return 1;
 }
@@ -379,7 +390,7 @@ static char *event_from_options(const char *type, const char *event_id,
                 json_object_object_add(obj, "profile", p);
         }
         out = cm_strdup(json_object_to_json_string_ext(
-                obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+            obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 out:
         json_object_put(obj);
         return out;
@@ -394,7 +405,7 @@ static void finish(sender_t *s)
         if (rd_kafka_outq_len(s->rk) > 0) {
                 /* Purged messages get a delivery report with an error. */
                 rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE |
-                                              RD_KAFKA_PURGE_F_INFLIGHT);
+                                          RD_KAFKA_PURGE_F_INFLIGHT);
                 rd_kafka_poll(s->rk, 100);
         }
         pending = s->produced - s->delivered - s->dr_failed;
@@ -409,18 +420,18 @@ static void finish(sender_t *s)
 int cmd_send(int argc, char **argv, const char *conf_path)
 {
         static const struct option longopts[] = {
-                {"user", required_argument, NULL, 'u'},
-                {"conv", required_argument, NULL, 'C'},
-                {"role", required_argument, NULL, 'r'},
-                {"content", required_argument, NULL, 'm'},
-                {"event-id", required_argument, NULL, 'e'},
-                {"type", required_argument, NULL, 't'},
-                {"profile", required_argument, NULL, 'p'},
-                {"key", required_argument, NULL, 'k'},
-                {"raw", no_argument, NULL, 'R'},
-                {"config", required_argument, NULL, 'c'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
+            {"user", required_argument, NULL, 'u'},
+            {"conv", required_argument, NULL, 'C'},
+            {"role", required_argument, NULL, 'r'},
+            {"content", required_argument, NULL, 'm'},
+            {"event-id", required_argument, NULL, 'e'},
+            {"type", required_argument, NULL, 't'},
+            {"profile", required_argument, NULL, 'p'},
+            {"key", required_argument, NULL, 'k'},
+            {"raw", no_argument, NULL, 'R'},
+            {"config", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         cm_config_t cfg;
         sender_t s;
@@ -503,9 +514,9 @@ int cmd_send(int argc, char **argv, const char *conf_path)
                        (conv && cli_check_id("conversation id", conv) == -1)))
                 return CLI_USAGE;
         if (single) {
-                one = event_from_options(type, event_id, user, conv,
-                                         role ? role : "user", content,
-                                         profile);
+                one =
+                    event_from_options(type, event_id, user, conv,
+                                       role ? role : "user", content, profile);
                 if (!one)
                         return CLI_USAGE;
         } else {
@@ -543,9 +554,8 @@ int cmd_send(int argc, char **argv, const char *conf_path)
                         s.bad == 1 ? "" : "s");
         if (s.failed)
                 cli_error("%llu event%s not delivered to '%s' at '%s': %s",
-                          s.failed, s.failed == 1 ? "" : "s",
-                          cfg.topic_events, cfg.kafka_brokers,
-                          s.first_error);
+                          s.failed, s.failed == 1 ? "" : "s", cfg.topic_events,
+                          cfg.kafka_brokers, s.first_error);
         if (cm_stop)
                 cli_error("interrupted");
         ret = s.bad || s.failed || cm_stop ? CLI_FAIL : CLI_OK;

@@ -26,13 +26,13 @@ typedef struct command {
 } command_t;
 
 static const command_t commands[] = {
-        {"send", cmd_send, usage_send, "produce chat events to the events topic"},
-        {"context", cmd_context, usage_context,
-         "request the context of a session and print the reply"},
-        {"stats", cmd_stats, usage_stats,
-         "active sessions and whether the cache (Redis) is reachable"},
-        {"session", cmd_session, usage_session,
-         "show or delete one session in Redis"},
+    {"send", cmd_send, usage_send, "produce chat events to the events topic"},
+    {"context", cmd_context, usage_context,
+     "request the context of a session and print the reply"},
+    {"stats", cmd_stats, usage_stats,
+     "active sessions and whether the cache (Redis) is reachable"},
+    {"session", cmd_session, usage_session,
+     "show or delete one session in Redis"},
 };
 
 #define COMMAND_CNT (sizeof(commands) / sizeof(commands[0]))
@@ -84,17 +84,16 @@ static void usage(FILE *fp)
         for (i = 0; i < COMMAND_CNT; i++)
                 fprintf(fp, "  %-9s %s\n", commands[i].name,
                         commands[i].summary);
-        fprintf(fp,
-                "  help      this text, or 'chatmem help COMMAND'\n"
-                "\n"
-                "Options:\n"
-                "  -c, --config FILE  chatmem.conf to read (default: "
-                "$CHATMEM_CONFIG, else none)\n"
-                "  -h, --help         this text\n"
-                "\n"
-                "Every setting can also come from the environment "
-                "(CHATMEM_KAFKA_BROKERS,\nCHATMEM_REDIS_URL, ...).\n"
-                "Exit status: 0 ok, 1 failure, 2 usage, 3 timeout.\n");
+        fprintf(fp, "  help      this text, or 'chatmem help COMMAND'\n"
+                    "\n"
+                    "Options:\n"
+                    "  -c, --config FILE  chatmem.conf to read (default: "
+                    "$CHATMEM_CONFIG, else none)\n"
+                    "  -h, --help         this text\n"
+                    "\n"
+                    "Every setting can also come from the environment "
+                    "(CHATMEM_KAFKA_BROKERS,\nCHATMEM_REDIS_URL, ...).\n"
+                    "Exit status: 0 ok, 1 failure, 2 usage, 3 timeout.\n");
 }
 
 static const command_t *command_find(const char *name)
@@ -129,12 +128,13 @@ static int help(int argc, char **argv)
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
+            {"config", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         const char *conf_path = NULL;
         const command_t *cmd;
+        char prog[32];
         int opt;
 
         cm_log_init("chatmem");
@@ -167,5 +167,8 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return CLI_USAGE;
         }
+        /* getopt_long names argv[0] in its messages. */
+        snprintf(prog, sizeof(prog), "chatmem %s", cmd->name);
+        argv[0] = prog;
         return cmd->run(argc, argv, conf_path);
 }

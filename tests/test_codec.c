@@ -1,0 +1,1863 @@
+/*
+ * Unit tests for common/codec.c: every decoder against good and bad input,
+ * every encoder by parsing its output back with json-c, and round trips.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "util.h"
+
+#define MAXC 65536
+
+/* Fails the test unless hay contains needle, showing both. */
+#define assert_contains(hay, needle)                                           \
+        contains_or_fail((hay), (needle), __FILE__, __LINE__)
+
+static void contains_or_fail(const char *hay, const char *needle,
+                             const char *file, int line)
+{
+        if (hay && strstr(hay, needle))
+                return;
+        print_error("%s:%d: expected \"%s\" in \"%s\"\n", file, line, needle,
+                    hay ? hay : "(null)");
+        fail();
+}
+
+/* A heap string of n copies of c. */
+static char *repeat(char c, size_t n)
+{
+        char *s = cm_malloc(n + 1);
+
+        memset(s, c, n);
+        s[n] = '\0';
+        return s;
+}
+
+static int ev_decode(const char *json, cm_event_t *ev, char *err,
+                     size_t err_size)
+{
+        return cm_event_decode(json, strlen(json), MAXC, ev, err, err_size);
+}
+
+/* Asserts that json is rejected as an event with err_part in the reason. */
+static void event_fails(const char *json, const char *err_part)
+{
+        cm_event_t ev;
+        char err[512] = "";
+
+        if (ev_decode(json, &ev, err, sizeof(err)) != -1) {
+                print_error("accepted bad event: %s\n", json);
+                fail();
+        }
+        assert_contains(err, err_part);
+        /* a failed decode leaves the struct released */
+        assert_null(ev.msg.content);
+        assert_null(ev.profile.interests);
+}
+
+static void event_ok(const char *json, cm_event_t *ev)
+{
+        char err[512] = "";
+
+        if (ev_decode(json, ev, err, sizeof(err)) != 0) {
+                print_error("rejected good event: %s: %s\n", json, err);
+                fail();
+        }
+}
+
+static void request_fails(const char *json, const char *err_part,
+                          const char *want_request_id)
+{
+        cm_request_t req;
+        char err[512] = "";
+
+        if (cm_request_decode(json, strlen(json), MAXC, &req, err,
+                              sizeof(err)) != -1) {
+                print_error("accepted bad request: %s\n", json);
+                fail();
+        }
+        assert_contains(err, err_part);
+        assert_string_equal(req.request_id, want_request_id);
+        assert_null(req.history);
+        assert_null(req.reply_to);
+        assert_null(req.query);
+}
+
+static void request_ok(const char *json, cm_request_t *req)
+{
+        char err[512] = "";
+
+        if (cm_request_decode(json, strlen(json), MAXC, req, err,
+                              sizeof(err)) != 0) {
+                print_error("rejected good request: %s: %s\n", json, err);
+                fail();
+        }
+}
+
+/* Parses s with json-c (the test's independent reader). */
+static json_object *parse(const char *s)
+{
+        json_object *obj = json_tokener_parse(s);
+
+        if (!obj) {
+                print_error("encoder output is not JSON: %s\n", s);
+                fail();
+        }
+        return obj;
+}
+
+static json_object *get(json_object *obj, const char *key, json_type type)
+{
+        json_object *v = NULL;
+
+        if (!json_object_object_get_ex(obj, key, &v)) {
+                print_error("missing key '%s' in %s\n", key,
+                            json_object_to_json_string(obj));
+                fail();
+        }
+        if (!json_object_is_type(v, type)) {
+                print_error("key '%s' has type %s\n", key,
+                            json_type_to_name(json_object_get_type(v)));
+                fail();
+        }
+        return v;
+}
+
+static int has(json_object *obj, const char *key)
+{
+        return json_object_object_get_ex(obj, key, NULL) ? 1 : 0;
+}
+
+static const char *get_str(json_object *obj, const char *key)
+{
+        return json_object_get_string(get(obj, key, json_type_string));
+}
+
+static int64_t get_int(json_object *obj, const char *key)
+{
+        return json_object_get_int64(get(obj, key, json_type_int));
+}
+
+/*
+ * Names and ids
+ */
+
+static void test_role_and_type_names(void **state)
+{
+        cm_role_t role = CM_ROLE_SYSTEM;
+
+        (void)state;
+        assert_string_equal(cm_role_str(CM_ROLE_USER), "user");
+        assert_string_equal(cm_role_str(CM_ROLE_ASSISTANT), "assistant");
+        assert_string_equal(cm_role_str(CM_ROLE_SYSTEM), "system");
+        assert_string_equal(cm_role_label(CM_ROLE_USER), "User");
+        assert_string_equal(cm_role_label(CM_ROLE_ASSISTANT), "Assistant");
+        assert_string_equal(cm_role_label(CM_ROLE_SYSTEM), "System");
+        assert_int_equal(cm_role_parse("assistant", &role), 0);
+        assert_int_equal(role, CM_ROLE_ASSISTANT);
+        assert_int_equal(cm_role_parse("User", &role), -1);
+        assert_int_equal(cm_role_parse("", &role), -1);
+        assert_int_equal(cm_role_parse(NULL, &role), -1);
+        assert_int_equal(role, CM_ROLE_ASSISTANT);
+        assert_string_equal(cm_event_type_str(CM_EVENT_MESSAGE), "message");
+        assert_string_equal(cm_event_type_str(CM_EVENT_PROFILE_SET),
+                            "profile.set");
+        assert_string_equal(cm_event_type_str(CM_EVENT_SESSION_DELETE),
+                            "session.delete");
+        assert_string_equal(cm_event_type_str(CM_EVENT_USER_DELETE),
+                            "user.delete");
+}
+
+static void test_id_check(void **state)
+{
+        char err[256];
+        char *s128 = repeat('a', 128);
+        char *s129 = repeat('a', 129);
+
+        (void)state;
+        assert_int_equal(cm_id_check("u", 1, 0, err, sizeof(err)), 0);
+        assert_int_equal(cm_id_check("A-z_0.9@x", 9, 0, err, sizeof(err)), 0);
+        assert_int_equal(cm_id_check(s128, 128, 0, err, sizeof(err)), 0);
+        assert_int_equal(cm_id_check(s129, 129, 0, err, sizeof(err)), -1);
+        assert_contains(err, "must be 1..128 bytes of [A-Za-z0-9._@-]");
+        assert_contains(err, "got 129 bytes");
+        assert_int_equal(cm_id_check("", 0, 0, err, sizeof(err)), -1);
+        assert_contains(err, "got 0 bytes");
+        assert_int_equal(cm_id_check("u42/x", 5, 0, err, sizeof(err)), -1);
+        assert_contains(err, "forbidden character '/' at byte 3");
+        assert_int_equal(cm_id_check("a b", 3, 0, err, sizeof(err)), -1);
+        assert_contains(err, "forbidden character ' ' at byte 1");
+        assert_int_equal(cm_id_check("a:b", 3, 0, err, sizeof(err)), -1);
+        assert_contains(err, "forbidden character ':' at byte 1");
+        assert_int_equal(cm_id_check("a:b", 3, 1, err, sizeof(err)), 0);
+        assert_int_equal(cm_id_check("\xc3\xbc", 2, 1, err, sizeof(err)), -1);
+        assert_contains(err, "forbidden character 0xc3 at byte 0");
+        /* the length given is what counts, not the NUL */
+        assert_int_equal(cm_id_check("ab\0c", 4, 0, err, sizeof(err)), -1);
+        assert_contains(err, "0x00 at byte 2");
+        /* no room for the reason is fine */
+        assert_int_equal(cm_id_check("a/b", 3, 0, NULL, 0), -1);
+        assert_int_equal(cm_id_check("a/b", 3, 0, err, 4), -1);
+        assert_int_equal(strlen(err), 3);
+        free(s128);
+        free(s129);
+}
+
+/*
+ * Events
+ */
+
+static void test_event_decode_message(void **state)
+{
+        cm_event_t ev;
+
+        (void)state;
+        event_ok("{\"type\": \"message\", \"event_id\": \"b7c1:0\", "
+                 "\"user_id\": \"u42\", \"conversation_id\": \"c-1\", "
+                 "\"role\": \"user\", \"content\": \"Hi, I'm Sumit\", "
+                 "\"ts\": 1732400000123}",
+                 &ev);
+        assert_int_equal(ev.type, CM_EVENT_MESSAGE);
+        assert_string_equal(ev.event_id, "b7c1:0");
+        assert_string_equal(ev.user_id, "u42");
+        assert_string_equal(ev.conversation_id, "c-1");
+        assert_int_equal(ev.msg.role, CM_ROLE_USER);
+        assert_string_equal(ev.msg.content, "Hi, I'm Sumit");
+        assert_int_equal(ev.msg.content_len, 13);
+        assert_true(ev.msg.ts == 1732400000123LL);
+        assert_int_equal(ev.msg.seq, 0);
+        assert_int_equal(ev.msg.tokens, -1);
+        assert_true(cm_profile_empty(&ev.profile));
+        cm_event_release(&ev);
+        assert_null(ev.msg.content);
+        cm_event_release(&ev); /* twice is fine */
+}
+
+static void test_event_defaults(void **state)
+{
+        cm_event_t ev;
+
+        (void)state;
+        event_ok(
+            "{\"event_id\":\"e1\",\"user_id\":\"u\",\"role\":\"assistant\","
+            "\"content\":\"x\"}",
+            &ev);
+        assert_int_equal(ev.type, CM_EVENT_MESSAGE);
+        assert_string_equal(ev.conversation_id, "default");
+        assert_int_equal(ev.msg.role, CM_ROLE_ASSISTANT);
+        assert_int_equal(ev.msg.ts, 0);
+        cm_event_release(&ev);
+
+        /* whitespace around the object is allowed; unknown fields ignored */
+        event_ok(
+            " \n{\"event_id\":\"e1\",\"user_id\":\"u\",\"role\":\"system\","
+            "\"content\":\"x\",\"future\":{\"a\":[1,2.5,null]},"
+            "\"ts\":0}\r\n",
+            &ev);
+        assert_int_equal(ev.msg.role, CM_ROLE_SYSTEM);
+        assert_int_equal(ev.msg.ts, 0);
+        cm_event_release(&ev);
+}
+
+static void test_event_other_types(void **state)
+{
+        cm_event_t ev;
+
+        (void)state;
+        event_ok("{\"type\":\"profile.set\",\"event_id\":\"e2\",\"user_id\":"
+                 "\"u42\",\"profile\":{\"name\":\"Sumit Pandya\",\"role\":"
+                 "\"full stack developer\",\"interests\":[\"React\","
+                 "\"Node.js\"]}}",
+                 &ev);
+        assert_int_equal(ev.type, CM_EVENT_PROFILE_SET);
+        assert_string_equal(ev.conversation_id, "default");
+        assert_string_equal(ev.profile.name, "Sumit Pandya");
+        assert_string_equal(ev.profile.role, "full stack developer");
+        assert_int_equal(ev.profile.interest_cnt, 2);
+        assert_string_equal(ev.profile.interests[0], "React");
+        assert_string_equal(ev.profile.interests[1], "Node.js");
+        assert_false(cm_profile_empty(&ev.profile));
+        assert_null(ev.msg.content);
+        cm_event_release(&ev);
+
+        /* every profile field is optional */
+        event_ok("{\"type\":\"profile.set\",\"event_id\":\"e2\",\"user_id\":"
+                 "\"u42\",\"profile\":{\"interests\":[]}}",
+                 &ev);
+        assert_true(cm_profile_empty(&ev.profile));
+        cm_event_release(&ev);
+
+        /* deletes need only the ids; stray message fields are ignored */
+        event_ok("{\"type\":\"session.delete\",\"event_id\":\"e3\","
+                 "\"user_id\":\"u42\",\"conversation_id\":\"c9\"}",
+                 &ev);
+        assert_int_equal(ev.type, CM_EVENT_SESSION_DELETE);
+        assert_string_equal(ev.conversation_id, "c9");
+        cm_event_release(&ev);
+        event_ok("{\"type\":\"user.delete\",\"event_id\":\"e4\","
+                 "\"user_id\":\"u42\",\"role\":5}",
+                 &ev);
+        assert_int_equal(ev.type, CM_EVENT_USER_DELETE);
+        assert_string_equal(ev.conversation_id, "default");
+        cm_event_release(&ev);
+}
+
+static void test_event_missing_fields(void **state)
+{
+        (void)state;
+        event_fails("{\"user_id\":\"u\",\"role\":\"user\",\"content\":\"x\"}",
+                    "missing field 'event_id'");
+        event_fails("{\"event_id\":\"e\",\"role\":\"user\",\"content\":\"x\"}",
+                    "missing field 'user_id'");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"content\":\"x\"}",
+                    "missing field 'role'");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\"}",
+                    "missing field 'content'");
+        event_fails("{\"type\":\"profile.set\",\"event_id\":\"e\","
+                    "\"user_id\":\"u\"}",
+                    "missing field 'profile'");
+        event_fails("{\"type\":\"session.delete\",\"user_id\":\"u\"}",
+                    "missing field 'event_id'");
+        event_fails("{}", "missing field 'event_id'");
+}
+
+static void test_event_wrong_types(void **state)
+{
+        static const struct {
+                const char *json;
+                const char *err;
+        } cases[] = {
+            {"{\"event_id\":7,\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":\"x\"}",
+             "field 'event_id': must be a string, got integer"},
+            {"{\"event_id\":\"e\",\"user_id\":42,\"role\":\"user\","
+             "\"content\":\"x\"}",
+             "field 'user_id': must be a string, got integer"},
+            {"{\"event_id\":\"e\",\"user_id\":null,\"role\":\"user\","
+             "\"content\":\"x\"}",
+             "field 'user_id': must be a string, got null"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"conversation_id\":"
+             "true,\"role\":\"user\",\"content\":\"x\"}",
+             "field 'conversation_id': must be a string, got boolean"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":1,"
+             "\"content\":\"x\"}",
+             "field 'role': must be a string, got integer"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"bot\","
+             "\"content\":\"x\"}",
+             "field 'role': must be one of user, assistant, system"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"User\","
+             "\"content\":\"x\"}",
+             "field 'role': must be one of user, assistant, system"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":[\"x\"]}",
+             "field 'content': must be a string, got array"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":{}}",
+             "field 'content': must be a string, got object"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":\"\"}",
+             "field 'content': must not be empty"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":\"x\",\"ts\":\"1732400000123\"}",
+             "field 'ts': must be an integer, got string"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":\"x\",\"ts\":1.5}",
+             "field 'ts': must be an integer"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":\"x\",\"ts\":1e3}",
+             "field 'ts': must be an integer"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":\"x\",\"ts\":-1}",
+             "field 'ts': must be a non-negative integer, got -1"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":\"x\",\"ts\":99999999999999999999}",
+             "field 'ts': integer out of range"},
+            {"{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+             "\"content\":\"x\",\"ts\":null}",
+             "field 'ts': must be an integer, got null"},
+            {"{\"type\":1,\"event_id\":\"e\",\"user_id\":\"u\"}",
+             "field 'type': must be a string, got integer"},
+            {"{\"type\":\"msg\",\"event_id\":\"e\",\"user_id\":\"u\"}",
+             "field 'type': must be one of message, profile.set, "
+             "session.delete, user.delete"},
+            {"{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+             "\"u\",\"profile\":[]}",
+             "field 'profile': must be an object, got array"},
+            {"{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+             "\"u\",\"profile\":{\"name\":1}}",
+             "field 'profile.name': must be a string, got integer"},
+            {"{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+             "\"u\",\"profile\":{\"role\":false}}",
+             "field 'profile.role': must be a string, got boolean"},
+            {"{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+             "\"u\",\"profile\":{\"name\":\"\"}}",
+             "field 'profile.name': must not be empty"},
+            {"{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+             "\"u\",\"profile\":{\"interests\":\"React\"}}",
+             "field 'profile.interests': must be an array, got string"},
+            {"{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+             "\"u\",\"profile\":{\"interests\":[\"a\",2]}}",
+             "field 'profile.interests[1]': must be a string, got "
+             "integer"},
+        };
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                print_message("case %zu: %s\n", i, cases[i].json);
+                event_fails(cases[i].json, cases[i].err);
+        }
+}
+
+static void test_event_profile_limits(void **state)
+{
+        char *s256 = repeat('n', 256);
+        char *s257 = repeat('n', 257);
+        cm_event_t ev;
+        cm_buf_t b;
+        int i;
+
+        (void)state;
+        cm_buf_init(&b);
+        cm_buf_addf(&b,
+                    "{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+                    "\"u\",\"profile\":{\"name\":\"%s\",\"role\":\"%s\","
+                    "\"interests\":[",
+                    s256, s256);
+        for (i = 0; i < 64; i++)
+                cm_buf_addf(&b, "%s\"%s\"", i ? "," : "", s256);
+        cm_buf_adds(&b, "]}}");
+        event_ok(b.buf, &ev);
+        assert_int_equal(strlen(ev.profile.name), 256);
+        assert_int_equal(ev.profile.interest_cnt, 64);
+        cm_event_release(&ev);
+
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+                    "\"u\",\"profile\":{\"name\":\"%s\"}}",
+                    s257);
+        event_fails(b.buf, "field 'profile.name': 257 bytes is over the "
+                           "limit of 256");
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+                    "\"u\",\"profile\":{\"interests\":[\"a\",\"%s\"]}}",
+                    s257);
+        event_fails(b.buf, "field 'profile.interests[1]': 257 bytes is over "
+                           "the limit of 256");
+        cm_buf_reset(&b);
+        cm_buf_adds(&b, "{\"type\":\"profile.set\",\"event_id\":\"e\","
+                        "\"user_id\":\"u\",\"profile\":{\"interests\":[");
+        for (i = 0; i < 65; i++)
+                cm_buf_addf(&b, "%s\"i%d\"", i ? "," : "", i);
+        cm_buf_adds(&b, "]}}");
+        event_fails(b.buf, "field 'profile.interests': 65 entries is over "
+                           "the limit of 64");
+        cm_buf_release(&b);
+        free(s256);
+        free(s257);
+}
+
+static void test_event_ids(void **state)
+{
+        char *s128 = repeat('u', 128);
+        char *s129 = repeat('u', 129);
+        cm_event_t ev;
+        cm_buf_t b;
+
+        (void)state;
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u/1\",\"role\":\"user\","
+                    "\"content\":\"x\"}",
+                    "field 'user_id': forbidden character '/' at byte 1");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u 1\",\"role\":\"user\","
+                    "\"content\":\"x\"}",
+                    "field 'user_id': forbidden character ' ' at byte 1");
+        /* ':' separates user and conversation in the session key */
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u:1\",\"role\":\"user\","
+                    "\"content\":\"x\"}",
+                    "field 'user_id': forbidden character ':' at byte 1");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\","
+                    "\"conversation_id\":\"a:b\",\"role\":\"user\","
+                    "\"content\":\"x\"}",
+                    "field 'conversation_id': forbidden character ':'");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"J\xc3\xbcrgen\","
+                    "\"role\":\"user\",\"content\":\"x\"}",
+                    "field 'user_id': forbidden character 0xc3 at byte 1");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\\u00fc\","
+                    "\"role\":\"user\",\"content\":\"x\"}",
+                    "field 'user_id': forbidden character 0xc3");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"{u}\","
+                    "\"role\":\"user\",\"content\":\"x\"}",
+                    "forbidden character '{'");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"\",\"role\":\"user\","
+                    "\"content\":\"x\"}",
+                    "field 'user_id': must be 1..128 bytes of "
+                    "[A-Za-z0-9._@-], got 0 bytes");
+        event_fails("{\"event_id\":\"\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"x\"}",
+                    "field 'event_id': must be 1..128 bytes of "
+                    "[A-Za-z0-9._@:-], got 0 bytes");
+        event_fails("{\"event_id\":\"e 1\",\"user_id\":\"u\",\"role\":"
+                    "\"user\",\"content\":\"x\"}",
+                    "field 'event_id': forbidden character ' '");
+
+        cm_buf_init(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"%s\",\"user_id\":\"%s\","
+                    "\"conversation_id\":\"%s\",\"role\":\"user\","
+                    "\"content\":\"x\"}",
+                    s128, s128, s128);
+        event_ok(b.buf, &ev);
+        assert_string_equal(ev.user_id, s128);
+        assert_string_equal(ev.conversation_id, s128);
+        assert_string_equal(ev.event_id, s128);
+        cm_event_release(&ev);
+
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"e\",\"user_id\":\"%s\",\"role\":\"user\","
+                    "\"content\":\"x\"}",
+                    s129);
+        event_fails(b.buf, "field 'user_id': must be 1..128 bytes of "
+                           "[A-Za-z0-9._@-], got 129 bytes");
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"e\",\"user_id\":\"u\",\"conversation_id\":"
+                    "\"%s\",\"role\":\"user\",\"content\":\"x\"}",
+                    s129);
+        event_fails(b.buf, "field 'conversation_id': must be 1..128 bytes");
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"%s\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"x\"}",
+                    s129);
+        event_fails(b.buf, "field 'event_id': must be 1..128 bytes");
+
+        /* event_id may hold ':' and the other id characters */
+        event_ok("{\"event_id\":\"a:b.c_d@e-f\",\"user_id\":\"x.y_z@w-1\","
+                 "\"role\":\"user\",\"content\":\"x\"}",
+                 &ev);
+        assert_string_equal(ev.event_id, "a:b.c_d@e-f");
+        assert_string_equal(ev.user_id, "x.y_z@w-1");
+        cm_event_release(&ev);
+        cm_buf_release(&b);
+        free(s128);
+        free(s129);
+}
+
+static void test_event_content_limit(void **state)
+{
+        char *at = repeat('x', MAXC);
+        char *over = repeat('x', MAXC + 1);
+        char *big = repeat('x', 70000);
+        char *uni = cm_malloc(MAXC + 1);
+        char err[256];
+        cm_event_t ev;
+        cm_buf_t b;
+        size_t i;
+
+        (void)state;
+        cm_buf_init(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"%s\"}",
+                    at);
+        event_ok(b.buf, &ev);
+        assert_int_equal(ev.msg.content_len, MAXC);
+        assert_int_equal(strlen(ev.msg.content), MAXC);
+        cm_event_release(&ev);
+
+        /* the limit is configurable */
+        assert_int_equal(
+            cm_event_decode(b.buf, b.len, 1000, &ev, err, sizeof(err)), -1);
+        assert_contains(err, "field 'content': 65536 bytes is over the "
+                             "limit of 1000");
+
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"%s\"}",
+                    over);
+        event_fails(b.buf, "field 'content': 65537 bytes is over the limit "
+                           "of 65536");
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"%s\"}",
+                    big);
+        event_fails(b.buf, "field 'content': 70000 bytes is over the limit "
+                           "of 65536");
+
+        /* the limit counts decoded bytes: 21845 x U+20AC is 65535 bytes but
+         * "\u20ac" is 6 bytes of input each */
+        cm_buf_reset(&b);
+        cm_buf_adds(&b, "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":"
+                        "\"user\",\"content\":\"");
+        for (i = 0; i < 21845; i++)
+                cm_buf_adds(&b, "\\u20ac");
+        cm_buf_adds(&b, "\"}");
+        event_ok(b.buf, &ev);
+        assert_int_equal(ev.msg.content_len, 65535);
+        cm_event_release(&ev);
+        /* ... and one more ASCII byte is still at the limit, two are over */
+        for (i = 0; i < 21845; i++)
+                memcpy(uni + 3 * i, "\xe2\x82\xac", 3);
+        uni[65535] = 'x';
+        uni[65536] = '\0';
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"%s\"}",
+                    uni);
+        event_ok(b.buf, &ev);
+        assert_int_equal(ev.msg.content_len, MAXC);
+        cm_event_release(&ev);
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"%sy\"}",
+                    uni);
+        event_fails(b.buf, "65537 bytes is over the limit of 65536");
+
+        cm_buf_release(&b);
+        free(at);
+        free(over);
+        free(big);
+        free(uni);
+}
+
+static void test_event_malformed(void **state)
+{
+        static const struct {
+                const char *json;
+                const char *err;
+        } cases[] = {
+            {"", "malformed JSON: empty input"},
+            {"{", "malformed JSON"},
+            {"{\"event_id\":\"e\"", "malformed JSON"},
+            {"{\"event_id\":\"e", "malformed JSON: unterminated string"},
+            {"not json", "malformed JSON"},
+            {"{\"a\":1} x", "malformed JSON"},
+            {"{\"a\":1}{\"b\":2}", "malformed JSON"},
+            {"{\"a\":1}]", "malformed JSON"},
+            {"[{\"event_id\":\"e\"}]",
+             "malformed JSON: top level must be an object, got array"},
+            {"\"event\"", "top level must be an object, got string"},
+            {"42", "top level must be an object, got integer"},
+            {"null", "top level must be an object, got null"},
+            {"{\"a\":1,}", "malformed JSON"},
+            {"{'event_id':'e'}", "malformed JSON: unexpected character "
+                                 "'''"},
+            {"{event_id:1}", "malformed JSON"},
+            {"{\"a\":NaN}", "malformed JSON: unexpected word 'NaN'"},
+            {"{\"a\":Infinity}", "malformed JSON: unexpected word"},
+            {"{\"a\":-Infinity}", "malformed JSON: invalid number"},
+            {"{\"a\":1.}", "malformed JSON: invalid number"},
+            {"{\"a\":.5}", "malformed JSON"},
+            {"{\"a\":01}", "malformed JSON: invalid number"},
+            {"{\"a\":+1}", "malformed JSON"},
+            {"{\"a\":True}", "malformed JSON: unexpected word 'True'"},
+            {"{\"a\":1 /* c */}", "malformed JSON"},
+            {"{\"a\":\"tab\there\"}", "malformed JSON: control character 0x09"},
+            {"{\"a\":\"\\x41\"}", "malformed JSON: invalid escape"},
+            {"{\"a\":\"\\u12\"}", "malformed JSON: invalid \\u escape"},
+            {"{\"a\":\"x\"}\x01", "malformed JSON: unexpected character "
+                                  "0x01"},
+        };
+        cm_event_t ev;
+        char err[256];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                print_message("case %zu: %s\n", i, cases[i].json);
+                event_fails(cases[i].json, cases[i].err);
+        }
+        /* a NUL inside the buffer is not the end of it */
+        assert_int_equal(
+            cm_event_decode("{}\0{}", 5, MAXC, &ev, err, sizeof(err)), -1);
+        assert_contains(err, "malformed JSON");
+        assert_int_equal(cm_event_decode(NULL, 0, MAXC, &ev, err, sizeof(err)),
+                         -1);
+        /* the length bounds the input: a valid prefix is still cut short */
+        assert_int_equal(cm_event_decode("{\"event_id\":\"e\"}", 10, MAXC, &ev,
+                                         err, sizeof(err)),
+                         -1);
+        assert_contains(err, "malformed JSON");
+        /* deep nesting is refused, not recursed into */
+        {
+                char *deep = cm_malloc(2 * 5000 + 1);
+
+                memset(deep, '[', 5000);
+                memset(deep + 5000, ']', 5000);
+                deep[10000] = '\0';
+                event_fails(deep, "malformed JSON");
+                free(deep);
+        }
+}
+
+static void test_event_invalid_utf8(void **state)
+{
+        static const char *const cases[] = {
+            /* raw 0xff */
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\xff\"}",
+            /* overlong '/' */
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\xc0\xaf\"}",
+            /* truncated 3-byte sequence */
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\xe2\x82\"}",
+            /* raw UTF-16 surrogate */
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\xed\xa0\x80\"}",
+            /* above U+10FFFF */
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\xf4\x90\x80\x80\"}",
+            /* in a key, in an ignored field */
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\",\"x\xff\":1}",
+            /* lone surrogate escapes */
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\\ud800\"}",
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\\uDBFFz\"}",
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\\udc00\"}",
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"\\ud800\\u0041\"}",
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"\\ud800\\ud800\"}",
+        };
+        cm_event_t ev;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                print_message("case %zu\n", i);
+                event_fails(cases[i], "invalid UTF-8");
+        }
+        event_fails(cases[0], "invalid UTF-8 at byte 56");
+        event_fails(cases[6], "unpaired surrogate escape \\ud800");
+
+        /* a proper pair decodes to one 4-byte character */
+        event_ok("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                 "\"content\":\"\\ud83d\\ude00 \\u00e9\xc3\xa9\"}",
+                 &ev);
+        assert_string_equal(ev.msg.content,
+                            "\xf0\x9f\x98\x80 \xc3\xa9\xc3\xa9");
+        cm_event_release(&ev);
+
+        /* an escaped NUL would cut our C strings short */
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"a\\u0000b\"}",
+                    "field 'content': must not contain NUL");
+}
+
+static void test_event_escapes(void **state)
+{
+        cm_event_t ev;
+
+        (void)state;
+        event_ok("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                 "\"content\":\"q\\\"b\\\\s\\/n\\nt\\tr\\rb\\bf\\f\"}",
+                 &ev);
+        assert_string_equal(ev.msg.content, "q\"b\\s/n\nt\tr\rb\bf\f");
+        cm_event_release(&ev);
+}
+
+static void test_event_ts(void **state)
+{
+        cm_event_t ev;
+
+        (void)state;
+        event_ok("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                 "\"content\":\"x\",\"ts\":9223372036854775807}",
+                 &ev);
+        assert_true(ev.msg.ts == INT64_MAX);
+        cm_event_release(&ev);
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"x\",\"ts\":9223372036854775808}",
+                    "field 'ts': integer out of range");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"x\",\"ts\":-99999999999999999999}",
+                    "field 'ts': must be a non-negative integer");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"x\",\"ts\":1732400000123.0}",
+                    "field 'ts': must be an integer, got non-integer number");
+}
+
+static void check_event_round_trip(const char *json)
+{
+        cm_event_t a, b;
+        char *enc;
+        size_t i;
+
+        event_ok(json, &a);
+        enc = cm_event_encode(&a);
+        event_ok(enc, &b);
+        assert_int_equal(a.type, b.type);
+        assert_string_equal(a.event_id, b.event_id);
+        assert_string_equal(a.user_id, b.user_id);
+        assert_string_equal(a.conversation_id, b.conversation_id);
+        assert_int_equal(a.msg.role, b.msg.role);
+        if (a.msg.content) {
+                assert_int_equal(a.msg.content_len, b.msg.content_len);
+                assert_memory_equal(a.msg.content, b.msg.content,
+                                    a.msg.content_len);
+        } else {
+                assert_null(b.msg.content);
+        }
+        assert_true(a.msg.ts == b.msg.ts);
+        if (a.profile.name)
+                assert_string_equal(a.profile.name, b.profile.name);
+        else
+                assert_null(b.profile.name);
+        if (a.profile.role)
+                assert_string_equal(a.profile.role, b.profile.role);
+        else
+                assert_null(b.profile.role);
+        assert_int_equal(a.profile.interest_cnt, b.profile.interest_cnt);
+        for (i = 0; i < a.profile.interest_cnt; i++)
+                assert_string_equal(a.profile.interests[i],
+                                    b.profile.interests[i]);
+        free(enc);
+        cm_event_release(&a);
+        cm_event_release(&b);
+}
+
+static void test_event_round_trip(void **state)
+{
+        (void)state;
+        check_event_round_trip(
+            "{\"event_id\":\"b7c1\",\"user_id\":\"u42\",\"role\":"
+            "\"assistant\",\"content\":\"line\\n\\\"q\\\" </a> \\u00e9 "
+            "\\ud83d\\ude00 \\u0001\",\"ts\":1732400000123}");
+        check_event_round_trip("{\"event_id\":\"e\",\"user_id\":\"u\","
+                               "\"role\":\"system\",\"content\":\"x\"}");
+        check_event_round_trip(
+            "{\"type\":\"profile.set\",\"event_id\":\"e2\",\"user_id\":"
+            "\"u\",\"conversation_id\":\"c\",\"profile\":{\"name\":"
+            "\"Sumit\",\"interests\":[\"React\",\"Node.js\"]}}");
+        check_event_round_trip("{\"type\":\"profile.set\",\"event_id\":\"e2\","
+                               "\"user_id\":\"u\",\"profile\":{\"role\":"
+                               "\"dev\"}}");
+        check_event_round_trip("{\"type\":\"session.delete\",\"event_id\":"
+                               "\"e3\",\"user_id\":\"u\","
+                               "\"conversation_id\":\"c\"}");
+        check_event_round_trip("{\"type\":\"user.delete\",\"event_id\":\"e4\","
+                               "\"user_id\":\"u\"}");
+}
+
+static void test_event_encode_shape(void **state)
+{
+        cm_event_t ev;
+        json_object *obj;
+        char *enc;
+
+        (void)state;
+        memset(&ev, 0, sizeof(ev));
+        ev.type = CM_EVENT_MESSAGE;
+        memcpy(ev.event_id, "e1", 3);
+        memcpy(ev.user_id, "u1", 3);
+        ev.msg.role = CM_ROLE_USER;
+        ev.msg.content = "a/b";
+        ev.msg.content_len = 3;
+        enc = cm_event_encode(&ev);
+        /* plain, no slash escaping, no ts when 0, conversation defaulted */
+        assert_string_equal(enc, "{\"type\":\"message\",\"event_id\":\"e1\","
+                                 "\"user_id\":\"u1\",\"conversation_id\":"
+                                 "\"default\",\"role\":\"user\",\"content\":"
+                                 "\"a/b\"}");
+        free(enc);
+
+        ev.msg.ts = 1732400000123LL;
+        enc = cm_event_encode(&ev);
+        obj = parse(enc);
+        assert_true(get_int(obj, "ts") == 1732400000123LL);
+        json_object_put(obj);
+        free(enc);
+
+        ev.type = CM_EVENT_PROFILE_SET;
+        enc = cm_event_encode(&ev);
+        obj = parse(enc);
+        assert_string_equal(get_str(obj, "type"), "profile.set");
+        assert_int_equal(
+            json_object_object_length(get(obj, "profile", json_type_object)),
+            0);
+        assert_false(has(obj, "content"));
+        json_object_put(obj);
+        free(enc);
+}
+
+/*
+ * Requests
+ */
+
+static void test_request_full(void **state)
+{
+        cm_request_t req;
+
+        (void)state;
+        request_ok("{\"request_id\": \"r-991\", \"user_id\": \"u42\", "
+                   "\"conversation_id\": \"default\", \"reply_to\": "
+                   "\"context.replies\", \"max_tokens\": 2000, \"recent\": 3, "
+                   "\"query\": \"Do you remember my name?\", \"history\": "
+                   "[{\"role\": \"user\", \"content\": \"Hi\"}, "
+                   "{\"role\": \"assistant\", \"content\": \"\"}]}",
+                   &req);
+        assert_string_equal(req.request_id, "r-991");
+        assert_string_equal(req.user_id, "u42");
+        assert_string_equal(req.conversation_id, "default");
+        assert_string_equal(req.reply_to, "context.replies");
+        assert_int_equal(req.max_tokens, 2000);
+        assert_int_equal(req.recent, 3);
+        assert_string_equal(req.query, "Do you remember my name?");
+        assert_int_equal(req.has_history, 1);
+        assert_int_equal(req.history_cnt, 2);
+        assert_int_equal(req.history[0].role, CM_ROLE_USER);
+        assert_string_equal(req.history[0].content, "Hi");
+        assert_int_equal(req.history[0].content_len, 2);
+        assert_int_equal(req.history[0].tokens, -1);
+        assert_int_equal(req.history[1].role, CM_ROLE_ASSISTANT);
+        assert_string_equal(req.history[1].content, "");
+        cm_request_release(&req);
+        assert_null(req.history);
+        cm_request_release(&req);
+}
+
+static void test_request_defaults(void **state)
+{
+        cm_request_t req;
+
+        (void)state;
+        request_ok("{\"request_id\":\"r:1\",\"user_id\":\"u\"}", &req);
+        assert_string_equal(req.request_id, "r:1");
+        assert_string_equal(req.conversation_id, "default");
+        assert_null(req.reply_to);
+        assert_int_equal(req.max_tokens, 0);
+        assert_int_equal(req.recent, -1);
+        assert_null(req.query);
+        assert_null(req.history);
+        assert_int_equal(req.history_cnt, 0);
+        assert_int_equal(req.has_history, 0);
+        cm_request_release(&req);
+
+        /* empty history is still "the application keeps its history" */
+        request_ok("{\"request_id\":\"r\",\"user_id\":\"u\",\"history\":[],"
+                   "\"query\":\"\"}",
+                   &req);
+        assert_int_equal(req.has_history, 1);
+        assert_int_equal(req.history_cnt, 0);
+        assert_null(req.query); /* an empty query is no query */
+        cm_request_release(&req);
+
+        /* bounds are inclusive */
+        request_ok("{\"request_id\":\"r\",\"user_id\":\"u\",\"max_tokens\":1,"
+                   "\"recent\":0}",
+                   &req);
+        assert_int_equal(req.max_tokens, 1);
+        assert_int_equal(req.recent, 0);
+        cm_request_release(&req);
+        request_ok("{\"request_id\":\"r\",\"user_id\":\"u\",\"max_tokens\":"
+                   "1000000,\"recent\":1000}",
+                   &req);
+        assert_int_equal(req.max_tokens, 1000000);
+        assert_int_equal(req.recent, 1000);
+        cm_request_release(&req);
+}
+
+static void test_request_bad_fields_keep_id(void **state)
+{
+        static const struct {
+                const char *fields;
+                const char *err;
+        } cases[] = {
+            {"", "missing field 'user_id'"},
+            {",\"user_id\":7", "field 'user_id': must be a string"},
+            {",\"user_id\":\"a/b\"",
+             "field 'user_id': forbidden character '/'"},
+            {",\"user_id\":\"u\",\"conversation_id\":\"\"",
+             "field 'conversation_id': must be 1..128 bytes"},
+            {",\"user_id\":\"u\",\"max_tokens\":0",
+             "field 'max_tokens': must be an integer in 1..1000000, "
+             "got 0"},
+            {",\"user_id\":\"u\",\"max_tokens\":1000001",
+             "field 'max_tokens': must be an integer in 1..1000000"},
+            {",\"user_id\":\"u\",\"max_tokens\":-5",
+             "field 'max_tokens': must be an integer in 1..1000000"},
+            {",\"user_id\":\"u\",\"max_tokens\":\"2000\"",
+             "field 'max_tokens': must be an integer, got string"},
+            {",\"user_id\":\"u\",\"max_tokens\":2000.5",
+             "field 'max_tokens': must be an integer"},
+            {",\"user_id\":\"u\",\"max_tokens\":99999999999999999999",
+             "field 'max_tokens': integer out of range"},
+            {",\"user_id\":\"u\",\"recent\":-1",
+             "field 'recent': must be an integer in 0..1000, got -1"},
+            {",\"user_id\":\"u\",\"recent\":1001",
+             "field 'recent': must be an integer in 0..1000"},
+            {",\"user_id\":\"u\",\"recent\":true",
+             "field 'recent': must be an integer, got boolean"},
+            {",\"user_id\":\"u\",\"query\":5",
+             "field 'query': must be a string"},
+            {",\"user_id\":\"u\",\"reply_to\":\"a/b\"",
+             "field 'reply_to': forbidden character '/'"},
+            {",\"user_id\":\"u\",\"reply_to\":\"a:b\"",
+             "field 'reply_to': forbidden character ':'"},
+            {",\"user_id\":\"u\",\"reply_to\":\"\"",
+             "field 'reply_to': must be a topic name"},
+            {",\"user_id\":\"u\",\"reply_to\":\"..\"",
+             "field 'reply_to': must be a topic name"},
+            {",\"user_id\":\"u\",\"reply_to\":[]",
+             "field 'reply_to': must be a string, got array"},
+            {",\"user_id\":\"u\",\"history\":{}",
+             "field 'history': must be an array, got object"},
+            {",\"user_id\":\"u\",\"history\":[\"hi\"]",
+             "field 'history[0]': must be an object, got string"},
+            {",\"user_id\":\"u\",\"history\":[{\"role\":\"user\","
+             "\"content\":\"a\"},{\"content\":\"b\"}]",
+             "missing field 'history[1].role'"},
+            {",\"user_id\":\"u\",\"history\":[{\"role\":\"user\"}]",
+             "missing field 'history[0].content'"},
+            {",\"user_id\":\"u\",\"history\":[{\"role\":\"robot\","
+             "\"content\":\"b\"}]",
+             "field 'history[0].role': must be one of user, assistant, "
+             "system"},
+            {",\"user_id\":\"u\",\"history\":[{\"role\":\"user\","
+             "\"content\":1}]",
+             "field 'history[0].content': must be a string, got "
+             "integer"},
+            {",\"user_id\":\"u\",\"history\":[{\"role\":\"user\","
+             "\"content\":\"\\udfff\"}]",
+             "invalid UTF-8"},
+        };
+        cm_buf_t b;
+        size_t i;
+
+        (void)state;
+        cm_buf_init(&b);
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                cm_buf_reset(&b);
+                cm_buf_addf(&b, "{\"request_id\":\"r-991\"%s}",
+                            cases[i].fields);
+                print_message("case %zu: %s\n", i, b.buf);
+                request_fails(b.buf, cases[i].err, "r-991");
+        }
+        cm_buf_release(&b);
+}
+
+static void test_request_limits(void **state)
+{
+        char *s = repeat('q', MAXC + 1);
+        char *t = repeat('t', 250);
+        cm_request_t req;
+        cm_buf_t b;
+        int i;
+
+        (void)state;
+        cm_buf_init(&b);
+        cm_buf_addf(&b,
+                    "{\"request_id\":\"r\",\"user_id\":\"u\",\"query\":"
+                    "\"%s\"}",
+                    s);
+        request_fails(b.buf,
+                      "field 'query': 65537 bytes is over the limit of "
+                      "65536",
+                      "r");
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"request_id\":\"r\",\"user_id\":\"u\",\"history\":"
+                    "[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                    s);
+        request_fails(b.buf, "field 'history[0].content': 65537 bytes is over",
+                      "r");
+        s[MAXC] = '\0';
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"request_id\":\"r\",\"user_id\":\"u\",\"query\":\"%s\","
+                    "\"history\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                    s, s);
+        request_ok(b.buf, &req);
+        assert_int_equal(strlen(req.query), MAXC);
+        assert_int_equal(req.history[0].content_len, MAXC);
+        cm_request_release(&req);
+
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"request_id\":\"r\",\"user_id\":\"u\",\"reply_to\":"
+                    "\"%s\"}",
+                    t);
+        request_fails(b.buf,
+                      "field 'reply_to': must be a topic name of "
+                      "1..249 bytes",
+                      "r");
+        t[249] = '\0';
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"request_id\":\"r\",\"user_id\":\"u\",\"reply_to\":"
+                    "\"%s\"}",
+                    t);
+        request_ok(b.buf, &req);
+        assert_string_equal(req.reply_to, t);
+        cm_request_release(&req);
+
+        /* 10000 history entries are fine, 10001 are not */
+        cm_buf_reset(&b);
+        cm_buf_adds(&b,
+                    "{\"request_id\":\"r\",\"user_id\":\"u\",\"history\":[");
+        for (i = 0; i < 10000; i++)
+                cm_buf_addf(&b, "%s{\"role\":\"user\",\"content\":\"m%d\"}",
+                            i ? "," : "", i);
+        cm_buf_adds(&b, "]}");
+        request_ok(b.buf, &req);
+        assert_int_equal(req.history_cnt, 10000);
+        assert_string_equal(req.history[9999].content, "m9999");
+        cm_request_release(&req);
+        b.len -= 2;
+        b.buf[b.len] = '\0';
+        cm_buf_adds(&b, ",{\"role\":\"user\",\"content\":\"x\"}]}");
+        request_fails(b.buf,
+                      "field 'history': 10001 entries is over the "
+                      "limit of 10000",
+                      "r");
+        cm_buf_release(&b);
+        free(s);
+        free(t);
+}
+
+static void test_request_id_unreadable(void **state)
+{
+        (void)state;
+        request_fails("{\"user_id\":\"u\"}", "missing field 'request_id'", "");
+        request_fails("{\"request_id\":\"r 1\",\"user_id\":\"u\"}",
+                      "field 'request_id': forbidden character ' '", "");
+        request_fails("{\"request_id\":12,\"user_id\":\"u\"}",
+                      "field 'request_id': must be a string", "");
+        request_fails("{\"request_id\":\"r-1\",\"user_id\":\"u\"",
+                      "malformed "
+                      "JSON",
+                      "");
+        request_fails("[{\"request_id\":\"r-1\"}]",
+                      "top level must be an "
+                      "object",
+                      "");
+        request_fails("{\"request_id\":\"r\xff\",\"user_id\":\"u\"}",
+                      "invalid UTF-8", "");
+        request_fails("{\"request_id\":\"r\\ud800\",\"user_id\":\"u\"}",
+                      "invalid UTF-8", "");
+        /* readable although the input is refused elsewhere */
+        request_fails("{\"request_id\":\"r-1\",\"user_id\":\"u\","
+                      "\"query\":\"\xff\"}",
+                      "invalid UTF-8 at byte 43", "r-1");
+        request_fails("{\"request_id\":\"r-1\",\"user_id\":\"u\","
+                      "\"query\":\"\\ud800\"}",
+                      "invalid UTF-8", "r-1");
+        request_fails("{\"request_id\":\"r-1\",\"user_id\":\"u\","
+                      "\"max_tokens\":NaN}",
+                      "malformed JSON", "r-1");
+}
+
+static void test_request_round_trip(void **state)
+{
+        cm_message_t hist[2];
+        cm_request_t req, out;
+        char *enc;
+        json_object *obj;
+
+        (void)state;
+        memset(&req, 0, sizeof(req));
+        memset(hist, 0, sizeof(hist));
+        memcpy(req.request_id, "r-1:x", 6);
+        memcpy(req.user_id, "u42", 4);
+        memcpy(req.conversation_id, "c.9", 4);
+        req.reply_to = "my.replies";
+        req.max_tokens = 1500;
+        req.recent = 0;
+        req.query = "what's my name? \xe2\x82\xac";
+        hist[0].role = CM_ROLE_USER;
+        hist[0].content = "Hi, I'm \"Sumit\"";
+        hist[0].content_len = strlen(hist[0].content);
+        hist[1].role = CM_ROLE_ASSISTANT;
+        hist[1].content = "Hello\nSumit";
+        hist[1].content_len = strlen(hist[1].content);
+        req.history = hist;
+        req.history_cnt = 2;
+        req.has_history = 1;
+
+        enc = cm_request_encode(&req);
+        request_ok(enc, &out);
+        assert_string_equal(out.request_id, req.request_id);
+        assert_string_equal(out.user_id, req.user_id);
+        assert_string_equal(out.conversation_id, req.conversation_id);
+        assert_string_equal(out.reply_to, req.reply_to);
+        assert_int_equal(out.max_tokens, 1500);
+        assert_int_equal(out.recent, 0);
+        assert_string_equal(out.query, req.query);
+        assert_int_equal(out.has_history, 1);
+        assert_int_equal(out.history_cnt, 2);
+        assert_int_equal(out.history[0].role, CM_ROLE_USER);
+        assert_string_equal(out.history[0].content, hist[0].content);
+        assert_int_equal(out.history[1].role, CM_ROLE_ASSISTANT);
+        assert_string_equal(out.history[1].content, hist[1].content);
+        cm_request_release(&out);
+        free(enc);
+
+        /* defaults are left out, so that the server's defaults apply */
+        memset(&req, 0, sizeof(req));
+        memcpy(req.request_id, "r", 2);
+        memcpy(req.user_id, "u", 2);
+        req.recent = -1;
+        enc = cm_request_encode(&req);
+        obj = parse(enc);
+        assert_string_equal(get_str(obj, "conversation_id"), "default");
+        assert_false(has(obj, "reply_to"));
+        assert_false(has(obj, "max_tokens"));
+        assert_false(has(obj, "recent"));
+        assert_false(has(obj, "query"));
+        assert_false(has(obj, "history"));
+        json_object_put(obj);
+        request_ok(enc, &out);
+        assert_int_equal(out.max_tokens, 0);
+        assert_int_equal(out.recent, -1);
+        assert_int_equal(out.has_history, 0);
+        cm_request_release(&out);
+        free(enc);
+
+        /* an empty history is kept */
+        req.has_history = 1;
+        enc = cm_request_encode(&req);
+        request_ok(enc, &out);
+        assert_int_equal(out.has_history, 1);
+        assert_int_equal(out.history_cnt, 0);
+        cm_request_release(&out);
+        free(enc);
+}
+
+/*
+ * Replies
+ */
+
+static void make_reply(cm_reply_t *reply, cm_profile_t *profile,
+                       cm_message_t recent[2])
+{
+        static char *interests[] = {"React", "Node.js"};
+
+        memset(profile, 0, sizeof(*profile));
+        profile->name = "Sumit Pandya";
+        profile->role = "full stack developer";
+        profile->interests = interests;
+        profile->interest_cnt = 2;
+        memset(recent, 0, 2 * sizeof(*recent));
+        recent[0].role = CM_ROLE_USER;
+        recent[0].content = "Can you give me a practical example?";
+        recent[0].content_len = strlen(recent[0].content);
+        recent[0].tokens = 9;
+        recent[0].seq = 10;
+        recent[1].role = CM_ROLE_ASSISTANT;
+        recent[1].content = "Sure: `await fetch(\"/api\")`";
+        recent[1].content_len = 0; /* left 0: strlen is used */
+        memset(reply, 0, sizeof(*reply));
+        reply->request_id = "r-991";
+        reply->user_id = "u42";
+        reply->conversation_id = "default";
+        reply->context = "User Profile: Sumit Pandya, full stack developer\n"
+                         "Interests: React, Node.js\n\nRecent Messages:\n"
+                         "User: Can you give me a practical example?";
+        reply->profile = profile;
+        reply->summary = "The user asked about async/await.";
+        reply->recent = recent;
+        reply->recent_cnt = 2;
+        reply->meta.total_messages = 11;
+        reply->meta.summarized = 1;
+        reply->meta.cached = 0;
+        reply->meta.tokens = 412;
+        reply->meta.full_history_tokens = 1630;
+        reply->meta.degraded = 0;
+        reply->meta.build_us = 180;
+}
+
+static void test_reply_shape(void **state)
+{
+        static const char *const top[] = {
+            "request_id", "user_id", "conversation_id", "context",
+            "profile",    "summary", "recent",          "metadata"};
+        cm_profile_t profile;
+        cm_message_t recent[2];
+        cm_reply_t reply;
+        json_object *obj, *p, *arr, *m, *e;
+        char *enc;
+        size_t i;
+
+        (void)state;
+        make_reply(&reply, &profile, recent);
+        enc = cm_reply_encode(&reply);
+        assert_true(cm_utf8_valid(enc, strlen(enc)));
+        assert_null(strstr(enc, "\\/")); /* no slash escaping */
+        /* plain: no spaces between tokens */
+        assert_true(
+            !strncmp(enc, "{\"request_id\":\"r-991\",\"user_id\":", 32));
+        obj = parse(enc);
+        assert_int_equal(json_object_object_length(obj), 8);
+        for (i = 0; i < 8; i++)
+                assert_true(has(obj, top[i]));
+        assert_string_equal(get_str(obj, "request_id"), "r-991");
+        assert_string_equal(get_str(obj, "user_id"), "u42");
+        assert_string_equal(get_str(obj, "conversation_id"), "default");
+        assert_string_equal(get_str(obj, "context"), reply.context);
+        assert_string_equal(get_str(obj, "summary"), reply.summary);
+
+        p = get(obj, "profile", json_type_object);
+        assert_int_equal(json_object_object_length(p), 3);
+        assert_string_equal(get_str(p, "name"), "Sumit Pandya");
+        assert_string_equal(get_str(p, "role"), "full stack developer");
+        arr = get(p, "interests", json_type_array);
+        assert_int_equal(json_object_array_length(arr), 2);
+        assert_string_equal(
+            json_object_get_string(json_object_array_get_idx(arr, 1)),
+            "Node.js");
+
+        arr = get(obj, "recent", json_type_array);
+        assert_int_equal(json_object_array_length(arr), 2);
+        for (i = 0; i < 2; i++) {
+                e = json_object_array_get_idx(arr, i);
+                assert_true(json_object_is_type(e, json_type_object));
+                /* only role and content: no seq, ts, tokens */
+                assert_int_equal(json_object_object_length(e), 2);
+                assert_string_equal(get_str(e, "content"), recent[i].content);
+        }
+        assert_string_equal(get_str(json_object_array_get_idx(arr, 0), "role"),
+                            "user");
+        assert_string_equal(get_str(json_object_array_get_idx(arr, 1), "role"),
+                            "assistant");
+
+        m = get(obj, "metadata", json_type_object);
+        assert_int_equal(json_object_object_length(m), 7);
+        assert_int_equal(get_int(m, "total_messages"), 11);
+        assert_true(
+            json_object_get_boolean(get(m, "summarized", json_type_boolean)));
+        assert_false(
+            json_object_get_boolean(get(m, "cached", json_type_boolean)));
+        assert_int_equal(get_int(m, "tokens"), 412);
+        assert_int_equal(get_int(m, "full_history_tokens"), 1630);
+        assert_false(
+            json_object_get_boolean(get(m, "degraded", json_type_boolean)));
+        assert_int_equal(get_int(m, "build_us"), 180);
+        json_object_put(obj);
+        free(enc);
+}
+
+static void test_reply_minimal_shape(void **state)
+{
+        cm_reply_t reply;
+        json_object *obj, *p;
+        char *enc;
+
+        (void)state;
+        /* context.prebuilt: no request_id; nothing known yet */
+        memset(&reply, 0, sizeof(reply));
+        reply.user_id = "u";
+        reply.conversation_id = "c";
+        reply.context = "";
+        reply.meta.total_messages = 5000000000LL;
+        reply.meta.build_us = 4000000000LL;
+        reply.meta.degraded = 7; /* any non-zero is true */
+        enc = cm_reply_encode(&reply);
+        obj = parse(enc);
+        assert_false(has(obj, "request_id"));
+        assert_int_equal(json_object_object_length(obj), 7);
+        p = get(obj, "profile", json_type_object);
+        assert_int_equal(json_object_object_length(p), 1);
+        assert_int_equal(
+            json_object_array_length(get(p, "interests", json_type_array)), 0);
+        assert_string_equal(get_str(obj, "summary"), "");
+        assert_int_equal(
+            json_object_array_length(get(obj, "recent", json_type_array)), 0);
+        p = get(obj, "metadata", json_type_object);
+        assert_true(get_int(p, "total_messages") == 5000000000LL);
+        assert_true(get_int(p, "build_us") == 4000000000LL);
+        assert_true(
+            json_object_get_boolean(get(p, "degraded", json_type_boolean)));
+        json_object_put(obj);
+        free(enc);
+}
+
+static void test_reply_round_trip(void **state)
+{
+        cm_profile_t profile;
+        cm_message_t recent[2];
+        cm_reply_t reply;
+        cm_reply_doc_t doc;
+        char err[256];
+        char *enc;
+
+        (void)state;
+        make_reply(&reply, &profile, recent);
+        reply.meta.cached = 1;
+        reply.meta.degraded = 1;
+        enc = cm_reply_encode(&reply);
+        assert_int_equal(
+            cm_reply_decode(enc, strlen(enc), &doc, err, sizeof(err)), 0);
+        assert_int_equal(doc.is_error, 0);
+        assert_string_equal(doc.request_id, "r-991");
+        assert_string_equal(doc.user_id, "u42");
+        assert_string_equal(doc.conversation_id, "default");
+        assert_string_equal(doc.context, reply.context);
+        assert_string_equal(doc.profile.name, "Sumit Pandya");
+        assert_string_equal(doc.profile.role, "full stack developer");
+        assert_int_equal(doc.profile.interest_cnt, 2);
+        assert_string_equal(doc.profile.interests[0], "React");
+        assert_string_equal(doc.summary, reply.summary);
+        assert_int_equal(doc.recent_cnt, 2);
+        assert_int_equal(doc.recent[1].role, CM_ROLE_ASSISTANT);
+        assert_string_equal(doc.recent[1].content, recent[1].content);
+        assert_int_equal(doc.meta.total_messages, 11);
+        assert_int_equal(doc.meta.summarized, 1);
+        assert_int_equal(doc.meta.cached, 1);
+        assert_int_equal(doc.meta.tokens, 412);
+        assert_int_equal(doc.meta.full_history_tokens, 1630);
+        assert_int_equal(doc.meta.degraded, 1);
+        assert_int_equal(doc.meta.build_us, 180);
+        assert_null(doc.error_code);
+        cm_reply_doc_release(&doc);
+        cm_reply_doc_release(&doc);
+        free(enc);
+
+        /* prebuilt: no request_id, empty profile */
+        reply.request_id = NULL;
+        reply.profile = NULL;
+        enc = cm_reply_encode(&reply);
+        assert_int_equal(
+            cm_reply_decode(enc, strlen(enc), &doc, err, sizeof(err)), 0);
+        assert_null(doc.request_id);
+        assert_true(cm_profile_empty(&doc.profile));
+        cm_reply_doc_release(&doc);
+        free(enc);
+}
+
+static void test_reply_encode_bad_utf8(void **state)
+{
+        cm_reply_t reply;
+        cm_reply_doc_t doc;
+        char err[256];
+        char *enc;
+
+        (void)state;
+        /* a caller's bug (a cut in mid-character) still gives valid JSON */
+        memset(&reply, 0, sizeof(reply));
+        reply.user_id = "u";
+        reply.conversation_id = "c";
+        reply.context = "caf\xc3";
+        reply.summary = "\xff ok";
+        enc = cm_reply_encode(&reply);
+        assert_true(cm_utf8_valid(enc, strlen(enc)));
+        assert_int_equal(
+            cm_reply_decode(enc, strlen(enc), &doc, err, sizeof(err)), 0);
+        assert_string_equal(doc.context, "caf\xef\xbf\xbd");
+        assert_string_equal(doc.summary, "\xef\xbf\xbd ok");
+        cm_reply_doc_release(&doc);
+        free(enc);
+}
+
+static void test_error_reply(void **state)
+{
+        cm_reply_doc_t doc;
+        json_object *obj, *e;
+        char err[256];
+        char *enc;
+
+        (void)state;
+        enc = cm_error_reply_encode("r-991", "invalid_request",
+                                    "field 'max_tokens': must be an integer");
+        obj = parse(enc);
+        assert_int_equal(json_object_object_length(obj), 2);
+        assert_string_equal(get_str(obj, "request_id"), "r-991");
+        e = get(obj, "error", json_type_object);
+        assert_int_equal(json_object_object_length(e), 2);
+        assert_string_equal(get_str(e, "code"), "invalid_request");
+        assert_string_equal(get_str(e, "message"),
+                            "field 'max_tokens': must be an integer");
+        json_object_put(obj);
+        assert_int_equal(
+            cm_reply_decode(enc, strlen(enc), &doc, err, sizeof(err)), 0);
+        assert_int_equal(doc.is_error, 1);
+        assert_string_equal(doc.request_id, "r-991");
+        assert_string_equal(doc.error_code, "invalid_request");
+        assert_string_equal(doc.error_message,
+                            "field 'max_tokens': must be an integer");
+        assert_null(doc.context);
+        cm_reply_doc_release(&doc);
+        free(enc);
+
+        enc = cm_error_reply_encode(NULL, "invalid_request", "x");
+        obj = parse(enc);
+        assert_false(has(obj, "request_id"));
+        json_object_put(obj);
+        free(enc);
+        enc = cm_error_reply_encode("", "invalid_request", "x");
+        assert_null(strstr(enc, "request_id"));
+        free(enc);
+}
+
+static void test_reply_decode_bad(void **state)
+{
+        static const struct {
+                const char *json;
+                const char *err;
+        } cases[] = {
+            {"[]", "top level must be an object"},
+            {"{\"error\":{\"message\":\"x\"}}", "missing field "
+                                                "'error.code'"},
+            {"{\"error\":\"boom\"}", "field 'error': must be an object"},
+            {"{\"request_id\":\"r\",\"user_id\":\"u\"}",
+             "missing field 'conversation_id'"},
+            {"{\"user_id\":\"u\",\"conversation_id\":\"c\",\"context\":\"\","
+             "\"profile\":{},\"summary\":\"\",\"recent\":[]}",
+             "missing field 'metadata'"},
+            {"{\"user_id\":\"u\",\"conversation_id\":\"c\",\"context\":\"\","
+             "\"profile\":{},\"summary\":\"\",\"recent\":[],\"metadata\":"
+             "{\"total_messages\":1,\"summarized\":false,\"cached\":0,"
+             "\"tokens\":1,\"full_history_tokens\":1,\"degraded\":false,"
+             "\"build_us\":1}}",
+             "field 'metadata.cached': must be a boolean, got integer"},
+            {"{\"user_id\":\"u\",\"conversation_id\":\"c\",\"context\":\"\","
+             "\"profile\":{},\"summary\":\"\",\"recent\":[],\"metadata\":"
+             "{\"total_messages\":1,\"summarized\":false,\"cached\":false,"
+             "\"tokens\":1,\"degraded\":false,\"build_us\":1}}",
+             "missing field 'metadata.full_history_tokens'"},
+            {"{\"user_id\":\"u\",\"conversation_id\":\"c\",\"context\":\"\","
+             "\"profile\":{},\"summary\":\"\",\"recent\":[{\"role\":"
+             "\"x\",\"content\":\"\"}],\"metadata\":{}}",
+             "field 'recent[0].role': must be one of"},
+        };
+        cm_reply_doc_t doc;
+        char err[256];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                print_message("case %zu: %s\n", i, cases[i].json);
+                assert_int_equal(cm_reply_decode(cases[i].json,
+                                                 strlen(cases[i].json), &doc,
+                                                 err, sizeof(err)),
+                                 -1);
+                assert_contains(err, cases[i].err);
+                assert_null(doc.user_id);
+                assert_null(doc.recent);
+        }
+}
+
+/*
+ * DLQ
+ */
+
+static void test_dlq_text(void **state)
+{
+        const char *payload = "{\"user_id\":\"u/1\"}";
+        json_object *obj;
+        char *enc;
+
+        (void)state;
+        enc = cm_dlq_encode("chat.events", 3, 1234567890123LL, "u/1:default",
+                            11, payload, strlen(payload),
+                            "field 'user_id': forbidden character '/'");
+        obj = parse(enc);
+        assert_int_equal(json_object_object_length(obj), 6);
+        assert_string_equal(get_str(obj, "topic"), "chat.events");
+        assert_int_equal(get_int(obj, "partition"), 3);
+        assert_true(get_int(obj, "offset") == 1234567890123LL);
+        assert_string_equal(get_str(obj, "key"), "u/1:default");
+        assert_string_equal(get_str(obj, "payload"), payload);
+        assert_string_equal(get_str(obj, "error"),
+                            "field 'user_id': forbidden character '/'");
+        json_object_put(obj);
+        free(enc);
+
+        /* no key; the lengths count, NULs included */
+        enc = cm_dlq_encode("chat.events", 0, 0, NULL, 0, "ab\0cd", 5, "x");
+        obj = parse(enc);
+        assert_true(has(obj, "key"));
+        get(obj, "key", json_type_null);
+        assert_int_equal(
+            json_object_get_string_len(get(obj, "payload", json_type_string)),
+            5);
+        assert_memory_equal(get_str(obj, "payload"), "ab\0cd", 5);
+        json_object_put(obj);
+        free(enc);
+}
+
+static void test_dlq_binary(void **state)
+{
+        static const struct {
+                const char *in;
+                size_t len;
+                const char *b64;
+        } vec[] = {
+            {"\xff", 1, "/w=="},
+            {"\xff\xfe", 2, "//4="},
+            {"\xff\xfe\xfd", 3, "//79"},
+            {"\xc0\xaf"
+             "foobar",
+             8, "wK9mb29iYXI="},
+            {"a\xff"
+             "bc",
+             4, "Yf9iYw=="},
+        };
+        json_object *obj;
+        char *enc;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+                enc = cm_dlq_encode("chat.events", 1, 2, vec[i].in, vec[i].len,
+                                    vec[i].in, vec[i].len, "invalid UTF-8");
+                assert_true(cm_utf8_valid(enc, strlen(enc)));
+                obj = parse(enc);
+                assert_false(has(obj, "key"));
+                assert_false(has(obj, "payload"));
+                assert_string_equal(get_str(obj, "key_base64"), vec[i].b64);
+                assert_string_equal(get_str(obj, "payload_base64"), vec[i].b64);
+                assert_string_equal(get_str(obj, "error"), "invalid UTF-8");
+                json_object_put(obj);
+                free(enc);
+        }
+        /* text key, binary payload */
+        enc = cm_dlq_encode("t", -1, -1, "u:c", 3, "\xc0\xaf", 2, "bad");
+        obj = parse(enc);
+        assert_string_equal(get_str(obj, "key"), "u:c");
+        assert_string_equal(get_str(obj, "payload_base64"), "wK8=");
+        assert_int_equal(get_int(obj, "partition"), -1);
+        json_object_put(obj);
+        free(enc);
+        /* empty payload is a string */
+        enc = cm_dlq_encode("t", 0, 0, NULL, 0, NULL, 0, "empty");
+        obj = parse(enc);
+        assert_string_equal(get_str(obj, "payload"), "");
+        json_object_put(obj);
+        free(enc);
+}
+
+/*
+ * Stored entries
+ */
+
+static char *stored_entry(int64_t seq, const char *tail)
+{
+        cm_buf_t b;
+
+        cm_buf_init(&b);
+        cm_buf_addf(&b, "{\"seq\":%lld%s", (long long)seq, tail);
+        return cm_buf_detach(&b, NULL);
+}
+
+static void test_stored_tail(void **state)
+{
+        cm_message_t msg;
+        char *tail;
+
+        (void)state;
+        memset(&msg, 0, sizeof(msg));
+        msg.role = CM_ROLE_USER;
+        msg.content = "hi";
+        msg.content_len = 2;
+        msg.ts = 123;
+        msg.tokens = 4;
+        tail = cm_stored_tail_encode(&msg, "e1");
+        assert_string_equal(tail, ",\"event_id\":\"e1\",\"role\":\"user\","
+                                  "\"content\":\"hi\",\"ts\":123,"
+                                  "\"tokens\":4}");
+        free(tail);
+
+        /* no event_id, no ts; tokens always */
+        msg.ts = 0;
+        msg.tokens = -1;
+        msg.role = CM_ROLE_SYSTEM;
+        tail = cm_stored_tail_encode(&msg, NULL);
+        assert_string_equal(tail, ",\"role\":\"system\",\"content\":\"hi\","
+                                  "\"tokens\":-1}");
+        free(tail);
+
+        /* msg->event_id is the fallback */
+        msg.event_id = "m:7";
+        tail = cm_stored_tail_encode(&msg, NULL);
+        assert_contains(tail, "\"event_id\":\"m:7\"");
+        free(tail);
+        tail = cm_stored_tail_encode(&msg, "arg");
+        assert_contains(tail, "\"event_id\":\"arg\"");
+        free(tail);
+}
+
+static void test_stored_round_trip(void **state)
+{
+        cm_message_t msg, out;
+        char err[256];
+        char *tail, *entry;
+
+        (void)state;
+        memset(&msg, 0, sizeof(msg));
+        msg.role = CM_ROLE_ASSISTANT;
+        msg.content = "line1\nline2 \"q\" a/b \xe2\x82\xac \x01";
+        msg.content_len = strlen(msg.content);
+        msg.ts = 1732400000123LL;
+        msg.tokens = 17;
+        tail = cm_stored_tail_encode(&msg, "b7c1:0");
+        entry = stored_entry(9007199254740993LL, tail);
+        assert_int_equal(
+            cm_stored_decode(entry, strlen(entry), &out, err, sizeof(err)), 0);
+        assert_true(out.seq == 9007199254740993LL);
+        assert_string_equal(out.event_id, "b7c1:0");
+        assert_int_equal(out.role, CM_ROLE_ASSISTANT);
+        assert_string_equal(out.content, msg.content);
+        assert_int_equal(out.content_len, msg.content_len);
+        assert_true(out.ts == 1732400000123LL);
+        assert_int_equal(out.tokens, 17);
+        cm_message_release(&out);
+        cm_message_release(&out);
+        free(entry);
+        free(tail);
+
+        msg.ts = 0;
+        tail = cm_stored_tail_encode(&msg, NULL);
+        entry = stored_entry(1, tail);
+        assert_int_equal(
+            cm_stored_decode(entry, strlen(entry), &out, err, sizeof(err)), 0);
+        assert_int_equal(out.seq, 1);
+        assert_null(out.event_id);
+        assert_int_equal(out.ts, 0);
+        cm_message_release(&out);
+        free(entry);
+        free(tail);
+}
+
+static void test_stored_decode_bad(void **state)
+{
+        static const struct {
+                const char *json;
+                const char *err;
+        } cases[] = {
+            {"{\"role\":\"user\",\"content\":\"x\"}", "missing field 'seq'"},
+            {"{\"seq\":\"1\",\"role\":\"user\",\"content\":\"x\"}",
+             "field 'seq': must be an integer"},
+            {"{\"seq\":-1,\"role\":\"user\",\"content\":\"x\"}",
+             "field 'seq': must be a non-negative integer"},
+            {"{\"seq\":1,\"content\":\"x\"}", "missing field 'role'"},
+            {"{\"seq\":1,\"role\":\"x\",\"content\":\"x\"}",
+             "field 'role': must be one of"},
+            {"{\"seq\":1,\"role\":\"user\"}", "missing field 'content'"},
+            {"{\"seq\":1,\"role\":\"user\",\"content\":\"x\",\"ts\":-5}",
+             "field 'ts'"},
+            {"{\"seq\":1,\"role\":\"user\",\"content\":\"x\",\"tokens\":"
+             "-2}",
+             "field 'tokens'"},
+            {"{\"seq\":1,\"role\":\"user\",\"content\":\"x\",\"event_id\":"
+             "\"a b\"}",
+             "field 'event_id'"},
+            {"{\"seq\":1,\"role\":\"user\",\"content\":\"x\"", "malformed"},
+        };
+        cm_message_t msg;
+        char err[256];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                print_message("case %zu: %s\n", i, cases[i].json);
+                assert_int_equal(cm_stored_decode(cases[i].json,
+                                                  strlen(cases[i].json), &msg,
+                                                  err, sizeof(err)),
+                                 -1);
+                assert_contains(err, cases[i].err);
+                assert_null(msg.content);
+                assert_null(msg.event_id);
+        }
+        /* tokens absent: unknown */
+        {
+                const char *entry = "{\"seq\":3,\"role\":\"user\","
+                                    "\"content\":\"\"}";
+
+                assert_int_equal(cm_stored_decode(entry, strlen(entry), &msg,
+                                                  err, sizeof(err)),
+                                 0);
+        }
+        assert_int_equal(msg.tokens, -1);
+        assert_string_equal(msg.content, "");
+        cm_message_release(&msg);
+}
+
+static void test_release_zeroed(void **state)
+{
+        cm_message_t msg;
+        cm_profile_t profile;
+        cm_event_t ev;
+        cm_request_t req;
+        cm_reply_doc_t doc;
+
+        (void)state;
+        memset(&msg, 0, sizeof(msg));
+        memset(&profile, 0, sizeof(profile));
+        memset(&ev, 0, sizeof(ev));
+        memset(&req, 0, sizeof(req));
+        memset(&doc, 0, sizeof(doc));
+        cm_message_release(&msg);
+        cm_profile_release(&profile);
+        cm_event_release(&ev);
+        cm_request_release(&req);
+        cm_reply_doc_release(&doc);
+        cm_message_release(NULL);
+        cm_profile_release(NULL);
+        cm_event_release(NULL);
+        cm_request_release(NULL);
+        cm_reply_doc_release(NULL);
+        assert_true(cm_profile_empty(&profile));
+        assert_true(cm_profile_empty(NULL));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_role_and_type_names),
+            cmocka_unit_test(test_id_check),
+            cmocka_unit_test(test_event_decode_message),
+            cmocka_unit_test(test_event_defaults),
+            cmocka_unit_test(test_event_other_types),
+            cmocka_unit_test(test_event_missing_fields),
+            cmocka_unit_test(test_event_wrong_types),
+            cmocka_unit_test(test_event_profile_limits),
+            cmocka_unit_test(test_event_ids),
+            cmocka_unit_test(test_event_content_limit),
+            cmocka_unit_test(test_event_malformed),
+            cmocka_unit_test(test_event_invalid_utf8),
+            cmocka_unit_test(test_event_escapes),
+            cmocka_unit_test(test_event_ts),
+            cmocka_unit_test(test_event_round_trip),
+            cmocka_unit_test(test_event_encode_shape),
+            cmocka_unit_test(test_request_full),
+            cmocka_unit_test(test_request_defaults),
+            cmocka_unit_test(test_request_bad_fields_keep_id),
+            cmocka_unit_test(test_request_limits),
+            cmocka_unit_test(test_request_id_unreadable),
+            cmocka_unit_test(test_request_round_trip),
+            cmocka_unit_test(test_reply_shape),
+            cmocka_unit_test(test_reply_minimal_shape),
+            cmocka_unit_test(test_reply_round_trip),
+            cmocka_unit_test(test_reply_encode_bad_utf8),
+            cmocka_unit_test(test_error_reply),
+            cmocka_unit_test(test_reply_decode_bad),
+            cmocka_unit_test(test_dlq_text),
+            cmocka_unit_test(test_dlq_binary),
+            cmocka_unit_test(test_stored_tail),
+            cmocka_unit_test(test_stored_round_trip),
+            cmocka_unit_test(test_stored_decode_bad),
+            cmocka_unit_test(test_release_zeroed),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,345 @@
+/*
+ * chatmem stats, chatmem session: what is in the Redis session store.
+ *
+ *   stats                     active sessions (SCAN, never KEYS) and
+ *                             whether the cache is reachable, like the
+ *                             seed's getSessionStats()
+ *   session show USER [CONV]  counters, summary, profile, every message
+ *   session delete USER [CONV]
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "codec.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+void usage_stats(FILE *fp)
+{
+        fprintf(fp, "usage: chatmem [-c FILE] stats [--json]\n"
+                    "\n"
+                    "Prints the number of active sessions in Redis and whether "
+                    "the cache (Redis)\nis enabled and reachable. When Redis "
+                    "cannot be reached, reports 0 sessions\nand the cache as "
+                    "disabled, says why on stderr and still exits 0.\n"
+                    "\n"
+                    "  -j, --json         {\"active_sessions\":N,"
+                    "\"cache_enabled\":true,\"redis\":\"redis://...\"}\n"
+                    "  -c, --config FILE  chatmem.conf to read\n"
+                    "  -h, --help         this text\n");
+}
+
+void usage_session(FILE *fp)
+{
+        fprintf(fp,
+                "usage: chatmem [-c FILE] session show USER [CONV] [--json]\n"
+                "       chatmem [-c FILE] session delete USER [CONV]\n"
+                "\n"
+                "show    prints the session USER:CONV (CONV defaults to "
+                "\"default\"): its\n"
+                "        counters, summary, the user's profile and every "
+                "stored message;\n"
+                "        exits 1 when there is no such session\n"
+                "delete  deletes every key of the session (not the user's "
+                "profile) and\n"
+                "        prints how many were removed\n"
+                "\n"
+                "  -j, --json         show: print one JSON object\n"
+                "  -c, --config FILE  chatmem.conf to read\n"
+                "  -h, --help         this text\n");
+}
+
+/* Adds a string member (NULL gives null). */
+static void jadd_str(json_object *obj, const char *name, const char *s)
+{
+        json_object_object_add(obj, name, s ? json_object_new_string(s) : NULL);
+}
+
+static void print_json(json_object *obj)
+{
+        puts(json_object_to_json_string_ext(
+            obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(obj);
+}
+
+int cmd_stats(int argc, char **argv, const char *conf_path)
+{
+        static const struct option longopts[] = {
+            {"json", no_argument, NULL, 'j'},
+            {"config", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        cm_config_t cfg;
+        cm_store_t *st = NULL;
+        long long sessions = 0;
+        char errstr[512];
+        int opt, json = 0, enabled, ret = CLI_FAIL;
+
+        while ((opt = getopt_long(argc, argv, "jc:h", longopts, NULL)) != -1) {
+                switch (opt) {
+                case 'j':
+                        json = 1;
+                        break;
+                case 'c':
+                        conf_path = optarg;
+                        break;
+                case 'h':
+                        usage_stats(stdout);
+                        return CLI_OK;
+                default:
+                        usage_stats(stderr);
+                        return CLI_USAGE;
+                }
+        }
+        if (optind < argc) {
+                cli_error("stats: unexpected argument '%s'", argv[optind]);
+                usage_stats(stderr);
+                return CLI_USAGE;
+        }
+        if (cli_config_load(&cfg, conf_path) == -1)
+                goto out;
+        st = cm_store_new(&cfg, errstr, sizeof(errstr));
+        if (!st) {
+                cli_error("%s", errstr);
+                goto out;
+        }
+        enabled =
+            cm_store_count_sessions(st, &sessions, errstr, sizeof(errstr)) == 0;
+        if (!enabled) {
+                cli_error("cache disabled: %s", errstr);
+                sessions = 0;
+        }
+        if (json) {
+                json_object *obj = json_object_new_object();
+
+                json_object_object_add(obj, "active_sessions",
+                                       json_object_new_int64(sessions));
+                json_object_object_add(obj, "cache_enabled",
+                                       json_object_new_boolean(enabled));
+                jadd_str(obj, "redis", cm_store_url(st));
+                print_json(obj);
+        } else {
+                printf("active sessions: %lld\ncache: %s (%s)\n", sessions,
+                       enabled ? "enabled" : "disabled", cm_store_url(st));
+        }
+        ret = CLI_OK;
+out:
+        cm_store_destroy(st);
+        cm_config_release(&cfg);
+        return ret;
+}
+
+/* Writes ts (ms since the epoch) as ISO 8601 UTC to out. */
+static void format_ts(int64_t ts, char *out, size_t out_size)
+{
+        time_t secs = (time_t)(ts / 1000);
+        struct tm tm;
+        size_t n;
+
+        if (ts <= 0 || !gmtime_r(&secs, &tm)) {
+                snprintf(out, out_size, "-");
+                return;
+        }
+        n = strftime(out, out_size, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(out + n, out_size - n, ".%03dZ", (int)(ts % 1000));
+}
+
+static json_object *profile_json(const cm_profile_t *p)
+{
+        json_object *obj = json_object_new_object();
+        json_object *arr = json_object_new_array();
+        size_t i;
+
+        jadd_str(obj, "name", p->name);
+        jadd_str(obj, "role", p->role);
+        for (i = 0; i < p->interest_cnt; i++)
+                json_object_array_add(arr,
+                                      json_object_new_string(p->interests[i]));
+        json_object_object_add(obj, "interests", arr);
+        return obj;
+}
+
+static void show_json(const char *user, const char *conv, const cm_session_t *s)
+{
+        json_object *obj = json_object_new_object();
+        json_object *msgs = json_object_new_array();
+        size_t i;
+
+        jadd_str(obj, "user_id", user);
+        jadd_str(obj, "conversation_id", conv);
+        json_object_object_add(obj, "exists",
+                               json_object_new_boolean(s->exists));
+        json_object_object_add(obj, "total_messages",
+                               json_object_new_int64(s->total));
+        json_object_object_add(obj, "stored_messages",
+                               json_object_new_int64(s->stored_cnt));
+        json_object_object_add(obj, "last_seq",
+                               json_object_new_int64(s->last_seq));
+        json_object_object_add(obj, "tokens", json_object_new_int64(s->tokens));
+        jadd_str(obj, "summary", s->summary ? s->summary : "");
+        json_object_object_add(obj, "profile", profile_json(&s->profile));
+        for (i = 0; i < s->msg_cnt; i++) {
+                const cm_message_t *m = &s->msgs[i];
+                json_object *e = json_object_new_object();
+
+                json_object_object_add(e, "seq", json_object_new_int64(m->seq));
+                jadd_str(e, "event_id", m->event_id);
+                jadd_str(e, "role", cm_role_str(m->role));
+                json_object_object_add(e, "content",
+                                       json_object_new_string_len(
+                                           m->content, (int)m->content_len));
+                if (m->ts)
+                        json_object_object_add(e, "ts",
+                                               json_object_new_int64(m->ts));
+                json_object_object_add(e, "tokens",
+                                       json_object_new_int(m->tokens));
+                json_object_array_add(msgs, e);
+        }
+        json_object_object_add(obj, "messages", msgs);
+        print_json(obj);
+}
+
+static void show_text(const char *user, const char *conv, const cm_session_t *s)
+{
+        const cm_profile_t *p = &s->profile;
+        char when[40];
+        size_t i;
+
+        printf("session: %s:%s\n", user, conv);
+        printf("total messages: %lld, stored: %lld, last seq: %lld, "
+               "tokens: %lld\n",
+               (long long)s->total, (long long)s->stored_cnt,
+               (long long)s->last_seq, (long long)s->tokens);
+        if (cm_profile_empty(p)) {
+                printf("profile: (none)\n");
+        } else {
+                printf("profile: name: %s, role: %s, interests: ",
+                       p->name ? p->name : "-", p->role ? p->role : "-");
+                for (i = 0; i < p->interest_cnt; i++)
+                        printf("%s%s", i ? ", " : "", p->interests[i]);
+                printf("%s\n", p->interest_cnt ? "" : "-");
+        }
+        printf("summary: %s\n",
+               s->summary && *s->summary ? s->summary : "(none)");
+        printf("\nmessages (%zu):\n", s->msg_cnt);
+        for (i = 0; i < s->msg_cnt; i++) {
+                const cm_message_t *m = &s->msgs[i];
+
+                format_ts(m->ts, when, sizeof(when));
+                printf("#%lld %s %s: %.*s\n", (long long)m->seq, when,
+                       cm_role_label(m->role), (int)m->content_len, m->content);
+        }
+}
+
+static int session_show(cm_store_t *st, const char *user, const char *conv,
+                        int json)
+{
+        cm_session_t s;
+        char errstr[512];
+        int exists;
+
+        if (cm_store_load(st, user, conv, -1, &s, errstr, sizeof(errstr)) ==
+            -1) {
+                cli_error("%s", errstr);
+                return CLI_FAIL;
+        }
+        exists = s.exists;
+        if (json)
+                show_json(user, conv, &s);
+        else if (exists)
+                show_text(user, conv, &s);
+        if (!exists)
+                cli_error("no session '%s:%s' in redis '%s'", user, conv,
+                          cm_store_url(st));
+        cm_session_release(&s);
+        return exists ? CLI_OK : CLI_FAIL;
+}
+
+static int session_delete(cm_store_t *st, const char *user, const char *conv)
+{
+        char errstr[512];
+        long long n;
+
+        n = cm_store_delete_session(st, user, conv, errstr, sizeof(errstr));
+        if (n < 0) {
+                cli_error("%s", errstr);
+                return CLI_FAIL;
+        }
+        printf("deleted session '%s:%s': %lld key%s removed\n", user, conv, n,
+               n == 1 ? "" : "s");
+        return CLI_OK;
+}
+
+int cmd_session(int argc, char **argv, const char *conf_path)
+{
+        static const struct option longopts[] = {
+            {"json", no_argument, NULL, 'j'},
+            {"config", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        cm_config_t cfg;
+        cm_store_t *st = NULL;
+        const char *action, *user, *conv = "default";
+        char errstr[512];
+        int opt, json = 0, ret = CLI_FAIL;
+
+        while ((opt = getopt_long(argc, argv, "jc:h", longopts, NULL)) != -1) {
+                switch (opt) {
+                case 'j':
+                        json = 1;
+                        break;
+                case 'c':
+                        conf_path = optarg;
+                        break;
+                case 'h':
+                        usage_session(stdout);
+                        return CLI_OK;
+                default:
+                        usage_session(stderr);
+                        return CLI_USAGE;
+                }
+        }
+        /* argv[optind]: show|delete, then USER [CONV]. */
+        if (argc - optind < 2 || argc - optind > 3) {
+                usage_session(stderr);
+                return CLI_USAGE;
+        }
+        action = argv[optind];
+        user = argv[optind + 1];
+        if (argc - optind == 3)
+                conv = argv[optind + 2];
+        if (strcmp(action, "show") && strcmp(action, "delete")) {
+                cli_error("session: unknown action '%s' (show or delete)",
+                          action);
+                usage_session(stderr);
+                return CLI_USAGE;
+        }
+        if (cli_check_id("user id", user) == -1 ||
+            cli_check_id("conversation id", conv) == -1)
+                return CLI_USAGE;
+        if (cli_config_load(&cfg, conf_path) == -1)
+                goto out;
+        st = cm_store_new(&cfg, errstr, sizeof(errstr));
+        if (!st) {
+                cli_error("%s", errstr);
+                goto out;
+        }
+        if (!strcmp(action, "show"))
+                ret = session_show(st, user, conv, json);
+        else
+                ret = session_delete(st, user, conv);
+out:
+        cm_store_destroy(st);
+        cm_config_release(&cfg);
+        return ret;
+}
