@@ -7,8 +7,11 @@
  *      through even with JSON_TOKENER_STRICT (single-quoted keys, NaN and
  *      Infinity, "1.", raw control characters in strings) and \u escapes
  *      that are unpaired surrogates (json-c would turn them into U+FFFD);
+ *      it also counts the members of each object;
  *   3. json_tokener in strict mode, which must consume the whole buffer and
- *      yield an object.
+ *      yield an object; an object with fewer members than counted had a
+ *      duplicate key (json-c keeps the last one) and is refused, so that
+ *      no two readers of one message can see different values.
  * Every string taken out of the tree is then checked again: valid UTF-8,
  * no NUL character (our structures hold NUL-terminated strings), and its
  * length limit.
@@ -310,8 +313,37 @@ static int is_alpha(char c)
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static int lex_check(const char *buf, size_t len, char *errstr,
-                     size_t errstr_size)
+/* Member counts of the objects of a document, in the order their '{'
+ * appear (pre-order), so that duplicate keys, which json-c silently merges
+ * (last wins), can be told apart afterwards. */
+typedef struct obj_counts {
+        size_t *n; /* members of each object */
+        size_t cnt;
+        size_t *open; /* stack: indexes into n of the objects still open */
+        size_t depth;
+        size_t cap;
+} obj_counts_t;
+
+static void obj_counts_release(obj_counts_t *oc)
+{
+        free(oc->n);
+        free(oc->open);
+        memset(oc, 0, sizeof(*oc));
+}
+
+static void obj_counts_open(obj_counts_t *oc)
+{
+        if (oc->cnt == oc->cap) {
+                oc->cap = oc->cap ? 2 * oc->cap : 16;
+                oc->n = cm_realloc(oc->n, oc->cap * sizeof(*oc->n));
+                oc->open = cm_realloc(oc->open, oc->cap * sizeof(*oc->open));
+        }
+        oc->n[oc->cnt] = 0;
+        oc->open[oc->depth++] = oc->cnt++;
+}
+
+static int lex_check(const char *buf, size_t len, obj_counts_t *oc,
+                     char *errstr, size_t errstr_size)
 {
         size_t i = 0;
 
@@ -342,7 +374,18 @@ static int lex_check(const char *buf, size_t len, char *errstr,
                                     "at byte %zu",
                                     (int)(i - start > 16 ? 16 : i - start),
                                     buf + start, start);
-                } else if (memchr(" \t\n\r{}[]:,", c, 10)) {
+                } else if (memchr(" \t\n\r[],", c, 7)) {
+                        i++;
+                } else if (c == '{' || c == '}' || c == ':') {
+                        /* A ':' belongs to the innermost open object; the
+                         * counts of a malformed document do not matter as
+                         * json-c refuses it. */
+                        if (c == '{')
+                                obj_counts_open(oc);
+                        else if (c == '}' && oc->depth)
+                                oc->depth--;
+                        else if (c == ':' && oc->depth)
+                                oc->n[oc->open[oc->depth - 1]]++;
                         i++;
                 } else {
                         describe_byte((unsigned char)c, what, sizeof(what));
@@ -350,6 +393,40 @@ static int lex_check(const char *buf, size_t len, char *errstr,
                                     "malformed JSON: unexpected character %s "
                                     "at byte %zu",
                                     what, i);
+                }
+        }
+        return 0;
+}
+
+/* Walks the objects of v in pre-order against the counts of the text;
+ * a shorter object had a duplicate key. Returns 0, or -1 with the reason. */
+static int check_unique(json_object *v, const obj_counts_t *oc, size_t *next,
+                        char *errstr, size_t errstr_size)
+{
+        size_t i, n;
+
+        if (json_object_is_type(v, json_type_array)) {
+                n = json_object_array_length(v);
+                for (i = 0; i < n; i++)
+                        if (check_unique(json_object_array_get_idx(v, i), oc,
+                                         next, errstr, errstr_size) == -1)
+                                return -1;
+                return 0;
+        }
+        if (!json_object_is_type(v, json_type_object))
+                return 0;
+        if (*next >= oc->cnt ||
+            (size_t)json_object_object_length(v) != oc->n[*next])
+                return fail(errstr, errstr_size,
+                            "malformed JSON: duplicate key in an object");
+        (*next)++;
+        {
+                json_object_object_foreach(v, key, child)
+                {
+                        (void)key;
+                        if (check_unique(child, oc, next, errstr,
+                                         errstr_size) == -1)
+                                return -1;
                 }
         }
         return 0;
@@ -384,8 +461,9 @@ static json_object *parse_object(const char *buf, size_t len, char *errstr,
 {
         json_tokener *tok = NULL;
         json_object *root = NULL;
+        obj_counts_t oc = {0};
         enum json_tokener_error jerr;
-        size_t end;
+        size_t end, next = 0;
 
         if (!buf || len == 0) {
                 fail(errstr, errstr_size, "malformed JSON: empty input");
@@ -401,7 +479,7 @@ static json_object *parse_object(const char *buf, size_t len, char *errstr,
                      utf8_bad_offset(buf, len));
                 goto out;
         }
-        if (lex_check(buf, len, errstr, errstr_size) == -1)
+        if (lex_check(buf, len, &oc, errstr, errstr_size) == -1)
                 goto out;
         tok = json_tokener_new();
         if (!tok)
@@ -439,6 +517,8 @@ static json_object *parse_object(const char *buf, size_t len, char *errstr,
                      type_name(root));
                 goto bad;
         }
+        if (check_unique(root, &oc, &next, errstr, errstr_size) == -1)
+                goto bad;
         goto out;
 bad:
         json_object_put(root);
@@ -446,6 +526,7 @@ bad:
 out:
         if (tok)
                 json_tokener_free(tok);
+        obj_counts_release(&oc);
         return root;
 }
 

@@ -32,7 +32,9 @@ t_free_port() {
 }
 
 t_cleanup() {
-	for p in $T_PIDS; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in $T_PIDS; do
+		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+	done
 	if [ -n "$T_REDIS_PORT" ]; then
 		redis-cli -p "$T_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
 	fi

@@ -764,6 +764,38 @@ static void test_event_invalid_utf8(void **state)
                     "field 'content': must not contain NUL");
 }
 
+static void test_event_duplicate_keys(void **state)
+{
+        cm_event_t ev;
+
+        (void)state;
+        /* json-c keeps the last of two equal keys; another reader might keep
+         * the first, so such a message is refused */
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u1\",\"user_id\":"
+                    "\"u2\",\"role\":\"user\",\"content\":\"x\"}",
+                    "malformed JSON: duplicate key");
+        event_fails("{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+                    "\"u\",\"profile\":{\"name\":\"a\",\"name\":\"b\"}}",
+                    "duplicate key");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"x\",\"x\":[{},{\"a\":1,\"b\":{\"c\":1,"
+                    "\"c\":2}}]}",
+                    "duplicate key");
+        /* same key in different objects, and braces, colons and quotes
+         * inside strings, are not duplicates */
+        event_ok("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                 "\"content\":\"{\\\"a\\\":1,\\\"a\\\":2}: }{\",\"x\":"
+                 "[{\"a\":1},{\"a\":{\"a\":{}}},[[{\"a\":[]}]]],"
+                 "\"y\":{\"event_id\":\"z\",\"k:\":\":\"}}",
+                 &ev);
+        assert_string_equal(ev.msg.content, "{\"a\":1,\"a\":2}: }{");
+        cm_event_release(&ev);
+        /* the request_id is still read for the error reply */
+        request_fails("{\"request_id\":\"r\",\"user_id\":\"u\",\"recent\":1,"
+                      "\"recent\":2}",
+                      "duplicate key", "r");
+}
+
 static void test_event_escapes(void **state)
 {
         cm_event_t ev;
@@ -1835,6 +1867,7 @@ int main(void)
             cmocka_unit_test(test_event_content_limit),
             cmocka_unit_test(test_event_malformed),
             cmocka_unit_test(test_event_invalid_utf8),
+            cmocka_unit_test(test_event_duplicate_keys),
             cmocka_unit_test(test_event_escapes),
             cmocka_unit_test(test_event_ts),
             cmocka_unit_test(test_event_round_trip),

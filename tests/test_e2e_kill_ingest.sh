@@ -25,9 +25,12 @@ t_wait 30 sh -c "[ \$(redis-cli -p $T_REDIS_PORT dbsize) -gt 30 ]" || t_fail "in
 sleep 0.5
 kill -KILL "$W"
 wait "$W" 2>/dev/null || true
-t_log "killed ingest (-9) after $(t_stats ingest-1 | cut -d' ' -f1) logged applies"
+at_kill=$(t_rcli eval "local n=0 for _,k in ipairs(redis.call('keys','chatmem:{*}:meta')) do n=n+tonumber(redis.call('hget',k,'total') or 0) end return n" 0)
+[ "$at_kill" -lt 10000 ] || t_fail "the kill came after the whole stream ($at_kill applied)"
+t_log "killed ingest (-9) with $at_kill of 10000 events in redis"
 sleep 1
 t_start_worker ingest ingest-2
+R=$T_LAST_PID
 wait "$SENDER" || t_fail "producing the events failed"
 
 done_all() {
@@ -36,5 +39,8 @@ done_all() {
 # The restarted member waits for the killed one's session to time out
 # (session.timeout.ms = 10 s) before it gets the partitions.
 t_wait 90 done_all || { done_all; t_fail "events lost or duplicated after kill -9"; }
-t_log "restarted worker: $(t_stats ingest-2) (applied, duplicates skipped, dlq)"
+t_stop_pid "$R"
+set -- $(t_stats ingest-2)
+[ "$1" -gt 0 ] || t_fail "the restarted worker applied nothing"
+t_log "restarted worker: $1 applied, $2 redelivered and skipped"
 t_pass "kill -9 mid-stream: 0 lost, 0 duplicated"

@@ -74,8 +74,24 @@ def where(error):
     return "$" + path
 
 
+def narrow(error):
+    """For a oneOf/anyOf that no branch satisfied, the error of the branch
+    that came closest (fewest errors) says more than the summary."""
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        branches = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        closest = min(branches.values(), key=len)
+        error = best_match(closest)
+    return error
+
+
 def describe(error):
-    return "%s: %s" % (where(error), error.message)
+    error = narrow(error)
+    message = error.message
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return "%s: %s" % (where(error), message)
 
 
 def lines_of(names):
