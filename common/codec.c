@@ -39,7 +39,9 @@
 #define RECENT_MAX            1000
 #define TOPIC_MAX             249
 #define DEFAULT_CONVERSATION  "default"
-#define JSON_FLAGS            (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+static const int json_flags =
+    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
 
 static const char *const role_names[] = {"user", "assistant", "system"};
 static const char *const role_labels[] = {"User", "Assistant", "System"};
@@ -1355,7 +1357,7 @@ static char *jfinish(json_object *obj)
         size_t len;
         char *out;
 
-        s = json_object_to_json_string_length(obj, JSON_FLAGS, &len);
+        s = json_object_to_json_string_length(obj, json_flags, &len);
         if (!s)
                 json_oom();
         out = cm_strndup(s, len);

@@ -117,7 +117,7 @@ down() {
 
 demo() {
 	RUN=$(mktemp -d /tmp/chatmem-demo.XXXXXX)
-	trap 'down >/dev/null; rm -rf "$RUN"' EXIT INT TERM
+	trap 'down >/dev/null 2>&1; rm -rf "$RUN"' EXIT INT TERM
 	up
 	set -a
 	. "$RUN/env"
@@ -138,11 +138,13 @@ demo() {
 		sleep 0.1
 	done
 	echo
-	echo "== stored in redis: chatmem:{sumit:default}:msgs holds 11 messages"
+	echo "== chatmem session show sumit   (what redis holds)"
+	"$BIN/chatmem" session show sumit
 	echo
 	echo "== chatmem context sumit --query 'Do you remember my name?'"
 	"$BIN/chatmem" context sumit --query "Do you remember my name?"
 	echo
+	down
 }
 
 case "${1:-}" in

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -57,7 +58,14 @@ int cli_config_load(cm_config_t *cfg, const char *conf_path)
                 cli_error("%s", errstr);
                 return -1;
         }
-        cm_log_level_parse(cfg->log_level, &cm_log_level);
+        /* A command-line tool speaks through its output: the workers'
+         * default "info" would add connection chatter to every command, so
+         * the CLI logs warnings and errors unless a level is set
+         * explicitly. */
+        if (getenv("CHATMEM_LOG_LEVEL") || strcmp(cfg->log_level, "info"))
+                cm_log_level_parse(cfg->log_level, &cm_log_level);
+        else
+                cm_log_level = CM_LOG_WARN;
         return 0;
 }
 
