@@ -51,20 +51,20 @@ int cm_id_check(const char *s, size_t len, int allow_colon, char *errstr,
 
 typedef struct cm_message {
         cm_role_t role;
-        char *content;      /* owned, valid UTF-8, NUL-terminated */
+        char *content; /* owned, valid UTF-8, NUL-terminated */
         size_t content_len;
-        int64_t seq;        /* sequence in the session; 0 when not stored */
-        int64_t ts;         /* ms since epoch; 0 when absent */
-        int tokens;         /* tokens of the message's context line; -1 unknown */
-        char *event_id;     /* owned; NULL when absent */
+        int64_t seq;    /* sequence in the session; 0 when not stored */
+        int64_t ts;     /* ms since epoch; 0 when absent */
+        int tokens;     /* tokens of the message's context line; -1 unknown */
+        char *event_id; /* owned; NULL when absent */
 } cm_message_t;
 
 void cm_message_release(cm_message_t *msg);
 
 typedef struct cm_profile {
-        char *name;         /* owned; NULL when unknown */
-        char *role;         /* owned; NULL when unknown */
-        char **interests;   /* owned array of owned strings */
+        char *name;       /* owned; NULL when unknown */
+        char *role;       /* owned; NULL when unknown */
+        char **interests; /* owned array of owned strings */
         size_t interest_cnt;
 } cm_profile_t;
 
@@ -77,8 +77,8 @@ typedef struct cm_event {
         char event_id[CM_ID_MAX + 1];
         char user_id[CM_ID_MAX + 1];
         char conversation_id[CM_ID_MAX + 1]; /* "default" when absent */
-        cm_message_t msg;      /* CM_EVENT_MESSAGE: role, content, ts */
-        cm_profile_t profile;  /* CM_EVENT_PROFILE_SET */
+        cm_message_t msg;     /* CM_EVENT_MESSAGE: role, content, ts */
+        cm_profile_t profile; /* CM_EVENT_PROFILE_SET */
 } cm_event_t;
 
 /*
@@ -103,7 +103,7 @@ typedef struct cm_request {
         char *query;           /* owned; NULL when absent */
         cm_message_t *history; /* owned; NULL when absent */
         size_t history_cnt;
-        int has_history;       /* 1 when the request carried "history" */
+        int has_history; /* 1 when the request carried "history" */
 } cm_request_t;
 
 /*
@@ -132,7 +132,7 @@ typedef struct cm_reply_meta {
 
 /* The parts of a reply; the encoder borrows every pointer. */
 typedef struct cm_reply {
-        const char *request_id;      /* NULL: omitted (context.prebuilt) */
+        const char *request_id; /* NULL: omitted (context.prebuilt) */
         const char *user_id;
         const char *conversation_id;
         const char *context;         /* the context text */

@@ -21,20 +21,20 @@
 #include <stddef.h>
 
 typedef struct cm_kafka_prop {
-        char *name;  /* librdkafka property name, with dots */
+        char *name; /* librdkafka property name, with dots */
         char *value;
 } cm_kafka_prop_t;
 
 typedef struct cm_config {
         /* where */
-        char *kafka_brokers;    /* "127.0.0.1:9092" */
-        char *redis_url;        /* "redis://127.0.0.1:6379/0" */
-        char *key_prefix;       /* "chatmem:" */
-        char *log_level;        /* "info" */
+        char *kafka_brokers; /* "127.0.0.1:9092" */
+        char *redis_url;     /* "redis://127.0.0.1:6379/0" */
+        char *key_prefix;    /* "chatmem:" */
+        char *log_level;     /* "info" */
 
         /* lifetimes, seconds; 0 = never expire */
-        int session_ttl;        /* 3600 */
-        int profile_ttl;        /* 2592000 (30 days) */
+        int session_ttl; /* 3600 */
+        int profile_ttl; /* 2592000 (30 days) */
 
         /* topics */
         char *topic_events;     /* "chat.events" */
@@ -45,20 +45,20 @@ typedef struct cm_config {
         char *topic_prebuilt;   /* "context.prebuilt" */
 
         /* limits */
-        int max_content_bytes;  /* 65536 */
+        int max_content_bytes; /* 65536 */
 
         /* ingest */
-        char *ingest_group;     /* "chatmem-ingest" */
-        int ingest_batch_size;  /* 1000 events per Redis pipeline */
-        int dedupe_window;      /* 1000 recent event_ids kept per session */
+        char *ingest_group;    /* "chatmem-ingest" */
+        int ingest_batch_size; /* 1000 events per Redis pipeline */
+        int dedupe_window;     /* 1000 recent event_ids kept per session */
 
         /* context */
-        char *context_group;    /* "chatmem-context" */
-        int recent_verbatim;    /* 3 */
-        int summarize_after;    /* 5 */
-        int max_tokens;         /* 2000 */
-        int cache_sessions;     /* 10000 entries of the degraded-mode cache */
-        char *tokenizer;        /* "estimate" (chars/4) */
+        char *context_group; /* "chatmem-context" */
+        int recent_verbatim; /* 3 */
+        int summarize_after; /* 5 */
+        int max_tokens;      /* 2000 */
+        int cache_sessions;  /* 10000 entries of the degraded-mode cache */
+        char *tokenizer;     /* "estimate" (chars/4) */
 
         /* librdkafka pass-through, in file order, then environment */
         cm_kafka_prop_t *kafka_props;

@@ -35,20 +35,20 @@ typedef struct cm_context_in {
         const char *summary;         /* NULL or "": no summary line */
         const cm_message_t *msgs;    /* recent candidates, oldest first */
         size_t msg_cnt;
-        int max_tokens;              /* > 0 */
+        int max_tokens; /* > 0 */
         const cm_tokenizer_t *tk;
 } cm_context_in_t;
 
 typedef struct cm_context_out {
-        char *text;          /* owned */
+        char *text; /* owned */
         size_t text_len;
-        int tokens;          /* tokens of text, <= max_tokens */
-        char *summary;       /* owned: the summary as kept ("" if dropped) */
+        int tokens;           /* tokens of text, <= max_tokens */
+        char *summary;        /* owned: the summary as kept ("" if dropped) */
         cm_message_t *recent; /* owned copies of the messages kept, oldest
                                  first; a cut message holds its cut text */
         size_t recent_cnt;
-        int profile_kept;    /* 1 if the profile lines are in text */
-        int truncated;       /* 1 if anything was trimmed or dropped */
+        int profile_kept; /* 1 if the profile lines are in text */
+        int truncated;    /* 1 if anything was trimmed or dropped */
 } cm_context_out_t;
 
 /* Builds the context. Cannot fail (out of memory aborts). Release out with

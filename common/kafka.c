@@ -27,8 +27,8 @@ void cm_daemon_signals(void)
         signal(SIGPIPE, SIG_IGN);
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name,
-                    const char *value, char *errstr, size_t errstr_size)
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+                    char *errstr, size_t errstr_size)
 {
         char why[512];
 
@@ -78,8 +78,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                 cm_debug("kafka %s: %s", fac, buf);
 }
 
-static void error_cb(rd_kafka_t *rk, int err, const char *reason,
-                     void *opaque)
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
         (void)opaque;
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -97,29 +96,36 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
 }
 
 rd_kafka_t *cm_kafka_consumer_new(
-        const cm_config_t *cfg, const char *group,
-        void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                          rd_kafka_topic_partition_list_t *parts,
-                          void *opaque),
-        void *opaque, char *errstr, size_t errstr_size)
+    const cm_config_t *cfg, const char *group,
+    void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque),
+    void *opaque, char *errstr, size_t errstr_size)
 {
         static const char *const defaults[] = {
-                "enable.auto.offset.store", "false",
-                "enable.auto.commit",       "true",
-                "auto.commit.interval.ms",  "1000",
-                "auto.offset.reset",        "earliest",
-                "enable.partition.eof",     "false",
-                "fetch.wait.max.ms",        "10",
-                "session.timeout.ms",       "10000",
-                "heartbeat.interval.ms",    "1000",
-                NULL,
+            "enable.auto.offset.store",
+            "false",
+            "enable.auto.commit",
+            "true",
+            "auto.commit.interval.ms",
+            "1000",
+            "auto.offset.reset",
+            "earliest",
+            "enable.partition.eof",
+            "false",
+            "fetch.wait.max.ms",
+            "10",
+            "session.timeout.ms",
+            "10000",
+            "heartbeat.interval.ms",
+            "1000",
+            NULL,
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_t *rk = NULL;
         char why[512];
 
-        if (group && conf_set(conf, "group.id", group, errstr,
-                              errstr_size) == -1)
+        if (group &&
+            conf_set(conf, "group.id", group, errstr, errstr_size) == -1)
                 goto out;
         if (conf_apply(conf, cfg, defaults, errstr, errstr_size) == -1)
                 goto out;
@@ -150,8 +156,7 @@ int cm_kafka_subscribe(rd_kafka_t *rk, const char *topic, char *errstr,
         rd_kafka_resp_err_t err;
 
         topics = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(topics, topic,
-                                          RD_KAFKA_PARTITION_UA);
+        rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
         err = rd_kafka_subscribe(rk, topics);
         rd_kafka_topic_partition_list_destroy(topics);
         if (err) {
@@ -163,15 +168,12 @@ int cm_kafka_subscribe(rd_kafka_t *rk, const char *topic, char *errstr,
 }
 
 rd_kafka_t *cm_kafka_producer_new(
-        const cm_config_t *cfg,
-        void (*dr)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque),
-        void *opaque, char *errstr, size_t errstr_size)
+    const cm_config_t *cfg,
+    void (*dr)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque),
+    void *opaque, char *errstr, size_t errstr_size)
 {
         static const char *const defaults[] = {
-                "enable.idempotence", "true",
-                "acks",               "all",
-                "linger.ms",          "2",
-                NULL,
+            "enable.idempotence", "true", "acks", "all", "linger.ms", "2", NULL,
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_t *rk = NULL;
@@ -202,8 +204,8 @@ void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t *parts,
                                 void *opaque)
 {
-        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk),
-                                  "COOPERATIVE");
+        int cooperative =
+            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         rd_kafka_error_t *error = NULL;
         rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
 

@@ -35,11 +35,10 @@ void cm_daemon_signals(void);
  * On error returns NULL and writes the reason to errstr.
  */
 rd_kafka_t *cm_kafka_consumer_new(
-        const cm_config_t *cfg, const char *group,
-        void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                          rd_kafka_topic_partition_list_t *parts,
-                          void *opaque),
-        void *opaque, char *errstr, size_t errstr_size);
+    const cm_config_t *cfg, const char *group,
+    void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque),
+    void *opaque, char *errstr, size_t errstr_size);
 
 /* Subscribes rk to one topic. On error returns -1 with the reason. */
 int cm_kafka_subscribe(rd_kafka_t *rk, const char *topic, char *errstr,
@@ -51,9 +50,9 @@ int cm_kafka_subscribe(rd_kafka_t *rk, const char *topic, char *errstr,
  * On error returns NULL and writes the reason to errstr.
  */
 rd_kafka_t *cm_kafka_producer_new(
-        const cm_config_t *cfg,
-        void (*dr)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque),
-        void *opaque, char *errstr, size_t errstr_size);
+    const cm_config_t *cfg,
+    void (*dr)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque),
+    void *opaque, char *errstr, size_t errstr_size);
 
 /*
  * The default rebalance handler for eager and cooperative protocols: on

@@ -26,7 +26,7 @@ void cm_log_init(const char *progname);
 int cm_log_level_parse(const char *s, cm_log_level_t *out);
 
 void cm_log_write(cm_log_level_t level, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define cm_log(level, ...)                                                     \
         do {                                                                   \

@@ -20,30 +20,30 @@
  * the same script as the append (see store.h).
  */
 static const char append_lua[] =
-        "local f = 'off:' .. ARGV[1]\n"
-        "local off = tonumber(ARGV[2])\n"
-        "local wm = redis.call('HGET', KEYS[2], f)\n"
-        "if wm and tonumber(wm) >= off then return {0, 0, 0} end\n"
-        "redis.call('HSET', KEYS[2], f, ARGV[2])\n"
-        "local ttl = tonumber(ARGV[6])\n"
-        "if redis.call('ZSCORE', KEYS[3], ARGV[3]) then\n"
-        "  if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end\n"
-        "  return {-1, 0, redis.call('LLEN', KEYS[1])}\n"
-        "end\n"
-        "local seq = redis.call('HINCRBY', KEYS[2], 'last_seq', 1)\n"
-        "redis.call('HINCRBY', KEYS[2], 'total', 1)\n"
-        "redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[5])\n"
-        "local n = redis.call('RPUSH', KEYS[1], '{\"seq\":' .. seq .. "
-        "ARGV[4])\n"
-        "redis.call('ZADD', KEYS[3], seq, ARGV[3])\n"
-        "local w = tonumber(ARGV[7])\n"
-        "if redis.call('ZCARD', KEYS[3]) > w then\n"
-        "  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -w - 1)\n"
-        "end\n"
-        "if ttl > 0 then\n"
-        "  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end\n"
-        "end\n"
-        "return {1, seq, n}\n";
+    "local f = 'off:' .. ARGV[1]\n"
+    "local off = tonumber(ARGV[2])\n"
+    "local wm = redis.call('HGET', KEYS[2], f)\n"
+    "if wm and tonumber(wm) >= off then return {0, 0, 0} end\n"
+    "redis.call('HSET', KEYS[2], f, ARGV[2])\n"
+    "local ttl = tonumber(ARGV[6])\n"
+    "if redis.call('ZSCORE', KEYS[3], ARGV[3]) then\n"
+    "  if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end\n"
+    "  return {-1, 0, redis.call('LLEN', KEYS[1])}\n"
+    "end\n"
+    "local seq = redis.call('HINCRBY', KEYS[2], 'last_seq', 1)\n"
+    "redis.call('HINCRBY', KEYS[2], 'total', 1)\n"
+    "redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[5])\n"
+    "local n = redis.call('RPUSH', KEYS[1], '{\"seq\":' .. seq .. "
+    "ARGV[4])\n"
+    "redis.call('ZADD', KEYS[3], seq, ARGV[3])\n"
+    "local w = tonumber(ARGV[7])\n"
+    "if redis.call('ZCARD', KEYS[3]) > w then\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -w - 1)\n"
+    "end\n"
+    "if ttl > 0 then\n"
+    "  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end\n"
+    "end\n"
+    "return {1, seq, n}\n";
 
 struct cm_store {
         redisContext *rc;
@@ -82,8 +82,8 @@ static int parse_url(cm_store_t *st, const char *url, char *errstr,
                 if (sep) {
                         if (sep > p)
                                 st->user = cm_strndup(p, (size_t)(sep - p));
-                        st->password = cm_strndup(sep + 1,
-                                                  (size_t)(at - sep - 1));
+                        st->password =
+                            cm_strndup(sep + 1, (size_t)(at - sep - 1));
                 } else {
                         st->password = cm_strndup(p, (size_t)(at - p));
                 }
@@ -122,10 +122,9 @@ static int parse_url(cm_store_t *st, const char *url, char *errstr,
                 cm_buf_t b;
 
                 cm_buf_init(&b);
-                cm_buf_addf(&b, "redis://%s%s%s:%d/%d",
-                            st->user ? st->user : "",
-                            st->password ? ":***@" : "", st->host, st->port,
-                            st->db);
+                cm_buf_addf(
+                    &b, "redis://%s%s%s:%d/%d", st->user ? st->user : "",
+                    st->password ? ":***@" : "", st->host, st->port, st->db);
                 st->url_safe = cm_buf_detach(&b, NULL);
         }
         return 0;
@@ -198,8 +197,8 @@ static redisReply *command(cm_store_t *st, int argc, const char **argv,
                 return NULL;
         }
         if (r->type == REDIS_REPLY_ERROR) {
-                snprintf(errstr, errstr_size, "redis '%s' %s: %s",
-                         st->url_safe, argv[0], r->str);
+                snprintf(errstr, errstr_size, "redis '%s' %s: %s", st->url_safe,
+                         argv[0], r->str);
                 freeReplyObject(r);
                 return NULL;
         }
@@ -234,8 +233,8 @@ int cm_store_connect(cm_store_t *st, char *errstr, size_t errstr_size)
                 return 0;
         st->rc = redisConnectWithTimeout(st->host, st->port, connect_tv);
         if (!st->rc || st->rc->err) {
-                snprintf(errstr, errstr_size, "cannot connect to redis '%s': %s",
-                         st->url_safe,
+                snprintf(errstr, errstr_size,
+                         "cannot connect to redis '%s': %s", st->url_safe,
                          st->rc ? st->rc->errstr : "out of memory");
                 drop_connection(st);
                 return -1;
@@ -315,8 +314,7 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
                 cm_store_key(st, k_eids, sizeof(k_eids), ev->user_id,
                              ev->conversation_id, "eids");
                 snprintf(part, sizeof(part), "%d", (int)items[i].partition);
-                snprintf(off, sizeof(off), "%lld",
-                         (long long)items[i].offset);
+                snprintf(off, sizeof(off), "%lld", (long long)items[i].offset);
                 snprintf(tok, sizeof(tok), "%d", items[i].tokens);
                 snprintf(ttl, sizeof(ttl), "%d", st->session_ttl);
                 snprintf(win, sizeof(win), "%d", st->dedupe_window);
@@ -359,14 +357,14 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
                 if (r->type == REDIS_REPLY_ERROR) {
                         if (got == i)
                                 snprintf(errstr, errstr_size,
-                                         "redis '%s' append: %s",
-                                         st->url_safe, r->str);
+                                         "redis '%s' append: %s", st->url_safe,
+                                         r->str);
                         if (!strncmp(r->str, "NOSCRIPT", 8))
                                 st->append_sha[0] = '\0';
-                } else if (r->type == REDIS_REPLY_ARRAY &&
-                           r->elements == 3 && got == i) {
+                } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                           got == i) {
                         items[i].result =
-                                (cm_append_result_t)r->element[0]->integer;
+                            (cm_append_result_t)r->element[0]->integer;
                         items[i].seq = r->element[1]->integer;
                         items[i].pending = r->element[2]->integer;
                         got++;
@@ -432,11 +430,11 @@ static void profile_from_reply(const redisReply *r, cm_profile_t *p)
                 p->interests = cm_calloc(n ? n : 1, sizeof(char *));
                 for (i = 0; i < n; i++) {
                         struct json_object *it =
-                                json_object_array_get_idx(arr, i);
+                            json_object_array_get_idx(arr, i);
 
                         if (json_object_is_type(it, json_type_string))
                                 p->interests[p->interest_cnt++] =
-                                        cm_strdup(json_object_get_string(it));
+                                    cm_strdup(json_object_get_string(it));
                 }
         }
         json_object_put(arr);
@@ -510,8 +508,8 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
         }
         out->stored_cnt = r[2]->type == REDIS_REPLY_INTEGER ? r[2]->integer : 0;
         out->summary = r[3]->type == REDIS_REPLY_STRING
-                               ? cm_strndup(r[3]->str, r[3]->len)
-                               : cm_strdup("");
+                           ? cm_strndup(r[3]->str, r[3]->len)
+                           : cm_strdup("");
         if (*out->summary)
                 out->exists = 1;
         profile_from_reply(r[4], &out->profile);
@@ -529,8 +527,7 @@ long long cm_store_delete_session(cm_store_t *st, const char *user,
                                   const char *conv, char *errstr,
                                   size_t errstr_size)
 {
-        static const char *const kinds[] = {"msgs", "meta", "eids",
-                                            "summary"};
+        static const char *const kinds[] = {"msgs", "meta", "eids", "summary"};
         char keys[4][KEY_MAX];
         const char *argv[5];
         redisReply *r;
@@ -554,8 +551,7 @@ long long cm_store_delete_session(cm_store_t *st, const char *user,
                 char k_convs[KEY_MAX];
                 const char *sargv[] = {"SREM", k_convs, conv};
 
-                cm_store_key(st, k_convs, sizeof(k_convs), user, NULL,
-                             "convs");
+                cm_store_key(st, k_convs, sizeof(k_convs), user, NULL, "convs");
                 r = command(st, 3, sargv, NULL, errstr, errstr_size);
                 if (!r)
                         return -1;
@@ -574,10 +570,9 @@ int cm_store_count_sessions(cm_store_t *st, long long *count, char *errstr,
                 return -1;
         snprintf(match, sizeof(match), "%s{*}:meta", st->prefix);
         do {
-                const char *argv[] = {"SCAN", cursor, "MATCH", match,
-                                      "COUNT", "1000"};
-                redisReply *r = command(st, 6, argv, NULL, errstr,
-                                        errstr_size);
+                const char *argv[] = {"SCAN", cursor,  "MATCH",
+                                      match,  "COUNT", "1000"};
+                redisReply *r = command(st, 6, argv, NULL, errstr, errstr_size);
 
                 if (!r)
                         return -1;

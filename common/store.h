@@ -56,20 +56,20 @@ int cm_store_connected(const cm_store_t *st);
 
 typedef enum cm_append_result {
         CM_APPEND_APPLIED = 1,
-        CM_APPEND_DUP_OFFSET = 0,  /* offset at or below the watermark */
-        CM_APPEND_DUP_EVENT = -1,  /* event_id seen recently */
+        CM_APPEND_DUP_OFFSET = 0, /* offset at or below the watermark */
+        CM_APPEND_DUP_EVENT = -1, /* event_id seen recently */
 } cm_append_result_t;
 
 typedef struct cm_append {
         /* in */
-        const cm_event_t *ev;      /* a CM_EVENT_MESSAGE event */
+        const cm_event_t *ev; /* a CM_EVENT_MESSAGE event */
         int32_t partition;
         int64_t offset;
-        int tokens;                /* tokens of the message's context line */
+        int tokens; /* tokens of the message's context line */
         /* out */
         cm_append_result_t result;
-        int64_t seq;               /* its sequence number when applied */
-        int64_t pending;           /* messages in the list after it */
+        int64_t seq;     /* its sequence number when applied */
+        int64_t pending; /* messages in the list after it */
 } cm_append_t;
 
 /*
@@ -82,15 +82,15 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
                           char *errstr, size_t errstr_size);
 
 typedef struct cm_session {
-        int exists;             /* 1 if any key of the session was found */
-        int64_t total;          /* messages ever appended */
+        int exists;    /* 1 if any key of the session was found */
+        int64_t total; /* messages ever appended */
         int64_t last_seq;
-        int64_t tokens;         /* sum of the stored tokens of every message
-                                   ever appended (folded ones included) */
-        int64_t stored_cnt;     /* messages in the list now */
-        cm_message_t *msgs;     /* the last `recent` messages, oldest first */
+        int64_t tokens;     /* sum of the stored tokens of every message
+                               ever appended (folded ones included) */
+        int64_t stored_cnt; /* messages in the list now */
+        cm_message_t *msgs; /* the last `recent` messages, oldest first */
         size_t msg_cnt;
-        char *summary;          /* "" when none */
+        char *summary; /* "" when none */
         cm_profile_t profile;
 } cm_session_t;
 

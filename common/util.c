@@ -73,8 +73,7 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
                         lo = 0xa0;
                 else if (c == 0xed)
                         hi = 0x9f;
-                if (len < 3 || s[1] < lo || s[1] > hi ||
-                    (s[2] & 0xc0) != 0x80)
+                if (len < 3 || s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80)
                         return 0;
                 return 3;
         }
@@ -150,8 +149,7 @@ int64_t cm_mono_us(void)
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int cm_parse_int(const char *s, long long min, long long max,
-                 long long *out)
+int cm_parse_int(const char *s, long long min, long long max, long long *out)
 {
         char *end = NULL;
         long long v;
@@ -176,8 +174,8 @@ void cm_uuid(char out[37])
         if (!fp || fread(b, 1, sizeof(b), fp) != sizeof(b)) {
                 /* Fall back to a time-seeded PRNG: ids need to be unique,
                  * not secret. */
-                unsigned int seed = (unsigned int)cm_mono_us() ^
-                                    (unsigned int)cm_now_ms();
+                unsigned int seed =
+                    (unsigned int)cm_mono_us() ^ (unsigned int)cm_now_ms();
 
                 for (i = 0; i < sizeof(b); i++)
                         b[i] = (unsigned char)rand_r(&seed);

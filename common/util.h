@@ -32,8 +32,7 @@ int64_t cm_mono_us(void);
 
 /* Parses a whole decimal integer in [min, max]. Returns 0, or -1 when s is
  * not such a number (out is unchanged). */
-int cm_parse_int(const char *s, long long min, long long max,
-                 long long *out);
+int cm_parse_int(const char *s, long long min, long long max, long long *out);
 
 /* Writes a random RFC 4122 v4 UUID string (37 bytes with the NUL). */
 void cm_uuid(char out[37]);
@@ -52,7 +51,7 @@ void cm_buf_reset(cm_buf_t *b);
 void cm_buf_add(cm_buf_t *b, const void *data, size_t len);
 void cm_buf_adds(cm_buf_t *b, const char *s);
 void cm_buf_addf(cm_buf_t *b, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Removes and returns the buffer (caller frees); b is left empty. */
 char *cm_buf_detach(cm_buf_t *b, size_t *len);
 

@@ -81,8 +81,7 @@ int main(int argc, char **argv)
                         conf_path = optarg;
                         break;
                 case 'p':
-                        if (cm_parse_int(optarg, 1, 1000, &partitions) ==
-                            -1) {
+                        if (cm_parse_int(optarg, 1, 1000, &partitions) == -1) {
                                 fprintf(stderr, "bad partition count '%s'\n",
                                         optarg);
                                 goto out;
@@ -137,7 +136,7 @@ int main(int argc, char **argv)
         topics[5] = cfg.topic_prebuilt;
         for (i = 0; i < 6; i++) {
                 rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
-                        mcluster, topics[i], (int)partitions, 1);
+                    mcluster, topics[i], (int)partitions, 1);
 
                 if (err) {
                         cm_error("cannot create topic '%s': %s", topics[i],

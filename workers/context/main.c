@@ -133,8 +133,8 @@ static int load_session(ctxw_t *cw, const cm_request_t *req, int recent,
 
         if (!cm_store_connected(cw->st) && now < cw->redis_retry_at)
                 return -1;
-        if (cm_store_load(cw->st, req->user_id, req->conversation_id, recent,
-                          s, errstr, sizeof(errstr)) == 0) {
+        if (cm_store_load(cw->st, req->user_id, req->conversation_id, recent, s,
+                          errstr, sizeof(errstr)) == 0) {
                 if (cw->redis_backoff_ms)
                         cm_info("redis '%s' is back", cm_store_url(cw->st));
                 cw->redis_backoff_ms = 0;
@@ -142,11 +142,11 @@ static int load_session(ctxw_t *cw, const cm_request_t *req, int recent,
         }
         if (!cw->redis_backoff_ms)
                 cm_warn("%s; replying degraded", errstr);
-        cw->redis_backoff_ms = cw->redis_backoff_ms
-                                       ? (cw->redis_backoff_ms * 2 > 5000
-                                                  ? 5000
-                                                  : cw->redis_backoff_ms * 2)
-                                       : 100;
+        cw->redis_backoff_ms =
+            cw->redis_backoff_ms
+                ? (cw->redis_backoff_ms * 2 > 5000 ? 5000
+                                                   : cw->redis_backoff_ms * 2)
+                : 100;
         cw->redis_retry_at = now + (int64_t)cw->redis_backoff_ms * 1000;
         return -1;
 }
@@ -158,11 +158,10 @@ static void produce_reply(ctxw_t *cw, const char *topic, const char *key,
 
         for (;;) {
                 err = rd_kafka_producev(
-                        cw->producer, RD_KAFKA_V_TOPIC(topic),
-                        RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                        RD_KAFKA_V_VALUE(payload, strlen(payload)),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                        RD_KAFKA_V_END);
+                    cw->producer, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                    RD_KAFKA_V_VALUE(payload, strlen(payload)),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
                         break;
                 rd_kafka_poll(cw->producer, 10);
@@ -177,14 +176,14 @@ static void produce_reply(ctxw_t *cw, const char *topic, const char *key,
 static void reply_error(ctxw_t *cw, const rd_kafka_message_t *m,
                         const cm_request_t *req, const char *why)
 {
-        const char *topic = req->reply_to ? req->reply_to
-                                          : cw->cfg.topic_replies;
+        const char *topic =
+            req->reply_to ? req->reply_to : cw->cfg.topic_replies;
 
         cw->errors++;
         if (!req->request_id[0]) {
                 char *entry = cm_dlq_encode(
-                        rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                        m->key, m->key_len, m->payload, m->len, why);
+                    rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                    m->key, m->key_len, m->payload, m->len, why);
 
                 cm_warn("request at [%d] @%lld has no readable request_id "
                         "(%s); to '%s'",
@@ -194,9 +193,9 @@ static void reply_error(ctxw_t *cw, const rd_kafka_message_t *m,
                 return;
         }
         cm_debug("request '%s' is invalid: %s", req->request_id, why);
-        produce_reply(cw, topic, req->request_id,
-                      cm_error_reply_encode(req->request_id,
-                                            "invalid_request", why));
+        produce_reply(
+            cw, topic, req->request_id,
+            cm_error_reply_encode(req->request_id, "invalid_request", why));
 }
 
 static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
@@ -222,8 +221,7 @@ static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
                 goto out;
         }
         recent = req.recent >= 0 ? req.recent : cw->cfg.recent_verbatim;
-        snprintf(skey, sizeof(skey), "%s:%s", req.user_id,
-                 req.conversation_id);
+        snprintf(skey, sizeof(skey), "%s:%s", req.user_id, req.conversation_id);
 
         /* Inline history replaces the stored messages; the profile and
          * summary still come from the store when it answers. */
@@ -254,8 +252,8 @@ static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
         cm_context_build(&cin, &out);
 
         if (req.has_history || (int64_t)s.msg_cnt >= s.total) {
-                full = cm_context_full_tokens(&s.profile, msgs, msg_cnt,
-                                              cw->tk);
+                full =
+                    cm_context_full_tokens(&s.profile, msgs, msg_cnt, cw->tk);
         } else {
                 /* Older messages were folded or are not loaded: their line
                  * tokens were stored at ingest and summed in the session. */
@@ -273,7 +271,7 @@ static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
         reply.recent = out.recent;
         reply.recent_cnt = out.recent_cnt;
         reply.meta.total_messages =
-                req.has_history ? (int64_t)req.history_cnt : s.total;
+            req.has_history ? (int64_t)req.history_cnt : s.total;
         reply.meta.summarized = out.summary && *out.summary;
         reply.meta.cached = 0;
         reply.meta.tokens = out.tokens;
@@ -338,8 +336,8 @@ int main(int argc, char **argv)
         cw.cache_cnt = (size_t)cw.cfg.cache_sessions;
         cw.cache = cm_calloc(cw.cache_cnt + 1, sizeof(*cw.cache));
 
-        cw.producer = cm_kafka_producer_new(&cw.cfg, NULL, NULL, errstr,
-                                            sizeof(errstr));
+        cw.producer =
+            cm_kafka_producer_new(&cw.cfg, NULL, NULL, errstr, sizeof(errstr));
         if (!cw.producer) {
                 cm_error("%s", errstr);
                 goto out;
@@ -363,7 +361,7 @@ int main(int argc, char **argv)
         while (!cm_stop) {
                 size_t n = 0;
                 rd_kafka_message_t *m =
-                        rd_kafka_consumer_poll(cw.consumer, 100);
+                    rd_kafka_consumer_poll(cw.consumer, 100);
 
                 if (!m) {
                         rd_kafka_poll(cw.producer, 0);
@@ -377,9 +375,9 @@ int main(int argc, char **argv)
                         if (batch[i]->err) {
                                 if (batch[i]->err !=
                                     RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                        cm_warn("consumer: %s",
-                                                rd_kafka_message_errstr(
-                                                        batch[i]));
+                                        cm_warn(
+                                            "consumer: %s",
+                                            rd_kafka_message_errstr(batch[i]));
                                 continue;
                         }
                         answer(&cw, batch[i]);

@@ -58,8 +58,8 @@ static void log_stats(ingest_t *in, int force)
         unsigned long long sum = in->applied + in->duplicates + in->dead;
         int64_t now = cm_mono_us();
 
-        if (!force && (sum == in->logged || now - in->stats_at <
-                                                    STATS_INTERVAL_US))
+        if (!force &&
+            (sum == in->logged || now - in->stats_at < STATS_INTERVAL_US))
                 return;
         cm_info("stats: %llu applied, %llu duplicates skipped, %llu to dlq",
                 in->applied, in->duplicates, in->dead);
@@ -95,11 +95,10 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                 return;
         cm_warn("dlq entry not delivered (%s); producing it again",
                 rd_kafka_err2str(m->err));
-        if (rd_kafka_producev(rk, RD_KAFKA_V_RKT(m->rkt),
-                              RD_KAFKA_V_KEY(m->key, m->key_len),
-                              RD_KAFKA_V_VALUE(m->payload, m->len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_END))
+        if (rd_kafka_producev(
+                rk, RD_KAFKA_V_RKT(m->rkt), RD_KAFKA_V_KEY(m->key, m->key_len),
+                RD_KAFKA_V_VALUE(m->payload, m->len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END))
                 cm_error("cannot produce dlq entry again");
 }
 
@@ -109,19 +108,18 @@ static void to_dlq(ingest_t *in, const rd_kafka_message_t *m,
         char *entry;
         rd_kafka_resp_err_t err;
 
-        entry = cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition,
-                              m->offset, m->key, m->key_len, m->payload,
-                              m->len, reason);
+        entry =
+            cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                          m->key, m->key_len, m->payload, m->len, reason);
         cm_warn("event at '%s' [%d] @%lld to dlq: %s",
                 rd_kafka_topic_name(m->rkt), (int)m->partition,
                 (long long)m->offset, reason);
         for (;;) {
                 err = rd_kafka_producev(
-                        in->producer, RD_KAFKA_V_TOPIC(in->cfg.topic_dlq),
-                        RD_KAFKA_V_KEY(m->key, m->key_len),
-                        RD_KAFKA_V_VALUE(entry, strlen(entry)),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                        RD_KAFKA_V_END);
+                    in->producer, RD_KAFKA_V_TOPIC(in->cfg.topic_dlq),
+                    RD_KAFKA_V_KEY(m->key, m->key_len),
+                    RD_KAFKA_V_VALUE(entry, strlen(entry)),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
                         break;
                 rd_kafka_poll(in->producer, 100);
@@ -184,8 +182,8 @@ static void prepare(ingest_t *in)
                 if (m->err)
                         continue;
                 if (cm_event_decode(m->payload, m->len,
-                                    (size_t)in->cfg.max_content_bytes, ev,
-                                    why, sizeof(why)) == -1) {
+                                    (size_t)in->cfg.max_content_bytes, ev, why,
+                                    sizeof(why)) == -1) {
                         to_dlq(in, m, why);
                         continue;
                 }
@@ -218,12 +216,12 @@ static void wait_serving(ingest_t *in, int ms)
 {
         while (ms > 0 && !cm_stop) {
                 rd_kafka_message_t *m =
-                        rd_kafka_consumer_poll(in->consumer, 100);
+                    rd_kafka_consumer_poll(in->consumer, 100);
 
                 if (m) {
-                        in->carry = cm_realloc(in->carry,
-                                               (in->carry_cnt + 1) *
-                                                       sizeof(*in->carry));
+                        in->carry =
+                            cm_realloc(in->carry, (in->carry_cnt + 1) *
+                                                      sizeof(*in->carry));
                         in->carry[in->carry_cnt++] = m;
                 }
                 ms -= 100;
@@ -393,15 +391,15 @@ int main(int argc, char **argv)
         if (cm_store_connect(in.st, errstr, sizeof(errstr)) == -1)
                 cm_warn("%s; will retry when events arrive", errstr);
 
-        in.producer = cm_kafka_producer_new(&in.cfg, dlq_dr, &in, errstr,
-                                            sizeof(errstr));
+        in.producer =
+            cm_kafka_producer_new(&in.cfg, dlq_dr, &in, errstr, sizeof(errstr));
         if (!in.producer) {
                 cm_error("%s", errstr);
                 goto out;
         }
-        in.consumer = cm_kafka_consumer_new(&in.cfg, in.cfg.ingest_group,
-                                            rebalance, &in, errstr,
-                                            sizeof(errstr));
+        in.consumer =
+            cm_kafka_consumer_new(&in.cfg, in.cfg.ingest_group, rebalance, &in,
+                                  errstr, sizeof(errstr));
         if (!in.consumer) {
                 cm_error("%s", errstr);
                 goto out;
@@ -411,15 +409,13 @@ int main(int argc, char **argv)
                 cm_error("%s", errstr);
                 goto out;
         }
-        in.msgs = cm_calloc((size_t)in.cfg.ingest_batch_size,
-                            sizeof(*in.msgs));
-        in.events = cm_calloc((size_t)in.cfg.ingest_batch_size,
-                              sizeof(*in.events));
-        in.items = cm_calloc((size_t)in.cfg.ingest_batch_size,
-                             sizeof(*in.items));
+        in.msgs = cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.msgs));
+        in.events =
+            cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.events));
+        in.items =
+            cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.items));
         cm_info("consuming '%s' in group '%s' into redis '%s'",
-                in.cfg.topic_events, in.cfg.ingest_group,
-                cm_store_url(in.st));
+                in.cfg.topic_events, in.cfg.ingest_group, cm_store_url(in.st));
 
         while (!cm_stop) {
                 size_t i;
