@@ -63,4 +63,12 @@ for i in 1 2 3 4 5; do
 	$PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-reply.schema.json" "$T_DIR/error-$i.json" ||
 		t_fail "the error reply to e$i does not validate"
 done
+# What chatmem itself put on the wire validates too: the events of the seed
+# and the requests written by `chatmem context`.
+$PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/chat-event.schema.json" "$T_SRC/ops/seed-conversation.jsonl" ||
+	t_fail "the seed events do not validate"
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.requests -e -q -f '%k\t%s\n' | grep -v '^e[1-5]	' | cut -f2- >"$T_DIR/requests.jsonl"
+[ "$(wc -l <"$T_DIR/requests.jsonl")" -ge 2 ] || t_fail "the CLI requests are not on context.requests"
+$PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-request.schema.json" "$T_DIR/requests.jsonl" ||
+	t_fail "requests written by chatmem context do not validate"
 t_pass "seed context: recent = last 3 verbatim, schema-valid; inline history; 5 bad requests, 5 error replies"

@@ -1,0 +1,30 @@
+/*
+ * profile: extracting who the user is (name, role, interests) from what the
+ * user says about themself.
+ *
+ * Only user messages are given to it (the caller filters on role): an
+ * assistant saying "I'm Claude" is never a fact about the user.
+ *
+ * Patterns: "I'm X" / "I am X" / "my name is X" / "call me X" for the name
+ * (a capitalised proper name, not "I'm going to…", "I'm not sure",
+ * "I'm a bit tired"); "I work as X" / "I'm a X" / "I am an X" for the role
+ * (a noun phrase that names an occupation, not a mood); "I work with X",
+ * "I'm into X", "I love X", "I like X" for interests. "Hi, I'm Sumit
+ * Pandya, full stack developer" gives both the name and the role.
+ */
+#ifndef CM_PROFILE_H
+#define CM_PROFILE_H
+
+#include <stddef.h>
+
+#include "codec.h"
+
+/*
+ * Extracts the facts stated in one user message into out (zeroed first;
+ * release with cm_profile_release). Fields not stated stay NULL / empty.
+ * Interests are split on "and" / "," and trimmed, at most 16, each at most
+ * 64 bytes. Returns the number of fields found (0..3). Cannot fail.
+ */
+int cm_profile_extract(const char *text, size_t len, cm_profile_t *out);
+
+#endif
