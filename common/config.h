@@ -59,6 +59,23 @@ typedef struct cm_config {
         int max_tokens;      /* 2000 */
         int cache_sessions;  /* 10000 entries of the degraded-mode cache */
         char *tokenizer;     /* "estimate" (chars/4) */
+        int prebuilt;        /* 1: publish changed sessions' contexts */
+        int prebuilt_interval_ms; /* 1000: at most one per session per */
+
+        /* summarizer */
+        char *summarizer_group; /* "chatmem-summarizer" */
+        char *summarizer_kind;  /* "extractive" | "llm" */
+        int summary_max_tokens; /* 300 */
+
+        /* llm (summarizer.kind = "llm") */
+        char *llm_base_url;    /* "http://127.0.0.1:8080" (OpenAI-compatible) */
+        char *llm_model;       /* "llama-3.1-8b-instant" */
+        char *llm_api_key_env; /* "CHATMEM_LLM_API_KEY": env var of the key */
+        char *llm_temperature; /* "0.2", a decimal number 0..2 */
+        int llm_timeout_ms;    /* 15000 */
+        int llm_max_retries;   /* 3 */
+        int llm_breaker_failures;    /* 5 consecutive failed calls */
+        int llm_breaker_cooldown_ms; /* 30000 */
 
         /* librdkafka pass-through, in file order, then environment */
         cm_kafka_prop_t *kafka_props;
