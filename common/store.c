@@ -14,36 +14,139 @@
 /*
  * KEYS: msgs, meta, eids
  * ARGV: partition, offset, event_id, tail (stored entry after "seq":N),
- *       tokens, ttl, dedupe window
- * Returns {result, seq, list length}: result 1 applied, 0 offset at or
- * below the watermark, -1 event_id seen recently. The watermark moves in
- * the same script as the append (see store.h).
+ *       tokens, ttl, dedupe window, compaction threshold (0: never),
+ *       now (ms), stale (ms)
+ * Returns {result, seq, list length, compact}: result 1 applied, 0 offset
+ * at or below the watermark, -1 event_id seen recently (seq is then the
+ * earlier one's, when still in the window). The watermark moves in the
+ * same script as the append (see store.h).
  */
 static const char append_lua[] =
-    "local f = 'off:' .. ARGV[1]\n"
-    "local off = tonumber(ARGV[2])\n"
-    "local wm = redis.call('HGET', KEYS[2], f)\n"
-    "if wm and tonumber(wm) >= off then return {0, 0, 0} end\n"
-    "redis.call('HSET', KEYS[2], f, ARGV[2])\n"
-    "local ttl = tonumber(ARGV[6])\n"
-    "if redis.call('ZSCORE', KEYS[3], ARGV[3]) then\n"
-    "  if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end\n"
-    "  return {-1, 0, redis.call('LLEN', KEYS[1])}\n"
-    "end\n"
-    "local seq = redis.call('HINCRBY', KEYS[2], 'last_seq', 1)\n"
-    "redis.call('HINCRBY', KEYS[2], 'total', 1)\n"
-    "redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[5])\n"
-    "local n = redis.call('RPUSH', KEYS[1], '{\"seq\":' .. seq .. "
-    "ARGV[4])\n"
-    "redis.call('ZADD', KEYS[3], seq, ARGV[3])\n"
-    "local w = tonumber(ARGV[7])\n"
-    "if redis.call('ZCARD', KEYS[3]) > w then\n"
-    "  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -w - 1)\n"
-    "end\n"
-    "if ttl > 0 then\n"
-    "  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end\n"
-    "end\n"
-    "return {1, seq, n}\n";
+        "local f = 'off:' .. ARGV[1]\n"
+        "local off = tonumber(ARGV[2])\n"
+        "local wm = redis.call('HGET', KEYS[2], f)\n"
+        "if wm and tonumber(wm) >= off then\n"
+        "  local s = redis.call('ZSCORE', KEYS[3], ARGV[3])\n"
+        "  return {0, tonumber(s or 0), redis.call('LLEN', KEYS[1]), 0}\n"
+        "end\n"
+        "redis.call('HSET', KEYS[2], f, ARGV[2])\n"
+        "local ttl = tonumber(ARGV[6])\n"
+        "local dup = redis.call('ZSCORE', KEYS[3], ARGV[3])\n"
+        "if dup then\n"
+        "  if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end\n"
+        "  return {-1, tonumber(dup), redis.call('LLEN', KEYS[1]), 0}\n"
+        "end\n"
+        "local seq = redis.call('HINCRBY', KEYS[2], 'last_seq', 1)\n"
+        "redis.call('HINCRBY', KEYS[2], 'total', 1)\n"
+        "redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[5])\n"
+        "local n = redis.call('RPUSH', KEYS[1], '{\"seq\":' .. seq .. "
+        "ARGV[4])\n"
+        "redis.call('ZADD', KEYS[3], seq, ARGV[3])\n"
+        "local w = tonumber(ARGV[7])\n"
+        "if redis.call('ZCARD', KEYS[3]) > w then\n"
+        "  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -w - 1)\n"
+        "end\n"
+        "if ttl > 0 then\n"
+        "  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end\n"
+        "end\n"
+        "local compact = 0\n"
+        "local th = tonumber(ARGV[8])\n"
+        "if th > 0 and n > th then\n"
+        "  local now = tonumber(ARGV[9])\n"
+        "  local j = redis.call('HGET', KEYS[2], 'cjob')\n"
+        "  if not j or now - tonumber(j) > tonumber(ARGV[10]) then\n"
+        "    redis.call('HSET', KEYS[2], 'cjob', ARGV[9])\n"
+        "    compact = 1\n"
+        "  end\n"
+        "end\n"
+        "return {1, seq, n, compact}\n";
+
+/*
+ * KEYS: profile
+ * ARGV: mode ('x' extracted, 's' profile.set), ts, src, ttl, name, role,
+ *       interests (JSON array); '' = not given
+ * Returns 1 if the profile changed, else 0.
+ */
+static const char profile_lua[] =
+        "local mode, ts, src = ARGV[1], tonumber(ARGV[2]), ARGV[3]\n"
+        "local changed = 0\n"
+        "local function allowed(f)\n"
+        "  if mode == 's' then return true end\n"
+        "  if redis.call('HEXISTS', KEYS[1], f .. '_set') == 1 then\n"
+        "    return false end\n"
+        "  local old = redis.call('HGET', KEYS[1], f .. '_ts')\n"
+        "  return not old or tonumber(old) <= ts\n"
+        "end\n"
+        "local function put(f, v)\n"
+        "  if redis.call('HGET', KEYS[1], f) ~= v then changed = 1 end\n"
+        "  redis.call('HSET', KEYS[1], f, v, f .. '_ts', ARGV[2],\n"
+        "             f .. '_src', src)\n"
+        "  if mode == 's' then redis.call('HSET', KEYS[1], f .. '_set', 1) "
+        "end\n"
+        "end\n"
+        "if ARGV[5] ~= '' and allowed('name') then put('name', ARGV[5]) end\n"
+        "if ARGV[6] ~= '' and allowed('role') then put('role', ARGV[6]) end\n"
+        "if ARGV[7] ~= '' and allowed('interests') then\n"
+        "  if mode == 's' then put('interests', ARGV[7]) else\n"
+        "    local cur = redis.call('HGET', KEYS[1], 'interests')\n"
+        "    local list = cur and cjson.decode(cur) or {}\n"
+        "    local seen = {}\n"
+        "    for _, v in ipairs(list) do seen[string.lower(v)] = true end\n"
+        "    for _, v in ipairs(cjson.decode(ARGV[7])) do\n"
+        "      if not seen[string.lower(v)] then\n"
+        "        table.insert(list, v); seen[string.lower(v)] = true end\n"
+        "    end\n"
+        "    while #list > 16 do table.remove(list, 1) end\n"
+        "    if #list > 0 then put('interests', cjson.encode(list)) end\n"
+        "  end\n"
+        "end\n"
+        "if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[1], "
+        "ARGV[4]) end\n"
+        "return changed\n";
+
+/*
+ * KEYS: msgs, meta, eids, summary
+ * ARGV: partition, offset
+ * Returns 1 deleted, 0 skipped (redelivered: the session was re-created
+ * after this delete).
+ */
+static const char delete_lua[] =
+        "local wm = redis.call('HGET', KEYS[2], 'off:' .. ARGV[1])\n"
+        "if wm and tonumber(wm) >= tonumber(ARGV[2]) then return 0 end\n"
+        "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
+        "return 1\n";
+
+/*
+ * KEYS: summary, msgs, meta
+ * ARGV: expected upto, new upto, text, ttl
+ * Returns the number of messages removed, or -2 when the cursor moved or
+ * the session is gone.
+ */
+static const char fold_lua[] =
+        "if redis.call('EXISTS', KEYS[3]) == 0 then return -2 end\n"
+        "local cur = redis.call('HGET', KEYS[1], 'upto') or '0'\n"
+        "if cur ~= ARGV[1] then return -2 end\n"
+        "local upto = tonumber(ARGV[2])\n"
+        "local removed = 0\n"
+        "while true do\n"
+        "  local head = redis.call('LINDEX', KEYS[2], 0)\n"
+        "  if not head then break end\n"
+        "  local seq = tonumber(string.match(head, '^{\"seq\":(%d+)'))\n"
+        "  if not seq or seq > upto then break end\n"
+        "  redis.call('LPOP', KEYS[2])\n"
+        "  removed = removed + 1\n"
+        "end\n"
+        "redis.call('HSET', KEYS[1], 'text', ARGV[3], 'upto', ARGV[2])\n"
+        "redis.call('HINCRBY', KEYS[1], 'folded', removed)\n"
+        "redis.call('HDEL', KEYS[3], 'cjob')\n"
+        "local ttl = tonumber(ARGV[4])\n"
+        "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
+        "return removed\n";
+
+enum { SCRIPT_APPEND, SCRIPT_PROFILE, SCRIPT_DELETE, SCRIPT_FOLD, SCRIPT_CNT };
+
+static const char *const script_src[SCRIPT_CNT] = {append_lua, profile_lua,
+                                                   delete_lua, fold_lua};
 
 struct cm_store {
         redisContext *rc;
@@ -57,7 +160,9 @@ struct cm_store {
         int session_ttl;
         int profile_ttl;
         int dedupe_window;
-        char append_sha[41];
+        char sha[SCRIPT_CNT][41];
+        int compact_threshold; /* 0: never ask for compaction */
+        int compact_stale_ms;
 };
 
 static int parse_url(cm_store_t *st, const char *url, char *errstr,
@@ -207,20 +312,32 @@ static redisReply *command(cm_store_t *st, int argc, const char **argv,
 
 static int load_scripts(cm_store_t *st, char *errstr, size_t errstr_size)
 {
-        const char *argv[] = {"SCRIPT", "LOAD", append_lua};
-        redisReply *r = command(st, 3, argv, NULL, errstr, errstr_size);
+        int i;
 
-        if (!r)
-                return -1;
-        if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-                snprintf(errstr, errstr_size, "redis: bad SCRIPT LOAD reply");
+        for (i = 0; i < SCRIPT_CNT; i++) {
+                const char *argv[] = {"SCRIPT", "LOAD", script_src[i]};
+                redisReply *r = command(st, 3, argv, NULL, errstr,
+                                        errstr_size);
+
+                if (!r)
+                        return -1;
+                if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+                        snprintf(errstr, errstr_size,
+                                 "redis: bad SCRIPT LOAD reply");
+                        freeReplyObject(r);
+                        return -1;
+                }
+                memcpy(st->sha[i], r->str, 40);
+                st->sha[i][40] = '\0';
                 freeReplyObject(r);
-                return -1;
         }
-        memcpy(st->append_sha, r->str, 40);
-        st->append_sha[40] = '\0';
-        freeReplyObject(r);
         return 0;
+}
+
+void cm_store_set_compaction(cm_store_t *st, int threshold, int stale_ms)
+{
+        st->compact_threshold = threshold;
+        st->compact_stale_ms = stale_ms;
 }
 
 int cm_store_connect(cm_store_t *st, char *errstr, size_t errstr_size)
@@ -289,23 +406,51 @@ size_t cm_store_key(const cm_store_t *st, char *out, size_t out_size,
 
 #define KEY_MAX 512
 
+/* Reads n pipelined replies into r[] (NULL-initialised by the caller).
+ * Returns 0, or -1 with the reason when the connection failed (dropped). */
+static int read_replies(cm_store_t *st, redisReply **r, size_t n,
+                        char *errstr, size_t errstr_size)
+{
+        size_t i;
+
+        for (i = 0; i < n; i++) {
+                if (redisGetReply(st->rc, (void **)&r[i]) != REDIS_OK ||
+                    !r[i]) {
+                        snprintf(errstr, errstr_size, "redis '%s': %s",
+                                 st->url_safe, st->rc->errstr);
+                        drop_connection(st);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
 int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
                           char *errstr, size_t errstr_size)
 {
-        size_t i, got = 0;
-        int ret = -1;
+        redisReply **r = NULL;
+        size_t i, extra = 0;
+        int ret = -1, noscript = 0;
+        char now[32], th[16], stale[16], ttl[16], win[16];
 
         if (cm_store_connect(st, errstr, errstr_size) == -1)
                 return -1;
+        snprintf(now, sizeof(now), "%lld", (long long)cm_now_ms());
+        snprintf(th, sizeof(th), "%d", st->compact_threshold);
+        snprintf(stale, sizeof(stale), "%d", st->compact_stale_ms);
+        snprintf(ttl, sizeof(ttl), "%d", st->session_ttl);
+        snprintf(win, sizeof(win), "%d", st->dedupe_window);
 
         for (i = 0; i < cnt; i++) {
                 const cm_event_t *ev = items[i].ev;
                 char k_msgs[KEY_MAX], k_meta[KEY_MAX], k_eids[KEY_MAX];
-                char part[16], off[32], tok[16], ttl[16], win[16];
+                char part[16], off[32], tok[16];
+                cm_message_t m = ev->msg;
                 char *tail;
-                const char *argv[14];
-                size_t argvlen[14];
-                int a = 0;
+                const char *argv[] = {"EVALSHA", st->sha[SCRIPT_APPEND], "3",
+                                      k_msgs, k_meta, k_eids, part, off,
+                                      ev->event_id, NULL, tok, ttl, win, th,
+                                      now, stale};
 
                 cm_store_key(st, k_msgs, sizeof(k_msgs), ev->user_id,
                              ev->conversation_id, "msgs");
@@ -316,66 +461,73 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
                 snprintf(part, sizeof(part), "%d", (int)items[i].partition);
                 snprintf(off, sizeof(off), "%lld", (long long)items[i].offset);
                 snprintf(tok, sizeof(tok), "%d", items[i].tokens);
-                snprintf(ttl, sizeof(ttl), "%d", st->session_ttl);
-                snprintf(win, sizeof(win), "%d", st->dedupe_window);
-                {
-                        cm_message_t m = ev->msg;
-
-                        m.tokens = items[i].tokens;
-                        tail = cm_stored_tail_encode(&m, ev->event_id);
-                }
-                argv[a++] = "EVALSHA";
-                argv[a++] = st->append_sha;
-                argv[a++] = "3";
-                argv[a++] = k_msgs;
-                argv[a++] = k_meta;
-                argv[a++] = k_eids;
-                argv[a++] = part;
-                argv[a++] = off;
-                argv[a++] = ev->event_id;
-                argv[a++] = tail;
-                argv[a++] = tok;
-                argv[a++] = ttl;
-                argv[a++] = win;
-                for (int j = 0; j < a; j++)
-                        argvlen[j] = strlen(argv[j]);
-                redisAppendCommandArgv(st->rc, a, argv, argvlen);
+                m.tokens = items[i].tokens;
+                tail = cm_stored_tail_encode(&m, ev->event_id);
+                argv[9] = tail;
+                redisAppendCommandArgv(st->rc, 16, argv, NULL);
                 free(tail);
         }
 
         /* Read every reply, even after an error, so that the connection
-         * stays in step; a failed read drops the connection. */
+         * stays in step. */
+        r = cm_calloc(cnt + 1, sizeof(*r));
+        if (read_replies(st, r, cnt, errstr, errstr_size) == -1)
+                goto out;
         for (i = 0; i < cnt; i++) {
-                redisReply *r = NULL;
+                if (r[i]->type == REDIS_REPLY_ERROR) {
+                        snprintf(errstr, errstr_size, "redis '%s' append: %s",
+                                 st->url_safe, r[i]->str);
+                        if (!strncmp(r[i]->str, "NOSCRIPT", 8))
+                                noscript = 1;
+                        goto out;
+                }
+                if (r[i]->type != REDIS_REPLY_ARRAY || r[i]->elements != 4) {
+                        snprintf(errstr, errstr_size,
+                                 "redis '%s' append: unexpected reply",
+                                 st->url_safe);
+                        goto out;
+                }
+                items[i].result = (cm_append_result_t)r[i]->element[0]->integer;
+                items[i].seq = r[i]->element[1]->integer;
+                items[i].pending = r[i]->element[2]->integer;
+                items[i].compact = (int)r[i]->element[3]->integer;
+        }
 
-                if (redisGetReply(st->rc, (void **)&r) != REDIS_OK || !r) {
+        /* A session's first message registers the conversation with its
+         * user, for user.delete (a separate key: it lives in the user's
+         * slot, not the session's). Redone on redelivery, as seq is known
+         * then too. */
+        for (i = 0; i < cnt; i++) {
+                const cm_event_t *ev = items[i].ev;
+                char k_convs[KEY_MAX];
+
+                if (items[i].seq != 1)
+                        continue;
+                cm_store_key(st, k_convs, sizeof(k_convs), ev->user_id, NULL,
+                             "convs");
+                redisAppendCommand(st->rc, "SADD %s %s", k_convs,
+                                   ev->conversation_id);
+                extra++;
+        }
+        for (i = 0; i < extra; i++) {
+                redisReply *x = NULL;
+
+                if (redisGetReply(st->rc, (void **)&x) != REDIS_OK || !x) {
                         snprintf(errstr, errstr_size, "redis '%s': %s",
                                  st->url_safe, st->rc->errstr);
                         drop_connection(st);
                         goto out;
                 }
-                if (r->type == REDIS_REPLY_ERROR) {
-                        if (got == i)
-                                snprintf(errstr, errstr_size,
-                                         "redis '%s' append: %s", st->url_safe,
-                                         r->str);
-                        if (!strncmp(r->str, "NOSCRIPT", 8))
-                                st->append_sha[0] = '\0';
-                } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-                           got == i) {
-                        items[i].result =
-                            (cm_append_result_t)r->element[0]->integer;
-                        items[i].seq = r->element[1]->integer;
-                        items[i].pending = r->element[2]->integer;
-                        got++;
-                }
-                freeReplyObject(r);
+                freeReplyObject(x);
         }
-        if (got == cnt)
-                ret = 0;
-        else if (!st->append_sha[0])
-                drop_connection(st); /* scripts flushed: reload on connect */
+        ret = 0;
 out:
+        for (i = 0; r && i < cnt; i++)
+                if (r[i])
+                        freeReplyObject(r[i]);
+        free(r);
+        if (noscript)
+                drop_connection(st); /* scripts flushed: reload on connect */
         return ret;
 }
 
@@ -464,7 +616,7 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
         else
                 redisAppendCommand(st->rc, "LRANGE %s %s -1", k_msgs, start);
         redisAppendCommand(st->rc, "LLEN %s", k_msgs);
-        redisAppendCommand(st->rc, "HGET %s text", k_sum);
+        redisAppendCommand(st->rc, "HMGET %s text upto folded", k_sum);
         redisAppendCommand(st->rc, "HMGET %s name role interests", k_prof);
         for (i = 0; i < 5; i++) {
                 if (redisGetReply(st->rc, (void **)&r[i]) != REDIS_OK ||
@@ -507,9 +659,17 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
                 }
         }
         out->stored_cnt = r[2]->type == REDIS_REPLY_INTEGER ? r[2]->integer : 0;
-        out->summary = r[3]->type == REDIS_REPLY_STRING
-                           ? cm_strndup(r[3]->str, r[3]->len)
-                           : cm_strdup("");
+        if (r[3]->type == REDIS_REPLY_ARRAY && r[3]->elements == 3) {
+                const redisReply *t = r[3]->element[0];
+
+                out->summary = t->type == REDIS_REPLY_STRING
+                                       ? cm_strndup(t->str, t->len)
+                                       : NULL;
+                out->summary_upto = reply_int(r[3]->element[1]);
+                out->folded = reply_int(r[3]->element[2]);
+        }
+        if (!out->summary)
+                out->summary = cm_strdup("");
         if (*out->summary)
                 out->exists = 1;
         profile_from_reply(r[4], &out->profile);
@@ -587,4 +747,261 @@ int cm_store_count_sessions(cm_store_t *st, long long *count, char *errstr,
         } while (strcmp(cursor, "0"));
         *count = n;
         return 0;
+}
+
+/* Runs a loaded script. A NOSCRIPT error (the script cache was flushed)
+ * drops the connection so that the next call reloads. Returns the reply
+ * (caller frees) or NULL with the reason in errstr. */
+static redisReply *eval(cm_store_t *st, int script, int argc,
+                        const char **argv, char *errstr, size_t errstr_size)
+{
+        const char *full[20];
+        redisReply *r;
+        int i;
+
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return NULL;
+        full[0] = "EVALSHA";
+        full[1] = st->sha[script];
+        for (i = 0; i < argc && i < 18; i++)
+                full[i + 2] = argv[i];
+        r = command(st, argc + 2, full, NULL, errstr, errstr_size);
+        if (!r && strstr(errstr, "NOSCRIPT"))
+                drop_connection(st);
+        return r;
+}
+
+static char *interests_json(const cm_profile_t *p)
+{
+        cm_buf_t b;
+        size_t i;
+
+        cm_buf_init(&b);
+        if (!p->interest_cnt)
+                return cm_buf_detach(&b, NULL);
+        /* Interests come out of the codec or the extractor: valid UTF-8
+         * without control characters; only quotes and backslashes need
+         * escaping. */
+        cm_buf_adds(&b, "[");
+        for (i = 0; i < p->interest_cnt; i++) {
+                const char *c;
+
+                cm_buf_adds(&b, i ? ",\"" : "\"");
+                for (c = p->interests[i]; *c; c++) {
+                        if (*c == '"' || *c == '\\')
+                                cm_buf_add(&b, "\\", 1);
+                        if ((unsigned char)*c < 0x20)
+                                continue;
+                        cm_buf_add(&b, c, 1);
+                }
+                cm_buf_adds(&b, "\"");
+        }
+        cm_buf_adds(&b, "]");
+        return cm_buf_detach(&b, NULL);
+}
+
+int cm_store_profile_update(cm_store_t *st, const char *user,
+                            const cm_profile_t *p, int extracted, int64_t ts,
+                            const char *src, char *errstr, size_t errstr_size)
+{
+        char key[KEY_MAX], tsbuf[32], ttl[16];
+        char *interests = interests_json(p);
+        const char *argv[] = {"1",
+                              key,
+                              extracted ? "x" : "s",
+                              tsbuf,
+                              src,
+                              ttl,
+                              p->name ? p->name : "",
+                              p->role ? p->role : "",
+                              interests};
+        redisReply *r;
+        int ret = -1;
+
+        cm_store_key(st, key, sizeof(key), user, NULL, "profile");
+        snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts);
+        snprintf(ttl, sizeof(ttl), "%d", st->profile_ttl);
+        r = eval(st, SCRIPT_PROFILE, 9, argv, errstr, errstr_size);
+        if (r) {
+                ret = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+                freeReplyObject(r);
+        }
+        free(interests);
+        return ret;
+}
+
+int cm_store_session_delete_event(cm_store_t *st, const char *user,
+                                  const char *conv, int32_t partition,
+                                  int64_t offset, char *errstr,
+                                  size_t errstr_size)
+{
+        char k[4][KEY_MAX], part[16], off[32], k_convs[KEY_MAX];
+        const char *argv[] = {"4", k[0], k[1], k[2], k[3], part, off};
+        const char *srem[] = {"SREM", k_convs, conv};
+        redisReply *r;
+        int ret;
+
+        cm_store_key(st, k[0], sizeof(k[0]), user, conv, "msgs");
+        cm_store_key(st, k[1], sizeof(k[1]), user, conv, "meta");
+        cm_store_key(st, k[2], sizeof(k[2]), user, conv, "eids");
+        cm_store_key(st, k[3], sizeof(k[3]), user, conv, "summary");
+        snprintf(part, sizeof(part), "%d", (int)partition);
+        snprintf(off, sizeof(off), "%lld", (long long)offset);
+        r = eval(st, SCRIPT_DELETE, 7, argv, errstr, errstr_size);
+        if (!r)
+                return -1;
+        ret = (int)r->integer;
+        freeReplyObject(r);
+        if (ret == 1) {
+                cm_store_key(st, k_convs, sizeof(k_convs), user, NULL,
+                             "convs");
+                r = command(st, 3, srem, NULL, errstr, errstr_size);
+                if (!r)
+                        return -1;
+                freeReplyObject(r);
+        }
+        return ret;
+}
+
+int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
+                         size_t errstr_size)
+{
+        char k_convs[KEY_MAX], k_prof[KEY_MAX];
+        const char *members[] = {"SMEMBERS", k_convs};
+        redisReply *r;
+        size_t i;
+
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        cm_store_key(st, k_convs, sizeof(k_convs), user, NULL, "convs");
+        cm_store_key(st, k_prof, sizeof(k_prof), user, NULL, "profile");
+        r = command(st, 2, members, NULL, errstr, errstr_size);
+        if (!r)
+                return -1;
+        /* Sessions first, the index last: a crash in between leaves the
+         * index, and the redelivered event finishes the job. */
+        for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+                const redisReply *c = r->element[i];
+
+                if (c->type != REDIS_REPLY_STRING ||
+                    cm_store_delete_session(st, user, c->str, errstr,
+                                            errstr_size) == -1) {
+                        freeReplyObject(r);
+                        return -1;
+                }
+        }
+        freeReplyObject(r);
+        {
+                const char *del[] = {"DEL", k_prof, k_convs};
+
+                r = command(st, 3, del, NULL, errstr, errstr_size);
+                if (!r)
+                        return -1;
+                freeReplyObject(r);
+        }
+        return 0;
+}
+
+long long cm_store_fold_commit(cm_store_t *st, const char *user,
+                               const char *conv, int64_t expected_upto,
+                               int64_t new_upto, const char *text,
+                               char *errstr, size_t errstr_size)
+{
+        char k_sum[KEY_MAX], k_msgs[KEY_MAX], k_meta[KEY_MAX];
+        char exp[32], upto[32], ttl[16];
+        const char *argv[] = {"3", k_sum, k_msgs, k_meta,
+                              exp, upto,  text,   ttl};
+        redisReply *r;
+        long long n;
+
+        cm_store_key(st, k_sum, sizeof(k_sum), user, conv, "summary");
+        cm_store_key(st, k_msgs, sizeof(k_msgs), user, conv, "msgs");
+        cm_store_key(st, k_meta, sizeof(k_meta), user, conv, "meta");
+        snprintf(exp, sizeof(exp), "%lld", (long long)expected_upto);
+        snprintf(upto, sizeof(upto), "%lld", (long long)new_upto);
+        snprintf(ttl, sizeof(ttl), "%d", st->session_ttl);
+        r = eval(st, SCRIPT_FOLD, 8, argv, errstr, errstr_size);
+        if (!r)
+                return -1;
+        n = r->integer;
+        freeReplyObject(r);
+        return n == -2 ? CM_FOLD_MOVED : n;
+}
+
+int cm_store_compaction_done(cm_store_t *st, const char *user,
+                             const char *conv, char *errstr,
+                             size_t errstr_size)
+{
+        char k_meta[KEY_MAX];
+        const char *argv[] = {"HDEL", k_meta, "cjob"};
+        redisReply *r;
+
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        cm_store_key(st, k_meta, sizeof(k_meta), user, conv, "meta");
+        r = command(st, 3, argv, NULL, errstr, errstr_size);
+        if (!r)
+                return -1;
+        freeReplyObject(r);
+        return 0;
+}
+
+int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions,
+                        size_t cnt, char *errstr, size_t errstr_size)
+{
+        char key[KEY_MAX], now[32];
+        size_t i;
+        int ret = 0;
+
+        if (!cnt)
+                return 0;
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        snprintf(key, sizeof(key), "%sdirty", st->prefix);
+        snprintf(now, sizeof(now), "%lld", (long long)cm_now_ms());
+        for (i = 0; i < cnt; i++)
+                redisAppendCommand(st->rc, "ZADD %s NX %s %s", key, now,
+                                   sessions[i]);
+        for (i = 0; i < cnt; i++) {
+                redisReply *r = NULL;
+
+                if (redisGetReply(st->rc, (void **)&r) != REDIS_OK || !r) {
+                        snprintf(errstr, errstr_size, "redis '%s': %s",
+                                 st->url_safe, st->rc->errstr);
+                        drop_connection(st);
+                        return -1;
+                }
+                if (r->type == REDIS_REPLY_ERROR) {
+                        snprintf(errstr, errstr_size, "redis '%s' ZADD: %s",
+                                 st->url_safe, r->str);
+                        ret = -1;
+                }
+                freeReplyObject(r);
+        }
+        return ret;
+}
+
+int cm_store_pop_dirty(cm_store_t *st, char **out, int max, char *errstr,
+                       size_t errstr_size)
+{
+        char key[KEY_MAX], cnt[16];
+        const char *argv[] = {"ZPOPMIN", key, cnt};
+        redisReply *r;
+        int n = 0;
+        size_t i;
+
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        snprintf(key, sizeof(key), "%sdirty", st->prefix);
+        snprintf(cnt, sizeof(cnt), "%d", max);
+        r = command(st, 3, argv, NULL, errstr, errstr_size);
+        if (!r)
+                return -1;
+        /* ZPOPMIN answers member, score, member, score… */
+        for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements &&
+                    n < max;
+             i += 2)
+                out[n++] = cm_strndup(r->element[i]->str, r->element[i]->len);
+        freeReplyObject(r);
+        return n;
 }

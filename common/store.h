@@ -5,9 +5,14 @@
  *   P{u:c}:msgs     list of stored message entries (codec.h), oldest first
  *   P{u:c}:meta     hash: total, last_seq, tokens, off:<partition>
  *   P{u:c}:eids     zset event_id -> seq, the last dedupe_window ids
- *   P{u:c}:summary  hash: text, upto (summarizer)
- *   P{u}:profile    hash: name, role, interests (JSON array)
- *   P{u}:convs      set of the user's conversation ids
+ *   P{u:c}:summary  hash: text, upto (last folded seq), folded (count)
+ *   P{u}:profile    hash: name, role, interests (JSON array), and per
+ *                   field <f>_ts, <f>_src ("<conv>:<seq>" it came from),
+ *                   <f>_set (1 when set by profile.set: extraction then
+ *                   leaves it alone)
+ *   P{u}:convs      set of the user's conversation ids (for user.delete)
+ *   P:dirty         zset of session keys changed since the last prebuilt
+ *                   publication (score: ms of the change)
  * All keys of one session share the hash tag {u:c}, so the scripts run
  * unchanged on Redis Cluster (slot-local). Session keys expire after
  * session_ttl seconds without a write (0 = never).
@@ -68,9 +73,18 @@ typedef struct cm_append {
         int tokens; /* tokens of the message's context line */
         /* out */
         cm_append_result_t result;
-        int64_t seq;     /* its sequence number when applied */
+        int64_t seq;     /* its sequence number (also of a duplicate,
+                            while its event_id is in the window; else 0) */
         int64_t pending; /* messages in the list after it */
+        int compact;     /* 1: publish a compaction job for the session */
 } cm_append_t;
+
+/* Compaction trigger: when a session holds more than threshold messages
+ * after an append, the append script marks a job pending (meta field
+ * cjob = now) and sets item.compact; while a job is pending (younger than
+ * stale_ms) later appends do not ask again. The fold clears it. Cannot
+ * fail. */
+void cm_store_set_compaction(cm_store_t *st, int threshold, int stale_ms);
 
 /*
  * Appends items[0..cnt) in order with one pipeline (one round trip).
@@ -83,6 +97,8 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
 
 typedef struct cm_session {
         int exists;    /* 1 if any key of the session was found */
+        int64_t summary_upto; /* last folded seq; 0 when none */
+        int64_t folded;       /* messages folded into the summary */
         int64_t total; /* messages ever appended */
         int64_t last_seq;
         int64_t tokens;     /* sum of the stored tokens of every message
@@ -104,6 +120,70 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
                   int recent, cm_session_t *out, char *errstr,
                   size_t errstr_size);
 void cm_session_release(cm_session_t *s);
+
+/*
+ * Updates the user's profile from one message (extracted=1: facts found in
+ * a user message; a field set by profile.set is left alone, and an older
+ * statement (ts) never replaces a newer one) or from a profile.set event
+ * (extracted=0: the given fields win). src is "<conv>:<seq>". Interests
+ * found by extraction are merged (newest kept, at most 16); profile.set
+ * replaces them. Idempotent. Returns 1 if the profile changed, 0 if not,
+ * -1 with the reason in errstr.
+ */
+int cm_store_profile_update(cm_store_t *st, const char *user,
+                            const cm_profile_t *p, int extracted, int64_t ts,
+                            const char *src, char *errstr,
+                            size_t errstr_size);
+
+/*
+ * session.delete as applied by ingest: deletes the session's keys unless
+ * the event at (partition, offset) was already applied (the watermark of a
+ * session that was re-created after the delete is newer). Returns 1 if
+ * deleted, 0 if skipped as a redelivery, -1 with the reason.
+ */
+int cm_store_session_delete_event(cm_store_t *st, const char *user,
+                                  const char *conv, int32_t partition,
+                                  int64_t offset, char *errstr,
+                                  size_t errstr_size);
+
+/* Deletes every conversation of the user and the profile (user.delete).
+ * Idempotent. Returns 0, or -1 with the reason. */
+int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
+                         size_t errstr_size);
+
+/*
+ * The atomic fold: if the summary's upto is still expected_upto (the
+ * compare-and-set on the summary cursor), removes from the head of the
+ * list exactly the messages with seq <= new_upto, stores text as the
+ * summary with upto = new_upto, and clears the pending compaction job, in
+ * one script. Messages appended meanwhile are never touched.
+ * Returns the number of messages removed (>= 0), CM_FOLD_MOVED when the
+ * cursor moved or the session is gone (nothing changed), or -1 with the
+ * reason in errstr (nothing changed or everything did: Redis ran the
+ * script whole or not at all).
+ */
+#define CM_FOLD_MOVED (-2)
+long long cm_store_fold_commit(cm_store_t *st, const char *user,
+                               const char *conv, int64_t expected_upto,
+                               int64_t new_upto, const char *text,
+                               char *errstr, size_t errstr_size);
+
+/* Clears the pending compaction job of a session with nothing to fold.
+ * Returns 0, or -1 with the reason. */
+int cm_store_compaction_done(cm_store_t *st, const char *user,
+                             const char *conv, char *errstr,
+                             size_t errstr_size);
+
+/* Marks sessions changed ("<user>:<conv>" each) for prebuilt publication.
+ * Returns 0, or -1 with the reason. */
+int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions,
+                        size_t cnt, char *errstr, size_t errstr_size);
+
+/* Pops at most max changed sessions (oldest change first) into out (heap
+ * strings "<user>:<conv>", caller frees each). Returns the count, or -1
+ * with the reason. */
+int cm_store_pop_dirty(cm_store_t *st, char **out, int max, char *errstr,
+                       size_t errstr_size);
 
 /* Deletes every key of one session (operator use). Idempotent. Returns the
  * number of keys removed, or -1 with the reason in errstr. */
