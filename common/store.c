@@ -143,10 +143,29 @@ static const char fold_lua[] =
         "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
         "return removed\n";
 
-enum { SCRIPT_APPEND, SCRIPT_PROFILE, SCRIPT_DELETE, SCRIPT_FOLD, SCRIPT_CNT };
+/*
+ * KEYS: dirty
+ * ARGV: cutoff (ms), max
+ * Pops the sessions whose first change since their last publication is
+ * at or before the cutoff.
+ */
+static const char pop_dirty_lua[] =
+        "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],\n"
+        "                       'LIMIT', 0, ARGV[2])\n"
+        "if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end\n"
+        "return ids\n";
 
-static const char *const script_src[SCRIPT_CNT] = {append_lua, profile_lua,
-                                                   delete_lua, fold_lua};
+enum {
+        SCRIPT_APPEND,
+        SCRIPT_PROFILE,
+        SCRIPT_DELETE,
+        SCRIPT_FOLD,
+        SCRIPT_POP_DIRTY,
+        SCRIPT_CNT
+};
+
+static const char *const script_src[SCRIPT_CNT] = {
+    append_lua, profile_lua, delete_lua, fold_lua, pop_dirty_lua};
 
 struct cm_store {
         redisContext *rc;
@@ -981,26 +1000,23 @@ int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions,
         return ret;
 }
 
-int cm_store_pop_dirty(cm_store_t *st, char **out, int max, char *errstr,
-                       size_t errstr_size)
+int cm_store_pop_dirty(cm_store_t *st, char **out, int max,
+                       int64_t cutoff_ms, char *errstr, size_t errstr_size)
 {
-        char key[KEY_MAX], cnt[16];
-        const char *argv[] = {"ZPOPMIN", key, cnt};
+        char key[KEY_MAX], cnt[16], cutoff[32];
+        const char *argv[] = {"1", key, cutoff, cnt};
         redisReply *r;
         int n = 0;
         size_t i;
 
-        if (cm_store_connect(st, errstr, errstr_size) == -1)
-                return -1;
         snprintf(key, sizeof(key), "%sdirty", st->prefix);
         snprintf(cnt, sizeof(cnt), "%d", max);
-        r = command(st, 3, argv, NULL, errstr, errstr_size);
+        snprintf(cutoff, sizeof(cutoff), "%lld", (long long)cutoff_ms);
+        r = eval(st, SCRIPT_POP_DIRTY, 4, argv, errstr, errstr_size);
         if (!r)
                 return -1;
-        /* ZPOPMIN answers member, score, member, score… */
-        for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements &&
-                    n < max;
-             i += 2)
+        for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < max;
+             i++)
                 out[n++] = cm_strndup(r->element[i]->str, r->element[i]->len);
         freeReplyObject(r);
         return n;

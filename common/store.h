@@ -179,11 +179,13 @@ int cm_store_compaction_done(cm_store_t *st, const char *user,
 int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions,
                         size_t cnt, char *errstr, size_t errstr_size);
 
-/* Pops at most max changed sessions (oldest change first) into out (heap
- * strings "<user>:<conv>", caller frees each). Returns the count, or -1
- * with the reason. */
-int cm_store_pop_dirty(cm_store_t *st, char **out, int max, char *errstr,
-                       size_t errstr_size);
+/* Pops at most max changed sessions whose first change since their last
+ * publication is at or before cutoff_ms (so that one session is published
+ * at most once per interval, and its last change always is) into out
+ * (heap strings "<user>:<conv>", caller frees each). Returns the count, or
+ * -1 with the reason. */
+int cm_store_pop_dirty(cm_store_t *st, char **out, int max,
+                       int64_t cutoff_ms, char *errstr, size_t errstr_size);
 
 /* Deletes every key of one session (operator use). Idempotent. Returns the
  * number of keys removed, or -1 with the reason in errstr. */

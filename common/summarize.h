@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "codec.h"
+#include "config.h"
 #include "tokens.h"
 
 typedef struct cm_fold_in {
@@ -32,5 +33,31 @@ typedef struct cm_fold_in {
  * output. Cannot fail.
  */
 char *cm_extractive_fold(const cm_fold_in_t *in);
+
+/*
+ * The summarizer a worker uses, chosen by summarizer.kind: "extractive" or
+ * "llm". The llm one falls back to extractive for any fold the endpoint
+ * fails (HTTP error, timeout, malformed or empty answer, refusal, open
+ * circuit), so a fold always yields a summary and never an error text.
+ */
+typedef struct cm_summarizer cm_summarizer_t;
+
+/* Creates the configured summarizer. The LLM API key is read from the
+ * environment variable named by llm.api_key_env. On error (unknown kind,
+ * bad temperature) returns NULL and writes the reason to errstr. */
+cm_summarizer_t *cm_summarizer_new(const cm_config_t *cfg,
+                                   const cm_tokenizer_t *tk, char *errstr,
+                                   size_t errstr_size);
+void cm_summarizer_destroy(cm_summarizer_t *sz);
+
+/* Folds msgs into prev. Returns a heap string (caller frees). Sets
+ * *fallback to 1 when the llm summarizer failed and extractive was used.
+ * Cannot fail. */
+char *cm_summarizer_fold(cm_summarizer_t *sz, const char *prev,
+                         const cm_message_t *msgs, size_t msg_cnt,
+                         int *fallback);
+
+/* Folds so far that fell back to extractive. */
+unsigned long cm_summarizer_fallbacks(const cm_summarizer_t *sz);
 
 #endif

@@ -43,7 +43,8 @@ typedef struct ctxw {
         int redis_backoff_ms;
         cache_slot_t *cache;
         size_t cache_cnt;
-        unsigned long long replies, errors, degraded;
+        unsigned long long replies, errors, degraded, prebuilt;
+        int64_t prebuilt_at; /* mono µs of the last prebuilt pass */
 } ctxw_t;
 
 static void usage(FILE *fp)
@@ -198,44 +199,38 @@ static void reply_error(ctxw_t *cw, const rd_kafka_message_t *m,
             cm_error_reply_encode(req->request_id, "invalid_request", why));
 }
 
-static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
+/* Builds the reply to a decoded request (request_id "" gives the
+ * prebuilt shape, without request_id). Returns a heap JSON string. */
+static char *build(ctxw_t *cw, const cm_request_t *req, int64_t t0)
 {
-        cm_request_t req;
         cm_session_t s;
         cm_context_out_t out;
         cm_context_in_t cin;
         cm_reply_t reply;
         const cm_message_t *msgs;
         size_t msg_cnt, take;
-        char why[512], skey[2 * CM_ID_MAX + 2];
+        char skey[2 * CM_ID_MAX + 2], *json;
         int recent, degraded = 0, full;
-        int64_t t0 = cm_mono_us();
 
-        memset(&req, 0, sizeof(req));
         memset(&s, 0, sizeof(s));
         memset(&out, 0, sizeof(out));
-        if (cm_request_decode(m->payload, m->len,
-                              (size_t)cw->cfg.max_content_bytes, &req, why,
-                              sizeof(why)) == -1) {
-                reply_error(cw, m, &req, why);
-                goto out;
-        }
-        recent = req.recent >= 0 ? req.recent : cw->cfg.recent_verbatim;
-        snprintf(skey, sizeof(skey), "%s:%s", req.user_id, req.conversation_id);
+        recent = req->recent >= 0 ? req->recent : cw->cfg.recent_verbatim;
+        snprintf(skey, sizeof(skey), "%s:%s", req->user_id,
+                 req->conversation_id);
 
         /* Inline history replaces the stored messages; the profile and
          * summary still come from the store when it answers. */
-        if (load_session(cw, &req, req.has_history ? 0 : recent, &s) == 0) {
-                if (!req.has_history)
+        if (load_session(cw, req, req->has_history ? 0 : recent, &s) == 0) {
+                if (!req->has_history)
                         cache_put(cw, skey, &s);
         } else {
                 degraded = 1;
-                if (req.has_history || cache_get(cw, skey, &s) == -1)
+                if (req->has_history || cache_get(cw, skey, &s) == -1)
                         memset(&s, 0, sizeof(s));
         }
-        if (req.has_history) {
-                msgs = req.history;
-                msg_cnt = req.history_cnt;
+        if (req->has_history) {
+                msgs = req->history;
+                msg_cnt = req->history_cnt;
         } else {
                 msgs = s.msgs;
                 msg_cnt = s.msg_cnt;
@@ -247,11 +242,11 @@ static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
         cin.summary = s.summary;
         cin.msgs = msgs + (msg_cnt - take);
         cin.msg_cnt = take;
-        cin.max_tokens = req.max_tokens ? req.max_tokens : cw->cfg.max_tokens;
+        cin.max_tokens = req->max_tokens ? req->max_tokens : cw->cfg.max_tokens;
         cin.tk = cw->tk;
         cm_context_build(&cin, &out);
 
-        if (req.has_history || (int64_t)s.msg_cnt >= s.total) {
+        if (req->has_history || (int64_t)s.msg_cnt >= s.total) {
                 full =
                     cm_context_full_tokens(&s.profile, msgs, msg_cnt, cw->tk);
         } else {
@@ -262,30 +257,95 @@ static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
         }
 
         memset(&reply, 0, sizeof(reply));
-        reply.request_id = req.request_id;
-        reply.user_id = req.user_id;
-        reply.conversation_id = req.conversation_id;
+        reply.request_id = req->request_id[0] ? req->request_id : NULL;
+        reply.user_id = req->user_id;
+        reply.conversation_id = req->conversation_id;
         reply.context = out.text;
         reply.profile = &s.profile;
         reply.summary = out.summary;
         reply.recent = out.recent;
         reply.recent_cnt = out.recent_cnt;
         reply.meta.total_messages =
-            req.has_history ? (int64_t)req.history_cnt : s.total;
+            req->has_history ? (int64_t)req->history_cnt : s.total;
         reply.meta.summarized = out.summary && *out.summary;
         reply.meta.cached = 0;
         reply.meta.tokens = out.tokens;
         reply.meta.full_history_tokens = full;
         reply.meta.degraded = degraded;
         reply.meta.build_us = cm_mono_us() - t0;
-        produce_reply(cw, req.reply_to ? req.reply_to : cw->cfg.topic_replies,
-                      req.request_id, cm_reply_encode(&reply));
-        cw->replies++;
+        json = cm_reply_encode(&reply);
         cw->degraded += (unsigned long long)degraded;
-out:
         cm_context_out_release(&out);
         cm_session_release(&s);
+        return json;
+}
+
+static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
+{
+        cm_request_t req;
+        char why[512];
+        int64_t t0 = cm_mono_us();
+
+        memset(&req, 0, sizeof(req));
+        if (cm_request_decode(m->payload, m->len,
+                              (size_t)cw->cfg.max_content_bytes, &req, why,
+                              sizeof(why)) == -1) {
+                reply_error(cw, m, &req, why);
+        } else {
+                produce_reply(cw,
+                              req.reply_to ? req.reply_to
+                                           : cw->cfg.topic_replies,
+                              req.request_id, build(cw, &req, t0));
+                cw->replies++;
+        }
         cm_request_release(&req);
+}
+
+#define PREBUILT_BATCH 256
+
+/*
+ * Publishes the fresh context of the sessions that changed. Ingest and the
+ * summarizer mark a changed session in the store's dirty set (with the
+ * time of its first change since its last publication); this pops those
+ * whose first change is at least prebuilt_interval_ms old, builds each
+ * with the default budget and publishes it to the prebuilt topic, keyed
+ * by session. So a session is published at most once per interval and its
+ * last change always is, whichever context worker pops it.
+ */
+static void publish_prebuilt(ctxw_t *cw)
+{
+        char *sessions[PREBUILT_BATCH], errstr[512];
+        int n, i;
+
+        if (!cm_store_connected(cw->st) && cm_mono_us() < cw->redis_retry_at)
+                return;
+        n = cm_store_pop_dirty(cw->st, sessions, PREBUILT_BATCH,
+                               cm_now_ms() - cw->cfg.prebuilt_interval_ms,
+                               errstr, sizeof(errstr));
+        if (n == -1) {
+                cm_debug("prebuilt: %s", errstr);
+                return;
+        }
+        for (i = 0; i < n; i++) {
+                cm_request_t req;
+                char *colon = strchr(sessions[i], ':');
+
+                memset(&req, 0, sizeof(req));
+                if (colon && (size_t)(colon - sessions[i]) <= CM_ID_MAX &&
+                    strlen(colon + 1) <= CM_ID_MAX) {
+                        memcpy(req.user_id, sessions[i],
+                               (size_t)(colon - sessions[i]));
+                        snprintf(req.conversation_id,
+                                 sizeof(req.conversation_id), "%s",
+                                 colon + 1);
+                        req.recent = -1;
+                        produce_reply(cw, cw->cfg.topic_prebuilt,
+                                      sessions[i],
+                                      build(cw, &req, cm_mono_us()));
+                        cw->prebuilt++;
+                }
+                free(sessions[i]);
+        }
 }
 
 int main(int argc, char **argv)
@@ -363,6 +423,10 @@ int main(int argc, char **argv)
                 rd_kafka_message_t *m =
                     rd_kafka_consumer_poll(cw.consumer, 100);
 
+                if (cw.cfg.prebuilt && cm_mono_us() - cw.prebuilt_at >= 100000) {
+                        cw.prebuilt_at = cm_mono_us();
+                        publish_prebuilt(&cw);
+                }
                 if (!m) {
                         rd_kafka_poll(cw.producer, 0);
                         continue;
@@ -394,8 +458,9 @@ int main(int argc, char **argv)
                         rd_kafka_message_destroy(batch[i]);
                 }
         }
-        cm_info("stopping: %llu replies (%llu degraded), %llu errors",
-                cw.replies, cw.degraded, cw.errors);
+        cm_info("stopping: %llu replies (%llu degraded), %llu errors, %llu "
+                "prebuilt",
+                cw.replies, cw.degraded, cw.errors, cw.prebuilt);
         ret = 0;
 out:
         cm_kafka_consumer_close(cw.consumer);

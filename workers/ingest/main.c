@@ -21,6 +21,7 @@
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
+#include "profile.h"
 #include "store.h"
 #include "tokens.h"
 #include "util.h"
@@ -38,6 +39,8 @@ typedef struct ingest {
         size_t msg_cnt;
         cm_event_t *events;
         cm_append_t *items;
+        int64_t *times;        /* event time of each item */
+        char (*keys)[2 * CM_ID_MAX + 2]; /* session key of each item */
         size_t item_cnt;
         /* messages that arrived while Redis was down: next batch */
         rd_kafka_message_t **carry;
@@ -51,6 +54,9 @@ typedef struct ingest {
 } ingest_t;
 
 #define STATS_INTERVAL_US 2000000
+/* A compaction job pending longer than this is asked for again (its
+ * message may have been lost with a crashed ingest). */
+#define COMPACTION_STALE_MS 60000
 
 /* Logs the counters every 2 s while they move, and at exit. */
 static void log_stats(ingest_t *in, int force)
@@ -168,7 +174,21 @@ static int line_tokens(ingest_t *in, const cm_message_t *msg)
         return cm_tokenizer_count(in->tk, in->line.buf, in->line.len);
 }
 
-/* Decodes the batch into append items; bad events go to the DLQ. */
+/* The time of an event, for ordering profile statements: its ts, else the
+ * Kafka message timestamp, else now. */
+static int64_t event_time(const rd_kafka_message_t *m, const cm_event_t *ev)
+{
+        rd_kafka_timestamp_type_t type;
+        int64_t ts;
+
+        if (ev->msg.ts > 0)
+                return ev->msg.ts;
+        ts = rd_kafka_message_timestamp(m, &type);
+        return ts > 0 ? ts : cm_now_ms();
+}
+
+/* Decodes the batch into items, in partition order; bad events go to the
+ * DLQ. */
 static void prepare(ingest_t *in)
 {
         size_t i;
@@ -177,6 +197,7 @@ static void prepare(ingest_t *in)
         for (i = 0; i < in->msg_cnt; i++) {
                 const rd_kafka_message_t *m = in->msgs[i];
                 cm_event_t *ev = &in->events[in->item_cnt];
+                cm_append_t *item = &in->items[in->item_cnt];
                 char why[512];
 
                 if (m->err)
@@ -192,20 +213,15 @@ static void prepare(ingest_t *in)
                         cm_event_release(ev);
                         continue;
                 }
-                if (ev->type != CM_EVENT_MESSAGE) {
-                        snprintf(why, sizeof(why),
-                                 "event type '%s' is not supported by this "
-                                 "ingest version",
-                                 cm_event_type_str(ev->type));
-                        to_dlq(in, m, why);
-                        cm_event_release(ev);
-                        continue;
-                }
-                memset(&in->items[in->item_cnt], 0, sizeof(cm_append_t));
-                in->items[in->item_cnt].ev = ev;
-                in->items[in->item_cnt].partition = m->partition;
-                in->items[in->item_cnt].offset = m->offset;
-                in->items[in->item_cnt].tokens = line_tokens(in, &ev->msg);
+                memset(item, 0, sizeof(*item));
+                item->ev = ev;
+                item->partition = m->partition;
+                item->offset = m->offset;
+                if (ev->type == CM_EVENT_MESSAGE)
+                        item->tokens = line_tokens(in, &ev->msg);
+                in->times[in->item_cnt] = event_time(m, ev);
+                snprintf(in->keys[in->item_cnt], sizeof(in->keys[0]), "%s:%s",
+                         ev->user_id, ev->conversation_id);
                 in->item_cnt++;
         }
 }
@@ -228,17 +244,88 @@ static void wait_serving(ingest_t *in, int ms)
         }
 }
 
-/* Appends the prepared items, retrying with backoff while Redis is down.
- * Returns 0 once Redis acknowledged them, or -1 when asked to stop first. */
-static int apply(ingest_t *in)
+/* Extracts profile facts from the user messages of items[0..cnt) and
+ * stores them. Runs for redelivered messages too (their seq is known from
+ * the append), so that a crash between the append and this step loses no
+ * fact; the profile script keeps the newest statement either way. */
+static int update_profiles(ingest_t *in, cm_append_t *items, int64_t *times,
+                           size_t cnt, char *errstr, size_t errstr_size)
+{
+        size_t i;
+
+        for (i = 0; i < cnt; i++) {
+                const cm_event_t *ev = items[i].ev;
+                cm_profile_t facts;
+                char src[CM_ID_MAX + 32];
+                int rc = 0;
+
+                if (ev->msg.role != CM_ROLE_USER || items[i].seq <= 0)
+                        continue;
+                if (cm_profile_extract(ev->msg.content, ev->msg.content_len,
+                                       &facts) > 0) {
+                        snprintf(src, sizeof(src), "%s:%lld",
+                                 ev->conversation_id,
+                                 (long long)items[i].seq);
+                        rc = cm_store_profile_update(in->st, ev->user_id,
+                                                     &facts, 1, times[i], src,
+                                                     errstr, errstr_size);
+                }
+                cm_profile_release(&facts);
+                if (rc == -1)
+                        return -1;
+        }
+        return 0;
+}
+
+/* Applies items[0..cnt): a run of message events, or one other event.
+ * Returns 0 when Redis acknowledged all of it, or -1 with the reason;
+ * applying again is always safe. */
+static int apply_run(ingest_t *in, cm_append_t *items, int64_t *times,
+                     size_t cnt, char *errstr, size_t errstr_size)
+{
+        const cm_event_t *ev = items[0].ev;
+        char src[CM_ID_MAX + 32];
+        int rc;
+
+        switch (ev->type) {
+        case CM_EVENT_MESSAGE:
+                if (cm_store_append_batch(in->st, items, cnt, errstr,
+                                          errstr_size) == -1)
+                        return -1;
+                return update_profiles(in, items, times, cnt, errstr,
+                                       errstr_size);
+        case CM_EVENT_PROFILE_SET:
+                snprintf(src, sizeof(src), "%s:set", ev->conversation_id);
+                rc = cm_store_profile_update(in->st, ev->user_id,
+                                             &ev->profile, 0, times[0], src,
+                                             errstr, errstr_size);
+                items[0].result = CM_APPEND_APPLIED;
+                return rc == -1 ? -1 : 0;
+        case CM_EVENT_SESSION_DELETE:
+                rc = cm_store_session_delete_event(
+                    in->st, ev->user_id, ev->conversation_id,
+                    items[0].partition, items[0].offset, errstr, errstr_size);
+                items[0].result =
+                    rc == 1 ? CM_APPEND_APPLIED : CM_APPEND_DUP_OFFSET;
+                return rc == -1 ? -1 : 0;
+        case CM_EVENT_USER_DELETE:
+                items[0].result = CM_APPEND_APPLIED;
+                return cm_store_user_delete(in->st, ev->user_id, errstr,
+                                            errstr_size);
+        }
+        return 0;
+}
+
+/* Runs apply_run, retrying with backoff while Redis is down (partitions
+ * paused). Returns 0 once applied, or -1 when asked to stop first. */
+static int apply_retry(ingest_t *in, cm_append_t *items, int64_t *times,
+                       size_t cnt)
 {
         char errstr[512];
         int backoff = 100;
 
-        if (in->item_cnt == 0)
-                return 0;
-        while (cm_store_append_batch(in->st, in->items, in->item_cnt, errstr,
-                                     sizeof(errstr)) == -1) {
+        while (apply_run(in, items, times, cnt, errstr, sizeof(errstr)) ==
+               -1) {
                 if (!in->redis_down) {
                         in->redis_down = 1;
                         cm_kafka_pause_all(in->consumer, 1);
@@ -257,12 +344,84 @@ static int apply(ingest_t *in)
                 cm_info("redis '%s' is back; partitions resumed",
                         cm_store_url(in->st));
         }
-        for (size_t i = 0; i < in->item_cnt; i++) {
-                if (in->items[i].result == CM_APPEND_APPLIED)
-                        in->applied++;
-                else
-                        in->duplicates++;
+        return 0;
+}
+
+/* Asks the summarizer to fold a session: {"user_id","conversation_id",
+ * "requested_at"} keyed by session on the compaction topic. */
+static void ask_compaction(ingest_t *in, const cm_event_t *ev)
+{
+        char key[2 * CM_ID_MAX + 2], *job;
+        cm_buf_t b;
+        rd_kafka_resp_err_t err;
+
+        snprintf(key, sizeof(key), "%s:%s", ev->user_id,
+                 ev->conversation_id);
+        /* Ids are of [A-Za-z0-9._@-]: nothing to escape. */
+        cm_buf_init(&b);
+        cm_buf_addf(&b,
+                    "{\"user_id\":\"%s\",\"conversation_id\":\"%s\","
+                    "\"requested_at\":%lld}",
+                    ev->user_id, ev->conversation_id, (long long)cm_now_ms());
+        job = cm_buf_detach(&b, NULL);
+        err = rd_kafka_producev(
+            in->producer, RD_KAFKA_V_TOPIC(in->cfg.topic_compaction),
+            RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE(job, strlen(job)),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+        if (err) {
+                /* The job stays marked pending in Redis and is asked for
+                 * again once it goes stale. */
+                cm_warn("cannot ask for compaction of '%s': %s", key,
+                        rd_kafka_err2str(err));
+                free(job);
         }
+}
+
+/* Applies the prepared items in partition order: runs of messages with one
+ * pipeline each, other events one by one. Returns 0 once Redis
+ * acknowledged everything, or -1 when asked to stop first. */
+static int apply(ingest_t *in)
+{
+        size_t i = 0, j;
+        const char **dirty = NULL;
+        size_t dirty_cnt = 0;
+        char errstr[512];
+
+        while (i < in->item_cnt) {
+                j = i + 1;
+                if (in->items[i].ev->type == CM_EVENT_MESSAGE)
+                        while (j < in->item_cnt &&
+                               in->items[j].ev->type == CM_EVENT_MESSAGE)
+                                j++;
+                if (apply_retry(in, in->items + i, in->times + i, j - i) ==
+                    -1)
+                        return -1;
+                i = j;
+        }
+        if (in->cfg.prebuilt)
+                dirty = cm_calloc(in->item_cnt + 1, sizeof(*dirty));
+        for (i = 0; i < in->item_cnt; i++) {
+                cm_append_t *item = &in->items[i];
+
+                if (item->result == CM_APPEND_APPLIED) {
+                        in->applied++;
+                        if (dirty)
+                                dirty[dirty_cnt++] = in->keys[i];
+                } else {
+                        in->duplicates++;
+                }
+                if (item->compact)
+                        ask_compaction(in, item->ev);
+        }
+        /* Prebuilt contexts are best effort: a session missed here is
+         * published with its next change. */
+        if (dirty_cnt &&
+            cm_store_mark_dirty(in->st, dirty, dirty_cnt, errstr,
+                                sizeof(errstr)) == -1)
+                cm_warn("cannot mark sessions for prebuilt contexts: %s",
+                        errstr);
+        free(dirty);
         return 0;
 }
 
@@ -414,6 +573,13 @@ int main(int argc, char **argv)
             cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.events));
         in.items =
             cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.items));
+        in.times =
+            cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.times));
+        in.keys = cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.keys));
+        cm_store_set_compaction(in.st,
+                                in.cfg.recent_verbatim +
+                                    in.cfg.summarize_after,
+                                COMPACTION_STALE_MS);
         cm_info("consuming '%s' in group '%s' into redis '%s'",
                 in.cfg.topic_events, in.cfg.ingest_group, cm_store_url(in.st));
 
@@ -452,6 +618,8 @@ out:
         free(in.msgs);
         free(in.events);
         free(in.items);
+        free(in.times);
+        free(in.keys);
         cm_buf_release(&in.line);
         cm_config_release(&in.cfg);
         return ret;
