@@ -141,3 +141,23 @@ t_stats_reach() {
 	set -- $(t_stats "$@")
 	[ $(($1 + $2 + $3)) -ge "$_want" ]
 }
+
+# t_start_fake_llm SLEEP_MS: a stand-in OpenAI-compatible endpoint; the
+# summarizers started afterwards use it.
+t_start_fake_llm() {
+	rm -f "$T_DIR/llm.port"
+	$PY "$T_SRC/tests/fake_llm.py" "$T_DIR/llm.port" "${1:-300}" \
+		>"$T_DIR/logs/fake-llm.log" 2>&1 &
+	T_PIDS="$T_PIDS $!"
+	t_wait 10 test -s "$T_DIR/llm.port" || t_fail "fake llm did not start"
+	export CHATMEM_SUMMARIZER_KIND=llm
+	export CHATMEM_LLM_BASE_URL=http://127.0.0.1:$(cat "$T_DIR/llm.port")
+}
+
+# t_folds SESSION EVENTS_JSONL [ARGS]: every event folded or stored once.
+t_folds() {
+	_s=$1
+	_e=$2
+	shift 2
+	$PY "$T_SRC/tests/check_folds.py" --port "$T_REDIS_PORT" "$@" "$_s" "$_e"
+}

@@ -1,0 +1,52 @@
+#!/bin/bash
+# profile.set overrides extracted fields; session.delete forgets one
+# conversation; user.delete forgets every conversation and the profile,
+# leaving no key of the user (checked with SCAN); both are idempotent.
+. "$(dirname "$0")/lib.sh"
+
+t_start_redis
+t_start_broker 4
+t_start_worker ingest ingest
+t_start_worker summarizer summarizer
+
+send() { "$BIN/chatmem" send "$@" 2>>"$T_DIR/logs/send.log" || t_fail "send $* failed"; }
+for c in c1 c2 c3; do
+	send --user gone --conv $c --content "Hi, I'm Grace Hopper, I work as a software engineer"
+	send --user gone --conv $c --role assistant --content "Hello Grace!"
+done
+send --user stays --content "Hi, I'm Alan, a mathematician"
+t_wait 30 sh -c "[ \$(redis-cli -p $T_REDIS_PORT llen 'chatmem:{gone:c3}:msgs') = 2 ]" || t_fail "events did not arrive"
+t_wait 10 sh -c "[ \"\$(redis-cli -p $T_REDIS_PORT hget 'chatmem:{gone}:profile' name)\" = 'Grace Hopper' ]" ||
+	t_fail "name not extracted: $(t_rcli hgetall 'chatmem:{gone}:profile')"
+
+# profile.set wins over extraction, also over later statements.
+send --user gone --type profile.set --profile '{"name":"Rear Admiral Hopper","interests":["COBOL"]}'
+send --user gone --conv c1 --content "I'm Grace, by the way"
+t_wait 10 sh -c "[ \"\$(redis-cli -p $T_REDIS_PORT hget 'chatmem:{gone}:profile' name)\" = 'Rear Admiral Hopper' ]" ||
+	t_fail "profile.set did not override: $(t_rcli hgetall 'chatmem:{gone}:profile')"
+t_wait 10 sh -c "[ \$(redis-cli -p $T_REDIS_PORT llen 'chatmem:{gone:c1}:msgs') = 3 ]" || t_fail "the later message did not arrive"
+[ "$(t_rcli hget 'chatmem:{gone}:profile' name)" = "Rear Admiral Hopper" ] || t_fail "a later extraction replaced the profile.set name"
+
+# session.delete, twice.
+send --user gone --conv c2 --type session.delete
+send --user gone --conv c2 --type session.delete
+t_wait 10 sh -c "[ \$(redis-cli -p $T_REDIS_PORT exists 'chatmem:{gone:c2}:msgs') = 0 ]" || t_fail "session.delete did not delete"
+[ "$(t_rcli exists 'chatmem:{gone:c1}:msgs')" = 1 ] || t_fail "session.delete removed another conversation"
+
+# user.delete, twice.
+send --user gone --type user.delete
+send --user gone --type user.delete
+gone_keys() { $PY - "$T_REDIS_PORT" <<'PYEOF'
+import sys
+sys.path.insert(0, "tests")
+from resp import Redis
+keys = Redis(int(sys.argv[1])).scan_all("*gone*")
+print("\n".join(k.decode() for k in keys))
+sys.exit(1 if keys else 0)
+PYEOF
+}
+cd "$T_SRC"
+t_wait 15 gone_keys || t_fail "keys of the user remain after user.delete: $(gone_keys)"
+[ "$(t_rcli llen 'chatmem:{stays:default}:msgs')" = 1 ] || t_fail "user.delete touched another user"
+[ "$(t_rcli hget 'chatmem:{stays}:profile' name)" = "Alan" ] || t_fail "another user's profile changed"
+t_pass "profile.set overrides; session.delete and user.delete (twice each) leave no key of the user (SCAN)"
