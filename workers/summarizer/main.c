@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "codec.h"
@@ -341,6 +342,7 @@ out:
                 ret = 1;
         cm_store_destroy(sm.st);
         cm_summarizer_destroy(sm.sz);
+        curl_global_cleanup();
         cm_config_release(&sm.cfg);
         return ret;
 }
