@@ -19,6 +19,7 @@ for i in range(3000):
 PYEOF
 t_start_worker ingest ingest
 t_start_worker summarizer summarizer
+SUM=$T_LAST_PID
 t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/ingest.log" || t_fail "ingest got no partitions"
 t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/summarizer.log" || t_fail "summarizer got no partitions"
 
@@ -37,4 +38,8 @@ t_wait 60 settled || t_fail "a compaction job never finished"
 t_folds racer:hot "$T_DIR/events.jsonl" --min-folded 100 || t_fail "events lost or duplicated by compaction"
 llen=$(t_rcli llen 'chatmem:{racer:hot}:msgs')
 [ "$llen" -le 20 ] || t_fail "the session was not compacted: $llen messages left"
-t_pass "3000 appends under 300 ms folds: every event folded or stored exactly once"
+t_stop_pid "$SUM" 10
+folds=$(sed -n 's/.*stopping: \([0-9]*\) folds.*/\1/p' "$T_DIR/logs/summarizer.log")
+[ "${folds:-0}" -ge 3 ] || t_fail "only ${folds:-0} folds ran while the stream was appending"
+t_log "$(grep -o 'stopping: .*' "$T_DIR/logs/summarizer.log")"
+t_pass "3000 appends under 300 ms folds ($folds folds): every event folded or stored exactly once"
