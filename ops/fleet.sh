@@ -127,8 +127,12 @@ demo() {
 	sed 's/.*"role":"\([a-z]*\)","content":"\(.*\)"}$/  \1: \2/' \
 		"$here/ops/seed-conversation.jsonl"
 	"$BIN/chatmem" send <"$here/ops/seed-conversation.jsonl"
+	# Wait until ingest has stored all 11 and the summarizer has folded
+	# the old ones (it is asked to once more than 3 + 5 are unsummarized).
+	meta='chatmem:{sumit:default}:meta'
 	i=0
-	until [ "$(redis-cli -u "$CHATMEM_REDIS_URL" llen 'chatmem:{sumit:default}:msgs')" = 11 ]; do
+	until [ "$(redis-cli -u "$CHATMEM_REDIS_URL" hget "$meta" total)" = 11 ] &&
+		[ -z "$(redis-cli -u "$CHATMEM_REDIS_URL" hget "$meta" cjob)" ]; do
 		i=$((i + 1))
 		if [ $i -gt 300 ]; then
 			echo "demo: the conversation did not reach redis" >&2
