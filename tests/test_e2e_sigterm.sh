@@ -12,11 +12,15 @@ t_start_worker ingest ingest-idle
 I=$T_LAST_PID
 t_start_worker context context-idle
 C=$T_LAST_PID
+t_start_worker summarizer summarizer-idle
+Z=$T_LAST_PID
 t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/ingest-idle.log" || t_fail "ingest got no partitions"
 t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/context-idle.log" || t_fail "context got no partitions"
 t_stop_pid "$I" 10
 t_stop_pid "$C" 10
-t_log "idle ingest and context exited 0 within 10 s"
+t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/summarizer-idle.log" || t_fail "summarizer got no partitions"
+t_stop_pid "$Z" 10
+t_log "idle ingest, context and summarizer exited 0 within 10 s"
 
 # Busy: SIGTERM while events stream in; what was acknowledged is kept and
 # the rest is applied by the next worker, exactly once.
@@ -36,4 +40,4 @@ t_wait 60 done_all || { done_all; t_fail "events lost or duplicated across the S
 t_stop_pid "$N" 10
 # The devbroker too.
 t_stop_pid "$T_BROKER_PID" 10
-t_pass "ingest, context and devbroker exit 0 within 10 s of SIGTERM; nothing lost across it"
+t_pass "ingest, context, summarizer and devbroker exit 0 within 10 s of SIGTERM; nothing lost across it"
