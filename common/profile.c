@@ -58,7 +58,7 @@ static const char *const name_reject[] = {
     "almost", "alone", "also", "always", "an", "and", "assistant", "at",
     "available", "aware", "back", "basically", "being", "bored", "bot", "both",
     "busy", "but", "certain", "chatbot", "cold", "confused", "curious",
-    "currently", "definitely", "done", "down", "early", "even", "excited",
+    "currently", "definitely", "done", "down", "dr", "early", "even", "excited",
     "fine", "finally", "for", "free", "from", "glad", "going", "good",
     "grateful", "great", "happy", "her", "here", "his", "home", "hot", "human",
     "hungry", "ill", "in", "into", "is", "it", "its", "just", "kind", "late",
@@ -66,11 +66,11 @@ static const char *const name_reject[] = {
     "nervous", "never", "new", "no", "nobody", "not", "now", "of", "off", "ok",
     "okay", "old", "on", "one", "only", "our", "out", "over", "pretty",
     "probably", "proud", "quite", "ready", "really", "retired", "right", "sad",
-    "scared", "sick", "single", "so", "somebody", "someone", "sorry", "sort",
-    "still", "stuck", "such", "super", "sure", "that", "the", "their", "then",
-    "there", "this", "tired", "to", "too", "totally", "up", "user", "vegan",
-    "vegetarian", "very", "well", "what", "who", "with", "worried", "wrong",
-    "yes", "you", "young", "your",
+    "scared", "sick", "single", "sir", "so", "somebody", "someone", "sorry",
+    "sort", "still", "stuck", "such", "super", "sure", "that", "the", "their",
+    "then", "there", "this", "tired", "to", "too", "totally", "up", "user",
+    "vegan", "vegetarian", "very", "well", "what", "who", "with", "worried",
+    "wrong", "yes", "you", "young", "your",
     /* nationalities and beliefs: "I'm American" is not a name */
     "african", "american", "asian", "australian", "brazilian", "british",
     "buddhist", "canadian", "catholic", "chinese", "christian", "dutch",
@@ -129,30 +129,37 @@ static const char *const occupations[] = {
 /* Words ending like an occupation (-er, -or, -ist) that name a mood, a
  * relation, a habit or a comparison instead. */
 static const char *const non_occupations[] = {
-    "after",     "atheist",   "baptist",     "believer",      "better",
-    "bigger",    "bitter",    "brother",     "buddhist",      "character",
-    "clever",    "color",     "colour",      "computer",      "communist",
-    "corner",    "customer",  "daughter",    "dinner",        "door",
-    "dreamer",   "drinker",   "eater",       "either",        "error",
-    "ever",      "extremist", "father",      "favor",         "favour",
-    "feminist",  "fighter",   "floor",       "follower",      "foreigner",
-    "former",    "gamer",     "grandfather", "grandmother",   "honor",
-    "horror",    "humor",     "idealist",    "inferior",      "junior",
-    "killer",    "later",     "learner",     "leftover",      "letter",
-    "listener",  "loner",     "loser",       "lover",         "lower",
-    "major",     "matter",    "member",      "methodist",     "minimalist",
-    "minor",     "mirror",    "monster",     "mother",        "neighbor",
-    "neighbour", "neither",   "never",       "newcomer",      "number",
-    "older",     "optimist",  "order",       "other",         "outsider",
-    "over",      "paper",     "partner",     "perfectionist", "pessimist",
-    "power",     "prior",     "proper",      "rather",        "reader",
-    "realist",   "runner",    "senior",      "sister",        "sleeper",
-    "smaller",   "smoker",    "sober",       "socialist",     "speaker",
-    "stranger",  "summer",    "superior",    "supporter",     "survivor",
-    "talker",    "thinker",   "tourist",     "traveler",      "traveller",
-    "under",     "upper",     "user",        "walker",        "water",
-    "weather",   "whatever",  "winner",      "winter",        "worker",
-    "younger",   NULL};
+    "after",         "atheist",    "baptist",   "beginner",  "believer",
+    "client",        "better",     "bigger",    "bitter",    "brother",
+    "buddhist",      "character",  "clever",    "color",     "colour",
+    "computer",      "communist",  "corner",    "customer",  "daughter",
+    "dinner",        "door",       "dreamer",   "drinker",   "eater",
+    "either",        "error",      "ever",      "extremist", "father",
+    "favor",         "favour",     "feminist",  "fighter",   "floor",
+    "follower",      "foreigner",  "former",    "gamer",     "grandfather",
+    "grandmother",   "honor",      "horror",    "humor",     "idealist",
+    "inferior",      "junior",     "killer",    "later",     "learner",
+    "leftover",      "letter",     "listener",  "loner",     "loser",
+    "lover",         "lower",      "major",     "matter",    "member",
+    "methodist",     "minimalist", "minor",     "mirror",    "monster",
+    "mother",        "neighbor",   "neighbour", "neither",   "never",
+    "newcomer",      "number",     "older",     "optimist",  "order",
+    "other",         "outsider",   "over",      "paper",     "partner",
+    "perfectionist", "pessimist",  "power",     "prior",     "proper",
+    "rather",        "reader",     "realist",   "runner",    "senior",
+    "sister",        "sleeper",    "smaller",   "smoker",    "sober",
+    "socialist",     "speaker",    "stranger",  "summer",    "superior",
+    "supporter",     "survivor",   "talker",    "thinker",   "tourist",
+    "traveler",      "traveller",  "under",     "upper",     "user",
+    "walker",        "water",      "weather",   "whatever",  "winner",
+    "winter",        "worker",     "younger",   NULL};
+
+/* A role phrase with one of these states a skill or a taste ("a pretty
+ * good cook", "a big fan"), not an occupation. */
+static const char *const role_reject[] = {
+    "bad",      "best", "better", "big",    "decent", "good",
+    "great",    "huge", "much",   "pretty", "quite",  "really",
+    "terrible", "very", "worse",  "worst",  NULL};
 
 /* Words that end a role phrase. */
 static const char *const role_stop[] = {
@@ -170,9 +177,11 @@ static const char *const clause_stop[] = {
     "until",    "when",    "whenever", "where", "whereas",    "which",
     "while",    "who",     "whose",    NULL};
 
-/* Leading words dropped from an interest ("to bake" → "bake"). */
-static const char *const interest_lead[] = {"a",    "all", "an", "any", "my",
-                                            "some", "the", "to", NULL};
+/* Leading words dropped from an interest ("to bake" → "bake", "a lot of
+ * jazz" → "jazz"). */
+static const char *const interest_lead[] = {"a",    "all",  "an", "any",
+                                            "lot",  "lots", "my", "of",
+                                            "some", "the",  "to", NULL};
 
 /* Trailing words dropped from an interest ("hiking too" → "hiking"). */
 static const char *const interest_trail[] = {
@@ -222,7 +231,7 @@ static int lc(int c)
 static int is_alnum(unsigned char c)
 {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-               (c >= '0' && c <= '9') || c >= 0x80;
+               (c >= '0' && c <= '9');
 }
 
 static int is_space(unsigned char c)
@@ -276,11 +285,54 @@ static void scan_push(scan_t *sc, tok_kind_t kind, size_t off, size_t len)
         sc->cnt++;
 }
 
+/* Bytes of the UTF-8 sequence starting at s[0..n) (1 for a stray byte). */
+static size_t seq_len(const unsigned char *s, size_t n)
+{
+        size_t k = 1;
+
+        if (s[0] < 0xc0)
+                return 1;
+        while (k < n && k < 4 && (s[k] & 0xc0) == 0x80)
+                k++;
+        return k;
+}
+
+/* Bytes of the word character at s[0..n), or 0: ASCII letters and digits,
+ * and every non-ASCII character but spaces and punctuation (U+00A0..U+00BF,
+ * U+2000..U+206F, U+3000..U+303F). */
+static size_t word_char(const unsigned char *s, size_t n)
+{
+        if (s[0] < 0x80)
+                return is_alnum(s[0]);
+        if (n >= 2 && s[0] == 0xc2 && s[1] >= 0xa0 && s[1] <= 0xbf)
+                return 0;
+        if (n >= 2 && s[0] == 0xe2 && (s[1] == 0x80 || s[1] == 0x81))
+                return 0;
+        if (n >= 2 && s[0] == 0xe3 && s[1] == 0x80)
+                return 0;
+        return seq_len(s, n);
+}
+
+/* Bytes of a quotation mark or non-breaking space at s[0..n), or 0: they
+ * are read as spaces ("I love “Dune”"). */
+static size_t quote_or_space(const unsigned char *s, size_t n)
+{
+        if (s[0] == '"')
+                return 1;
+        if (n >= 2 && s[0] == 0xc2 &&
+            (s[1] == 0xa0 || s[1] == 0xab || s[1] == 0xbb))
+                return 2;
+        if (n >= 3 && s[0] == 0xe2 && s[1] == 0x80 &&
+            (s[2] == 0x9c || s[2] == 0x9d))
+                return 3;
+        return 0;
+}
+
 /*
- * Words are runs of letters, digits and non-ASCII bytes, joined by ' - . /
- * + # & _ when a word character follows ("I'm", "Node.js", "R&D"), plus a
- * trailing "++" or "#" ("C++", "C#"). Every other non-space byte is one
- * punctuation token; a line break is one too.
+ * Words are runs of word characters joined by ' - . / + # & _ when a word
+ * character follows ("I'm", "Node.js", "R&D"), plus a trailing "++" or
+ * "#" ("C++", "C#"). Every other character that is not a space or a quote
+ * is one punctuation token; a line break is one too.
  */
 static void scan_tokenise(scan_t *sc)
 {
@@ -290,21 +342,27 @@ static void scan_tokenise(scan_t *sc)
 
         while (i < n) {
                 size_t start = i;
+                size_t c = word_char(s + i, n - i);
+                size_t q = quote_or_space(s + i, n - i);
 
-                if (is_space(s[i])) {
-                        i++;
+                if (is_space(s[i]) || q) {
+                        i += q ? q : 1;
                         continue;
                 }
-                if (!is_alnum(s[i])) {
-                        scan_push(sc, TOK_PUNCT, i, 1);
-                        i++;
+                if (!c) {
+                        c = seq_len(s + i, n - i);
+                        scan_push(sc, TOK_PUNCT, i, c);
+                        i += c;
                         continue;
                 }
+                i += c;
                 while (i < n) {
-                        if (is_alnum(s[i])) {
-                                i++;
-                        } else if (strchr("'-./+#&_", s[i]) && i + 1 < n &&
-                                   is_alnum(s[i + 1])) {
+                        c = word_char(s + i, n - i);
+                        if (c) {
+                                i += c;
+                        } else if (s[i] && strchr("'-./+#&_", s[i]) &&
+                                   i + 1 < n &&
+                                   word_char(s + i + 1, n - i - 1)) {
                                 i++;
                         } else {
                                 break;
@@ -407,12 +465,13 @@ static size_t skip_adverb(const scan_t *sc, size_t i)
         return tok_in(sc, i, trigger_adverbs) ? i + 1 : i;
 }
 
-/* Copies [off, off+len) of the normalised text with whitespace runs made
- * single spaces. */
+/* Copies [off, off+len) of the normalised text with quotes dropped and
+ * whitespace runs made single spaces. */
 static char *span_dup(const scan_t *sc, size_t off, size_t len)
 {
         cm_buf_t b;
         size_t i;
+        size_t q;
         int space = 0;
 
         cm_buf_init(&b);
@@ -420,6 +479,13 @@ static char *span_dup(const scan_t *sc, size_t off, size_t len)
                 unsigned char c = (unsigned char)sc->text[i];
 
                 if (is_space(c) || c == '\n') {
+                        space = 1;
+                        continue;
+                }
+                q = quote_or_space((const unsigned char *)sc->text + i,
+                                   off + len - i);
+                if (q) {
+                        i += q - 1;
                         space = 1;
                         continue;
                 }
@@ -464,13 +530,15 @@ static int is_lower(unsigned char c)
  */
 static int name_word(const scan_t *sc, size_t i, int allow_lower)
 {
-        const tok_t *t = &sc->toks[i];
-        const unsigned char *s = (const unsigned char *)sc->text + t->off;
+        const tok_t *t;
+        const unsigned char *s;
         size_t k;
         int lower_seen = 0;
 
         if (!is_word(sc, i))
                 return 0;
+        t = &sc->toks[i];
+        s = (const unsigned char *)sc->text + t->off;
         if (!is_upper(s[0]) && !(allow_lower && is_lower(s[0])))
                 return 0;
         for (k = 0; k < t->len; k++) {
@@ -555,6 +623,10 @@ static char *parse_role(const scan_t *sc, size_t i, int need_article,
         }
         if (k == first)
                 return NULL;
+        for (size_t r = first; r < k; r++) {
+                if (tok_in(sc, r, role_reject))
+                        return NULL;
+        }
         /* Cut mid-phrase by the word limit: not a clean noun phrase. */
         if (is_word(sc, k) && !tok_in(sc, k, role_stop))
                 return NULL;
@@ -812,7 +884,11 @@ int cm_profile_extract(const char *text, size_t len, cm_profile_t *out)
         scan_normalise(&sc, text, len);
         scan_tokenise(&sc);
         for (i = 0; i < sc.cnt; i++) {
-                if (sc.toks[i].kind != TOK_WORD)
+                /* Every trigger starts with i, my, call, work, employed
+                 * or as: skip the other words cheaply. */
+                if (sc.toks[i].kind != TOK_WORD ||
+                    !strchr("imcwea",
+                            lc((unsigned char)sc.text[sc.toks[i].off])))
                         continue;
                 try_name(&sc, i, out);
                 try_role(&sc, i, out);

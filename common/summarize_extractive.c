@@ -419,6 +419,16 @@ static int period_ends(const char *s, size_t i)
         return !in_list(w, LIST(abbreviations));
 }
 
+/* After spaces, s[0..n) goes on with a lowercase letter. */
+static int next_lower(const char *s, size_t n)
+{
+        size_t i = 0;
+
+        while (i < n && (s[i] == ' ' || s[i] == '\t'))
+                i++;
+        return i < n && s[i] >= 'a' && s[i] <= 'z';
+}
+
 /*
  * Length of the sentence at s[0..n): up to and including its terminator
  * (. ! ? with closing quotes and brackets, or …) when a space or the end
@@ -445,6 +455,8 @@ static size_t sentence_len(const char *s, size_t n)
                                 continue;
                         if (c == '.' && e == i + 1 && !period_ends(s, i))
                                 continue;
+                        if (c == '.' && next_lower(s + e, n - e))
+                                continue; /* "Super Smash Bros. and…" */
                         return e;
                 }
         }
@@ -563,8 +575,9 @@ static double score(const features_t *f, origin_t origin, int question,
         sc += 1.5 * min_d(f->numbers, 3);
         sc += 0.8 * min_d(f->technical, 2);
         sc += 0.4 * min_d(f->content, 6);
-        sc += f->date ? 1.5 : 0;
-        sc += f->decision ? 1.5 : 0;
+        /* "a great plan!" alone is small talk */
+        sc += f->date && f->content >= 2 ? 1.5 : 0;
+        sc += f->decision && f->content >= 2 ? 1.5 : 0;
         sc += f->place ? 1.0 : 0;
         if (origin == ORIGIN_ASSISTANT) {
                 sc -= 1.0;
@@ -620,57 +633,122 @@ static int all_lower(const char *s, const word_t *w)
 }
 
 /*
+ * Appends the third-person form of the first-person subject and verb at
+ * words[k] ("I'm" → "is", "I've" → "has", "I really like" → "really
+ * likes"). Returns the offset in s just after what it replaced, or 0 when
+ * nothing cheap applies (then b is untouched).
+ */
+static size_t third_person_verb(cm_buf_t *b, const char *s, const word_t *words,
+                                size_t cnt, size_t k)
+{
+        static const char *const contracted[][2] = {
+            {"i'm", "is"}, {"i've", "has"}, {"i'll", "will"}, {"i'd", "would"}};
+        const char *w = words[k].lower;
+        size_t v = k + 1;
+        size_t i;
+
+        for (i = 0; i < sizeof(contracted) / sizeof(contracted[0]); i++) {
+                if (strcmp(w, contracted[i][0]) == 0) {
+                        cm_buf_adds(b, contracted[i][1]);
+                        return words[k].off + words[k].len;
+                }
+        }
+        if (strcmp(w, "i") != 0 || k + 1 >= cnt)
+                return 0;
+        if (strcmp(words[k + 1].lower, "am") == 0) {
+                cm_buf_adds(b, "is");
+                return words[k + 1].off + words[k + 1].len;
+        }
+        if (in_list(words[k + 1].lower, LIST(verb_adverbs)) && k + 2 < cnt)
+                v = k + 2;
+        if (!all_lower(s, &words[v]))
+                return 0;
+        /* the adverb, if any, and the space before the verb */
+        cm_buf_add(b, s + words[k + 1].off, words[v].off - words[k + 1].off);
+        if (strcmp(words[v].lower, "do") == 0)
+                cm_buf_adds(b, "does");
+        else if (strcmp(words[v].lower, "don't") == 0)
+                cm_buf_adds(b, "doesn't");
+        else if (in_list(words[v].lower, LIST(invariant_verbs)))
+                cm_buf_add(b, s + words[v].off, words[v].len);
+        else
+                add_verb(b, s + words[v].off, words[v].len);
+        return words[v].off + words[v].len;
+}
+
+/* Conjunctions after which a first-person clause is rewritten too ("I'm
+ * Maria and I live in Lisbon" → "… and lives in Lisbon"). */
+static int conjunction(const word_t *w)
+{
+        return strcmp(w->lower, "and") == 0 || strcmp(w->lower, "but") == 0 ||
+               strcmp(w->lower, "so") == 0 || strcmp(w->lower, "then") == 0;
+}
+
+/* "my" → "their", "me" → "them", "myself" → "themself"; else NULL. */
+static const char *object_pronoun(const word_t *w)
+{
+        if (strcmp(w->lower, "my") == 0)
+                return "their";
+        if (strcmp(w->lower, "me") == 0)
+                return "them";
+        if (strcmp(w->lower, "myself") == 0)
+                return "themself";
+        return NULL;
+}
+
+/*
  * Writes s[0..n) in the third person into b, with label as the subject:
- * "I'm" → "<label> is", "I've" → "has", "I like" → "likes", "My" →
- * "<label>'s". Returns 0 when nothing cheap applies; b is then untouched.
+ * "I'm" → "<label> is", "I like" → "<label> likes", "My" → "<label>'s",
+ * and so on after "and", "but", "so", "then"; "my" and "me" further on
+ * become "their" and "them". Returns 0 when the sentence does not open in
+ * the first person; b is then untouched.
  */
 static int third_person(cm_buf_t *b, const char *s, size_t n,
                         const word_t *words, size_t cnt, const char *label)
 {
-        const char *w0;
-        const char *w1;
-        size_t rest;
-        size_t k = 1;
+        size_t mark = b->len;
+        size_t pos;
+        size_t j;
 
         if (cnt < 2 || words[0].off != 0)
                 return 0;
-        w0 = words[0].lower;
-        w1 = words[1].lower;
-        rest = words[0].off + words[0].len;
-        if (strcmp(w0, "my") == 0) {
+        if (strcmp(words[0].lower, "my") == 0) {
                 cm_buf_addf(b, "%s's", label);
-        } else if (strcmp(w0, "i'm") == 0) {
-                cm_buf_addf(b, "%s is", label);
-        } else if (strcmp(w0, "i've") == 0) {
-                cm_buf_addf(b, "%s has", label);
-        } else if (strcmp(w0, "i'll") == 0) {
-                cm_buf_addf(b, "%s will", label);
-        } else if (strcmp(w0, "i'd") == 0) {
-                cm_buf_addf(b, "%s would", label);
-        } else if (strcmp(w0, "i") == 0 && strcmp(w1, "am") == 0) {
-                cm_buf_addf(b, "%s is", label);
-                rest = words[1].off + words[1].len;
-        } else if (strcmp(w0, "i") == 0) {
-                if (in_list(w1, LIST(verb_adverbs)) && cnt > 2)
-                        k = 2;
-                if (!all_lower(s, &words[k]))
-                        return 0;
-                cm_buf_addf(b, "%s ", label);
-                /* the adverb, if any, and the space before the verb */
-                cm_buf_add(b, s + words[1].off, words[k].off - words[1].off);
-                if (strcmp(words[k].lower, "do") == 0)
-                        cm_buf_adds(b, "does");
-                else if (strcmp(words[k].lower, "don't") == 0)
-                        cm_buf_adds(b, "doesn't");
-                else if (in_list(words[k].lower, LIST(invariant_verbs)))
-                        cm_buf_add(b, s + words[k].off, words[k].len);
-                else
-                        add_verb(b, s + words[k].off, words[k].len);
-                rest = words[k].off + words[k].len;
+                pos = words[0].len;
         } else {
-                return 0;
+                cm_buf_addf(b, "%s ", label);
+                pos = third_person_verb(b, s, words, cnt, 0);
+                if (pos == 0) {
+                        b->len = mark;
+                        b->buf[mark] = '\0';
+                        return 0;
+                }
         }
-        cm_buf_add(b, s + rest, n - rest);
+        for (j = 1; j < cnt; j++) {
+                const char *obj = object_pronoun(&words[j]);
+                size_t next;
+                size_t at = b->len;
+
+                if (words[j].off < pos)
+                        continue;
+                if (obj) {
+                        cm_buf_add(b, s + pos, words[j].off - pos);
+                        cm_buf_adds(b, obj);
+                        pos = words[j].off + words[j].len;
+                        continue;
+                }
+                if (!conjunction(&words[j - 1]))
+                        continue;
+                cm_buf_add(b, s + pos, words[j].off - pos);
+                next = third_person_verb(b, s, words, cnt, j);
+                if (next == 0) {
+                        b->len = at;
+                        b->buf[at] = '\0';
+                        continue;
+                }
+                pos = next;
+        }
+        cm_buf_add(b, s + pos, n - pos);
         return 1;
 }
 

@@ -1,0 +1,749 @@
+/*
+ * eval_profile: how the profile extractor and the extractive summarizer do
+ * on real, externally written dialogue with gold persona facts
+ * (Synthetic-Persona-Chat, validation split; see its README.md).
+ *
+ *   eval_profile [PATH/valid.csv]
+ *
+ * Profile: every "User 1:" / "User 2:" line goes through
+ * cm_profile_extract() as that speaker's message. An extracted role or
+ * interest is right when it occurs (case-insensitive, at word boundaries)
+ * in one of that speaker's persona facts. Recall is over the persona facts
+ * that look like a role ("I am a …", "I'm a …", "I work as …") or an
+ * interest ("I love …", "I like …", "I enjoy …", "my hobby …", "I'm
+ * into …", "… interested in …", "my favorite …"). The role set keeps
+ * "I am a boy." and "I am a vegan.": the extractor is meant to refuse
+ * those, so role recall has a ceiling below 100%.
+ *
+ * Names: the data has no gold names, but it has placeholders ("Hi, I'm
+ * [User 1's name]", "I'm User 1"). A name extracted from a line with a
+ * placeholder is false. Other names are listed with whether the other
+ * speaker says the same word (a sign of a real name: "Nice to meet you,
+ * Ashley!") so that a reader can judge the rest.
+ *
+ * Summary: each conversation is folded in steps of FOLD_STEP messages
+ * (previous summary + new messages, as the summarizer worker does) with
+ * max_tokens 300 and the "estimate" tokenizer, once with User 1 as the
+ * user and once with User 2. Retention is the share of a persona fact's
+ * content words found in the summary, next to the share found in the
+ * whole conversation (the ceiling: personas are often paraphrased).
+ *
+ * Exits 0 with a message when the data file is absent.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "profile.h"
+#include "summarize.h"
+#include "tokens.h"
+#include "util.h"
+
+#define DEFAULT_PATH "../shared/data/synthetic-persona-chat/valid.csv"
+#define FOLD_STEP    5
+#define FOLD_TOKENS  300
+#define NAMES_SHOWN  40
+
+typedef struct strv {
+        char **v;
+        size_t cnt;
+} strv_t;
+
+typedef struct convo {
+        strv_t persona[2]; /* facts of User 1, User 2 */
+        strv_t line;       /* message texts, in order */
+        int *speaker;      /* 0 or 1, per line */
+} convo_t;
+
+/* [0]: the text occurs in the fact; [1]: its content words do, stemmed. */
+typedef struct count {
+        size_t got;         /* extracted */
+        size_t got_ok[2];   /* extracted and found in the speaker's persona */
+        size_t gold;        /* gold facts of this kind */
+        size_t gold_hit[2]; /* gold facts matched by something extracted */
+} count_t;
+
+typedef struct name_stat {
+        char *name;
+        size_t times;
+        size_t echoed; /* times the other speaker said it too */
+} name_stat_t;
+
+static void strv_push(strv_t *sv, char *s)
+{
+        sv->v = cm_realloc(sv->v, (sv->cnt + 1) * sizeof(*sv->v));
+        sv->v[sv->cnt++] = s; /* now owned by sv */
+}
+
+static void strv_free(strv_t *sv)
+{
+        size_t i;
+
+        for (i = 0; i < sv->cnt; i++)
+                free(sv->v[i]);
+        free(sv->v);
+        memset(sv, 0, sizeof(*sv));
+}
+
+static int lc(int c)
+{
+        return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+static int is_wordc(unsigned char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+/* needle occurs in hay, case-insensitively, at word boundaries. */
+static int has_phrase(const char *hay, const char *needle)
+{
+        size_t n = strlen(needle);
+        size_t h = strlen(hay);
+        size_t i;
+
+        if (n == 0 || n > h)
+                return 0;
+        for (i = 0; i + n <= h; i++) {
+                size_t k;
+
+                if (i > 0 && is_wordc((unsigned char)hay[i - 1]))
+                        continue;
+                if (i + n < h && is_wordc((unsigned char)hay[i + n]))
+                        continue;
+                for (k = 0; k < n; k++) {
+                        if (lc((unsigned char)hay[i + k]) !=
+                            lc((unsigned char)needle[k]))
+                                break;
+                }
+                if (k == n)
+                        return 1;
+        }
+        return 0;
+}
+
+static int has_any(const char *hay, const char *const *needles)
+{
+        size_t i;
+
+        for (i = 0; needles[i]; i++) {
+                if (has_phrase(hay, needles[i]))
+                        return 1;
+        }
+        return 0;
+}
+
+static const char *const role_cues[] = {"i am a", "i am an",   "i'm a",
+                                        "i'm an", "i work as", NULL};
+static const char *const interest_cues[] = {
+    "i love",      "i like",   "i enjoy",         "my hobby",
+    "my hobbies",  "i'm into", "i am into",       "interested in",
+    "my favorite", "i adore",  "i am passionate", NULL};
+static const char *const placeholders[] = {
+    "[user", "user 1", "user 2", "(name)", "[name", "<name", NULL};
+
+static const char *const fact_stop[] = {
+    "the",   "and",   "for",   "with", "have", "has",    "had",    "was",
+    "are",   "but",   "not",   "you",  "your", "that",   "this",   "from",
+    "they",  "them",  "their", "like", "love", "enjoy",  "am",     "i'm",
+    "my",    "our",   "his",   "her",  "its",  "very",   "really", "much",
+    "one",   "who",   "what",  "when", "all",  "can",    "will",   "would",
+    "been",  "being", "also",  "just", "some", "any",    "out",    "into",
+    "about", "there", "here",  "when", "than", "then",   "too",    "get",
+    "i've",  "don't", "it's",  "lot",  "time", "things", NULL};
+
+static int is_fact_stop(const char *w)
+{
+        size_t k;
+
+        for (k = 0; fact_stop[k]; k++) {
+                if (strcmp(fact_stop[k], w) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/*
+ * Reads the next word of s (letters, digits, apostrophes) lowercased into
+ * w[0..size). Returns the position after it, or NULL at the end.
+ */
+static const char *next_word(const char *s, char *w, size_t size)
+{
+        size_t n = 0;
+
+        while (*s && !is_wordc((unsigned char)*s))
+                s++;
+        if (!*s)
+                return NULL;
+        while (*s && (is_wordc((unsigned char)*s) || *s == '\'')) {
+                if (n < size - 1)
+                        w[n++] = (char)lc((unsigned char)*s);
+                s++;
+        }
+        w[n] = '\0';
+        return s;
+}
+
+/* A crude stem, enough to match "baking" with "bake", "cats" with "cat". */
+static void stem(char *w)
+{
+        static const char *const suf[] = {"ing", "ed", "es", "s", "e", NULL};
+        size_t n = strlen(w);
+        size_t k;
+
+        for (k = 0; suf[k]; k++) {
+                size_t m = strlen(suf[k]);
+
+                if (n > m + 2 && strcmp(w + n - m, suf[k]) == 0) {
+                        w[n - m] = '\0';
+                        n -= m;
+                }
+        }
+}
+
+/* Every content word of item has a word of the same stem in fact. */
+static int stem_match(const char *fact, const char *item)
+{
+        char w[64];
+        const char *s = item;
+        int words = 0;
+
+        while ((s = next_word(s, w, sizeof(w))) != NULL) {
+                const char *f = fact;
+                char v[64];
+                int found = 0;
+
+                if (strlen(w) < 3 || is_fact_stop(w))
+                        continue;
+                words++;
+                stem(w);
+                while (!found && (f = next_word(f, v, sizeof(v))) != NULL) {
+                        stem(v);
+                        found = strcmp(v, w) == 0;
+                }
+                if (!found)
+                        return 0;
+        }
+        return words > 0;
+}
+
+/* ---- CSV (RFC 4180: quoted fields, "" escapes, newlines inside) ----- */
+
+/* Reads one record into fields. Returns the number of fields, 0 at end. */
+static size_t csv_record(const char **p, const char *end, strv_t *fields)
+{
+        const char *s = *p;
+
+        memset(fields, 0, sizeof(*fields));
+        if (s >= end)
+                return 0;
+        for (;;) {
+                cm_buf_t f;
+
+                cm_buf_init(&f);
+                if (s < end && *s == '"') {
+                        s++;
+                        while (s < end) {
+                                if (*s == '"' && s + 1 < end && s[1] == '"') {
+                                        cm_buf_add(&f, "\"", 1);
+                                        s += 2;
+                                } else if (*s == '"') {
+                                        s++;
+                                        break;
+                                } else {
+                                        cm_buf_add(&f, s++, 1);
+                                }
+                        }
+                }
+                while (s < end && *s != ',' && *s != '\n' && *s != '\r')
+                        cm_buf_add(&f, s++, 1);
+                strv_push(fields, cm_buf_detach(&f, NULL));
+                if (s < end && *s == ',') {
+                        s++;
+                        continue;
+                }
+                if (s < end && *s == '\r')
+                        s++;
+                if (s < end && *s == '\n')
+                        s++;
+                break;
+        }
+        *p = s;
+        return fields->cnt;
+}
+
+static void split_lines(const char *s, strv_t *out)
+{
+        while (*s) {
+                const char *nl = strchr(s, '\n');
+                size_t n = nl ? (size_t)(nl - s) : strlen(s);
+
+                while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
+                        n--;
+                if (n > 0)
+                        strv_push(out, cm_strndup(s, n));
+                s += n;
+                while (*s == '\r' || *s == ' ' || *s == '\n')
+                        s++;
+        }
+}
+
+static void convo_parse(const strv_t *fields, convo_t *cv)
+{
+        strv_t lines;
+        size_t i;
+
+        memset(cv, 0, sizeof(*cv));
+        memset(&lines, 0, sizeof(lines));
+        split_lines(fields->v[0], &cv->persona[0]);
+        split_lines(fields->v[1], &cv->persona[1]);
+        split_lines(fields->v[2], &lines);
+        cv->speaker = cm_calloc(lines.cnt, sizeof(*cv->speaker));
+        for (i = 0; i < lines.cnt; i++) {
+                const char *l = lines.v[i];
+                int who;
+
+                if (strncmp(l, "User 1:", 7) == 0)
+                        who = 0;
+                else if (strncmp(l, "User 2:", 7) == 0)
+                        who = 1;
+                else
+                        continue;
+                l += 7;
+                while (*l == ' ')
+                        l++;
+                cv->speaker[cv->line.cnt] = who;
+                strv_push(&cv->line, cm_strdup(l));
+        }
+        strv_free(&lines);
+}
+
+static void convo_free(convo_t *cv)
+{
+        strv_free(&cv->persona[0]);
+        strv_free(&cv->persona[1]);
+        strv_free(&cv->line);
+        free(cv->speaker);
+}
+
+/* ---- profile -------------------------------------------------------- */
+
+static int strv_has_ci(const strv_t *sv, const char *s)
+{
+        size_t i;
+
+        for (i = 0; i < sv->cnt; i++) {
+                if (strcasecmp(sv->v[i], s) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/* EVAL_VERBOSE=1 in the environment lists every verdict on stderr. */
+static int verbose;
+
+static int match(int how, const char *fact, const char *item)
+{
+        return how == 0 ? has_phrase(fact, item) : stem_match(fact, item);
+}
+
+static void score_items(const char *what, const strv_t *got,
+                        const strv_t *persona, const char *const *cues,
+                        count_t *c)
+{
+        size_t i;
+        size_t j;
+        int how;
+
+        c->got += got->cnt;
+        for (j = 0; j < persona->cnt; j++)
+                c->gold += has_any(persona->v[j], cues);
+        for (how = 0; how < 2; how++) {
+                for (i = 0; i < got->cnt; i++) {
+                        int ok = 0;
+
+                        for (j = 0; j < persona->cnt && !ok; j++)
+                                ok = match(how, persona->v[j], got->v[i]);
+                        c->got_ok[how] += ok;
+                        if (verbose && how == 1)
+                                fprintf(stderr, "%s %s: %s\n", what,
+                                        ok ? "ok" : "wrong", got->v[i]);
+                }
+                for (j = 0; j < persona->cnt; j++) {
+                        int hit = 0;
+
+                        if (!has_any(persona->v[j], cues))
+                                continue;
+                        for (i = 0; i < got->cnt && !hit; i++)
+                                hit = match(how, persona->v[j], got->v[i]);
+                        c->gold_hit[how] += hit;
+                }
+        }
+}
+
+static void name_note(name_stat_t **names, size_t *cnt, const char *name,
+                      int echoed)
+{
+        size_t i;
+
+        for (i = 0; i < *cnt; i++) {
+                if (strcmp((*names)[i].name, name) == 0)
+                        break;
+        }
+        if (i == *cnt) {
+                *names = cm_realloc(*names, (*cnt + 1) * sizeof(**names));
+                (*names)[i].name = cm_strdup(name);
+                (*names)[i].times = 0;
+                (*names)[i].echoed = 0;
+                (*cnt)++;
+        }
+        (*names)[i].times++;
+        (*names)[i].echoed += echoed != 0;
+}
+
+typedef struct name_count {
+        size_t lines_placeholder;
+        size_t false_placeholder; /* names from placeholder lines */
+        size_t extracted;
+        size_t echoed;
+} name_count_t;
+
+static void eval_profile(const convo_t *cv, count_t *role, count_t *interest,
+                         name_count_t *nc, name_stat_t **names,
+                         size_t *name_cnt)
+{
+        strv_t roles[2];
+        strv_t interests[2];
+        size_t i;
+        size_t k;
+        int who;
+
+        memset(roles, 0, sizeof(roles));
+        memset(interests, 0, sizeof(interests));
+        for (i = 0; i < cv->line.cnt; i++) {
+                cm_profile_t prof;
+                const char *l = cv->line.v[i];
+                int ph = has_any(l, placeholders);
+
+                who = cv->speaker[i];
+                cm_profile_extract(l, strlen(l), &prof);
+                nc->lines_placeholder += ph;
+                if (prof.name) {
+                        int echoed = 0;
+
+                        nc->extracted++;
+                        nc->false_placeholder += ph;
+                        for (k = 0; k < cv->line.cnt && !echoed; k++) {
+                                if (cv->speaker[k] != who)
+                                        echoed = has_phrase(cv->line.v[k],
+                                                            prof.name);
+                        }
+                        nc->echoed += echoed;
+                        if (verbose)
+                                fprintf(stderr, "name %s%s: %s\n", prof.name,
+                                        ph ? " (placeholder line)" : "", l);
+                        name_note(names, name_cnt, prof.name, echoed);
+                }
+                if (prof.role && !strv_has_ci(&roles[who], prof.role))
+                        strv_push(&roles[who], cm_strdup(prof.role));
+                for (k = 0; k < prof.interest_cnt; k++) {
+                        if (!strv_has_ci(&interests[who], prof.interests[k]))
+                                strv_push(&interests[who],
+                                          cm_strdup(prof.interests[k]));
+                }
+                cm_profile_release(&prof);
+        }
+        for (who = 0; who < 2; who++) {
+                score_items("role", &roles[who], &cv->persona[who], role_cues,
+                            role);
+                score_items("interest", &interests[who], &cv->persona[who],
+                            interest_cues, interest);
+                strv_free(&roles[who]);
+                strv_free(&interests[who]);
+        }
+}
+
+/* ---- summary -------------------------------------------------------- */
+
+typedef struct retention {
+        double summary;      /* sum over facts of the share kept */
+        double conversation; /* sum over facts of the share in the text */
+        size_t facts;
+        double summary_tokens;
+        double convo_tokens;
+        size_t folds;
+        int64_t fold_us;
+} retention_t;
+
+/* Shares of fact's content words found in summary and in convo. */
+static int has_stem(const char *text, const char *stemmed)
+{
+        char v[64];
+
+        while ((text = next_word(text, v, sizeof(v))) != NULL) {
+                stem(v);
+                if (strcmp(v, stemmed) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/* Shares of fact's content words (crudely stemmed) found in summary and in
+ * convo. */
+static void fact_words(const char *fact, const char *summary, const char *convo,
+                       double *in_sum, double *in_convo)
+{
+        const char *s = fact;
+        size_t words = 0;
+        size_t hit_s = 0;
+        size_t hit_c = 0;
+        char w[64];
+
+        while ((s = next_word(s, w, sizeof(w))) != NULL) {
+                if (strlen(w) < 3 || is_fact_stop(w))
+                        continue;
+                words++;
+                stem(w);
+                hit_s += has_stem(summary, w);
+                hit_c += has_stem(convo, w);
+        }
+        *in_sum = words ? (double)hit_s / (double)words : 1.0;
+        *in_convo = words ? (double)hit_c / (double)words : 1.0;
+}
+
+/* Adds the retention of facts in summary (and in convo) to rt. */
+static void retain(const strv_t *facts, const char *summary, const char *convo,
+                   retention_t *rt)
+{
+        size_t i;
+
+        for (i = 0; i < facts->cnt; i++) {
+                double s;
+                double c;
+
+                fact_words(facts->v[i], summary, convo, &s, &c);
+                rt->summary += s;
+                rt->conversation += c;
+                rt->facts++;
+        }
+}
+
+/* Folds cv with speaker 'user' as the user; the facts of that speaker go
+ * to rt, those of the other speaker (the "assistant") to rt_other. */
+static void eval_summary(const convo_t *cv, int user, const cm_tokenizer_t *tk,
+                         retention_t *rt, retention_t *rt_other)
+{
+        cm_message_t *msgs = cm_calloc(cv->line.cnt + 1, sizeof(*msgs));
+        char *summary = cm_strdup("");
+        const char *text;
+        cm_buf_t convo;
+        size_t i;
+        size_t at;
+
+        cm_buf_init(&convo);
+        for (i = 0; i < cv->line.cnt; i++) {
+                msgs[i].role =
+                    cv->speaker[i] == user ? CM_ROLE_USER : CM_ROLE_ASSISTANT;
+                msgs[i].content = cv->line.v[i];
+                msgs[i].content_len = strlen(cv->line.v[i]);
+                msgs[i].tokens = -1;
+                cm_buf_adds(&convo, cv->line.v[i]);
+                cm_buf_adds(&convo, "\n");
+        }
+        for (at = 0; at < cv->line.cnt; at += FOLD_STEP) {
+                cm_fold_in_t in;
+                int64_t t0;
+                char *next;
+
+                memset(&in, 0, sizeof(in));
+                in.summary = summary;
+                in.msgs = msgs + at;
+                in.msg_cnt = cv->line.cnt - at < FOLD_STEP ? cv->line.cnt - at
+                                                           : FOLD_STEP;
+                in.max_tokens = FOLD_TOKENS;
+                in.tk = tk;
+                t0 = cm_mono_us();
+                next = cm_extractive_fold(&in);
+                rt->fold_us += cm_mono_us() - t0;
+                rt->folds++;
+                free(summary);
+                summary = next;
+        }
+        text = convo.buf ? convo.buf : "";
+        if (verbose)
+                fprintf(stderr, "summary (User %d as the user): %s\n", user + 1,
+                        summary);
+        retain(&cv->persona[user], summary, text, rt);
+        retain(&cv->persona[1 - user], summary, text, rt_other);
+        rt->summary_tokens += cm_tokenizer_count(tk, summary, strlen(summary));
+        rt->convo_tokens += cm_tokenizer_count(tk, text, convo.len);
+        free(summary);
+        free(msgs);
+        cm_buf_release(&convo);
+}
+
+static double pct(size_t a, size_t b)
+{
+        return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+        const name_stat_t *x = a;
+        const name_stat_t *y = b;
+
+        if (x->times != y->times)
+                return x->times > y->times ? -1 : 1;
+        return strcmp(x->name, y->name);
+}
+
+static void print_row(const char *what, const count_t *c)
+{
+        printf("  %-10s %9zu %8.1f%% %8.1f%% %10zu %8.1f%% %8.1f%%\n", what,
+               c->got, pct(c->got_ok[0], c->got), pct(c->got_ok[1], c->got),
+               c->gold, pct(c->gold_hit[0], c->gold),
+               pct(c->gold_hit[1], c->gold));
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+        FILE *f = fopen(path, "rb");
+        cm_buf_t b;
+        char chunk[65536];
+        size_t n;
+
+        if (!f)
+                return NULL;
+        cm_buf_init(&b);
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                cm_buf_add(&b, chunk, n);
+        fclose(f);
+        return cm_buf_detach(&b, len);
+}
+
+int main(int argc, char **argv)
+{
+        const char *path = argc > 1 ? argv[1] : DEFAULT_PATH;
+        const cm_tokenizer_t *tk = NULL;
+        char errstr[256];
+        char *data;
+        size_t len = 0;
+        const char *p;
+        const char *end;
+        strv_t fields;
+        count_t role = {0};
+        count_t interest = {0};
+        name_count_t nc = {0};
+        name_stat_t *names = NULL;
+        size_t name_cnt = 0;
+        retention_t rt_user = {0};
+        retention_t rt_other = {0};
+        size_t convos = 0;
+        size_t lines = 0;
+        int64_t t0;
+        int64_t profile_us = 0;
+        size_t i;
+
+        verbose = getenv("EVAL_VERBOSE") != NULL;
+        data = slurp(path, &len);
+        if (!data) {
+                printf("eval: '%s' is absent: nothing to evaluate (see "
+                       "shared/data/synthetic-persona-chat/README.md)\n",
+                       path);
+                return 0;
+        }
+        if (cm_tokenizer_get("estimate", &tk, errstr, sizeof(errstr)) != 0) {
+                fprintf(stderr, "eval: %s\n", errstr);
+                free(data);
+                return 1;
+        }
+        p = data;
+        end = data + len;
+        csv_record(&p, end, &fields); /* header */
+        strv_free(&fields);
+        while (csv_record(&p, end, &fields) > 0) {
+                convo_t cv;
+
+                if (fields.cnt < 3) {
+                        strv_free(&fields);
+                        continue;
+                }
+                convo_parse(&fields, &cv);
+                convos++;
+                lines += cv.line.cnt;
+                t0 = cm_mono_us();
+                eval_profile(&cv, &role, &interest, &nc, &names, &name_cnt);
+                profile_us += cm_mono_us() - t0;
+                eval_summary(&cv, 0, tk, &rt_user, &rt_other);
+                eval_summary(&cv, 1, tk, &rt_user, &rt_other);
+                convo_free(&cv);
+                strv_free(&fields);
+        }
+
+        printf("Synthetic-Persona-Chat valid: %zu conversations, %zu lines\n\n",
+               convos, lines);
+        printf("Profile extraction. Match: 'text' = the extracted text occurs "
+               "in a persona fact\nof the speaker (case-insensitive, whole "
+               "words); 'words' = each of its content\nwords occurs there, "
+               "crudely stemmed (\"bake cookies\" ~ \"I love baking "
+               "cookies\").\n");
+        printf("  %-10s %9s %19s %10s %19s\n", "", "", "precision", "",
+               "recall");
+        printf("  %-10s %9s %9s %9s %10s %9s %9s\n", "field", "extracted",
+               "text", "words", "gold facts", "text", "words");
+        print_row("role", &role);
+        print_row("interests", &interest);
+        printf("\nNames: %zu extracted; %zu lines hold a placeholder "
+               "(\"[User 1's name]\", \"User 1\"), %zu names taken from "
+               "them (false)\n",
+               nc.extracted, nc.lines_placeholder, nc.false_placeholder);
+        printf("  %zu of the names are also said by the other speaker\n",
+               nc.echoed);
+        qsort(names, name_cnt, sizeof(*names), cmp_name);
+        printf("  distinct names (times, echoed), most frequent first:\n   ");
+        for (i = 0; i < name_cnt && i < NAMES_SHOWN; i++)
+                printf(" %s (%zu,%zu)%s", names[i].name, names[i].times,
+                       names[i].echoed, (i + 1) % 6 == 0 ? "\n   " : "");
+        if (name_cnt > NAMES_SHOWN)
+                printf(" … %zu more", name_cnt - NAMES_SHOWN);
+        printf("\n  names never echoed:");
+        for (i = 0; i < name_cnt; i++) {
+                if (names[i].echoed == 0)
+                        printf(" %s", names[i].name);
+        }
+        printf("\n\nSummary fact retention (fold every %d messages, "
+               "max_tokens %d, estimate tokenizer)\n",
+               FOLD_STEP, FOLD_TOKENS);
+        printf("  %-34s %9s %14s %8s\n", "", "in summary", "in conversation",
+               "ratio");
+        printf("  %-34s %8.1f%% %13.1f%% %7.1f%%\n",
+               "persona facts of the 'user' side",
+               100.0 * rt_user.summary / (double)rt_user.facts,
+               100.0 * rt_user.conversation / (double)rt_user.facts,
+               100.0 * rt_user.summary / rt_user.conversation);
+        printf("  %-34s %8.1f%% %13.1f%% %7.1f%%\n",
+               "persona facts of the other side",
+               100.0 * rt_other.summary / (double)rt_other.facts,
+               100.0 * rt_other.conversation / (double)rt_other.facts,
+               100.0 * rt_other.summary / rt_other.conversation);
+        printf("  tokens: summary %.0f vs conversation %.0f on average "
+               "(%.1f%%)\n",
+               rt_user.summary_tokens / (double)(2 * convos),
+               rt_user.convo_tokens / (double)(2 * convos),
+               100.0 * rt_user.summary_tokens / rt_user.convo_tokens);
+        printf("  fold time: %.1f us per fold of up to %d messages "
+               "(%zu folds)\n",
+               (double)rt_user.fold_us / (double)rt_user.folds, FOLD_STEP,
+               rt_user.folds);
+        printf("  profile extraction: %.2f us per line\n",
+               (double)profile_us / (double)(lines ? lines : 1));
+
+        for (i = 0; i < name_cnt; i++)
+                free(names[i].name);
+        free(names);
+        free(data);
+        return 0;
+}
