@@ -15,6 +15,7 @@ for c in c1 c2 c3; do
 	send --user gone --conv $c --role assistant --content "Hello Grace!"
 done
 send --user stays --content "Hi, I'm Alan, a mathematician"
+send --user stays --role assistant --content "I'm Claude, an AI assistant made by Anthropic. I work as a helper."
 t_wait 30 sh -c "[ \$(redis-cli -p $T_REDIS_PORT llen 'chatmem:{gone:c3}:msgs') = 2 ]" || t_fail "events did not arrive"
 t_wait 10 sh -c "[ \"\$(redis-cli -p $T_REDIS_PORT hget 'chatmem:{gone}:profile' name)\" = 'Grace Hopper' ]" ||
 	t_fail "name not extracted: $(t_rcli hgetall 'chatmem:{gone}:profile')"
@@ -47,6 +48,7 @@ PYEOF
 }
 cd "$T_SRC"
 t_wait 15 gone_keys || t_fail "keys of the user remain after user.delete: $(gone_keys)"
-[ "$(t_rcli llen 'chatmem:{stays:default}:msgs')" = 1 ] || t_fail "user.delete touched another user"
-[ "$(t_rcli hget 'chatmem:{stays}:profile' name)" = "Alan" ] || t_fail "another user's profile changed"
+[ "$(t_rcli llen 'chatmem:{stays:default}:msgs')" = 2 ] || t_fail "user.delete touched another user"
+[ "$(t_rcli hget 'chatmem:{stays}:profile' name)" = "Alan" ] || t_fail "another user's profile changed (or an assistant's 'I'm Claude' was taken)"
+[ "$(t_rcli hget 'chatmem:{stays}:profile' role)" = "mathematician" ] || t_fail "the role of 'stays' is wrong: $(t_rcli hget 'chatmem:{stays}:profile' role)"
 t_pass "profile.set overrides; session.delete and user.delete (twice each) leave no key of the user (SCAN)"
