@@ -6,13 +6,15 @@
 #   make up / down  keep a local fleet running for manual use
 #   make SANITIZE=1 build (and test) with ASan/UBSan
 #   make V=1        show the commands
+#   make bench-tokenizer  tokenizer speed against the npm tiktokens
 
 OPT      ?= -O2
 CC       ?= cc
 PKGS      = rdkafka hiredis json-c libconfig libcurl
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra \
 	      -Wstrict-prototypes -Wshadow -Wno-missing-field-initializers \
-	      -Werror -MMD -MP -Icommon
+	      -Werror -MMD -MP -Icommon \
+	      -DCM_TOKENIZER_DATA_DIR='"$(CURDIR)/$(DATA_DIR)"'
 LDLIBS    = -lrdkafka -lhiredis -ljson-c -lconfig -lcurl -lm -lpthread
 
 ifeq ($(SANITIZE),1)
@@ -27,6 +29,9 @@ BIN       = bin
 endif
 
 BUILD     = build/$(VARIANT)
+# Tokenizer data (rank tables), made from a pinned npm package; not in git.
+DATA_DIR   = build/data
+TOKEN_DATA = $(DATA_DIR)/cl100k_base.bin $(DATA_DIR)/o200k_base.bin
 CFLAGS   += $(CFLAGS_BASE) $(SANFLAGS)
 LDFLAGS  += $(SANFLAGS)
 
@@ -49,14 +54,19 @@ UNIT_SRC   = $(wildcard tests/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 E2E        = $(sort $(wildcard tests/test_e2e_*.sh))
 
-.PHONY: all deps test unit e2e demo up down clean format fmt-check
+.PHONY: all deps test unit e2e demo up down clean format fmt-check \
+	bench-tokenizer
 .DEFAULT_GOAL := all
 
 all: deps
 	$(Q)$(MAKE) --no-print-directory build
 
 .PHONY: build
-build: $(ALL_BIN) $(UNIT_BIN)
+build: $(ALL_BIN) $(UNIT_BIN) $(TOKEN_DATA)
+
+$(TOKEN_DATA) &: ops/fetch-tokenizer-data.sh
+	@$(if $(Q),echo "  GEN     $(TOKEN_DATA)")
+	$(Q)ops/fetch-tokenizer-data.sh $(DATA_DIR)
 
 deps:
 	$(Q)ops/install-deps.sh
@@ -115,11 +125,38 @@ up: deps
 down:
 	$(Q)ops/fleet.sh down
 
+# Tokenizer speed: chatmem's C against js-tiktoken and the WASM tiktoken,
+# side by side in one run (tests/bench/tokenizer.js prints the table).
+BENCH_TOKENS = $(BUILD)/tests/bench/bench_tokens
+$(BENCH_TOKENS): $(BUILD)/tests/bench/bench_tokens.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-tokenizer: deps
+	$(Q)$(MAKE) --no-print-directory build $(BENCH_TOKENS)
+	$(Q)tests/bench/node-deps.sh
+	$(Q)NODE_PATH=$(CURDIR)/build/node/node_modules node \
+	    tests/bench/tokenizer.js $(BENCH_TOKENS) $(CURDIR) $(BUILD)/bench
+
 format:
 	clang-format -i $(wildcard common/*.[ch] workers/*/*.c tools/*/*.c tests/*.c)
 
 fmt-check:
 	clang-format --dry-run -Werror $(wildcard common/*.[ch] workers/*/*.c tools/*/*.c tests/*.c)
+
+# Evaluation of profile extraction and the extractive summarizer on real
+# dialogue beside the repository (not part of `make test`); says so and
+# passes when the data is absent.
+EVAL_DATA ?= ../shared/data/synthetic-persona-chat/valid.csv
+.PHONY: eval
+eval: $(BUILD)/tests/eval/eval_profile
+	$(Q)$(BUILD)/tests/eval/eval_profile $(EVAL_DATA)
+
+$(BUILD)/tests/eval/eval_profile: $(BUILD)/tests/eval/eval_profile.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
 	rm -rf build bin

@@ -53,13 +53,13 @@ typedef struct cm_config {
         int dedupe_window;     /* 1000 recent event_ids kept per session */
 
         /* context */
-        char *context_group; /* "chatmem-context" */
-        int recent_verbatim; /* 3 */
-        int summarize_after; /* 5 */
-        int max_tokens;      /* 2000 */
-        int cache_sessions;  /* 10000 entries of the degraded-mode cache */
-        char *tokenizer;     /* "estimate" (chars/4) */
-        int prebuilt;        /* 1: publish changed sessions' contexts */
+        char *context_group;      /* "chatmem-context" */
+        int recent_verbatim;      /* 3 */
+        int summarize_after;      /* 5 */
+        int max_tokens;           /* 2000 */
+        int cache_sessions;       /* 10000 entries of the degraded-mode cache */
+        char *tokenizer;          /* "estimate" (chars/4) */
+        int prebuilt;             /* 1: publish changed sessions' contexts */
         int prebuilt_interval_ms; /* 1000: at most one per session per */
 
         /* summarizer */

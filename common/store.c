@@ -22,44 +22,44 @@
  * same script as the append (see store.h).
  */
 static const char append_lua[] =
-        "local f = 'off:' .. ARGV[1]\n"
-        "local off = tonumber(ARGV[2])\n"
-        "local wm = redis.call('HGET', KEYS[2], f)\n"
-        "if wm and tonumber(wm) >= off then\n"
-        "  local s = redis.call('ZSCORE', KEYS[3], ARGV[3])\n"
-        "  return {0, tonumber(s or 0), redis.call('LLEN', KEYS[1]), 0}\n"
-        "end\n"
-        "redis.call('HSET', KEYS[2], f, ARGV[2])\n"
-        "local ttl = tonumber(ARGV[6])\n"
-        "local dup = redis.call('ZSCORE', KEYS[3], ARGV[3])\n"
-        "if dup then\n"
-        "  if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end\n"
-        "  return {-1, tonumber(dup), redis.call('LLEN', KEYS[1]), 0}\n"
-        "end\n"
-        "local seq = redis.call('HINCRBY', KEYS[2], 'last_seq', 1)\n"
-        "redis.call('HINCRBY', KEYS[2], 'total', 1)\n"
-        "redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[5])\n"
-        "local n = redis.call('RPUSH', KEYS[1], '{\"seq\":' .. seq .. "
-        "ARGV[4])\n"
-        "redis.call('ZADD', KEYS[3], seq, ARGV[3])\n"
-        "local w = tonumber(ARGV[7])\n"
-        "if redis.call('ZCARD', KEYS[3]) > w then\n"
-        "  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -w - 1)\n"
-        "end\n"
-        "if ttl > 0 then\n"
-        "  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end\n"
-        "end\n"
-        "local compact = 0\n"
-        "local th = tonumber(ARGV[8])\n"
-        "if th > 0 and n > th then\n"
-        "  local now = tonumber(ARGV[9])\n"
-        "  local j = redis.call('HGET', KEYS[2], 'cjob')\n"
-        "  if not j or now - tonumber(j) > tonumber(ARGV[10]) then\n"
-        "    redis.call('HSET', KEYS[2], 'cjob', ARGV[9])\n"
-        "    compact = 1\n"
-        "  end\n"
-        "end\n"
-        "return {1, seq, n, compact}\n";
+    "local f = 'off:' .. ARGV[1]\n"
+    "local off = tonumber(ARGV[2])\n"
+    "local wm = redis.call('HGET', KEYS[2], f)\n"
+    "if wm and tonumber(wm) >= off then\n"
+    "  local s = redis.call('ZSCORE', KEYS[3], ARGV[3])\n"
+    "  return {0, tonumber(s or 0), redis.call('LLEN', KEYS[1]), 0}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[2], f, ARGV[2])\n"
+    "local ttl = tonumber(ARGV[6])\n"
+    "local dup = redis.call('ZSCORE', KEYS[3], ARGV[3])\n"
+    "if dup then\n"
+    "  if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end\n"
+    "  return {-1, tonumber(dup), redis.call('LLEN', KEYS[1]), 0}\n"
+    "end\n"
+    "local seq = redis.call('HINCRBY', KEYS[2], 'last_seq', 1)\n"
+    "redis.call('HINCRBY', KEYS[2], 'total', 1)\n"
+    "redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[5])\n"
+    "local n = redis.call('RPUSH', KEYS[1], '{\"seq\":' .. seq .. "
+    "ARGV[4])\n"
+    "redis.call('ZADD', KEYS[3], seq, ARGV[3])\n"
+    "local w = tonumber(ARGV[7])\n"
+    "if redis.call('ZCARD', KEYS[3]) > w then\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -w - 1)\n"
+    "end\n"
+    "if ttl > 0 then\n"
+    "  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end\n"
+    "end\n"
+    "local compact = 0\n"
+    "local th = tonumber(ARGV[8])\n"
+    "if th > 0 and n > th then\n"
+    "  local now = tonumber(ARGV[9])\n"
+    "  local j = redis.call('HGET', KEYS[2], 'cjob')\n"
+    "  if not j or now - tonumber(j) > tonumber(ARGV[10]) then\n"
+    "    redis.call('HSET', KEYS[2], 'cjob', ARGV[9])\n"
+    "    compact = 1\n"
+    "  end\n"
+    "end\n"
+    "return {1, seq, n, compact}\n";
 
 /*
  * KEYS: profile
@@ -68,41 +68,41 @@ static const char append_lua[] =
  * Returns 1 if the profile changed, else 0.
  */
 static const char profile_lua[] =
-        "local mode, ts, src = ARGV[1], tonumber(ARGV[2]), ARGV[3]\n"
-        "local changed = 0\n"
-        "local function allowed(f)\n"
-        "  if mode == 's' then return true end\n"
-        "  if redis.call('HEXISTS', KEYS[1], f .. '_set') == 1 then\n"
-        "    return false end\n"
-        "  local old = redis.call('HGET', KEYS[1], f .. '_ts')\n"
-        "  return not old or tonumber(old) <= ts\n"
-        "end\n"
-        "local function put(f, v)\n"
-        "  if redis.call('HGET', KEYS[1], f) ~= v then changed = 1 end\n"
-        "  redis.call('HSET', KEYS[1], f, v, f .. '_ts', ARGV[2],\n"
-        "             f .. '_src', src)\n"
-        "  if mode == 's' then redis.call('HSET', KEYS[1], f .. '_set', 1) "
-        "end\n"
-        "end\n"
-        "if ARGV[5] ~= '' and allowed('name') then put('name', ARGV[5]) end\n"
-        "if ARGV[6] ~= '' and allowed('role') then put('role', ARGV[6]) end\n"
-        "if ARGV[7] ~= '' and allowed('interests') then\n"
-        "  if mode == 's' then put('interests', ARGV[7]) else\n"
-        "    local cur = redis.call('HGET', KEYS[1], 'interests')\n"
-        "    local list = cur and cjson.decode(cur) or {}\n"
-        "    local seen = {}\n"
-        "    for _, v in ipairs(list) do seen[string.lower(v)] = true end\n"
-        "    for _, v in ipairs(cjson.decode(ARGV[7])) do\n"
-        "      if not seen[string.lower(v)] then\n"
-        "        table.insert(list, v); seen[string.lower(v)] = true end\n"
-        "    end\n"
-        "    while #list > 16 do table.remove(list, 1) end\n"
-        "    if #list > 0 then put('interests', cjson.encode(list)) end\n"
-        "  end\n"
-        "end\n"
-        "if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[1], "
-        "ARGV[4]) end\n"
-        "return changed\n";
+    "local mode, ts, src = ARGV[1], tonumber(ARGV[2]), ARGV[3]\n"
+    "local changed = 0\n"
+    "local function allowed(f)\n"
+    "  if mode == 's' then return true end\n"
+    "  if redis.call('HEXISTS', KEYS[1], f .. '_set') == 1 then\n"
+    "    return false end\n"
+    "  local old = redis.call('HGET', KEYS[1], f .. '_ts')\n"
+    "  return not old or tonumber(old) <= ts\n"
+    "end\n"
+    "local function put(f, v)\n"
+    "  if redis.call('HGET', KEYS[1], f) ~= v then changed = 1 end\n"
+    "  redis.call('HSET', KEYS[1], f, v, f .. '_ts', ARGV[2],\n"
+    "             f .. '_src', src)\n"
+    "  if mode == 's' then redis.call('HSET', KEYS[1], f .. '_set', 1) "
+    "end\n"
+    "end\n"
+    "if ARGV[5] ~= '' and allowed('name') then put('name', ARGV[5]) end\n"
+    "if ARGV[6] ~= '' and allowed('role') then put('role', ARGV[6]) end\n"
+    "if ARGV[7] ~= '' and allowed('interests') then\n"
+    "  if mode == 's' then put('interests', ARGV[7]) else\n"
+    "    local cur = redis.call('HGET', KEYS[1], 'interests')\n"
+    "    local list = cur and cjson.decode(cur) or {}\n"
+    "    local seen = {}\n"
+    "    for _, v in ipairs(list) do seen[string.lower(v)] = true end\n"
+    "    for _, v in ipairs(cjson.decode(ARGV[7])) do\n"
+    "      if not seen[string.lower(v)] then\n"
+    "        table.insert(list, v); seen[string.lower(v)] = true end\n"
+    "    end\n"
+    "    while #list > 16 do table.remove(list, 1) end\n"
+    "    if #list > 0 then put('interests', cjson.encode(list)) end\n"
+    "  end\n"
+    "end\n"
+    "if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[1], "
+    "ARGV[4]) end\n"
+    "return changed\n";
 
 /*
  * KEYS: msgs, meta, eids, summary
@@ -111,37 +111,43 @@ static const char profile_lua[] =
  * after this delete).
  */
 static const char delete_lua[] =
-        "local wm = redis.call('HGET', KEYS[2], 'off:' .. ARGV[1])\n"
-        "if wm and tonumber(wm) >= tonumber(ARGV[2]) then return 0 end\n"
-        "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
-        "return 1\n";
+    "local wm = redis.call('HGET', KEYS[2], 'off:' .. ARGV[1])\n"
+    "if wm and tonumber(wm) >= tonumber(ARGV[2]) then return 0 end\n"
+    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
+    "return 1\n";
 
 /*
  * KEYS: summary, msgs, meta
- * ARGV: expected upto, new upto, text, ttl
- * Returns the number of messages removed, or -2 when the cursor moved or
- * the session is gone.
+ * ARGV: expected upto, new upto, text, ttl, compaction threshold
+ * Returns {removed, left in the list}, or -2 when the cursor moved or the
+ * session is gone. The pending job mark (cjob) is cleared only when what
+ * is left is within the threshold: appends that landed during the fold
+ * and saw the mark did not ask for another job, so the caller folds
+ * again instead.
  */
 static const char fold_lua[] =
-        "if redis.call('EXISTS', KEYS[3]) == 0 then return -2 end\n"
-        "local cur = redis.call('HGET', KEYS[1], 'upto') or '0'\n"
-        "if cur ~= ARGV[1] then return -2 end\n"
-        "local upto = tonumber(ARGV[2])\n"
-        "local removed = 0\n"
-        "while true do\n"
-        "  local head = redis.call('LINDEX', KEYS[2], 0)\n"
-        "  if not head then break end\n"
-        "  local seq = tonumber(string.match(head, '^{\"seq\":(%d+)'))\n"
-        "  if not seq or seq > upto then break end\n"
-        "  redis.call('LPOP', KEYS[2])\n"
-        "  removed = removed + 1\n"
-        "end\n"
-        "redis.call('HSET', KEYS[1], 'text', ARGV[3], 'upto', ARGV[2])\n"
-        "redis.call('HINCRBY', KEYS[1], 'folded', removed)\n"
-        "redis.call('HDEL', KEYS[3], 'cjob')\n"
-        "local ttl = tonumber(ARGV[4])\n"
-        "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
-        "return removed\n";
+    "if redis.call('EXISTS', KEYS[3]) == 0 then return -2 end\n"
+    "local cur = redis.call('HGET', KEYS[1], 'upto') or '0'\n"
+    "if cur ~= ARGV[1] then return -2 end\n"
+    "local upto = tonumber(ARGV[2])\n"
+    "local removed = 0\n"
+    "while true do\n"
+    "  local head = redis.call('LINDEX', KEYS[2], 0)\n"
+    "  if not head then break end\n"
+    "  local seq = tonumber(string.match(head, '^{\"seq\":(%d+)'))\n"
+    "  if not seq or seq > upto then break end\n"
+    "  redis.call('LPOP', KEYS[2])\n"
+    "  removed = removed + 1\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'text', ARGV[3], 'upto', ARGV[2])\n"
+    "redis.call('HINCRBY', KEYS[1], 'folded', removed)\n"
+    "local left = redis.call('LLEN', KEYS[2])\n"
+    "if left <= tonumber(ARGV[5]) then\n"
+    "  redis.call('HDEL', KEYS[3], 'cjob')\n"
+    "end\n"
+    "local ttl = tonumber(ARGV[4])\n"
+    "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
+    "return {removed, left}\n";
 
 /*
  * KEYS: dirty
@@ -150,10 +156,10 @@ static const char fold_lua[] =
  * at or before the cutoff.
  */
 static const char pop_dirty_lua[] =
-        "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],\n"
-        "                       'LIMIT', 0, ARGV[2])\n"
-        "if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end\n"
-        "return ids\n";
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],\n"
+    "                       'LIMIT', 0, ARGV[2])\n"
+    "if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end\n"
+    "return ids\n";
 
 enum {
         SCRIPT_APPEND,
@@ -335,8 +341,7 @@ static int load_scripts(cm_store_t *st, char *errstr, size_t errstr_size)
 
         for (i = 0; i < SCRIPT_CNT; i++) {
                 const char *argv[] = {"SCRIPT", "LOAD", script_src[i]};
-                redisReply *r = command(st, 3, argv, NULL, errstr,
-                                        errstr_size);
+                redisReply *r = command(st, 3, argv, NULL, errstr, errstr_size);
 
                 if (!r)
                         return -1;
@@ -427,8 +432,8 @@ size_t cm_store_key(const cm_store_t *st, char *out, size_t out_size,
 
 /* Reads n pipelined replies into r[] (NULL-initialised by the caller).
  * Returns 0, or -1 with the reason when the connection failed (dropped). */
-static int read_replies(cm_store_t *st, redisReply **r, size_t n,
-                        char *errstr, size_t errstr_size)
+static int read_replies(cm_store_t *st, redisReply **r, size_t n, char *errstr,
+                        size_t errstr_size)
 {
         size_t i;
 
@@ -466,10 +471,14 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
                 char part[16], off[32], tok[16];
                 cm_message_t m = ev->msg;
                 char *tail;
-                const char *argv[] = {"EVALSHA", st->sha[SCRIPT_APPEND], "3",
-                                      k_msgs, k_meta, k_eids, part, off,
-                                      ev->event_id, NULL, tok, ttl, win, th,
-                                      now, stale};
+                const char *argv[] = {"EVALSHA",    st->sha[SCRIPT_APPEND],
+                                      "3",          k_msgs,
+                                      k_meta,       k_eids,
+                                      part,         off,
+                                      ev->event_id, NULL,
+                                      tok,          ttl,
+                                      win,          th,
+                                      now,          stale};
 
                 cm_store_key(st, k_msgs, sizeof(k_msgs), ev->user_id,
                              ev->conversation_id, "msgs");
@@ -682,8 +691,8 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
                 const redisReply *t = r[3]->element[0];
 
                 out->summary = t->type == REDIS_REPLY_STRING
-                                       ? cm_strndup(t->str, t->len)
-                                       : NULL;
+                                   ? cm_strndup(t->str, t->len)
+                                   : NULL;
                 out->summary_upto = reply_int(r[3]->element[1]);
                 out->folded = reply_int(r[3]->element[2]);
         }
@@ -771,8 +780,8 @@ int cm_store_count_sessions(cm_store_t *st, long long *count, char *errstr,
 /* Runs a loaded script. A NOSCRIPT error (the script cache was flushed)
  * drops the connection so that the next call reloads. Returns the reply
  * (caller frees) or NULL with the reason in errstr. */
-static redisReply *eval(cm_store_t *st, int script, int argc,
-                        const char **argv, char *errstr, size_t errstr_size)
+static redisReply *eval(cm_store_t *st, int script, int argc, const char **argv,
+                        char *errstr, size_t errstr_size)
 {
         const char *full[20];
         redisReply *r;
@@ -825,15 +834,10 @@ int cm_store_profile_update(cm_store_t *st, const char *user,
 {
         char key[KEY_MAX], tsbuf[32], ttl[16];
         char *interests = interests_json(p);
-        const char *argv[] = {"1",
-                              key,
-                              extracted ? "x" : "s",
-                              tsbuf,
-                              src,
-                              ttl,
-                              p->name ? p->name : "",
-                              p->role ? p->role : "",
-                              interests};
+        const char *argv[] = {
+            "1",      key, extracted ? "x" : "s",  tsbuf,
+            src,      ttl, p->name ? p->name : "", p->role ? p->role : "",
+            interests};
         redisReply *r;
         int ret = -1;
 
@@ -872,8 +876,7 @@ int cm_store_session_delete_event(cm_store_t *st, const char *user,
         ret = (int)r->integer;
         freeReplyObject(r);
         if (ret == 1) {
-                cm_store_key(st, k_convs, sizeof(k_convs), user, NULL,
-                             "convs");
+                cm_store_key(st, k_convs, sizeof(k_convs), user, NULL, "convs");
                 r = command(st, 3, srem, NULL, errstr, errstr_size);
                 if (!r)
                         return -1;
@@ -924,14 +927,14 @@ int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
 long long cm_store_fold_commit(cm_store_t *st, const char *user,
                                const char *conv, int64_t expected_upto,
                                int64_t new_upto, const char *text,
-                               char *errstr, size_t errstr_size)
+                               int64_t *left, char *errstr, size_t errstr_size)
 {
         char k_sum[KEY_MAX], k_msgs[KEY_MAX], k_meta[KEY_MAX];
-        char exp[32], upto[32], ttl[16];
-        const char *argv[] = {"3", k_sum, k_msgs, k_meta,
-                              exp, upto,  text,   ttl};
+        char exp[32], upto[32], ttl[16], th[16];
+        const char *argv[] = {"3",  k_sum, k_msgs, k_meta, exp,
+                              upto, text,  ttl,    th};
         redisReply *r;
-        long long n;
+        long long n = CM_FOLD_MOVED;
 
         cm_store_key(st, k_sum, sizeof(k_sum), user, conv, "summary");
         cm_store_key(st, k_msgs, sizeof(k_msgs), user, conv, "msgs");
@@ -939,17 +942,21 @@ long long cm_store_fold_commit(cm_store_t *st, const char *user,
         snprintf(exp, sizeof(exp), "%lld", (long long)expected_upto);
         snprintf(upto, sizeof(upto), "%lld", (long long)new_upto);
         snprintf(ttl, sizeof(ttl), "%d", st->session_ttl);
-        r = eval(st, SCRIPT_FOLD, 8, argv, errstr, errstr_size);
+        snprintf(th, sizeof(th), "%d", st->compact_threshold);
+        r = eval(st, SCRIPT_FOLD, 9, argv, errstr, errstr_size);
         if (!r)
                 return -1;
-        n = r->integer;
+        *left = 0;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+                n = r->element[0]->integer;
+                *left = r->element[1]->integer;
+        }
         freeReplyObject(r);
-        return n == -2 ? CM_FOLD_MOVED : n;
+        return n;
 }
 
-int cm_store_compaction_done(cm_store_t *st, const char *user,
-                             const char *conv, char *errstr,
-                             size_t errstr_size)
+int cm_store_compaction_done(cm_store_t *st, const char *user, const char *conv,
+                             char *errstr, size_t errstr_size)
 {
         char k_meta[KEY_MAX];
         const char *argv[] = {"HDEL", k_meta, "cjob"};
@@ -965,8 +972,8 @@ int cm_store_compaction_done(cm_store_t *st, const char *user,
         return 0;
 }
 
-int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions,
-                        size_t cnt, char *errstr, size_t errstr_size)
+int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions, size_t cnt,
+                        char *errstr, size_t errstr_size)
 {
         char key[KEY_MAX], now[32];
         size_t i;
@@ -1000,8 +1007,8 @@ int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions,
         return ret;
 }
 
-int cm_store_pop_dirty(cm_store_t *st, char **out, int max,
-                       int64_t cutoff_ms, char *errstr, size_t errstr_size)
+int cm_store_pop_dirty(cm_store_t *st, char **out, int max, int64_t cutoff_ms,
+                       char *errstr, size_t errstr_size)
 {
         char key[KEY_MAX], cnt[16], cutoff[32];
         const char *argv[] = {"1", key, cutoff, cnt};

@@ -96,10 +96,10 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
                           char *errstr, size_t errstr_size);
 
 typedef struct cm_session {
-        int exists;    /* 1 if any key of the session was found */
+        int exists;           /* 1 if any key of the session was found */
         int64_t summary_upto; /* last folded seq; 0 when none */
         int64_t folded;       /* messages folded into the summary */
-        int64_t total; /* messages ever appended */
+        int64_t total;        /* messages ever appended */
         int64_t last_seq;
         int64_t tokens;     /* sum of the stored tokens of every message
                                ever appended (folded ones included) */
@@ -132,8 +132,7 @@ void cm_session_release(cm_session_t *s);
  */
 int cm_store_profile_update(cm_store_t *st, const char *user,
                             const cm_profile_t *p, int extracted, int64_t ts,
-                            const char *src, char *errstr,
-                            size_t errstr_size);
+                            const char *src, char *errstr, size_t errstr_size);
 
 /*
  * session.delete as applied by ingest: deletes the session's keys unless
@@ -156,7 +155,10 @@ int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
  * compare-and-set on the summary cursor), removes from the head of the
  * list exactly the messages with seq <= new_upto, stores text as the
  * summary with upto = new_upto, and clears the pending compaction job, in
- * one script. Messages appended meanwhile are never touched.
+ * one script. Messages appended meanwhile are never touched. *left is
+ * set to the messages left in the list; the pending job mark stays while
+ * that is over the compaction threshold (cm_store_set_compaction), and the
+ * caller is to fold again.
  * Returns the number of messages removed (>= 0), CM_FOLD_MOVED when the
  * cursor moved or the session is gone (nothing changed), or -1 with the
  * reason in errstr (nothing changed or everything did: Redis ran the
@@ -166,26 +168,25 @@ int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
 long long cm_store_fold_commit(cm_store_t *st, const char *user,
                                const char *conv, int64_t expected_upto,
                                int64_t new_upto, const char *text,
-                               char *errstr, size_t errstr_size);
+                               int64_t *left, char *errstr, size_t errstr_size);
 
 /* Clears the pending compaction job of a session with nothing to fold.
  * Returns 0, or -1 with the reason. */
-int cm_store_compaction_done(cm_store_t *st, const char *user,
-                             const char *conv, char *errstr,
-                             size_t errstr_size);
+int cm_store_compaction_done(cm_store_t *st, const char *user, const char *conv,
+                             char *errstr, size_t errstr_size);
 
 /* Marks sessions changed ("<user>:<conv>" each) for prebuilt publication.
  * Returns 0, or -1 with the reason. */
-int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions,
-                        size_t cnt, char *errstr, size_t errstr_size);
+int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions, size_t cnt,
+                        char *errstr, size_t errstr_size);
 
 /* Pops at most max changed sessions whose first change since their last
  * publication is at or before cutoff_ms (so that one session is published
  * at most once per interval, and its last change always is) into out
  * (heap strings "<user>:<conv>", caller frees each). Returns the count, or
  * -1 with the reason. */
-int cm_store_pop_dirty(cm_store_t *st, char **out, int max,
-                       int64_t cutoff_ms, char *errstr, size_t errstr_size);
+int cm_store_pop_dirty(cm_store_t *st, char **out, int max, int64_t cutoff_ms,
+                       char *errstr, size_t errstr_size);
 
 /* Deletes every key of one session (operator use). Idempotent. Returns the
  * number of keys removed, or -1 with the reason in errstr. */

@@ -94,8 +94,9 @@ char *cm_summarizer_fold(cm_summarizer_t *sz, const char *prev,
         if (sz->llm) {
                 if (cm_llm_fold(sz->llm, prev, msgs, msg_cnt, sz->max_tokens,
                                 &out, errstr, sizeof(errstr)) == 0 &&
-                    out && cm_tokenizer_count(sz->tk, out, strlen(out)) <=
-                               sz->max_tokens)
+                    out &&
+                    cm_tokenizer_count(sz->tk, out, strlen(out)) <=
+                        sz->max_tokens)
                         return out;
                 if (out)
                         snprintf(errstr, sizeof(errstr),

@@ -22,7 +22,7 @@ typedef struct cm_fold_in {
         const char *summary;      /* previous summary; NULL or "" for none */
         const cm_message_t *msgs; /* messages to fold, oldest first */
         size_t msg_cnt;
-        int max_tokens;           /* summary_max_tokens, > 0 */
+        int max_tokens; /* summary_max_tokens, > 0 */
         const cm_tokenizer_t *tk;
 } cm_fold_in_t;
 

@@ -44,6 +44,7 @@ void usage_send(FILE *fp);
 void usage_context(FILE *fp);
 void usage_stats(FILE *fp);
 void usage_session(FILE *fp);
+void usage_tokens(FILE *fp);
 
 /* The subcommands. conf_path is the -c given before the subcommand (NULL
  * when none); a -c given after it wins. Each returns an exit status. */
@@ -51,5 +52,6 @@ int cmd_send(int argc, char **argv, const char *conf_path);
 int cmd_context(int argc, char **argv, const char *conf_path);
 int cmd_stats(int argc, char **argv, const char *conf_path);
 int cmd_session(int argc, char **argv, const char *conf_path);
+int cmd_tokens(int argc, char **argv, const char *conf_path);
 
 #endif

@@ -5,6 +5,7 @@
  *   chatmem [-c FILE] context   ask chatmem-context for a context, print it
  *   chatmem [-c FILE] stats     active sessions, whether Redis is reachable
  *   chatmem [-c FILE] session   show or delete one session
+ *   chatmem tokens              count the tokens of stdin (or list them)
  *
  * Exit status: 0 ok, 1 failure, 2 usage, 3 timeout.
  */
@@ -34,6 +35,8 @@ static const command_t commands[] = {
      "active sessions and whether the cache (Redis) is reachable"},
     {"session", cmd_session, usage_session,
      "show or delete one session in Redis"},
+    {"tokens", cmd_tokens, usage_tokens,
+     "count the tokens of stdin exactly, or print their ids"},
 };
 
 #define COMMAND_CNT (sizeof(commands) / sizeof(commands[0]))

@@ -292,10 +292,9 @@ static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
                               sizeof(why)) == -1) {
                 reply_error(cw, m, &req, why);
         } else {
-                produce_reply(cw,
-                              req.reply_to ? req.reply_to
-                                           : cw->cfg.topic_replies,
-                              req.request_id, build(cw, &req, t0));
+                produce_reply(
+                    cw, req.reply_to ? req.reply_to : cw->cfg.topic_replies,
+                    req.request_id, build(cw, &req, t0));
                 cw->replies++;
         }
         cm_request_release(&req);
@@ -336,11 +335,9 @@ static void publish_prebuilt(ctxw_t *cw)
                         memcpy(req.user_id, sessions[i],
                                (size_t)(colon - sessions[i]));
                         snprintf(req.conversation_id,
-                                 sizeof(req.conversation_id), "%s",
-                                 colon + 1);
+                                 sizeof(req.conversation_id), "%s", colon + 1);
                         req.recent = -1;
-                        produce_reply(cw, cw->cfg.topic_prebuilt,
-                                      sessions[i],
+                        produce_reply(cw, cw->cfg.topic_prebuilt, sessions[i],
                                       build(cw, &req, cm_mono_us()));
                         cw->prebuilt++;
                 }
@@ -423,7 +420,8 @@ int main(int argc, char **argv)
                 rd_kafka_message_t *m =
                     rd_kafka_consumer_poll(cw.consumer, 100);
 
-                if (cw.cfg.prebuilt && cm_mono_us() - cw.prebuilt_at >= 100000) {
+                if (cw.cfg.prebuilt &&
+                    cm_mono_us() - cw.prebuilt_at >= 100000) {
                         cw.prebuilt_at = cm_mono_us();
                         publish_prebuilt(&cw);
                 }

@@ -39,7 +39,7 @@ typedef struct ingest {
         size_t msg_cnt;
         cm_event_t *events;
         cm_append_t *items;
-        int64_t *times;        /* event time of each item */
+        int64_t *times;                  /* event time of each item */
         char (*keys)[2 * CM_ID_MAX + 2]; /* session key of each item */
         size_t item_cnt;
         /* messages that arrived while Redis was down: next batch */
@@ -264,8 +264,7 @@ static int update_profiles(ingest_t *in, cm_append_t *items, int64_t *times,
                 if (cm_profile_extract(ev->msg.content, ev->msg.content_len,
                                        &facts) > 0) {
                         snprintf(src, sizeof(src), "%s:%lld",
-                                 ev->conversation_id,
-                                 (long long)items[i].seq);
+                                 ev->conversation_id, (long long)items[i].seq);
                         rc = cm_store_profile_update(in->st, ev->user_id,
                                                      &facts, 1, times[i], src,
                                                      errstr, errstr_size);
@@ -296,9 +295,9 @@ static int apply_run(ingest_t *in, cm_append_t *items, int64_t *times,
                                        errstr_size);
         case CM_EVENT_PROFILE_SET:
                 snprintf(src, sizeof(src), "%s:set", ev->conversation_id);
-                rc = cm_store_profile_update(in->st, ev->user_id,
-                                             &ev->profile, 0, times[0], src,
-                                             errstr, errstr_size);
+                rc = cm_store_profile_update(in->st, ev->user_id, &ev->profile,
+                                             0, times[0], src, errstr,
+                                             errstr_size);
                 items[0].result = CM_APPEND_APPLIED;
                 return rc == -1 ? -1 : 0;
         case CM_EVENT_SESSION_DELETE:
@@ -324,8 +323,7 @@ static int apply_retry(ingest_t *in, cm_append_t *items, int64_t *times,
         char errstr[512];
         int backoff = 100;
 
-        while (apply_run(in, items, times, cnt, errstr, sizeof(errstr)) ==
-               -1) {
+        while (apply_run(in, items, times, cnt, errstr, sizeof(errstr)) == -1) {
                 if (!in->redis_down) {
                         in->redis_down = 1;
                         cm_kafka_pause_all(in->consumer, 1);
@@ -355,8 +353,7 @@ static void ask_compaction(ingest_t *in, const cm_event_t *ev)
         cm_buf_t b;
         rd_kafka_resp_err_t err;
 
-        snprintf(key, sizeof(key), "%s:%s", ev->user_id,
-                 ev->conversation_id);
+        snprintf(key, sizeof(key), "%s:%s", ev->user_id, ev->conversation_id);
         /* Ids are of [A-Za-z0-9._@-]: nothing to escape. */
         cm_buf_init(&b);
         cm_buf_addf(&b,
@@ -394,8 +391,7 @@ static int apply(ingest_t *in)
                         while (j < in->item_cnt &&
                                in->items[j].ev->type == CM_EVENT_MESSAGE)
                                 j++;
-                if (apply_retry(in, in->items + i, in->times + i, j - i) ==
-                    -1)
+                if (apply_retry(in, in->items + i, in->times + i, j - i) == -1)
                         return -1;
                 i = j;
         }
@@ -416,9 +412,8 @@ static int apply(ingest_t *in)
         }
         /* Prebuilt contexts are best effort: a session missed here is
          * published with its next change. */
-        if (dirty_cnt &&
-            cm_store_mark_dirty(in->st, dirty, dirty_cnt, errstr,
-                                sizeof(errstr)) == -1)
+        if (dirty_cnt && cm_store_mark_dirty(in->st, dirty, dirty_cnt, errstr,
+                                             sizeof(errstr)) == -1)
                 cm_warn("cannot mark sessions for prebuilt contexts: %s",
                         errstr);
         free(dirty);
@@ -577,8 +572,7 @@ int main(int argc, char **argv)
             cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.times));
         in.keys = cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.keys));
         cm_store_set_compaction(in.st,
-                                in.cfg.recent_verbatim +
-                                    in.cfg.summarize_after,
+                                in.cfg.recent_verbatim + in.cfg.summarize_after,
                                 COMPACTION_STALE_MS);
         cm_info("consuming '%s' in group '%s' into redis '%s'",
                 in.cfg.topic_events, in.cfg.ingest_group, cm_store_url(in.st));

@@ -31,8 +31,9 @@
 #include "tokens.h"
 #include "util.h"
 
-#define BATCH_MAX 64
+#define BATCH_MAX     64
 #define FOLD_ATTEMPTS 5
+#define FOLD_ROUNDS   20
 
 typedef struct summ {
         cm_config_t cfg;
@@ -87,8 +88,7 @@ static int job_decode(const rd_kafka_message_t *m, char *user, char *conv,
                                  "field 'conversation_id': bad id");
                         goto out;
                 }
-                snprintf(conv, CM_ID_MAX + 1, "%s",
-                         json_object_get_string(c));
+                snprintf(conv, CM_ID_MAX + 1, "%s", json_object_get_string(c));
         }
         ret = 0;
 out:
@@ -96,18 +96,44 @@ out:
         return ret;
 }
 
+/* Puts a job for the session back on the compaction topic. */
+static void requeue(summ_t *sm, const char *user, const char *conv)
+{
+        char key[2 * CM_ID_MAX + 2], *job;
+        cm_buf_t b;
+
+        snprintf(key, sizeof(key), "%s:%s", user, conv);
+        cm_buf_init(&b);
+        cm_buf_addf(&b,
+                    "{\"user_id\":\"%s\",\"conversation_id\":\"%s\","
+                    "\"requested_at\":%lld}",
+                    user, conv, (long long)cm_now_ms());
+        job = cm_buf_detach(&b, NULL);
+        if (rd_kafka_producev(
+                sm->producer, RD_KAFKA_V_TOPIC(sm->cfg.topic_compaction),
+                RD_KAFKA_V_KEY(key, strlen(key)),
+                RD_KAFKA_V_VALUE(job, strlen(job)),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END)) {
+                /* The mark stays; ingest asks again once it is stale. */
+                cm_warn("cannot requeue '%s'", key);
+                free(job);
+        }
+}
+
 /* Folds one session. Returns 0 when done (folded, nothing to fold, or
  * given up after FOLD_ATTEMPTS lost races), -1 on a Redis error (retry). */
 static int fold_session(summ_t *sm, const char *user, const char *conv,
                         char *errstr, size_t errstr_size)
 {
-        int attempt;
+        int64_t threshold = sm->cfg.recent_verbatim + sm->cfg.summarize_after;
+        int attempt, rounds = 0;
 
         for (attempt = 0; attempt < FOLD_ATTEMPTS && !cm_stop; attempt++) {
                 cm_session_t s;
                 size_t keep = (size_t)sm->cfg.recent_verbatim, n;
                 char *text;
                 int fallback;
+                int64_t left = 0;
                 long long rc;
 
                 if (cm_store_load(sm->st, user, conv, -1, &s, errstr,
@@ -115,19 +141,18 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
                         return -1;
                 if (!s.exists || s.msg_cnt <= keep) {
                         cm_session_release(&s);
-                        if (cm_store_compaction_done(sm->st, user, conv,
-                                                     errstr,
+                        if (cm_store_compaction_done(sm->st, user, conv, errstr,
                                                      errstr_size) == -1)
                                 return -1;
                         sm->skipped++;
                         return 0;
                 }
                 n = s.msg_cnt - keep;
-                text = cm_summarizer_fold(sm->sz, s.summary, s.msgs, n,
-                                          &fallback);
+                text =
+                    cm_summarizer_fold(sm->sz, s.summary, s.msgs, n, &fallback);
                 rc = cm_store_fold_commit(sm->st, user, conv, s.summary_upto,
-                                          s.msgs[n - 1].seq, text, errstr,
-                                          errstr_size);
+                                          s.msgs[n - 1].seq, text, &left,
+                                          errstr, errstr_size);
                 free(text);
                 cm_session_release(&s);
                 if (rc == -1)
@@ -135,9 +160,20 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
                 if (rc != CM_FOLD_MOVED) {
                         sm->folds++;
                         sm->folded += (unsigned long long)rc;
-                        cm_debug("session '%s:%s': folded %lld message(s)",
-                                 user, conv, rc);
-                        return 0;
+                        cm_debug("session '%s:%s': folded %lld message(s), "
+                                 "%lld left",
+                                 user, conv, rc, (long long)left);
+                        if (left <= threshold)
+                                return 0;
+                        /* Appends landed during the fold and saw the job
+                         * mark: fold again, a bounded number of times,
+                         * then queue the session behind the other jobs. */
+                        if (++rounds >= FOLD_ROUNDS) {
+                                requeue(sm, user, conv);
+                                return 0;
+                        }
+                        attempt = -1;
+                        continue;
                 }
                 sm->moved++;
                 cm_debug("session '%s:%s' moved under the fold; again", user,
@@ -150,14 +186,13 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
 
 static void to_dlq(summ_t *sm, const rd_kafka_message_t *m, const char *why)
 {
-        char *entry = cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition,
-                                    m->offset, m->key, m->key_len, m->payload,
-                                    m->len, why);
+        char *entry =
+            cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                          m->key, m->key_len, m->payload, m->len, why);
 
         cm_warn("compaction job at [%d] @%lld to dlq: %s", (int)m->partition,
                 (long long)m->offset, why);
-        if (rd_kafka_producev(sm->producer,
-                              RD_KAFKA_V_TOPIC(sm->cfg.topic_dlq),
+        if (rd_kafka_producev(sm->producer, RD_KAFKA_V_TOPIC(sm->cfg.topic_dlq),
                               RD_KAFKA_V_KEY(m->key, m->key_len),
                               RD_KAFKA_V_VALUE(entry, strlen(entry)),
                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
@@ -287,6 +322,9 @@ int main(int argc, char **argv)
                 cm_error("%s", errstr);
                 goto out;
         }
+        /* The fold keeps the job mark while more than this is left. */
+        cm_store_set_compaction(
+            sm.st, sm.cfg.recent_verbatim + sm.cfg.summarize_after, 0);
         if (cm_store_connect(sm.st, errstr, sizeof(errstr)) == -1)
                 cm_warn("%s; will retry when jobs arrive", errstr);
         sm.producer =
@@ -326,8 +364,7 @@ int main(int argc, char **argv)
                 } else if (handle(&sm, m) == 0) {
                         while (rd_kafka_outq_len(sm.producer) > 0 && !cm_stop)
                                 rd_kafka_flush(sm.producer, 100);
-                        rd_kafka_offset_store(m->rkt, m->partition,
-                                              m->offset);
+                        rd_kafka_offset_store(m->rkt, m->partition, m->offset);
                 }
                 rd_kafka_message_destroy(m);
         }
