@@ -15,6 +15,11 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
+# Node.js and npm build the tokenizer data (ops/fetch-tokenizer-data.sh)
+# and run the exactness test; any node >= 18 will do, from Debian or not.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing="$missing nodejs npm"
+fi
 [ -z "$missing" ] && exit 0
 
 echo "install-deps: installing:$missing"
