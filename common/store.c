@@ -1007,6 +1007,42 @@ int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions, size_t cnt,
         return ret;
 }
 
+int cm_store_mark_user_dirty(cm_store_t *st, const char *user, char *errstr,
+                             size_t errstr_size)
+{
+        char k_convs[KEY_MAX];
+        const char *argv[] = {"SMEMBERS", k_convs};
+        const char **keys = NULL;
+        char (*bufs)[2 * CM_ID_MAX + 2] = NULL;
+        redisReply *r;
+        size_t i, n = 0;
+        int ret;
+
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        cm_store_key(st, k_convs, sizeof(k_convs), user, NULL, "convs");
+        r = command(st, 2, argv, NULL, errstr, errstr_size);
+        if (!r)
+                return -1;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+                keys = cm_calloc(r->elements, sizeof(*keys));
+                bufs = cm_calloc(r->elements, sizeof(*bufs));
+                for (i = 0; i < r->elements; i++) {
+                        if (r->element[i]->type != REDIS_REPLY_STRING)
+                                continue;
+                        snprintf(bufs[n], sizeof(bufs[n]), "%s:%s", user,
+                                 r->element[i]->str);
+                        keys[n] = bufs[n];
+                        n++;
+                }
+        }
+        freeReplyObject(r);
+        ret = cm_store_mark_dirty(st, keys, n, errstr, errstr_size);
+        free(keys);
+        free(bufs);
+        return ret;
+}
+
 int cm_store_pop_dirty(cm_store_t *st, char **out, int max, int64_t cutoff_ms,
                        char *errstr, size_t errstr_size)
 {

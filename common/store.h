@@ -180,6 +180,11 @@ int cm_store_compaction_done(cm_store_t *st, const char *user, const char *conv,
 int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions, size_t cnt,
                         char *errstr, size_t errstr_size);
 
+/* Marks every conversation of the user changed (after a profile change).
+ * Returns 0, or -1 with the reason. */
+int cm_store_mark_user_dirty(cm_store_t *st, const char *user, char *errstr,
+                             size_t errstr_size);
+
 /* Pops at most max changed sessions whose first change since their last
  * publication is at or before cutoff_ms (so that one session is published
  * at most once per interval, and its last change always is) into out

@@ -28,4 +28,15 @@ n=$(grep -c '^burst:default	' "$T_DIR/prebuilt.tsv")
 [ "$n" -le 5 ] || t_fail "the burst published $n prebuilt contexts"
 $PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-prebuilt.schema.json" "$T_DIR/last.json" || t_fail "prebuilt context does not validate"
 grep -q '"request_id"' "$T_DIR/last.json" && t_fail "prebuilt context carries a request_id"
+
+# A profile change reaches the prebuilt context of every conversation of
+# the user, not only the one its event was keyed by.
+"$BIN/chatmem" send --user burst --conv side --content "a side conversation" 2>>"$T_DIR/logs/send.log" || t_fail "send failed"
+t_wait 10 sh -c "kcat -b $CHATMEM_KAFKA_BROKERS -C -t context.prebuilt -e -q -f '%k\n' | grep -q '^burst:side\$'" || t_fail "no prebuilt context for burst:side"
+"$BIN/chatmem" send --user burst --type profile.set --profile '{"name":"Burst Tester"}' 2>>"$T_DIR/logs/send.log" || t_fail "send failed"
+side_has_name() {
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.prebuilt -e -q -f '%k\t%s\n' 2>/dev/null |
+		grep '^burst:side	' | tail -1 | grep -q '"name":"Burst Tester"'
+}
+t_wait 15 side_has_name || t_fail "the profile change did not republish burst:side"
 t_pass "20-message burst: $n prebuilt entries, the last one ends with message 20"

@@ -416,6 +416,16 @@ static int apply(ingest_t *in)
                                              sizeof(errstr)) == -1)
                 cm_warn("cannot mark sessions for prebuilt contexts: %s",
                         errstr);
+        /* A profile.set changes the context of every conversation of the
+         * user, not only the one its key names. */
+        for (i = 0; dirty && i < in->item_cnt; i++) {
+                if (in->items[i].ev->type == CM_EVENT_PROFILE_SET &&
+                    cm_store_mark_user_dirty(in->st, in->items[i].ev->user_id,
+                                             errstr, sizeof(errstr)) == -1)
+                        cm_warn("cannot mark the conversations of '%s' for "
+                                "prebuilt contexts: %s",
+                                in->items[i].ev->user_id, errstr);
+        }
         free(dirty);
         return 0;
 }
