@@ -1587,3 +1587,20 @@ char *cm_stored_tail_encode(const cm_message_t *msg, const char *event_id)
         out[0] = ','; /* "{..." becomes ",..." to follow "seq":N */
         return out;
 }
+
+char *cm_compaction_job_encode(const char *user_id, const char *conversation_id,
+                               int64_t requested_at)
+{
+        struct json_object *obj = json_object_new_object();
+        char *out;
+
+        json_object_object_add(obj, "user_id", json_object_new_string(user_id));
+        json_object_object_add(obj, "conversation_id",
+                               json_object_new_string(conversation_id));
+        json_object_object_add(obj, "requested_at",
+                               json_object_new_int64(requested_at));
+        out = cm_strdup(json_object_to_json_string_ext(
+            obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(obj);
+        return out;
+}

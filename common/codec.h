@@ -197,4 +197,9 @@ char *cm_stored_tail_encode(const cm_message_t *msg, const char *event_id);
 int cm_stored_decode(const char *buf, size_t len, cm_message_t *msg,
                      char *errstr, size_t errstr_size);
 
+/* Encodes a compaction job {"user_id","conversation_id","requested_at"}
+ * (chat.compaction, internal). Returns a heap string. Cannot fail. */
+char *cm_compaction_job_encode(const char *user_id, const char *conversation_id,
+                               int64_t requested_at);
+
 #endif

@@ -5,28 +5,6 @@
 
 #include "log.h"
 
-volatile sig_atomic_t cm_stop = 0;
-
-static void on_signal(int sig)
-{
-        (void)sig;
-        if (cm_stop)
-                _exit(1);
-        cm_stop = 1;
-}
-
-void cm_daemon_signals(void)
-{
-        struct sigaction sa;
-
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-}
-
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
                     char *errstr, size_t errstr_size)
 {

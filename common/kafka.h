@@ -20,13 +20,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
-
-/* Set by the SIGTERM/SIGINT handler installed by cm_daemon_signals(). */
-extern volatile sig_atomic_t cm_stop;
-
-/* Installs SIGTERM/SIGINT handlers that set cm_stop; a second signal exits
- * at once with status 1. Ignores SIGPIPE. Cannot fail. */
-void cm_daemon_signals(void);
+#include "daemon.h"
 
 /*
  * Creates a high-level consumer in group (NULL: no group, for assign-only

@@ -12,7 +12,6 @@
  * history or from a bounded in-process cache of the sessions last read
  * (a direct-mapped table of context.cache_sessions slots).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +45,6 @@ typedef struct ctxw {
         unsigned long long replies, errors, degraded, prebuilt;
         int64_t prebuilt_at; /* mono µs of the last prebuilt pass */
 } ctxw_t;
-
-static void usage(FILE *fp)
-{
-        fprintf(fp, "usage: chatmem-context [-c FILE]\n"
-                    "Answers context requests with a compact context.\n");
-}
 
 static uint64_t hash_key(const char *s)
 {
@@ -349,35 +342,18 @@ int main(int argc, char **argv)
 {
         ctxw_t cw;
         rd_kafka_message_t *batch[BATCH_MAX];
-        const char *conf_path = NULL;
         char errstr[512];
-        int opt, ret = 1;
+        int ret = 1;
         size_t i;
 
         memset(&cw, 0, sizeof(cw));
-        cm_log_init("chatmem-context");
         cm_config_init(&cw.cfg);
-        while ((opt = getopt(argc, argv, "c:h")) != -1) {
-                switch (opt) {
-                case 'c':
-                        conf_path = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        ret = 0;
-                        goto out;
-                default:
-                        usage(stderr);
-                        ret = 2;
-                        goto out;
-                }
-        }
-        if (cm_config_load(&cw.cfg, conf_path, errstr, sizeof(errstr)) == -1) {
-                cm_error("%s", errstr);
+        ret = cm_daemon_init(argc, argv, "chatmem-context",
+                             "Answers context requests with a compact context.",
+                             &cw.cfg);
+        if (ret != -1)
                 goto out;
-        }
-        cm_log_level_parse(cw.cfg.log_level, &cm_log_level);
-        cm_daemon_signals();
+        ret = 1;
         if (cm_tokenizer_get(cw.cfg.tokenizer, &cw.tk, errstr,
                              sizeof(errstr)) == -1) {
                 cm_error("%s", errstr);

@@ -12,7 +12,6 @@
  * backoff until it succeeds; then the partitions resume. Nothing is
  * acknowledged that Redis has not.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,13 +70,6 @@ static void log_stats(ingest_t *in, int force)
                 in->applied, in->duplicates, in->dead);
         in->logged = sum;
         in->stats_at = now;
-}
-
-static void usage(FILE *fp)
-{
-        fprintf(fp, "usage: chatmem-ingest [-c FILE]\n"
-                    "Consumes chat events and appends them to the sessions "
-                    "in Redis.\n");
 }
 
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -350,17 +342,11 @@ static int apply_retry(ingest_t *in, cm_append_t *items, int64_t *times,
 static void ask_compaction(ingest_t *in, const cm_event_t *ev)
 {
         char key[2 * CM_ID_MAX + 2], *job;
-        cm_buf_t b;
         rd_kafka_resp_err_t err;
 
         snprintf(key, sizeof(key), "%s:%s", ev->user_id, ev->conversation_id);
-        /* Ids are of [A-Za-z0-9._@-]: nothing to escape. */
-        cm_buf_init(&b);
-        cm_buf_addf(&b,
-                    "{\"user_id\":\"%s\",\"conversation_id\":\"%s\","
-                    "\"requested_at\":%lld}",
-                    ev->user_id, ev->conversation_id, (long long)cm_now_ms());
-        job = cm_buf_detach(&b, NULL);
+        job = cm_compaction_job_encode(ev->user_id, ev->conversation_id,
+                                       cm_now_ms());
         err = rd_kafka_producev(
             in->producer, RD_KAFKA_V_TOPIC(in->cfg.topic_compaction),
             RD_KAFKA_V_KEY(key, strlen(key)),
@@ -512,35 +498,20 @@ static void log_consumer_error(const rd_kafka_message_t *m)
 int main(int argc, char **argv)
 {
         ingest_t in;
-        const char *conf_path = NULL;
         char errstr[512];
-        int opt, ret = 1;
+        int ret = 1;
 
         memset(&in, 0, sizeof(in));
         cm_buf_init(&in.line);
-        cm_log_init("chatmem-ingest");
         cm_config_init(&in.cfg);
-        while ((opt = getopt(argc, argv, "c:h")) != -1) {
-                switch (opt) {
-                case 'c':
-                        conf_path = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        ret = 0;
-                        goto out;
-                default:
-                        usage(stderr);
-                        ret = 2;
-                        goto out;
-                }
-        }
-        if (cm_config_load(&in.cfg, conf_path, errstr, sizeof(errstr)) == -1) {
-                cm_error("%s", errstr);
+        ret = cm_daemon_init(
+            argc, argv, "chatmem-ingest",
+            "Consumes chat events and appends them to the sessions "
+            "in Redis.",
+            &in.cfg);
+        if (ret != -1)
                 goto out;
-        }
-        cm_log_level_parse(in.cfg.log_level, &cm_log_level);
-        cm_daemon_signals();
+        ret = 1;
 
         if (cm_tokenizer_get(in.cfg.tokenizer, &in.tk, errstr,
                              sizeof(errstr)) == -1) {

@@ -14,7 +14,6 @@
  * unnecessary); a crash before that redoes the job, which the cursor makes
  * harmless.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +44,6 @@ typedef struct summ {
         int redis_down;
         unsigned long long folds, folded, moved, skipped, dead;
 } summ_t;
-
-static void usage(FILE *fp)
-{
-        fprintf(fp, "usage: chatmem-summarizer [-c FILE]\n"
-                    "Folds old messages into the running summaries.\n");
-}
 
 /* Reads {"user_id", "conversation_id"} of a job. Returns 0, or -1 with the
  * reason. */
@@ -100,15 +93,9 @@ out:
 static void requeue(summ_t *sm, const char *user, const char *conv)
 {
         char key[2 * CM_ID_MAX + 2], *job;
-        cm_buf_t b;
 
         snprintf(key, sizeof(key), "%s:%s", user, conv);
-        cm_buf_init(&b);
-        cm_buf_addf(&b,
-                    "{\"user_id\":\"%s\",\"conversation_id\":\"%s\","
-                    "\"requested_at\":%lld}",
-                    user, conv, (long long)cm_now_ms());
-        job = cm_buf_detach(&b, NULL);
+        job = cm_compaction_job_encode(user, conv, cm_now_ms());
         if (rd_kafka_producev(
                 sm->producer, RD_KAFKA_V_TOPIC(sm->cfg.topic_compaction),
                 RD_KAFKA_V_KEY(key, strlen(key)),
@@ -279,34 +266,17 @@ static int handle(summ_t *sm, const rd_kafka_message_t *m)
 int main(int argc, char **argv)
 {
         summ_t sm;
-        const char *conf_path = NULL;
         char errstr[512];
-        int opt, ret = 1;
+        int ret = 1;
 
         memset(&sm, 0, sizeof(sm));
-        cm_log_init("chatmem-summarizer");
         cm_config_init(&sm.cfg);
-        while ((opt = getopt(argc, argv, "c:h")) != -1) {
-                switch (opt) {
-                case 'c':
-                        conf_path = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        ret = 0;
-                        goto out;
-                default:
-                        usage(stderr);
-                        ret = 2;
-                        goto out;
-                }
-        }
-        if (cm_config_load(&sm.cfg, conf_path, errstr, sizeof(errstr)) == -1) {
-                cm_error("%s", errstr);
+        ret = cm_daemon_init(argc, argv, "chatmem-summarizer",
+                             "Folds old messages into the running summaries.",
+                             &sm.cfg);
+        if (ret != -1)
                 goto out;
-        }
-        cm_log_level_parse(sm.cfg.log_level, &cm_log_level);
-        cm_daemon_signals();
+        ret = 1;
         if (cm_tokenizer_get(sm.cfg.tokenizer, &sm.tk, errstr,
                              sizeof(errstr)) == -1) {
                 cm_error("%s", errstr);
