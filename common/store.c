@@ -1013,7 +1013,7 @@ int cm_store_mark_user_dirty(cm_store_t *st, const char *user, char *errstr,
         char k_convs[KEY_MAX];
         const char *argv[] = {"SMEMBERS", k_convs};
         const char **keys = NULL;
-        char (*bufs)[2 * CM_ID_MAX + 2] = NULL;
+        char(*bufs)[2 * CM_ID_MAX + 2] = NULL;
         redisReply *r;
         size_t i, n = 0;
         int ret;
