@@ -55,7 +55,8 @@ typedef struct cm_message {
         size_t content_len;
         int64_t seq;    /* sequence in the session; 0 when not stored */
         int64_t ts;     /* ms since epoch; 0 when absent */
-        int tokens;     /* tokens of the message's context line; -1 unknown */
+        int tokens;     /* tokens of its context line with the line break
+                           (cm_context_line_tokens); -1 unknown */
         char *event_id; /* owned; NULL when absent */
 } cm_message_t;
 

@@ -87,7 +87,7 @@ static const cm_setting_t settings[] = {
            "CHATMEM_CONTEXT_MAX_TOKENS"),
     CM_INT("context.cache_sessions", cache_sessions, 0, 10000000, 10000,
            "CHATMEM_CONTEXT_CACHE_SESSIONS"),
-    CM_STR("context.tokenizer", tokenizer, 1, "estimate",
+    CM_STR("context.tokenizer", tokenizer, 1, "cl100k_base",
            "CHATMEM_CONTEXT_TOKENIZER", NULL),
     CM_INT("context.prebuilt", prebuilt, 0, 1, 1, "CHATMEM_CONTEXT_PREBUILT"),
     CM_INT("context.prebuilt_interval_ms", prebuilt_interval_ms, 0, 3600000,

@@ -58,7 +58,7 @@ typedef struct cm_config {
         int summarize_after;      /* 5 */
         int max_tokens;           /* 2000 */
         int cache_sessions;       /* 10000 entries of the degraded-mode cache */
-        char *tokenizer;          /* "estimate" (chars/4) */
+        char *tokenizer;          /* "cl100k_base"; "o200k_base", "estimate" */
         int prebuilt;             /* 1: publish changed sessions' contexts */
         int prebuilt_interval_ms; /* 1000: at most one per session per */
 

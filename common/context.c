@@ -400,3 +400,53 @@ int cm_context_full_tokens(const cm_profile_t *profile,
         cm_buf_release(&prof);
         return pl.tokens;
 }
+
+/* Appends "<Role>: <content>" to b. */
+static void line_render(const cm_message_t *msg, cm_buf_t *b)
+{
+        cm_buf_adds(b, cm_role_label(msg->role));
+        cm_buf_adds(b, ": ");
+        cm_buf_add(b, msg->content, msg->content_len);
+}
+
+int cm_context_line_tokens(const cm_message_t *msg, const cm_tokenizer_t *tk)
+{
+        cm_buf_t line;
+        int n;
+
+        cm_buf_init(&line);
+        line_render(msg, &line);
+        cm_buf_adds(&line, "\n");
+        n = cm_tokenizer_count(tk, line.buf, line.len);
+        cm_buf_release(&line);
+        return n;
+}
+
+int cm_context_full_tokens_stored(const cm_profile_t *profile, int64_t line_sum,
+                                  const cm_message_t *newest,
+                                  const cm_tokenizer_t *tk)
+{
+        cm_buf_t b;
+        int64_t n;
+
+        if (line_sum <= 0 && !newest)
+                return cm_context_full_tokens(profile, NULL, 0, tk);
+        cm_buf_init(&b);
+        profile_render(profile, &b);
+        if (b.len)
+                cm_buf_adds(&b, "\n\n");
+        cm_buf_adds(&b, "Recent Messages:\n");
+        n = cm_tokenizer_count(tk, b.buf, b.len) + line_sum;
+        if (newest) {
+                /* The newest line ends the text: its break is not there. */
+                n -= newest->tokens >= 0 ? newest->tokens
+                                         : cm_context_line_tokens(newest, tk);
+                cm_buf_reset(&b);
+                line_render(newest, &b);
+                n += cm_tokenizer_count(tk, b.buf, b.len);
+        }
+        /* Else the newest line's break is taken to merge into the line's
+         * last token, as it does after a final '.', '?' or '!'. */
+        cm_buf_release(&b);
+        return n > INT_MAX ? INT_MAX : n < 0 ? 0 : (int)n;
+}

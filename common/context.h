@@ -26,6 +26,7 @@
 #define CM_CONTEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "codec.h"
 #include "tokens.h"
@@ -62,5 +63,46 @@ void cm_context_out_release(cm_context_out_t *out);
 int cm_context_full_tokens(const cm_profile_t *profile,
                            const cm_message_t *msgs, size_t cnt,
                            const cm_tokenizer_t *tk);
+
+/*
+ * The full history's tokens without its text, for a session whose older
+ * messages are gone (folded into the summary).
+ *
+ * Every line of the history text starts with a role label, a letter, and
+ * in cl100k_base and o200k_base no pre-token spans the start of such a
+ * line: the pieces that can hold a '\n' ("\s*[\r\n]+", a punctuation run
+ * followed by "[\r\n]*" or "[\r\n/]*") end before a letter, and
+ * "\s+(?!\S)" is never the alternative chosen when the run ends in '\n'.
+ * BPE encodes each pre-token on its own, so the history's tokens are the
+ * sum of those of its parts cut right after each line break: the head
+ * (the profile lines, "Recent Messages:" and its break) and each message
+ * line with its break, except the newest line, which ends the text.
+ * Ingest stores cm_context_line_tokens() per message and the session
+ * keeps their sum; tests/test_budget.c checks the result against a
+ * recount of the text.
+ */
+
+/* Tokens of "<Role>: <content>\n": msg's line and its line break, as the
+ * line takes them in a history text that goes on after it. Cannot fail. */
+int cm_context_line_tokens(const cm_message_t *msg, const cm_tokenizer_t *tk);
+
+/*
+ * Tokens of the full history (as cm_context_full_tokens() would count its
+ * text) from line_sum, the sum of cm_context_line_tokens() over every
+ * message of the history, and newest, its newest message (newest->tokens
+ * is its stored line tokens, or -1 to count them here). Exact for
+ * cl100k_base and o200k_base. With newest NULL (not at hand: every
+ * message folded, or an append came in between the reads) the newest line's
+ * break is taken to cost no token, as after a final '.', '?' or '!' (".\n" is
+ * one token); otherwise it costs one, or a run of trailing whitespace and the
+ * break make fewer tokens than the run alone: then the result is off by one
+ * either way. For "estimate" the sum of per-line estimates is never below the
+ * estimate of the whole text, and at most one token per line above it. A
+ * history without messages (line_sum 0, newest NULL) is the profile lines
+ * alone. Cannot fail.
+ */
+int cm_context_full_tokens_stored(const cm_profile_t *profile, int64_t line_sum,
+                                  const cm_message_t *newest,
+                                  const cm_tokenizer_t *tk);
 
 #endif

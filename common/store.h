@@ -70,7 +70,8 @@ typedef struct cm_append {
         const cm_event_t *ev; /* a CM_EVENT_MESSAGE event */
         int32_t partition;
         int64_t offset;
-        int tokens; /* tokens of the message's context line */
+        int tokens; /* tokens of the message's context line,
+                               with its line break */
         /* out */
         cm_append_result_t result;
         int64_t seq;     /* its sequence number (also of a duplicate,

@@ -150,7 +150,7 @@ static void test_defaults(void **state)
         assert_int_equal(cfg.summarize_after, 5);
         assert_int_equal(cfg.max_tokens, 2000);
         assert_int_equal(cfg.cache_sessions, 10000);
-        assert_string_equal(cfg.tokenizer, "estimate");
+        assert_string_equal(cfg.tokenizer, "cl100k_base");
         assert_null(cfg.kafka_props);
         assert_int_equal(cfg.kafka_prop_cnt, 0);
 
@@ -184,7 +184,7 @@ static void test_file_overrides(void **state)
                                    "context = {\n"
                                    "  recent_verbatim = 0;\n"
                                    "  max_tokens = 4096;\n"
-                                   "  tokenizer = \"cl100k_base\";\n"
+                                   "  tokenizer = \"o200k_base\";\n"
                                    "};\n",
                                    errstr, sizeof(errstr), &tf),
                          0);
@@ -199,7 +199,7 @@ static void test_file_overrides(void **state)
         assert_int_equal(cfg.ingest_batch_size, 50);
         assert_int_equal(cfg.recent_verbatim, 0);
         assert_int_equal(cfg.max_tokens, 4096);
-        assert_string_equal(cfg.tokenizer, "cl100k_base");
+        assert_string_equal(cfg.tokenizer, "o200k_base");
         /* Untouched settings keep their defaults. */
         assert_string_equal(cfg.topic_compaction, "chat.compaction");
         assert_int_equal(cfg.summarize_after, 5);
@@ -612,7 +612,7 @@ static void test_example_file_loads(void **state)
         assert_int_equal(cfg.max_tokens, 2000);
         assert_int_equal(cfg.session_ttl, 3600);
         assert_string_equal(cfg.redis_url, "redis://127.0.0.1:6379/0");
-        assert_string_equal(cfg.tokenizer, "estimate");
+        assert_string_equal(cfg.tokenizer, "cl100k_base");
         cm_config_release(&cfg);
 }
 

@@ -192,6 +192,20 @@ static void reply_error(ctxw_t *cw, const rd_kafka_message_t *m,
             cm_error_reply_encode(req->request_id, "invalid_request", why));
 }
 
+/* The session's newest message (seq last_seq) if it was loaded, else NULL.
+ * It is not the last one loaded when an append came in between the reads
+ * of the meta and of the list. */
+static const cm_message_t *stored_newest(const cm_session_t *s)
+{
+        size_t i;
+
+        for (i = s->msg_cnt; i > 0; i--) {
+                if (s->msgs[i - 1].seq == s->last_seq)
+                        return &s->msgs[i - 1];
+        }
+        return NULL;
+}
+
 /* Builds the reply to a decoded request (request_id "" gives the
  * prebuilt shape, without request_id). Returns a heap JSON string. */
 static char *build(ctxw_t *cw, const cm_request_t *req, int64_t t0)
@@ -212,8 +226,11 @@ static char *build(ctxw_t *cw, const cm_request_t *req, int64_t t0)
                  req->conversation_id);
 
         /* Inline history replaces the stored messages; the profile and
-         * summary still come from the store when it answers. */
-        if (load_session(cw, req, req->has_history ? 0 : recent, &s) == 0) {
+         * summary still come from the store when it answers. At least the
+         * newest stored message is loaded, for full_history_tokens. */
+        if (load_session(cw, req,
+                         req->has_history ? 0 : (recent > 0 ? recent : 1),
+                         &s) == 0) {
                 if (!req->has_history)
                         cache_put(cw, skey, &s);
         } else {
@@ -245,8 +262,8 @@ static char *build(ctxw_t *cw, const cm_request_t *req, int64_t t0)
         } else {
                 /* Older messages were folded or are not loaded: their line
                  * tokens were stored at ingest and summed in the session. */
-                full = cm_context_full_tokens(&s.profile, NULL, 0, cw->tk) +
-                       (int)s.tokens;
+                full = cm_context_full_tokens_stored(&s.profile, s.tokens,
+                                                     stored_newest(&s), cw->tk);
         }
 
         memset(&reply, 0, sizeof(reply));

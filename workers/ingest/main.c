@@ -18,6 +18,7 @@
 
 #include "codec.h"
 #include "config.h"
+#include "context.h"
 #include "kafka.h"
 #include "log.h"
 #include "profile.h"
@@ -45,7 +46,6 @@ typedef struct ingest {
         rd_kafka_message_t **carry;
         size_t carry_cnt;
 
-        cm_buf_t line;
         unsigned long long applied, duplicates, dead;
         unsigned long long logged; /* applied + duplicates + dead at the
                                       last stats line */
@@ -157,15 +157,6 @@ static int check_key(const rd_kafka_message_t *m, const cm_event_t *ev,
         return -1;
 }
 
-static int line_tokens(ingest_t *in, const cm_message_t *msg)
-{
-        cm_buf_reset(&in->line);
-        cm_buf_adds(&in->line, cm_role_label(msg->role));
-        cm_buf_adds(&in->line, ": ");
-        cm_buf_add(&in->line, msg->content, msg->content_len);
-        return cm_tokenizer_count(in->tk, in->line.buf, in->line.len);
-}
-
 /* The time of an event, for ordering profile statements: its ts, else the
  * Kafka message timestamp, else now. */
 static int64_t event_time(const rd_kafka_message_t *m, const cm_event_t *ev)
@@ -210,7 +201,7 @@ static void prepare(ingest_t *in)
                 item->partition = m->partition;
                 item->offset = m->offset;
                 if (ev->type == CM_EVENT_MESSAGE)
-                        item->tokens = line_tokens(in, &ev->msg);
+                        item->tokens = cm_context_line_tokens(&ev->msg, in->tk);
                 in->times[in->item_cnt] = event_time(m, ev);
                 snprintf(in->keys[in->item_cnt], sizeof(in->keys[0]), "%s:%s",
                          ev->user_id, ev->conversation_id);
@@ -502,7 +493,6 @@ int main(int argc, char **argv)
         int ret = 1;
 
         memset(&in, 0, sizeof(in));
-        cm_buf_init(&in.line);
         cm_config_init(&in.cfg);
         ret = cm_daemon_init(
             argc, argv, "chatmem-ingest",
@@ -595,7 +585,6 @@ out:
         free(in.items);
         free(in.times);
         free(in.keys);
-        cm_buf_release(&in.line);
         cm_config_release(&in.cfg);
         return ret;
 }
