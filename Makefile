@@ -47,7 +47,7 @@ LIB        = $(BUILD)/libchatmem.a
 
 WORKERS    = $(notdir $(wildcard workers/*))
 WORKER_BIN = $(WORKERS:%=$(BIN)/chatmem-%)
-TOOL_BIN   = $(BIN)/chatmem $(BIN)/chatmem-devbroker
+TOOL_BIN   = $(BIN)/chatmem $(BIN)/chatmem-devbroker $(BIN)/chatmem-bench
 ALL_BIN    = $(WORKER_BIN) $(TOOL_BIN)
 
 UNIT_SRC   = $(wildcard tests/test_*.c)
@@ -55,7 +55,7 @@ UNIT_BIN   = $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 E2E        = $(sort $(wildcard tests/test_e2e_*.sh))
 
 .PHONY: all deps test unit e2e demo up down clean format fmt-check \
-	bench-tokenizer
+	bench-tokenizer token-table
 .DEFAULT_GOAL := all
 
 all: deps
@@ -107,7 +107,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)$(MAKE) --no-print-directory unit e2e
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(TOKEN_DATA)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
 	    CHATMEM_SRC=$(CURDIR) $$t; done
 
@@ -139,6 +139,19 @@ bench-tokenizer: deps
 	$(Q)NODE_PATH=$(CURDIR)/build/node/node_modules node \
 	    tests/bench/tokenizer.js $(BENCH_TOKENS) $(CURDIR) $(BUILD)/bench
 
+# Token reduction on the seed-style conversation (tests/seed50.py), exact
+# cl100k_base counts: full history against chatmem's context.
+TOKEN_TABLE = $(BUILD)/tests/bench/token_table
+$(TOKEN_TABLE): $(BUILD)/tests/bench/token_table.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+token-table: $(TOKEN_TABLE) $(TOKEN_DATA)
+	@mkdir -p $(BUILD)/bench
+	$(Q)/usr/bin/python3 tests/seed50.py >$(BUILD)/bench/seed50.jsonl
+	$(Q)$(TOKEN_TABLE) $(BUILD)/bench/seed50.jsonl
+
 format:
 	clang-format -i $(wildcard common/*.[ch] workers/*/*.c tools/*/*.c tests/*.c)
 
@@ -162,3 +175,16 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Load generator for `make bench` (tools/bench), and the benchmark itself:
+# its own fleet, ingest/context/build/cost/memory, a report under
+# build/bench/ (ops/bench.sh documents the BENCH_* settings).
+$(BIN)/chatmem-bench: $(BUILD)/tools/bench/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: bench
+bench: deps
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) ops/bench.sh $(CURDIR)/build/bench

@@ -68,7 +68,7 @@ ENV
 	set +a
 	for w in "$BIN"/chatmem-*; do
 		name=$(basename "$w")
-		[ "$name" = chatmem-devbroker ] && continue
+		case $name in chatmem-devbroker | chatmem-bench) continue ;; esac
 		start_bg "$name" "$w"
 	done
 	sleep 0.5

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Turns the JSON lines of ops/bench.sh into bench.json, report.txt and
+latency.dat (for gnuplot). Usage: bench_report.py RESULTS.jsonl OUTDIR CORES"""
+import json
+import sys
+
+res_path, out, cores = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rows = [json.loads(l) for l in open(res_path) if l.strip()]
+
+
+def one(mode, **kw):
+    for r in rows:
+        if r["mode"] == mode and all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+
+
+ing = {w: one("ingest", workers=w) for w in (1, 2)}
+kcat = one("ref_kcat")
+red = one("ref_redis")
+mem = one("memory")
+mems = one("memory_summarized")
+build = one("build")
+ctx = [r for r in rows if r["mode"] == "context"]
+cost = [r for r in rows if r["mode"] == "cost"]
+
+# Maximum sustainable rate: the highest offered rate fully answered with
+# p99 <= 5 ms.
+ok = [r for r in ctx if r["missing"] == 0 and r["achieved_rps"] >= 0.9 * r["rate"]]
+sust = [r for r in ok if r["p99_us"] <= 5000]
+summary = {
+    "cores": cores,
+    "ingest_events_per_s": {str(w): (ing[w] or {}).get("events_per_s") for w in ing},
+    "kcat_msgs_per_s": kcat and kcat["msgs_per_s"],
+    "redis_rpush_ops_per_s": red and red["ops_per_s"],
+    "context_max_rate_p99_le_5ms": max((r["rate"] for r in sust), default=None),
+    "build_us": build and build["build_us"],
+}
+for w in (1, 2):
+    if ing[w] and kcat and kcat["msgs_per_s"]:
+        summary["ingest%d_vs_kcat" % w] = round(ing[w]["events_per_s"] / kcat["msgs_per_s"], 3)
+    if ing[w] and red and red["ops_per_s"]:
+        summary["ingest%d_vs_redis_rpush" % w] = round(ing[w]["events_per_s"] / red["ops_per_s"], 3)
+if mem:
+    per = mem["bytes_per_session_info"]
+    summary["redis_bytes_per_session"] = per
+    summary["redis_gb_for_1m_sessions"] = round(per * 1e6 / 1e9, 2)
+json.dump({"summary": summary, "results": rows}, open(out + "/bench.json", "w"), indent=1)
+
+L = []
+p = L.append
+p("chatmem benchmark (%d cores; one machine runs broker, redis, workers and load)" % cores)
+p("")
+p("Ingest (produce -> acknowledged in Redis), ratios first")
+p("  %-10s %12s %10s %12s" % ("workers", "events/s", "vs kcat", "vs rpush-P32"))
+for w in (1, 2):
+    r = ing[w]
+    if r:
+        p("  %-10d %12.0f %10s %12s" % (w, r["events_per_s"],
+          summary.get("ingest%d_vs_kcat" % w, "-"), summary.get("ingest%d_vs_redis_rpush" % w, "-")))
+if kcat:
+    p("  reference: kcat -C to /dev/null, same broker: %d msgs/s (%d msgs)" % (kcat["msgs_per_s"], kcat["messages"]))
+if red:
+    p("  reference: redis-benchmark -P 32 -t rpush: %.0f ops/s" % red["ops_per_s"])
+if ing[1]:
+    p("  (%d events over %d sessions per run)" % (ing[1]["events"], ing[1]["sessions"]))
+p("")
+p("Context request/reply, open loop (latency from scheduled send to reply receipt)")
+p("  %8s %9s %8s %8s %8s %8s %8s %8s" % ("offered", "achieved", "missing", "p50 ms", "p90 ms", "p99 ms", "p99.9", "max ms"))
+with open(out + "/latency.dat", "w") as f:
+    for r in ctx:
+        p("  %8d %9.0f %8d %8.2f %8.2f %8.2f %8.2f %8.2f" % (
+            r["rate"], r["achieved_rps"], r["missing"], r["p50_us"] / 1e3, r["p90_us"] / 1e3,
+            r["p99_us"] / 1e3, r["p999_us"] / 1e3, r["max_us"] / 1e3))
+        f.write("%d %.3f %.3f %.3f\n" % (r["rate"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["p999_us"] / 1e3))
+p("  max sustainable rate with p99 <= 5 ms: %s req/s" % (summary["context_max_rate_p99_le_5ms"] or "none of the offered rates"))
+p("")
+if build:
+    p("Context build, in-process (%d-message session, profile + summary, %s)" % (build["messages"], build["tokenizer"]))
+    p("  build only:             %7.2f us  (%d contexts/s)" % (build["build_us"], build["builds_per_s"]))
+    p("  decode+build+encode:    %7.2f us  (%d contexts/s)" % (build["decode_build_encode_us"], build["per_s"]))
+    p("")
+if cost:
+    c0 = cost[0]
+    p("Cost model: %d users x %d messages/day x 30 days, $%.2f per 1M input tokens (%s)" % (
+        c0["users"], c0["per_day"], c0["price_per_1m"], c0["tokenizer"]))
+    p("  %8s %12s %12s %8s %14s %14s" % ("messages", "full tokens", "chatmem", "saving", "full $/month", "chatmem $/month"))
+    for c in cost:
+        p("  %8d %12d %12d %7.0f%% %14.0f %14.0f" % (c["messages"], c["full_tokens"], c["chatmem_tokens"],
+          100 * c["saving"], c["monthly_full_usd"], c["monthly_chatmem_usd"]))
+    p("")
+if mem:
+    s = mem["memory_usage_sample"]
+    p("Redis memory")
+    p("  %d sessions of %d unsummarized messages: INFO used_memory grew %d bytes = %d bytes/session"
+      % (mem["sessions"], mem["messages_per_session"], mem["used_memory_delta"], mem["bytes_per_session_info"]))
+    p("  MEMORY USAGE of one such session's keys (sample of %d): %d..%d bytes" % (len(s), min(s), max(s)))
+    p("  extrapolated to 1M sessions: %.2f GB" % summary["redis_gb_for_1m_sessions"])
+    if mems:
+        s = mems["memory_usage_sample"]
+        p("  summarized session (20-50 messages folded, summary + profile), MEMORY USAGE: %d..%d bytes,"
+          " ~%.2f GB per 1M" % (min(s), max(s), sum(s) / len(s) * 1e6 / 1e9))
+open(out + "/report.txt", "w").write("\n".join(L) + "\n")
