@@ -422,8 +422,21 @@ int cm_context_line_tokens(const cm_message_t *msg, const cm_tokenizer_t *tk)
         return n;
 }
 
+int cm_context_break_tokens(const cm_message_t *msg, const cm_tokenizer_t *tk)
+{
+        cm_buf_t b;
+        int n;
+
+        cm_buf_init(&b);
+        line_render(msg, &b);
+        n = cm_tokenizer_count(tk, b.buf, b.len);
+        cm_buf_release(&b);
+        return cm_context_line_tokens(msg, tk) - n;
+}
+
 int cm_context_full_tokens_stored(const cm_profile_t *profile, int64_t line_sum,
                                   const cm_message_t *newest,
+                                  const int64_t *last_break,
                                   const cm_tokenizer_t *tk)
 {
         cm_buf_t b;
@@ -444,6 +457,8 @@ int cm_context_full_tokens_stored(const cm_profile_t *profile, int64_t line_sum,
                 cm_buf_reset(&b);
                 line_render(newest, &b);
                 n += cm_tokenizer_count(tk, b.buf, b.len);
+        } else if (last_break) {
+                n -= *last_break;
         }
         /* Else the newest line's break is taken to merge into the line's
          * last token, as it does after a final '.', '?' or '!'. */

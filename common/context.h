@@ -86,23 +86,29 @@ int cm_context_full_tokens(const cm_profile_t *profile,
  * line takes them in a history text that goes on after it. Cannot fail. */
 int cm_context_line_tokens(const cm_message_t *msg, const cm_tokenizer_t *tk);
 
+/* What the line break adds to cm_context_line_tokens(): its tokens minus
+ * those of the line alone (0, 1, or less where trailing whitespace and the
+ * break merge). Cannot fail. */
+int cm_context_break_tokens(const cm_message_t *msg, const cm_tokenizer_t *tk);
+
 /*
  * Tokens of the full history (as cm_context_full_tokens() would count its
  * text) from line_sum, the sum of cm_context_line_tokens() over every
  * message of the history, and newest, its newest message (newest->tokens
  * is its stored line tokens, or -1 to count them here). Exact for
  * cl100k_base and o200k_base. With newest NULL (not at hand: every
- * message folded, or an append came in between the reads) the newest line's
- * break is taken to cost no token, as after a final '.', '?' or '!' (".\n" is
- * one token); otherwise it costs one, or a run of trailing whitespace and the
- * break make fewer tokens than the run alone: then the result is off by one
- * either way. For "estimate" the sum of per-line estimates is never below the
- * estimate of the whole text, and at most one token per line above it. A
- * history without messages (line_sum 0, newest NULL) is the profile lines
+ * message folded, or an append came in between the reads) last_break, the
+ * cm_context_break_tokens() of the newest message stored at ingest, takes
+ * its place, which is just as exact; when that is unknown too (NULL: data
+ * of an older version) the break is taken to cost no token, and the result
+ * may be off by one. For "estimate" the sum of per-line estimates is never
+ * below the estimate of the whole text, and at most one token per line above
+ * it. A history without messages (line_sum 0, newest NULL) is the profile lines
  * alone. Cannot fail.
  */
 int cm_context_full_tokens_stored(const cm_profile_t *profile, int64_t line_sum,
                                   const cm_message_t *newest,
+                                  const int64_t *last_break,
                                   const cm_tokenizer_t *tk);
 
 #endif

@@ -15,7 +15,7 @@
  * KEYS: msgs, meta, eids
  * ARGV: partition, offset, event_id, tail (stored entry after "seq":N),
  *       tokens, ttl, dedupe window, compaction threshold (0: never),
- *       now (ms), stale (ms)
+ *       now (ms), stale (ms), break tokens
  * Returns {result, seq, list length, compact}: result 1 applied, 0 offset
  * at or below the watermark, -1 event_id seen recently (seq is then the
  * earlier one's, when still in the window). The watermark moves in the
@@ -39,6 +39,7 @@ static const char append_lua[] =
     "local seq = redis.call('HINCRBY', KEYS[2], 'last_seq', 1)\n"
     "redis.call('HINCRBY', KEYS[2], 'total', 1)\n"
     "redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[5])\n"
+    "redis.call('HSET', KEYS[2], 'last_break', ARGV[11])\n"
     "local n = redis.call('RPUSH', KEYS[1], '{\"seq\":' .. seq .. "
     "ARGV[4])\n"
     "redis.call('ZADD', KEYS[3], seq, ARGV[3])\n"
@@ -468,7 +469,7 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
         for (i = 0; i < cnt; i++) {
                 const cm_event_t *ev = items[i].ev;
                 char k_msgs[KEY_MAX], k_meta[KEY_MAX], k_eids[KEY_MAX];
-                char part[16], off[32], tok[16];
+                char part[16], off[32], tok[16], brk[16];
                 cm_message_t m = ev->msg;
                 char *tail;
                 const char *argv[] = {"EVALSHA",    st->sha[SCRIPT_APPEND],
@@ -478,7 +479,8 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
                                       ev->event_id, NULL,
                                       tok,          ttl,
                                       win,          th,
-                                      now,          stale};
+                                      now,          stale,
+                                      brk};
 
                 cm_store_key(st, k_msgs, sizeof(k_msgs), ev->user_id,
                              ev->conversation_id, "msgs");
@@ -489,10 +491,11 @@ int cm_store_append_batch(cm_store_t *st, cm_append_t *items, size_t cnt,
                 snprintf(part, sizeof(part), "%d", (int)items[i].partition);
                 snprintf(off, sizeof(off), "%lld", (long long)items[i].offset);
                 snprintf(tok, sizeof(tok), "%d", items[i].tokens);
+                snprintf(brk, sizeof(brk), "%d", items[i].break_tokens);
                 m.tokens = items[i].tokens;
                 tail = cm_stored_tail_encode(&m, ev->event_id);
                 argv[9] = tail;
-                redisAppendCommandArgv(st->rc, 16, argv, NULL);
+                redisAppendCommandArgv(st->rc, 17, argv, NULL);
                 free(tail);
         }
 
@@ -638,7 +641,8 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
         cm_store_key(st, k_prof, sizeof(k_prof), user, NULL, "profile");
         snprintf(start, sizeof(start), "%d", recent < 0 ? 0 : -recent);
 
-        redisAppendCommand(st->rc, "HMGET %s total last_seq tokens", k_meta);
+        redisAppendCommand(st->rc, "HMGET %s total last_seq tokens last_break",
+                           k_meta);
         if (recent == 0)
                 redisAppendCommand(st->rc, "LRANGE %s 1 0", k_msgs);
         else
@@ -662,10 +666,18 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
                         goto out;
                 }
         }
-        if (r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 3) {
+        if (r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 4) {
                 out->total = reply_int(r[0]->element[0]);
                 out->last_seq = reply_int(r[0]->element[1]);
                 out->tokens = reply_int(r[0]->element[2]);
+                if (r[0]->element[3]->type == REDIS_REPLY_STRING) {
+                        long long v;
+
+                        out->last_break_known =
+                            cm_parse_int(r[0]->element[3]->str, -1000000,
+                                         1000000, &v) == 0;
+                        out->last_break = out->last_break_known ? v : 0;
+                }
                 out->exists = r[0]->element[1]->type == REDIS_REPLY_STRING;
         }
         if (r[1]->type == REDIS_REPLY_ARRAY && r[1]->elements > 0) {

@@ -70,8 +70,10 @@ typedef struct cm_append {
         const cm_event_t *ev; /* a CM_EVENT_MESSAGE event */
         int32_t partition;
         int64_t offset;
-        int tokens; /* tokens of the message's context line,
-                               with its line break */
+        int break_tokens; /* what its line break adds to tokens: the
+                             newest line of a history has none */
+        int tokens;       /* tokens of the message's context line,
+                                     with its line break */
         /* out */
         cm_append_result_t result;
         int64_t seq;     /* its sequence number (also of a duplicate,
@@ -102,10 +104,12 @@ typedef struct cm_session {
         int64_t folded;       /* messages folded into the summary */
         int64_t total;        /* messages ever appended */
         int64_t last_seq;
-        int64_t tokens;     /* sum of the stored tokens of every message
-                               ever appended (folded ones included) */
-        int64_t stored_cnt; /* messages in the list now */
-        cm_message_t *msgs; /* the last `recent` messages, oldest first */
+        int64_t last_break;   /* break_tokens of the newest message */
+        int last_break_known; /* 0: stored by an older version */
+        int64_t tokens;       /* sum of the stored tokens of every message
+                                 ever appended (folded ones included) */
+        int64_t stored_cnt;   /* messages in the list now */
+        cm_message_t *msgs;   /* the last `recent` messages, oldest first */
         size_t msg_cnt;
         char *summary; /* "" when none */
         cm_profile_t profile;

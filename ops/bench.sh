@@ -113,7 +113,7 @@ rcli() { redis-cli -p "$RPORT" "$@"; }
 
 # result JSON_LINE: keeps a result line (stdout of chatmem-bench or ours).
 bench() { # mode args...: its JSON lines on stdout, progress indented
-	"$BIN/chatmem-bench" "$@" 2> >(sed 's/^/  /' >&2)
+	"$BIN/chatmem-bench" "$@" 2> >(sed -u 's/^/  /' >&2)
 }
 
 used_memory() { rcli info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
@@ -166,7 +166,7 @@ t0=$($PY -c 'import time; print(time.time())')
 n=$(kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t chat.events -o beginning -e -q \
 	-f '\n' 2>>"$OUT/logs/kcat.log" | wc -l)
 t1=$($PY -c 'import time; print(time.time())')
-$PY -c 'import json,sys; n,t0,t1=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(json.dumps({"mode":"ref_kcat","messages":n,"seconds":round(t1-t0,3),"msgs_per_s":round(n/(t1-t0))}))' "$n" "$t0" "$t1" | tee -a "$RES.tmp" | sed 's/^/  /' >&2
+$PY -c 'import json,sys; n,t0,t1=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(json.dumps({"mode":"ref_kcat","messages":n,"seconds":round(t1-t0,3),"msgs_per_s":round(n/(t1-t0))}))' "$n" "$t0" "$t1" | tee -a "$RES.tmp" | sed -u 's/^/  /' >&2
 say "[3/7] reference: redis-benchmark -P 32 -t rpush -n $RPUSH_N"
 rps=$(redis-benchmark -p "$RPORT" -P 32 -t rpush -n "$RPUSH_N" -q --csv 2>/dev/null |
 	sed -n 's/^"RPUSH","\([0-9.]*\)".*/\1/p')
@@ -207,7 +207,7 @@ for r in $RATES; do
 	say "  rate $r req/s for $DURATION s"
 	line=$("$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
 		--rate "$r" --duration "$DURATION" --req-prefix "q$r-" \
-		--timeout 30 2> >(sed 's/^/    /' >&2))
+		--timeout 30 2> >(sed -u 's/^/    /' >&2))
 	echo "$line" >>"$RES.tmp"
 	# Saturated: replies missing, or fewer than 90% of the rate answered.
 	if ! echo "$line" | $PY -c 'import json,sys; d=json.loads(sys.stdin.read()); sys.exit(0 if d["missing"] <= d["sent"]//100 and d["achieved_rps"] >= 0.9*d["rate"] else 1)'; then

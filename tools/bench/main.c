@@ -268,7 +268,8 @@ static int64_t hist_pct(const hist_t *h, double pct)
 /* ------------------------------------------------------------------ */
 /* Redis: how many events of this run are stored                        */
 
-/* ARGV: key prefix, tag, session count. Returns {sum of meta 'total',
+/* ARGV: key prefix, tag, session count, "1" to count summaries and
+ * profiles too (else they are 0). Returns {sum of meta 'total',
  * sessions with a summary, sessions with a profile name}. */
 static const char count_lua[] =
     "local p, t, n = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
@@ -278,10 +279,12 @@ static const char count_lua[] =
     "  local v = redis.call('HGET', p .. '{' .. u .. ':default}:meta', "
     "'total')\n"
     "  if v then s = s + tonumber(v) end\n"
+    "  if ARGV[4] == '1' then\n"
     "  if redis.call('HEXISTS', p .. '{' .. u .. ':default}:summary', "
     "'text') == 1 then sm = sm + 1 end\n"
     "  if redis.call('HEXISTS', p .. '{' .. u .. '}:profile', 'name') == 1 "
     "then pr = pr + 1 end\n"
+    "  end\n"
     "end\n"
     "return {s, sm, pr}\n";
 
@@ -329,15 +332,16 @@ static redisContext *redis_connect(const char *url, char *errstr,
 
 /* Counts what Redis holds for the run. Returns 0, or -1 with the reason. */
 static int redis_count(redisContext *rc, const char *prefix, const char *tag,
-                       long long sessions, long long out[3], char *errstr,
-                       size_t errstr_size)
+                       long long sessions, int full, long long out[3],
+                       char *errstr, size_t errstr_size)
 {
         redisReply *r;
         char n[32];
         int i, ret = -1;
 
         snprintf(n, sizeof(n), "%lld", sessions);
-        r = redisCommand(rc, "EVAL %s 0 %s %s %s", count_lua, prefix, tag, n);
+        r = redisCommand(rc, "EVAL %s 0 %s %s %s %s", count_lua, prefix, tag, n,
+                         full ? "1" : "0");
         if (!r) {
                 snprintf(errstr, errstr_size, "redis: %s", rc->errstr);
                 return -1;
@@ -546,15 +550,17 @@ static int run_ingest(const cm_config_t *cfg, const bench_opts_t *o)
                         while (produced - acked >= o->window && !cm_stop) {
                                 rd_kafka_poll(rk, 0);
                                 if (redis_count(rc, cfg->key_prefix, o->tag,
-                                                o->sessions, counts, errstr,
+                                                o->sessions, 0, counts, errstr,
                                                 sizeof(errstr)) == -1) {
                                         cm_error("%s", errstr);
                                         goto out;
                                 }
                                 acked = counts[0];
                                 t_poll = now_s();
+                                /* The count costs Redis ~3 commands per
+                                 * session: poll at 10 Hz at most. */
                                 if (produced - acked >= o->window)
-                                        cm_kafka_sleep(rk, 20);
+                                        cm_kafka_sleep(rk, 100);
                         }
                         memset(&ev, 0, sizeof(ev));
                         ev.type = CM_EVENT_MESSAGE;
@@ -601,7 +607,8 @@ static int run_ingest(const cm_config_t *cfg, const bench_opts_t *o)
         deadline = now_s() + (double)o->timeout;
         for (;;) {
                 if (redis_count(rc, cfg->key_prefix, o->tag, o->sessions,
-                                counts, errstr, sizeof(errstr)) == -1) {
+                                acked >= total, counts, errstr,
+                                sizeof(errstr)) == -1) {
                         cm_error("%s", errstr);
                         goto out;
                 }
@@ -623,7 +630,7 @@ static int run_ingest(const cm_config_t *cfg, const bench_opts_t *o)
                                 "summaries %lld\n",
                                 t_prog - t0, produced, acked, counts[1]);
                 }
-                usleep(acked >= total ? 200000 : 20000);
+                usleep(acked >= total ? 200000 : 50000);
         }
         if (t_last == 0)
                 t_last = now_s();
@@ -659,7 +666,8 @@ typedef struct ctx_run {
         atomic_llong received;
         atomic_llong errors;
         atomic_int done;
-        atomic_int warm; /* the reply to "<prefix>w" arrived */
+        atomic_int warm;         /* the reply to "<prefix>w" arrived */
+        _Atomic int64_t last_us; /* receipt of the last reply */
 } ctx_run_t;
 
 /* Parses "<tag>r<n>" into n. Returns -1 when the key is not ours. */
@@ -706,6 +714,7 @@ static void *reply_loop(void *arg)
                                 if (memmem(m->payload, m->len, "\"error\":", 8))
                                         atomic_fetch_add(&cr->errors, 1);
                                 atomic_fetch_add(&cr->received, 1);
+                                atomic_store(&cr->last_us, now);
                         }
                 }
                 rd_kafka_message_destroy(m);
@@ -896,7 +905,10 @@ out:
                        o->rate, o->duration, sent,
                        (long long)atomic_load(&cr.received),
                        (long long)atomic_load(&cr.errors), missing, secs,
-                       (double)atomic_load(&cr.received) / secs,
+                       (double)atomic_load(&cr.received) /
+                           ((double)(atomic_load(&cr.last_us) - t0) / 1e6 > secs
+                                ? (double)(atomic_load(&cr.last_us) - t0) / 1e6
+                                : secs),
                        (long long)behind_max, (long long)hist_pct(&cr.hist, 50),
                        (long long)hist_pct(&cr.hist, 90),
                        (long long)hist_pct(&cr.hist, 99),
@@ -1023,8 +1035,8 @@ static int run_build(const cm_config_t *cfg, const cm_tokenizer_t *tk,
                 reply.recent = out.recent;
                 reply.recent_cnt = out.recent_cnt;
                 reply.meta.tokens = out.tokens;
-                reply.meta.full_history_tokens =
-                    cm_context_full_tokens_stored(&profile, 0, &dec[n - 1], tk);
+                reply.meta.full_history_tokens = cm_context_full_tokens_stored(
+                    &profile, 0, &dec[n - 1], NULL, tk);
                 json = cm_reply_encode(&reply);
                 t_all += cm_mono_us() - t0;
                 tokens = out.tokens;

@@ -262,8 +262,9 @@ static char *build(ctxw_t *cw, const cm_request_t *req, int64_t t0)
         } else {
                 /* Older messages were folded or are not loaded: their line
                  * tokens were stored at ingest and summed in the session. */
-                full = cm_context_full_tokens_stored(&s.profile, s.tokens,
-                                                     stored_newest(&s), cw->tk);
+                full = cm_context_full_tokens_stored(
+                    &s.profile, s.tokens, stored_newest(&s),
+                    s.last_break_known ? &s.last_break : NULL, cw->tk);
         }
 
         memset(&reply, 0, sizeof(reply));

@@ -200,8 +200,11 @@ static void prepare(ingest_t *in)
                 item->ev = ev;
                 item->partition = m->partition;
                 item->offset = m->offset;
-                if (ev->type == CM_EVENT_MESSAGE)
+                if (ev->type == CM_EVENT_MESSAGE) {
                         item->tokens = cm_context_line_tokens(&ev->msg, in->tk);
+                        item->break_tokens =
+                            cm_context_break_tokens(&ev->msg, in->tk);
+                }
                 in->times[in->item_cnt] = event_time(m, ev);
                 snprintf(in->keys[in->item_cnt], sizeof(in->keys[0]), "%s:%s",
                          ev->user_id, ev->conversation_id);
