@@ -228,12 +228,6 @@ static int lc(int c)
         return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
-static int is_alnum(unsigned char c)
-{
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-               (c >= '0' && c <= '9');
-}
-
 static int is_space(unsigned char c)
 {
         return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' ||
@@ -285,34 +279,6 @@ static void scan_push(scan_t *sc, tok_kind_t kind, size_t off, size_t len)
         sc->cnt++;
 }
 
-/* Bytes of the UTF-8 sequence starting at s[0..n) (1 for a stray byte). */
-static size_t seq_len(const unsigned char *s, size_t n)
-{
-        size_t k = 1;
-
-        if (s[0] < 0xc0)
-                return 1;
-        while (k < n && k < 4 && (s[k] & 0xc0) == 0x80)
-                k++;
-        return k;
-}
-
-/* Bytes of the word character at s[0..n), or 0: ASCII letters and digits,
- * and every non-ASCII character but spaces and punctuation (U+00A0..U+00BF,
- * U+2000..U+206F, U+3000..U+303F). */
-static size_t word_char(const unsigned char *s, size_t n)
-{
-        if (s[0] < 0x80)
-                return is_alnum(s[0]);
-        if (n >= 2 && s[0] == 0xc2 && s[1] >= 0xa0 && s[1] <= 0xbf)
-                return 0;
-        if (n >= 2 && s[0] == 0xe2 && (s[1] == 0x80 || s[1] == 0x81))
-                return 0;
-        if (n >= 2 && s[0] == 0xe3 && s[1] == 0x80)
-                return 0;
-        return seq_len(s, n);
-}
-
 /* Bytes of a quotation mark or non-breaking space at s[0..n), or 0: they
  * are read as spaces ("I love “Dune”"). */
 static size_t quote_or_space(const unsigned char *s, size_t n)
@@ -342,7 +308,7 @@ static void scan_tokenise(scan_t *sc)
 
         while (i < n) {
                 size_t start = i;
-                size_t c = word_char(s + i, n - i);
+                size_t c = cm_text_word_char(s + i, n - i);
                 size_t q = quote_or_space(s + i, n - i);
 
                 if (is_space(s[i]) || q) {
@@ -350,19 +316,19 @@ static void scan_tokenise(scan_t *sc)
                         continue;
                 }
                 if (!c) {
-                        c = seq_len(s + i, n - i);
+                        c = cm_utf8_seq_len(s + i, n - i);
                         scan_push(sc, TOK_PUNCT, i, c);
                         i += c;
                         continue;
                 }
                 i += c;
                 while (i < n) {
-                        c = word_char(s + i, n - i);
+                        c = cm_text_word_char(s + i, n - i);
                         if (c) {
                                 i += c;
                         } else if (s[i] && strchr("'-./+#&_", s[i]) &&
                                    i + 1 < n &&
-                                   word_char(s + i + 1, n - i - 1)) {
+                                   cm_text_word_char(s + i + 1, n - i - 1)) {
                                 i++;
                         } else {
                                 break;

@@ -243,34 +243,6 @@ static int is_space(unsigned char c)
                c == '\v';
 }
 
-/* Bytes of the UTF-8 sequence starting at s[0..n) (1 for a stray byte). */
-static size_t seq_len(const unsigned char *s, size_t n)
-{
-        size_t k = 1;
-
-        if (s[0] < 0xc0)
-                return 1;
-        while (k < n && k < 4 && (s[k] & 0xc0) == 0x80)
-                k++;
-        return k;
-}
-
-/* Bytes of the word character at s[0..n), or 0: ASCII letters and digits,
- * and every non-ASCII character but spaces and punctuation (U+00A0..U+00BF,
- * U+2000..U+206F, U+3000..U+303F). */
-static size_t word_char(const unsigned char *s, size_t n)
-{
-        if (s[0] < 0x80)
-                return is_alnum(s[0]);
-        if (n >= 2 && s[0] == 0xc2 && s[1] >= 0xa0 && s[1] <= 0xbf)
-                return 0;
-        if (n >= 2 && s[0] == 0xe2 && (s[1] == 0x80 || s[1] == 0x81))
-                return 0;
-        if (n >= 2 && s[0] == 0xe3 && s[1] == 0x80)
-                return 0;
-        return seq_len(s, n);
-}
-
 /* ’ (U+2019) or ‘ (U+2018) at s[0..n). */
 static int curly_quote(const unsigned char *s, size_t n)
 {
@@ -301,25 +273,26 @@ static size_t split_words(const char *text, size_t n, word_t **words,
         size_t cnt = 0;
 
         while (i < n) {
-                size_t c = word_char(s + i, n - i);
+                size_t c = cm_text_word_char(s + i, n - i);
                 size_t start = i;
                 size_t o = 0;
                 size_t j;
                 word_t *w;
 
                 if (!c) {
-                        i += seq_len(s + i, n - i);
+                        i += cm_utf8_seq_len(s + i, n - i);
                         continue;
                 }
                 i += c;
                 while (i < n) {
-                        c = word_char(s + i, n - i);
+                        c = cm_text_word_char(s + i, n - i);
                         if (c) {
                                 i += c;
                                 continue;
                         }
                         j = joiner(s + i, n - i);
-                        if (j && i + j < n && word_char(s + i + j, n - i - j)) {
+                        if (j && i + j < n &&
+                            cm_text_word_char(s + i + j, n - i - j)) {
                                 i += j;
                                 continue;
                         }

@@ -133,6 +133,32 @@ size_t cm_utf8_floor(const char *buf, size_t len)
         return len;
 }
 
+size_t cm_utf8_seq_len(const unsigned char *s, size_t n)
+{
+        size_t k = 1;
+
+        if (s[0] < 0xc0)
+                return 1;
+        while (k < n && k < 4 && (s[k] & 0xc0) == 0x80)
+                k++;
+        return k;
+}
+
+size_t cm_text_word_char(const unsigned char *s, size_t n)
+{
+        if (s[0] < 0x80)
+                return (s[0] >= 'a' && s[0] <= 'z') ||
+                       (s[0] >= 'A' && s[0] <= 'Z') ||
+                       (s[0] >= '0' && s[0] <= '9');
+        if (n >= 2 && s[0] == 0xc2 && s[1] >= 0xa0 && s[1] <= 0xbf)
+                return 0;
+        if (n >= 2 && s[0] == 0xe2 && (s[1] == 0x80 || s[1] == 0x81))
+                return 0;
+        if (n >= 2 && s[0] == 0xe3 && s[1] == 0x80)
+                return 0;
+        return cm_utf8_seq_len(s, n);
+}
+
 int64_t cm_now_ms(void)
 {
         struct timespec ts;

@@ -26,6 +26,15 @@ int cm_utf8_valid(const char *buf, size_t len);
  * UTF-8 sequence. buf must be valid UTF-8. Cannot fail. */
 size_t cm_utf8_floor(const char *buf, size_t len);
 
+/* Bytes of the UTF-8 sequence starting at s[0..n) (1 for a stray byte);
+ * n > 0. Cannot fail. */
+size_t cm_utf8_seq_len(const unsigned char *s, size_t n);
+
+/* Bytes of the word character at s[0..n) (n > 0), or 0: ASCII letters and
+ * digits, and every non-ASCII character but spaces and punctuation
+ * (U+00A0..U+00BF, U+2000..U+206F, U+3000..U+303F). Cannot fail. */
+size_t cm_text_word_char(const unsigned char *s, size_t n);
+
 /* Wall clock in ms since the epoch; monotonic clock in µs. Cannot fail. */
 int64_t cm_now_ms(void);
 int64_t cm_mono_us(void);

@@ -934,6 +934,36 @@ out:
 /* ------------------------------------------------------------------ */
 /* build and cost (in-process)                                          */
 
+/* Folds the facts of one user message into profile as ingest does: a
+ * later statement replaces an earlier one, interests add up. */
+static void profile_merge(cm_profile_t *profile, const cm_message_t *msg)
+{
+        cm_profile_t facts;
+        size_t j;
+
+        cm_profile_extract(msg->content, msg->content_len, &facts);
+        if (facts.name) {
+                free(profile->name);
+                profile->name = facts.name;
+                facts.name = NULL;
+        }
+        if (facts.role) {
+                free(profile->role);
+                profile->role = facts.role;
+                facts.role = NULL;
+        }
+        for (j = 0; j < facts.interest_cnt; j++) {
+                profile->interests =
+                    cm_realloc(profile->interests,
+                               (profile->interest_cnt + 1) * sizeof(char *));
+                profile->interests[profile->interest_cnt++] =
+                    facts.interests[j];
+                facts.interests[j] = NULL;
+        }
+        facts.interest_cnt = 0;
+        cm_profile_release(&facts);
+}
+
 /* The state chatmem keeps for a conversation of cnt messages: the profile
  * extracted from the user's messages and the summary of all but the newest
  * recent ones, folded in steps as the summarizer does. */
@@ -948,8 +978,7 @@ static void session_state(const cm_config_t *cfg, const cm_tokenizer_t *tk,
         memset(profile, 0, sizeof(*profile));
         for (i = 0; i < cnt; i++) {
                 if (msgs[i].role == CM_ROLE_USER)
-                        cm_profile_extract(msgs[i].content, msgs[i].content_len,
-                                           profile);
+                        profile_merge(profile, &msgs[i]);
                 msgs[i].tokens = cm_context_line_tokens(&msgs[i], tk);
         }
         /* Fold once more than keep + step are unsummarized. */
