@@ -333,7 +333,10 @@ static void publish_prebuilt(ctxw_t *cw)
                                cm_now_ms() - cw->cfg.prebuilt_interval_ms,
                                errstr, sizeof(errstr));
         if (n == -1) {
+                /* Redis is away: try again in a second, so that the loop
+                 * does not block on reconnects. */
                 cm_debug("prebuilt: %s", errstr);
+                cw->redis_retry_at = cm_mono_us() + 1000000;
                 return;
         }
         for (i = 0; i < n; i++) {
