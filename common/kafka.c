@@ -1,8 +1,10 @@
 #include "kafka.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "log.h"
 
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
@@ -221,6 +223,50 @@ void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else if (ret) {
                 cm_error("rebalance assign failed: %s", rd_kafka_err2str(ret));
         }
+}
+
+/* Queues payload (freed on failure) with a key of key_len bytes. */
+static int produce_owned(rd_kafka_t *producer, const char *topic,
+                         const void *key, size_t key_len, char *payload)
+{
+        rd_kafka_resp_err_t err;
+
+        for (;;) {
+                err = rd_kafka_producev(
+                    producer, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_KEY(key, key_len),
+                    RD_KAFKA_V_VALUE(payload, strlen(payload)),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
+                        break;
+                rd_kafka_poll(producer, 10);
+        }
+        if (err) {
+                cm_error("cannot produce to '%s': %s", topic,
+                         rd_kafka_err2str(err));
+                free(payload);
+                return -1;
+        }
+        return 0;
+}
+
+int cm_kafka_produce(rd_kafka_t *producer, const char *topic, const char *key,
+                     char *payload)
+{
+        return produce_owned(producer, topic, key, key ? strlen(key) : 0,
+                             payload);
+}
+
+int cm_kafka_to_dlq(rd_kafka_t *producer, const char *dlq_topic,
+                    const rd_kafka_message_t *m, const char *why)
+{
+        cm_warn("message at '%s' [%d] @%lld to '%s': %s",
+                rd_kafka_topic_name(m->rkt), (int)m->partition,
+                (long long)m->offset, dlq_topic, why);
+        return produce_owned(
+            producer, dlq_topic, m->key, m->key_len,
+            cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                          m->key, m->key_len, m->payload, m->len, why));
 }
 
 int cm_kafka_pause_all(rd_kafka_t *rk, int pause)

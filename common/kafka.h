@@ -57,6 +57,21 @@ void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t *parts,
                                 void *opaque);
 
+/*
+ * Produces payload (a heap string; ownership moves to librdkafka) to topic
+ * with key (NULL: no key), waiting while the local queue is full unless
+ * cm_stop is set. Returns 0, or -1 when it could not be queued: then the
+ * reason is logged and payload is freed. Delivery is reported to the
+ * producer's dr callback, and flush waits for it.
+ */
+int cm_kafka_produce(rd_kafka_t *producer, const char *topic, const char *key,
+                     char *payload);
+
+/* Sends message m to the dead-letter topic with the reason why, as a DLQ
+ * entry of DESIGN.md keyed by m's key. Returns as cm_kafka_produce(). */
+int cm_kafka_to_dlq(rd_kafka_t *producer, const char *dlq_topic,
+                    const rd_kafka_message_t *m, const char *why);
+
 /* Pauses (pause=1) or resumes every partition currently assigned to rk.
  * Returns 0, or -1 when the assignment cannot be read. */
 int cm_kafka_pause_all(rd_kafka_t *rk, int pause);

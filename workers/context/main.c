@@ -145,28 +145,6 @@ static int load_session(ctxw_t *cw, const cm_request_t *req, int recent,
         return -1;
 }
 
-static void produce_reply(ctxw_t *cw, const char *topic, const char *key,
-                          char *payload)
-{
-        rd_kafka_resp_err_t err;
-
-        for (;;) {
-                err = rd_kafka_producev(
-                    cw->producer, RD_KAFKA_V_TOPIC(topic),
-                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                    RD_KAFKA_V_VALUE(payload, strlen(payload)),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
-                        break;
-                rd_kafka_poll(cw->producer, 10);
-        }
-        if (err) {
-                cm_error("cannot produce reply to '%s': %s", topic,
-                         rd_kafka_err2str(err));
-                free(payload);
-        }
-}
-
 static void reply_error(ctxw_t *cw, const rd_kafka_message_t *m,
                         const cm_request_t *req, const char *why)
 {
@@ -175,20 +153,13 @@ static void reply_error(ctxw_t *cw, const rd_kafka_message_t *m,
 
         cw->errors++;
         if (!req->request_id[0]) {
-                char *entry = cm_dlq_encode(
-                    rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                    m->key, m->key_len, m->payload, m->len, why);
-
-                cm_warn("request at [%d] @%lld has no readable request_id "
-                        "(%s); to '%s'",
-                        (int)m->partition, (long long)m->offset, why,
-                        cw->cfg.topic_dlq);
-                produce_reply(cw, cw->cfg.topic_dlq, NULL, entry);
+                /* Nobody to answer: the operator sees it in the DLQ. */
+                cm_kafka_to_dlq(cw->producer, cw->cfg.topic_dlq, m, why);
                 return;
         }
         cm_debug("request '%s' is invalid: %s", req->request_id, why);
-        produce_reply(
-            cw, topic, req->request_id,
+        cm_kafka_produce(
+            cw->producer, topic, req->request_id,
             cm_error_reply_encode(req->request_id, "invalid_request", why));
 }
 
@@ -303,9 +274,10 @@ static void answer(ctxw_t *cw, const rd_kafka_message_t *m)
                               sizeof(why)) == -1) {
                 reply_error(cw, m, &req, why);
         } else {
-                produce_reply(
-                    cw, req.reply_to ? req.reply_to : cw->cfg.topic_replies,
-                    req.request_id, build(cw, &req, t0));
+                cm_kafka_produce(cw->producer,
+                                 req.reply_to ? req.reply_to
+                                              : cw->cfg.topic_replies,
+                                 req.request_id, build(cw, &req, t0));
                 cw->replies++;
         }
         cm_request_release(&req);
@@ -351,8 +323,9 @@ static void publish_prebuilt(ctxw_t *cw)
                         snprintf(req.conversation_id,
                                  sizeof(req.conversation_id), "%s", colon + 1);
                         req.recent = -1;
-                        produce_reply(cw, cw->cfg.topic_prebuilt, sessions[i],
-                                      build(cw, &req, cm_mono_us()));
+                        cm_kafka_produce(cw->producer, cw->cfg.topic_prebuilt,
+                                         sessions[i],
+                                         build(cw, &req, cm_mono_us()));
                         cw->prebuilt++;
                 }
                 free(sessions[i]);

@@ -103,32 +103,8 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static void to_dlq(ingest_t *in, const rd_kafka_message_t *m,
                    const char *reason)
 {
-        char *entry;
-        rd_kafka_resp_err_t err;
-
-        entry =
-            cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                          m->key, m->key_len, m->payload, m->len, reason);
-        cm_warn("event at '%s' [%d] @%lld to dlq: %s",
-                rd_kafka_topic_name(m->rkt), (int)m->partition,
-                (long long)m->offset, reason);
-        for (;;) {
-                err = rd_kafka_producev(
-                    in->producer, RD_KAFKA_V_TOPIC(in->cfg.topic_dlq),
-                    RD_KAFKA_V_KEY(m->key, m->key_len),
-                    RD_KAFKA_V_VALUE(entry, strlen(entry)),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
-                        break;
-                rd_kafka_poll(in->producer, 100);
-        }
-        if (err) {
-                cm_error("cannot produce to '%s': %s", in->cfg.topic_dlq,
-                         rd_kafka_err2str(err));
-                free(entry);
-                return;
-        }
-        in->dead++;
+        if (cm_kafka_to_dlq(in->producer, in->cfg.topic_dlq, m, reason) == 0)
+                in->dead++;
 }
 
 /* Checks that the message key is the session key "<user>:<conv>" (for
@@ -336,23 +312,13 @@ static int apply_retry(ingest_t *in, cm_append_t *items, int64_t *times,
 static void ask_compaction(ingest_t *in, const cm_event_t *ev)
 {
         char key[2 * CM_ID_MAX + 2], *job;
-        rd_kafka_resp_err_t err;
 
         snprintf(key, sizeof(key), "%s:%s", ev->user_id, ev->conversation_id);
         job = cm_compaction_job_encode(ev->user_id, ev->conversation_id,
                                        cm_now_ms());
-        err = rd_kafka_producev(
-            in->producer, RD_KAFKA_V_TOPIC(in->cfg.topic_compaction),
-            RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE(job, strlen(job)),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
-        if (err) {
-                /* The job stays marked pending in Redis and is asked for
-                 * again once it goes stale. */
-                cm_warn("cannot ask for compaction of '%s': %s", key,
-                        rd_kafka_err2str(err));
-                free(job);
-        }
+        /* When it cannot be queued, the job stays marked pending in
+         * Redis and is asked for again once it goes stale. */
+        cm_kafka_produce(in->producer, in->cfg.topic_compaction, key, job);
 }
 
 /* Applies the prepared items in partition order: runs of messages with one

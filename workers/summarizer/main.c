@@ -96,15 +96,9 @@ static void requeue(summ_t *sm, const char *user, const char *conv)
 
         snprintf(key, sizeof(key), "%s:%s", user, conv);
         job = cm_compaction_job_encode(user, conv, cm_now_ms());
-        if (rd_kafka_producev(
-                sm->producer, RD_KAFKA_V_TOPIC(sm->cfg.topic_compaction),
-                RD_KAFKA_V_KEY(key, strlen(key)),
-                RD_KAFKA_V_VALUE(job, strlen(job)),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END)) {
-                /* The mark stays; ingest asks again once it is stale. */
-                cm_warn("cannot requeue '%s'", key);
-                free(job);
-        }
+        /* When it cannot be queued, the mark stays and ingest asks again
+         * once it is stale. */
+        cm_kafka_produce(sm->producer, sm->cfg.topic_compaction, key, job);
 }
 
 /* Folds one session. Returns 0 when done (folded, nothing to fold, or
@@ -173,21 +167,8 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
 
 static void to_dlq(summ_t *sm, const rd_kafka_message_t *m, const char *why)
 {
-        char *entry =
-            cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                          m->key, m->key_len, m->payload, m->len, why);
-
-        cm_warn("compaction job at [%d] @%lld to dlq: %s", (int)m->partition,
-                (long long)m->offset, why);
-        if (rd_kafka_producev(sm->producer, RD_KAFKA_V_TOPIC(sm->cfg.topic_dlq),
-                              RD_KAFKA_V_KEY(m->key, m->key_len),
-                              RD_KAFKA_V_VALUE(entry, strlen(entry)),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                              RD_KAFKA_V_END)) {
-                cm_error("cannot produce to '%s'", sm->cfg.topic_dlq);
-                free(entry);
-        }
-        sm->dead++;
+        if (cm_kafka_to_dlq(sm->producer, sm->cfg.topic_dlq, m, why) == 0)
+                sm->dead++;
 }
 
 static void rewind_to(summ_t *sm, const rd_kafka_message_t *m)
