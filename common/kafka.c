@@ -225,9 +225,11 @@ void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
 }
 
-/* Queues payload (freed on failure) with a key of key_len bytes. */
+/* Queues payload (freed on failure) with a key of key_len bytes and the
+ * per-message opaque (may be NULL) for the dr callback. */
 static int produce_owned(rd_kafka_t *producer, const char *topic,
-                         const void *key, size_t key_len, char *payload)
+                         const void *key, size_t key_len, char *payload,
+                         void *opaque)
 {
         rd_kafka_resp_err_t err;
 
@@ -236,7 +238,8 @@ static int produce_owned(rd_kafka_t *producer, const char *topic,
                     producer, RD_KAFKA_V_TOPIC(topic),
                     RD_KAFKA_V_KEY(key, key_len),
                     RD_KAFKA_V_VALUE(payload, strlen(payload)),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                    RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
                         break;
                 rd_kafka_poll(producer, 10);
@@ -254,19 +257,74 @@ int cm_kafka_produce(rd_kafka_t *producer, const char *topic, const char *key,
                      char *payload)
 {
         return produce_owned(producer, topic, key, key ? strlen(key) : 0,
-                             payload);
+                             payload, NULL);
+}
+
+int cm_kafka_produce_opaque(rd_kafka_t *producer, const char *topic,
+                            const char *key, char *payload, void *opaque)
+{
+        return produce_owned(producer, topic, key, key ? strlen(key) : 0,
+                             payload, opaque);
+}
+
+int cm_kafka_to_dlq_opaque(rd_kafka_t *producer, const char *dlq_topic,
+                           const rd_kafka_message_t *m, const char *why,
+                           void *opaque)
+{
+        cm_warn("message at '%s' [%d] @%lld to '%s': %s",
+                rd_kafka_topic_name(m->rkt), (int)m->partition,
+                (long long)m->offset, dlq_topic, why);
+        return produce_owned(producer, dlq_topic, m->key, m->key_len,
+                             cm_dlq_encode(rd_kafka_topic_name(m->rkt),
+                                           m->partition, m->offset, m->key,
+                                           m->key_len, m->payload, m->len, why),
+                             opaque);
 }
 
 int cm_kafka_to_dlq(rd_kafka_t *producer, const char *dlq_topic,
                     const rd_kafka_message_t *m, const char *why)
 {
-        cm_warn("message at '%s' [%d] @%lld to '%s': %s",
-                rd_kafka_topic_name(m->rkt), (int)m->partition,
-                (long long)m->offset, dlq_topic, why);
-        return produce_owned(
-            producer, dlq_topic, m->key, m->key_len,
-            cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                          m->key, m->key_len, m->payload, m->len, why));
+        return cm_kafka_to_dlq_opaque(producer, dlq_topic, m, why, NULL);
+}
+
+int cm_kafka_delivery_retriable(rd_kafka_resp_err_t err)
+{
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG:
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+        case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        case RD_KAFKA_RESP_ERR__FATAL:
+        case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+        case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+                return 0;
+        default:
+                return 1;
+        }
+}
+
+int cm_kafka_produce_again(rd_kafka_t *producer, const rd_kafka_message_t *m)
+{
+        rd_kafka_resp_err_t err;
+
+        err = rd_kafka_producev(producer, RD_KAFKA_V_RKT(m->rkt),
+                                RD_KAFKA_V_KEY(m->key, m->key_len),
+                                RD_KAFKA_V_VALUE(m->payload, m->len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_OPAQUE(m->_private), RD_KAFKA_V_END);
+        if (err) {
+                cm_error("cannot produce to '%s' again: %s",
+                         rd_kafka_topic_name(m->rkt), rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
 }
 
 int cm_kafka_pause_all(rd_kafka_t *rk, int pause)

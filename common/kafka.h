@@ -67,10 +67,37 @@ void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 int cm_kafka_produce(rd_kafka_t *producer, const char *topic, const char *key,
                      char *payload);
 
+/* As cm_kafka_produce(), with a per-message opaque that the producer's dr
+ * callback finds in its message's _private (to tell what the delivery
+ * stands for). */
+int cm_kafka_produce_opaque(rd_kafka_t *producer, const char *topic,
+                            const char *key, char *payload, void *opaque);
+
 /* Sends message m to the dead-letter topic with the reason why, as a DLQ
  * entry of DESIGN.md keyed by m's key. Returns as cm_kafka_produce(). */
 int cm_kafka_to_dlq(rd_kafka_t *producer, const char *dlq_topic,
                     const rd_kafka_message_t *m, const char *why);
+
+/* As cm_kafka_to_dlq(), with a per-message opaque for the dr callback. */
+int cm_kafka_to_dlq_opaque(rd_kafka_t *producer, const char *dlq_topic,
+                           const rd_kafka_message_t *m, const char *why,
+                           void *opaque);
+
+/*
+ * For a dr callback: 1 when a message that failed delivery with err may
+ * succeed if produced again (timeouts, broker or transport trouble), 0 when
+ * it never will (too large, invalid, topic unknown or not authorized,
+ * purged, fatal). Cannot fail.
+ */
+int cm_kafka_delivery_retriable(rd_kafka_resp_err_t err);
+
+/*
+ * For a dr callback: produces a copy of the undelivered message m again
+ * (same topic, key, payload and per-message opaque; the payload is copied,
+ * as librdkafka frees m's after the callback). Returns 0, or -1 when it
+ * could not be queued (logged); then no dr callback will come for it.
+ */
+int cm_kafka_produce_again(rd_kafka_t *producer, const rd_kafka_message_t *m);
 
 /* Pauses (pause=1) or resumes every partition currently assigned to rk.
  * Returns 0, or -1 when the assignment cannot be read. */

@@ -19,46 +19,48 @@
  * Returns {result, seq, list length, compact}: result 1 applied, 0 offset
  * at or below the watermark, -1 event_id seen recently (seq is then the
  * earlier one's, when still in the window). The watermark moves in the
- * same script as the append (see store.h).
+ * same script as the append (see store.h). It runs for every event, so it
+ * keeps to 8 Redis calls: one HMGET and one HSET for the meta, and the
+ * id set is trimmed every 16th append, to the newest dedupe-window ids.
  */
 static const char append_lua[] =
     "local f = 'off:' .. ARGV[1]\n"
-    "local off = tonumber(ARGV[2])\n"
-    "local wm = redis.call('HGET', KEYS[2], f)\n"
-    "if wm and tonumber(wm) >= off then\n"
+    "local h = redis.call('HMGET', KEYS[2], f, 'last_seq', 'total', "
+    "'tokens', 'cjob')\n"
+    "if h[1] and tonumber(h[1]) >= tonumber(ARGV[2]) then\n"
     "  local s = redis.call('ZSCORE', KEYS[3], ARGV[3])\n"
     "  return {0, tonumber(s or 0), redis.call('LLEN', KEYS[1]), 0}\n"
     "end\n"
-    "redis.call('HSET', KEYS[2], f, ARGV[2])\n"
     "local ttl = tonumber(ARGV[6])\n"
     "local dup = redis.call('ZSCORE', KEYS[3], ARGV[3])\n"
     "if dup then\n"
+    "  redis.call('HSET', KEYS[2], f, ARGV[2])\n"
     "  if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end\n"
     "  return {-1, tonumber(dup), redis.call('LLEN', KEYS[1]), 0}\n"
     "end\n"
-    "local seq = redis.call('HINCRBY', KEYS[2], 'last_seq', 1)\n"
-    "redis.call('HINCRBY', KEYS[2], 'total', 1)\n"
-    "redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[5])\n"
-    "redis.call('HSET', KEYS[2], 'last_break', ARGV[11])\n"
+    "local seq = (tonumber(h[2]) or 0) + 1\n"
     "local n = redis.call('RPUSH', KEYS[1], '{\"seq\":' .. seq .. "
     "ARGV[4])\n"
     "redis.call('ZADD', KEYS[3], seq, ARGV[3])\n"
     "local w = tonumber(ARGV[7])\n"
-    "if redis.call('ZCARD', KEYS[3]) > w then\n"
-    "  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -w - 1)\n"
+    "if seq > w and seq % 16 == 0 then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', seq - w)\n"
     "end\n"
+    "local compact, now = 0, tonumber(ARGV[9])\n"
+    "local th = tonumber(ARGV[8])\n"
+    "if th > 0 and n > th and (not h[5] or\n"
+    "    now - tonumber(h[5]) > tonumber(ARGV[10])) then\n"
+    "  compact = 1\n"
+    "end\n"
+    "local set = {f, ARGV[2], 'last_seq', seq, 'total',\n"
+    "  (tonumber(h[3]) or 0) + 1, 'tokens',\n"
+    "  (tonumber(h[4]) or 0) + tonumber(ARGV[5]), 'last_break', ARGV[11]}\n"
+    "if compact == 1 then\n"
+    "  set[#set + 1] = 'cjob'; set[#set + 1] = ARGV[9]\n"
+    "end\n"
+    "redis.call('HSET', KEYS[2], unpack(set))\n"
     "if ttl > 0 then\n"
     "  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end\n"
-    "end\n"
-    "local compact = 0\n"
-    "local th = tonumber(ARGV[8])\n"
-    "if th > 0 and n > th then\n"
-    "  local now = tonumber(ARGV[9])\n"
-    "  local j = redis.call('HGET', KEYS[2], 'cjob')\n"
-    "  if not j or now - tonumber(j) > tonumber(ARGV[10]) then\n"
-    "    redis.call('HSET', KEYS[2], 'cjob', ARGV[9])\n"
-    "    compact = 1\n"
-    "  end\n"
     "end\n"
     "return {1, seq, n, compact}\n";
 
@@ -189,6 +191,7 @@ struct cm_store {
         char sha[SCRIPT_CNT][41];
         int compact_threshold; /* 0: never ask for compaction */
         int compact_stale_ms;
+        size_t loads_pending; /* cm_store_load_send()s not yet received */
 };
 
 static int parse_url(cm_store_t *st, const char *url, char *errstr,
@@ -287,6 +290,7 @@ static void drop_connection(cm_store_t *st)
                 redisFree(st->rc);
                 st->rc = NULL;
         }
+        st->loads_pending = 0; /* their replies went with the connection */
 }
 
 void cm_store_destroy(cm_store_t *st)
@@ -623,43 +627,72 @@ static void profile_from_reply(const redisReply *r, cm_profile_t *p)
         json_object_put(arr);
 }
 
-int cm_store_load(cm_store_t *st, const char *user, const char *conv,
-                  int recent, cm_session_t *out, char *errstr,
-                  size_t errstr_size)
+/* The replies of one load, in the order cm_store_load_send() asks. */
+#define LOAD_REPLIES 5
+
+int cm_store_load_send(cm_store_t *st, const char *user, const char *conv,
+                       int recent, char *errstr, size_t errstr_size)
 {
         char k_msgs[KEY_MAX], k_meta[KEY_MAX], k_sum[KEY_MAX], k_prof[KEY_MAX];
         char start[16];
-        redisReply *r[5] = {NULL};
-        int i, ret = -1;
 
-        session_clear(out);
-        if (cm_store_connect(st, errstr, errstr_size) == -1)
+        if (!st->rc) {
+                snprintf(errstr, errstr_size, "redis '%s': not connected",
+                         st->url_safe);
                 return -1;
+        }
         cm_store_key(st, k_msgs, sizeof(k_msgs), user, conv, "msgs");
         cm_store_key(st, k_meta, sizeof(k_meta), user, conv, "meta");
         cm_store_key(st, k_sum, sizeof(k_sum), user, conv, "summary");
         cm_store_key(st, k_prof, sizeof(k_prof), user, NULL, "profile");
         snprintf(start, sizeof(start), "%d", recent < 0 ? 0 : -recent);
 
-        redisAppendCommand(st->rc, "HMGET %s total last_seq tokens last_break",
-                           k_meta);
-        if (recent == 0)
-                redisAppendCommand(st->rc, "LRANGE %s 1 0", k_msgs);
-        else
-                redisAppendCommand(st->rc, "LRANGE %s %s -1", k_msgs, start);
-        redisAppendCommand(st->rc, "LLEN %s", k_msgs);
-        redisAppendCommand(st->rc, "HMGET %s text upto folded", k_sum);
-        redisAppendCommand(st->rc, "HMGET %s name role interests", k_prof);
-        for (i = 0; i < 5; i++) {
-                if (redisGetReply(st->rc, (void **)&r[i]) != REDIS_OK ||
-                    !r[i]) {
-                        snprintf(errstr, errstr_size, "redis '%s': %s",
-                                 st->url_safe, st->rc->errstr);
-                        drop_connection(st);
-                        goto out;
-                }
+        if (redisAppendCommand(st->rc,
+                               "HMGET %s total last_seq tokens last_break",
+                               k_meta) != REDIS_OK)
+                goto fail;
+        if (recent == 0) {
+                if (redisAppendCommand(st->rc, "LRANGE %s 1 0", k_msgs) !=
+                    REDIS_OK)
+                        goto fail;
+        } else if (redisAppendCommand(st->rc, "LRANGE %s %s -1", k_msgs,
+                                      start) != REDIS_OK) {
+                goto fail;
         }
-        for (i = 0; i < 5; i++) {
+        if (redisAppendCommand(st->rc, "LLEN %s", k_msgs) != REDIS_OK ||
+            redisAppendCommand(st->rc, "HMGET %s text upto folded", k_sum) !=
+                REDIS_OK ||
+            redisAppendCommand(st->rc, "HMGET %s name role interests",
+                               k_prof) != REDIS_OK)
+                goto fail;
+        st->loads_pending++;
+        return 0;
+fail:
+        /* Part of a load is queued: the pipeline is out of step. */
+        snprintf(errstr, errstr_size, "redis '%s': %s", st->url_safe,
+                 st->rc->errstr);
+        drop_connection(st);
+        return -1;
+}
+
+int cm_store_load_recv(cm_store_t *st, const char *user, const char *conv,
+                       cm_session_t *out, char *errstr, size_t errstr_size)
+{
+        redisReply *r[LOAD_REPLIES] = {NULL};
+        int i, ret = -1;
+
+        session_clear(out);
+        if (!st->rc || !st->loads_pending) {
+                /* Dropped since the send: the replies went with it. */
+                snprintf(errstr, errstr_size,
+                         "redis '%s': connection lost before the reply",
+                         st->url_safe);
+                return -1;
+        }
+        st->loads_pending--;
+        if (read_replies(st, r, LOAD_REPLIES, errstr, errstr_size) == -1)
+                goto out;
+        for (i = 0; i < LOAD_REPLIES; i++) {
                 if (r[i]->type == REDIS_REPLY_ERROR) {
                         snprintf(errstr, errstr_size, "redis '%s' load: %s",
                                  st->url_safe, r[i]->str);
@@ -715,12 +748,24 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
         profile_from_reply(r[4], &out->profile);
         ret = 0;
 out:
-        for (i = 0; i < 5; i++)
+        for (i = 0; i < LOAD_REPLIES; i++)
                 if (r[i])
                         freeReplyObject(r[i]);
         if (ret == -1)
                 cm_session_release(out);
         return ret;
+}
+
+int cm_store_load(cm_store_t *st, const char *user, const char *conv,
+                  int recent, cm_session_t *out, char *errstr,
+                  size_t errstr_size)
+{
+        session_clear(out);
+        if (cm_store_connect(st, errstr, errstr_size) == -1 ||
+            cm_store_load_send(st, user, conv, recent, errstr, errstr_size) ==
+                -1)
+                return -1;
+        return cm_store_load_recv(st, user, conv, out, errstr, errstr_size);
 }
 
 long long cm_store_delete_session(cm_store_t *st, const char *user,
@@ -840,29 +885,78 @@ static char *interests_json(const cm_profile_t *p)
         return cm_buf_detach(&b, NULL);
 }
 
+int cm_store_profile_update_batch(cm_store_t *st, const cm_profile_update_t *u,
+                                  size_t cnt, int *changed, char *errstr,
+                                  size_t errstr_size)
+{
+        char ttl[16];
+        redisReply **r = NULL;
+        size_t i;
+        int ret = -1, noscript = 0;
+
+        if (!cnt)
+                return 0;
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        snprintf(ttl, sizeof(ttl), "%d", st->profile_ttl);
+        for (i = 0; i < cnt; i++) {
+                const cm_profile_t *p = u[i].profile;
+                char key[KEY_MAX], tsbuf[32];
+                char *interests = interests_json(p);
+                const char *argv[] = {"EVALSHA",
+                                      st->sha[SCRIPT_PROFILE],
+                                      "1",
+                                      key,
+                                      u[i].extracted ? "x" : "s",
+                                      tsbuf,
+                                      u[i].src,
+                                      ttl,
+                                      p->name ? p->name : "",
+                                      p->role ? p->role : "",
+                                      interests};
+
+                cm_store_key(st, key, sizeof(key), u[i].user, NULL, "profile");
+                snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)u[i].ts);
+                redisAppendCommandArgv(st->rc, 11, argv, NULL);
+                free(interests);
+        }
+        r = cm_calloc(cnt + 1, sizeof(*r));
+        if (read_replies(st, r, cnt, errstr, errstr_size) == -1)
+                goto out;
+        for (i = 0; i < cnt; i++) {
+                if (r[i]->type == REDIS_REPLY_ERROR) {
+                        snprintf(errstr, errstr_size, "redis '%s' profile: %s",
+                                 st->url_safe, r[i]->str);
+                        if (!strncmp(r[i]->str, "NOSCRIPT", 8))
+                                noscript = 1;
+                        goto out;
+                }
+                if (changed)
+                        changed[i] = r[i]->type == REDIS_REPLY_INTEGER &&
+                                     r[i]->integer == 1;
+        }
+        ret = 0;
+out:
+        for (i = 0; r && i < cnt; i++)
+                if (r[i])
+                        freeReplyObject(r[i]);
+        free(r);
+        if (noscript)
+                drop_connection(st); /* scripts flushed: reload on connect */
+        return ret;
+}
+
 int cm_store_profile_update(cm_store_t *st, const char *user,
                             const cm_profile_t *p, int extracted, int64_t ts,
                             const char *src, char *errstr, size_t errstr_size)
 {
-        char key[KEY_MAX], tsbuf[32], ttl[16];
-        char *interests = interests_json(p);
-        const char *argv[] = {
-            "1",      key, extracted ? "x" : "s",  tsbuf,
-            src,      ttl, p->name ? p->name : "", p->role ? p->role : "",
-            interests};
-        redisReply *r;
-        int ret = -1;
+        cm_profile_update_t u = {user, p, extracted, ts, src};
+        int changed = 0;
 
-        cm_store_key(st, key, sizeof(key), user, NULL, "profile");
-        snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts);
-        snprintf(ttl, sizeof(ttl), "%d", st->profile_ttl);
-        r = eval(st, SCRIPT_PROFILE, 9, argv, errstr, errstr_size);
-        if (r) {
-                ret = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-                freeReplyObject(r);
-        }
-        free(interests);
-        return ret;
+        if (cm_store_profile_update_batch(st, &u, 1, &changed, errstr,
+                                          errstr_size) == -1)
+                return -1;
+        return changed;
 }
 
 int cm_store_session_delete_event(cm_store_t *st, const char *user,
@@ -988,8 +1082,9 @@ int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions, size_t cnt,
                         char *errstr, size_t errstr_size)
 {
         char key[KEY_MAX], now[32];
+        const char **argv;
+        redisReply *r;
         size_t i;
-        int ret = 0;
 
         if (!cnt)
                 return 0;
@@ -997,10 +1092,43 @@ int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions, size_t cnt,
                 return -1;
         snprintf(key, sizeof(key), "%sdirty", st->prefix);
         snprintf(now, sizeof(now), "%lld", (long long)cm_now_ms());
-        for (i = 0; i < cnt; i++)
-                redisAppendCommand(st->rc, "ZADD %s NX %s %s", key, now,
-                                   sessions[i]);
+        /* One ZADD NX for the whole batch: the first change of each
+         * session keeps its time. */
+        argv = cm_calloc(3 + 2 * cnt, sizeof(*argv));
+        argv[0] = "ZADD";
+        argv[1] = key;
+        argv[2] = "NX";
         for (i = 0; i < cnt; i++) {
+                argv[3 + 2 * i] = now;
+                argv[4 + 2 * i] = sessions[i];
+        }
+        r = command(st, (int)(3 + 2 * cnt), argv, NULL, errstr, errstr_size);
+        free(argv);
+        if (!r)
+                return -1;
+        freeReplyObject(r);
+        return 0;
+}
+
+int cm_store_stats_add(cm_store_t *st, const char *const *names,
+                       const long long *values, size_t cnt, char *errstr,
+                       size_t errstr_size)
+{
+        char key[KEY_MAX];
+        size_t i, sent = 0;
+        int ret = 0;
+
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        snprintf(key, sizeof(key), "%sstats", st->prefix);
+        for (i = 0; i < cnt; i++) {
+                if (!values[i])
+                        continue;
+                redisAppendCommand(st->rc, "HINCRBY %s %s %lld", key, names[i],
+                                   values[i]);
+                sent++;
+        }
+        for (i = 0; i < sent; i++) {
                 redisReply *r = NULL;
 
                 if (redisGetReply(st->rc, (void **)&r) != REDIS_OK || !r) {
@@ -1010,13 +1138,42 @@ int cm_store_mark_dirty(cm_store_t *st, const char *const *sessions, size_t cnt,
                         return -1;
                 }
                 if (r->type == REDIS_REPLY_ERROR) {
-                        snprintf(errstr, errstr_size, "redis '%s' ZADD: %s",
+                        snprintf(errstr, errstr_size, "redis '%s' HINCRBY: %s",
                                  st->url_safe, r->str);
                         ret = -1;
                 }
                 freeReplyObject(r);
         }
         return ret;
+}
+
+int cm_store_stats_get(cm_store_t *st, char ***out, char *errstr,
+                       size_t errstr_size)
+{
+        char key[KEY_MAX];
+        const char *argv[] = {"HGETALL", key};
+        redisReply *r;
+        size_t i, n = 0;
+
+        *out = NULL;
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        snprintf(key, sizeof(key), "%sstats", st->prefix);
+        r = command(st, 2, argv, NULL, errstr, errstr_size);
+        if (!r)
+                return -1;
+        *out = cm_calloc(r->elements / 2 + 1, sizeof(char *));
+        for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+             i += 2) {
+                cm_buf_t b;
+
+                cm_buf_init(&b);
+                cm_buf_addf(&b, "%s=%s", r->element[i]->str,
+                            r->element[i + 1]->str);
+                (*out)[n++] = cm_buf_detach(&b, NULL);
+        }
+        freeReplyObject(r);
+        return (int)n;
 }
 
 int cm_store_mark_user_dirty(cm_store_t *st, const char *user, char *errstr,

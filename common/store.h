@@ -4,7 +4,8 @@
  * Keys (P is the configured prefix, default "chatmem:"):
  *   P{u:c}:msgs     list of stored message entries (codec.h), oldest first
  *   P{u:c}:meta     hash: total, last_seq, tokens, off:<partition>
- *   P{u:c}:eids     zset event_id -> seq, the last dedupe_window ids
+ *   P{u:c}:eids     zset event_id -> seq, the last dedupe_window ids (up
+ *                   to 15 more between trims)
  *   P{u:c}:summary  hash: text, upto (last folded seq), folded (count)
  *   P{u}:profile    hash: name, role, interests (JSON array), and per
  *                   field <f>_ts, <f>_src ("<conv>:<seq>" it came from),
@@ -13,6 +14,9 @@
  *   P{u}:convs      set of the user's conversation ids (for user.delete)
  *   P:dirty         zset of session keys changed since the last prebuilt
  *                   publication (score: ms of the change)
+ *   P:stats         hash of fleet counters, e.g. ingest_applied,
+ *                   ingest_duplicates, ingest_dead (HINCRBY per batch;
+ *                   for operators and the benchmark, never for decisions)
  * All keys of one session share the hash tag {u:c}, so the scripts run
  * unchanged on Redis Cluster (slot-local). Session keys expire after
  * session_ttl seconds without a write (0 = never).
@@ -124,6 +128,31 @@ typedef struct cm_session {
 int cm_store_load(cm_store_t *st, const char *user, const char *conv,
                   int recent, cm_session_t *out, char *errstr,
                   size_t errstr_size);
+
+/*
+ * cm_store_load() in two halves, to pipeline many loads in one round trip:
+ * call cm_store_connect() once, then cm_store_load_send() for each session,
+ * then cm_store_load_recv() for each, in the same order and with the same
+ * user and conv. No other store call may come in between (it would read
+ * the pending replies).
+ *
+ * cm_store_load_send() only queues the commands (nothing is written until
+ * the first recv). It does not connect: when not connected it returns -1
+ * with the reason in errstr.
+ *
+ * cm_store_load_recv() reads and parses the replies of the oldest pending
+ * send, as cm_store_load() does. On an I/O error the connection is dropped
+ * with every pending load, and every later recv of the same pipeline
+ * fails at once (never blocks, never reads another session's replies,
+ * even after a reconnect). An error reply from Redis fails only its own
+ * load; the connection stays in step. On error returns -1 with the reason
+ * in errstr; out is then empty.
+ */
+int cm_store_load_send(cm_store_t *st, const char *user, const char *conv,
+                       int recent, char *errstr, size_t errstr_size);
+int cm_store_load_recv(cm_store_t *st, const char *user, const char *conv,
+                       cm_session_t *out, char *errstr, size_t errstr_size);
+
 void cm_session_release(cm_session_t *s);
 
 /*
@@ -138,6 +167,22 @@ void cm_session_release(cm_session_t *s);
 int cm_store_profile_update(cm_store_t *st, const char *user,
                             const cm_profile_t *p, int extracted, int64_t ts,
                             const char *src, char *errstr, size_t errstr_size);
+
+/* One profile update of cm_store_profile_update_batch(). */
+typedef struct cm_profile_update {
+        const char *user;
+        const cm_profile_t *profile;
+        int extracted;
+        int64_t ts;
+        const char *src;
+} cm_profile_update_t;
+
+/* Applies cnt profile updates in one round trip, in order; changed[i]
+ * (when changed is not NULL) says whether update i changed the profile.
+ * Returns 0, or -1 with the reason (applying them again is safe). */
+int cm_store_profile_update_batch(cm_store_t *st, const cm_profile_update_t *u,
+                                  size_t cnt, int *changed, char *errstr,
+                                  size_t errstr_size);
 
 /*
  * session.delete as applied by ingest: deletes the session's keys unless
@@ -179,6 +224,19 @@ long long cm_store_fold_commit(cm_store_t *st, const char *user,
  * Returns 0, or -1 with the reason. */
 int cm_store_compaction_done(cm_store_t *st, const char *user, const char *conv,
                              char *errstr, size_t errstr_size);
+
+/* Adds values[i] to the fleet counter names[i] in P:stats, for i in
+ * [0, cnt), in one round trip (zero values are skipped). Returns 0, or -1
+ * with the reason. */
+int cm_store_stats_add(cm_store_t *st, const char *const *names,
+                       const long long *values, size_t cnt, char *errstr,
+                       size_t errstr_size);
+
+/* Reads the fleet counters of P:stats into a heap array of heap strings
+ * "name=value" (NULL-terminated; the caller frees each and the array).
+ * Returns the count, or -1 with the reason. */
+int cm_store_stats_get(cm_store_t *st, char ***out, char *errstr,
+                       size_t errstr_size);
 
 /* Marks sessions changed ("<user>:<conv>" each) for prebuilt publication.
  * Returns 0, or -1 with the reason. */

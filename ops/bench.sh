@@ -8,8 +8,7 @@
 #   latency.png  context latency (p50/p99/p99.9) against the offered rate
 #
 # Settings (environment):
-#   BENCH_EVENTS=200000     ingest events (the issue's 1M works, but takes
-#                           minutes on 2 cores; 200k is the practical default)
+#   BENCH_EVENTS=1000000    ingest events per run
 #   BENCH_SESSIONS=10000    ingest sessions (also the memory sample size)
 #   BENCH_PARTITIONS=16     partitions per topic in the devbroker
 #   BENCH_WINDOW=50000      max events produced but not yet in Redis (keeps
@@ -19,6 +18,9 @@
 #   BENCH_RATES="1000 2000 5000 10000 20000 40000"  offered req/s, stops at
 #                           saturation (replies missing or rate not reached)
 #   BENCH_DURATION=5        seconds per rate
+#   BENCH_SWEEP="0:1 2:1 5:1 0:10 2:10"  linger.ms:fetch.wait.max.ms pairs
+#                           measured at BENCH_SWEEP_RATE (default 2000 req/s)
+#                           for BENCH_SWEEP_DURATION s (default 3) each
 #   BENCH_PRICE=0.15        $ per 1M input tokens for the cost model
 #   BENCH_LINGER_MS         linger.ms of every producer (bench and workers);
 #                           unset: chatmem's default (2)
@@ -37,14 +39,18 @@ if [ "${BENCH_SMOKE:-0}" = 1 ]; then
 	: "${BENCH_CTX_SESSIONS:=50}" "${BENCH_RATES:=200 400}"
 	: "${BENCH_DURATION:=1}" "${BENCH_PARTITIONS:=4}"
 	: "${BENCH_RPUSH_N:=20000}" "${BENCH_BUILD_N:=2000}"
+	: "${BENCH_SWEEP:=0:1}" "${BENCH_SWEEP_RATE:=200}" "${BENCH_SWEEP_DURATION:=1}"
 fi
-EVENTS=${BENCH_EVENTS:-200000}
+EVENTS=${BENCH_EVENTS:-1000000}
 SESSIONS=${BENCH_SESSIONS:-10000}
 PARTS=${BENCH_PARTITIONS:-16}
 WINDOW=${BENCH_WINDOW:-50000}
 CTX_SESSIONS=${BENCH_CTX_SESSIONS:-2000}
 RATES=${BENCH_RATES:-1000 2000 5000 10000 20000 40000}
 DURATION=${BENCH_DURATION:-5}
+SWEEP=${BENCH_SWEEP:-0:1 2:1 5:1 0:10 2:10}
+SWEEP_RATE=${BENCH_SWEEP_RATE:-2000}
+SWEEP_DURATION=${BENCH_SWEEP_DURATION:-3}
 PRICE=${BENCH_PRICE:-0.15}
 RPUSH_N=${BENCH_RPUSH_N:-1000000}
 BUILD_N=${BENCH_BUILD_N:-50000}
@@ -118,6 +124,41 @@ bench() { # mode args...: its JSON lines on stdout, progress indented
 
 used_memory() { rcli info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
 
+# CPU seconds (user + system) used so far by the given pids, summed.
+cpu_s() {
+	t=0
+	for p in "$@"; do
+		v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+		t=$((t + v))
+	done
+	awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t / hz }'
+}
+
+# Microseconds Redis spent executing commands so far (INFO commandstats).
+redis_cmd_us() {
+	rcli info commandstats | sed -n 's/.*,usec=\([0-9]*\),.*/\1/p' |
+		awk '{ t += $1 } END { printf "%d", t }'
+}
+
+# ingest_run TAG WORKERS PIDS...: one timed ingest run, with where the CPU
+# went (redis, the ingest workers, the devbroker, the load generator).
+ingest_run() {
+	tag=$1 workers=$2
+	shift 2
+	r0=$(cpu_s "$RPID") w0=$(cpu_s "$@") b0=$(cpu_s "$BPID") u0=$(redis_cmd_us)
+	line=$(bench ingest --tag "$tag" --events "$EVENTS" --sessions "$SESSIONS" \
+		--window "$WINDOW" --timeout 600)
+	r1=$(cpu_s "$RPID") w1=$(cpu_s "$@") b1=$(cpu_s "$BPID") u1=$(redis_cmd_us)
+	echo "$line" | $PY -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+w, r0, r1, w0, w1, b0, b1, u0, u1 = sys.argv[1:]
+d.update(mode="ingest", workers=int(w), redis_cpu_s=round(float(r1) - float(r0), 3),
+         ingest_cpu_s=round(float(w1) - float(w0), 3), broker_cpu_s=round(float(b1) - float(b0), 3),
+         redis_cmd_us_per_event=round((int(u1) - int(u0)) / d["events"], 2))
+print(json.dumps(d))' "$workers" "$r0" "$r1" "$w0" "$w1" "$b0" "$b1" "$u0" "$u1" >>"$RES.tmp"
+}
+
 # --- fleet -----------------------------------------------------------
 RPORT=$(free_port)
 redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$OUT/redis" \
@@ -128,7 +169,9 @@ wait_for 10 redis-cli -p "$RPORT" ping || {
 	exit 1
 }
 export CHATMEM_REDIS_URL=redis://127.0.0.1:$RPORT
+RPID=$(cat "$OUT/redis.pid")
 start devbroker "$BIN/chatmem-devbroker" -p "$PARTS" -f "$OUT/bootstrap"
+BPID=$LAST
 wait_for 10 test -s "$OUT/bootstrap" || {
 	say "devbroker did not start"
 	exit 1
@@ -144,8 +187,7 @@ say "[1/7] ingest with 1 worker: $EVENTS events over $SESSIONS sessions"
 mem0=$(used_memory)
 start ingest1 "$BIN/chatmem-ingest"
 W1=$LAST
-bench ingest --tag i1 --events "$EVENTS" --sessions "$SESSIONS" \
-	--window "$WINDOW" --timeout 600 | sed 's/"mode":"ingest"/"mode":"ingest","workers":1/' >>"$RES.tmp"
+ingest_run i1 1 "$W1"
 mem1=$(used_memory)
 sample=""
 for i in 0 1 2 3 4 5 6 7 8 9; do
@@ -179,8 +221,7 @@ say "[4/7] ingest with 2 workers: $EVENTS events over $SESSIONS sessions"
 start ingest2 "$BIN/chatmem-ingest"
 W2=$LAST
 sleep 2 # the group rebalances over both
-bench ingest --tag i2 --events "$EVENTS" --sessions "$SESSIONS" \
-	--window "$WINDOW" --timeout 600 | sed 's/"mode":"ingest"/"mode":"ingest","workers":2/' >>"$RES.tmp"
+ingest_run i2 2 "$W1" "$W2"
 
 # --- 4. context, open loop ----------------------------------------------
 say "[5/7] context: prefill $CTX_SESSIONS sessions of 20-50 messages, wait for summaries"
@@ -202,6 +243,7 @@ done
 echo "{\"mode\":\"memory_summarized\",\"memory_usage_sample\":[$(echo $csample | tr ' ' ',')]}" >>"$RES.tmp"
 stop "$W1" "$W2"
 start context "$BIN/chatmem-context"
+CTXPID=$LAST
 sleep 2
 for r in $RATES; do
 	say "  rate $r req/s for $DURATION s"
@@ -214,6 +256,25 @@ for r in $RATES; do
 		say "  saturated at $r req/s; stopping the sweep"
 		break
 	fi
+done
+
+# --- 4b. latency settings, measured -------------------------------------
+# The same open-loop run at one rate with each linger.ms:fetch.wait.max.ms
+# pair, applied to every producer and consumer (the context worker's and
+# the load generator's): the figures behind chatmem's defaults.
+stop "$CTXPID"
+for pair in $SWEEP; do
+	l=${pair%%:*} f=${pair##*:}
+	say "  linger.ms=$l fetch.wait.max.ms=$f at $SWEEP_RATE req/s for $SWEEP_DURATION s"
+	CHATMEM_KAFKA_PROP_LINGER_MS=$l CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=$f \
+		start "context-$l-$f" "$BIN/chatmem-context"
+	sleep 2
+	line=$(CHATMEM_KAFKA_PROP_LINGER_MS=$l CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=$f \
+		"$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
+		--rate "$SWEEP_RATE" --duration "$SWEEP_DURATION" --req-prefix "s$l-$f-" \
+		--timeout 30 2> >(sed -u 's/^/    /' >&2))
+	echo "$line" | sed "s/\"mode\":\"context\"/\"mode\":\"context_setting\",\"linger_ms\":$l,\"fetch_wait_max_ms\":$f/" >>"$RES.tmp"
+	stop "$LAST"
 done
 
 # --- 5. build cost, cost model ------------------------------------------

@@ -64,6 +64,16 @@ if red:
     p("  reference: redis-benchmark -P 32 -t rpush: %.0f ops/s" % red["ops_per_s"])
 if ing[1]:
     p("  (%d events over %d sessions per run)" % (ing[1]["events"], ing[1]["sessions"]))
+    p("  where the CPU went, in microseconds per event (%d cores = %.0f us of CPU per event at the 2-worker rate):"
+      % (cores, cores * 1e6 / (ing[2] or ing[1])["events_per_s"]))
+    p("  %-10s %8s %10s %10s %10s %18s" % ("workers", "redis", "ingest", "devbroker", "load gen", "redis cmds (INFO)"))
+    for w in (1, 2):
+        r = ing[w]
+        if r and "redis_cpu_s" in r:
+            n = r["events"] / 1e6
+            p("  %-10d %8.1f %10.1f %10.1f %10.1f %18.1f" % (
+                w, r["redis_cpu_s"] / n, r["ingest_cpu_s"] / n, r["broker_cpu_s"] / n,
+                r.get("load_cpu_s", 0) / n, r["redis_cmd_us_per_event"]))
 p("")
 p("Context request/reply, open loop (latency from scheduled send to reply receipt)")
 p("  %8s %9s %8s %8s %8s %8s %8s %8s" % ("offered", "achieved", "missing", "p50 ms", "p90 ms", "p99 ms", "p99.9", "max ms"))
@@ -74,6 +84,14 @@ with open(out + "/latency.dat", "w") as f:
             r["p99_us"] / 1e3, r["p999_us"] / 1e3, r["max_us"] / 1e3))
         f.write("%d %.3f %.3f %.3f\n" % (r["rate"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["p999_us"] / 1e3))
 p("  max sustainable rate with p99 <= 5 ms: %s req/s" % (summary["context_max_rate_p99_le_5ms"] or "none of the offered rates"))
+sweep = [r for r in rows if r["mode"] == "context_setting"]
+if sweep:
+    p("")
+    p("Latency settings at %d req/s (every producer's linger.ms, every consumer's fetch.wait.max.ms)" % sweep[0]["rate"])
+    p("  %9s %17s %9s %8s %8s %8s" % ("linger.ms", "fetch.wait.max.ms", "achieved", "p50 ms", "p99 ms", "p99.9"))
+    for r in sweep:
+        p("  %9d %17d %9.0f %8.2f %8.2f %8.2f" % (r["linger_ms"], r["fetch_wait_max_ms"], r["achieved_rps"],
+          r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["p999_us"] / 1e3))
 p("")
 if build:
     p("Context build, in-process (%d-message session, profile + summary, %s)" % (build["messages"], build["tokenizer"]))

@@ -24,17 +24,22 @@
 
 void usage_stats(FILE *fp)
 {
-        fprintf(fp, "usage: chatmem [-c FILE] stats [--json]\n"
-                    "\n"
-                    "Prints the number of active sessions in Redis and whether "
-                    "the cache (Redis)\nis enabled and reachable. When Redis "
-                    "cannot be reached, reports 0 sessions\nand the cache as "
-                    "disabled, says why on stderr and still exits 0.\n"
-                    "\n"
-                    "  -j, --json         {\"active_sessions\":N,"
-                    "\"cache_enabled\":true,\"redis\":\"redis://...\"}\n"
-                    "  -c, --config FILE  chatmem.conf to read\n"
-                    "  -h, --help         this text\n");
+        fprintf(
+            fp,
+            "usage: chatmem [-c FILE] stats [--json]\n"
+            "\n"
+            "Prints the number of active sessions in Redis and whether "
+            "the cache (Redis)\nis enabled and reachable, and the "
+            "fleet counters the workers keep\n(ingest_applied, "
+            "ingest_duplicates, ingest_dead). When Redis "
+            "cannot be reached, reports 0 sessions\nand the cache as "
+            "disabled, says why on stderr and still exits 0.\n"
+            "\n"
+            "  -j, --json         {\"active_sessions\":N,"
+            "\"cache_enabled\":true,\"redis\":\"redis://...\",\n"
+            "                     \"counters\":{\"ingest_applied\":N,...}}\n"
+            "  -c, --config FILE  chatmem.conf to read\n"
+            "  -h, --help         this text\n");
 }
 
 void usage_session(FILE *fp)
@@ -81,8 +86,9 @@ int cmd_stats(int argc, char **argv, const char *conf_path)
         cm_config_t cfg;
         cm_store_t *st = NULL;
         long long sessions = 0;
-        char errstr[512];
+        char errstr[512], **counters = NULL;
         int opt, json = 0, enabled, ret = CLI_FAIL;
+        size_t i;
 
         while ((opt = getopt_long(argc, argv, "jc:h", longopts, NULL)) != -1) {
                 switch (opt) {
@@ -117,22 +123,44 @@ int cmd_stats(int argc, char **argv, const char *conf_path)
         if (!enabled) {
                 cli_error("cache disabled: %s", errstr);
                 sessions = 0;
+        } else if (cm_store_stats_get(st, &counters, errstr, sizeof(errstr)) ==
+                   -1) {
+                cli_error("%s", errstr);
         }
         if (json) {
                 json_object *obj = json_object_new_object();
+                json_object *cnt = json_object_new_object();
 
                 json_object_object_add(obj, "active_sessions",
                                        json_object_new_int64(sessions));
                 json_object_object_add(obj, "cache_enabled",
                                        json_object_new_boolean(enabled));
                 jadd_str(obj, "redis", cm_store_url(st));
+                for (i = 0; counters && counters[i]; i++) {
+                        char *eq = strchr(counters[i], '=');
+
+                        *eq = '\0';
+                        json_object_object_add(
+                            cnt, counters[i],
+                            json_object_new_int64(atoll(eq + 1)));
+                }
+                json_object_object_add(obj, "counters", cnt);
                 print_json(obj);
         } else {
                 printf("active sessions: %lld\ncache: %s (%s)\n", sessions,
                        enabled ? "enabled" : "disabled", cm_store_url(st));
+                for (i = 0; counters && counters[i]; i++) {
+                        char *eq = strchr(counters[i], '=');
+
+                        printf("%.*s: %s\n", (int)(eq - counters[i]),
+                               counters[i], eq + 1);
+                }
         }
         ret = CLI_OK;
 out:
+        for (i = 0; counters && counters[i]; i++)
+                free(counters[i]);
+        free(counters);
         cm_store_destroy(st);
         cm_config_release(&cfg);
         return ret;

@@ -47,6 +47,9 @@ typedef struct ingest {
         size_t carry_cnt;
 
         unsigned long long applied, duplicates, dead;
+        /* counted but not yet added to the fleet counters in Redis */
+        long long unsent[3];
+        size_t dlq_pending;        /* DLQ entries produced, not yet delivered */
         unsigned long long logged; /* applied + duplicates + dead at the
                                       last stats line */
         int64_t stats_at;          /* mono µs of the last stats line */
@@ -88,23 +91,35 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * only once its DLQ entry is in Kafka (see wait_dlq()). */
 static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-        (void)opaque;
-        if (!m->err)
+        ingest_t *in = opaque;
+        int dlq = !strcmp(rd_kafka_topic_name(m->rkt), in->cfg.topic_dlq);
+
+        if (!m->err) {
+                if (dlq && in->dlq_pending > 0)
+                        in->dlq_pending--;
                 return;
-        cm_warn("dlq entry not delivered (%s); producing it again",
-                rd_kafka_err2str(m->err));
+        }
+        cm_warn("%s not delivered (%s); producing it again",
+                dlq ? "dlq entry" : "compaction job", rd_kafka_err2str(m->err));
         if (rd_kafka_producev(
                 rk, RD_KAFKA_V_RKT(m->rkt), RD_KAFKA_V_KEY(m->key, m->key_len),
                 RD_KAFKA_V_VALUE(m->payload, m->len),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END))
-                cm_error("cannot produce dlq entry again");
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) {
+                cm_error("cannot produce it again");
+                /* Do not wait for it forever. */
+                if (dlq && in->dlq_pending > 0)
+                        in->dlq_pending--;
+        }
 }
 
 static void to_dlq(ingest_t *in, const rd_kafka_message_t *m,
                    const char *reason)
 {
-        if (cm_kafka_to_dlq(in->producer, in->cfg.topic_dlq, m, reason) == 0)
+        if (cm_kafka_to_dlq(in->producer, in->cfg.topic_dlq, m, reason) == 0) {
                 in->dead++;
+                in->unsent[2]++;
+                in->dlq_pending++;
+        }
 }
 
 /* Checks that the message key is the session key "<user>:<conv>" (for
@@ -213,29 +228,39 @@ static void wait_serving(ingest_t *in, int ms)
 static int update_profiles(ingest_t *in, cm_append_t *items, int64_t *times,
                            size_t cnt, char *errstr, size_t errstr_size)
 {
-        size_t i;
+        cm_profile_t *facts = cm_calloc(cnt + 1, sizeof(*facts));
+        cm_profile_update_t *u = cm_calloc(cnt + 1, sizeof(*u));
+        char(*src)[CM_ID_MAX + 32] = cm_calloc(cnt + 1, sizeof(*src));
+        size_t i, n = 0;
+        int ret;
 
         for (i = 0; i < cnt; i++) {
                 const cm_event_t *ev = items[i].ev;
-                cm_profile_t facts;
-                char src[CM_ID_MAX + 32];
-                int rc = 0;
 
                 if (ev->msg.role != CM_ROLE_USER || items[i].seq <= 0)
                         continue;
                 if (cm_profile_extract(ev->msg.content, ev->msg.content_len,
-                                       &facts) > 0) {
-                        snprintf(src, sizeof(src), "%s:%lld",
-                                 ev->conversation_id, (long long)items[i].seq);
-                        rc = cm_store_profile_update(in->st, ev->user_id,
-                                                     &facts, 1, times[i], src,
-                                                     errstr, errstr_size);
+                                       &facts[n]) <= 0) {
+                        cm_profile_release(&facts[n]);
+                        continue;
                 }
-                cm_profile_release(&facts);
-                if (rc == -1)
-                        return -1;
+                snprintf(src[n], sizeof(src[n]), "%s:%lld", ev->conversation_id,
+                         (long long)items[i].seq);
+                u[n].user = ev->user_id;
+                u[n].profile = &facts[n];
+                u[n].extracted = 1;
+                u[n].ts = times[i];
+                u[n].src = src[n];
+                n++;
         }
-        return 0;
+        ret = cm_store_profile_update_batch(in->st, u, n, NULL, errstr,
+                                            errstr_size);
+        for (i = 0; i < n; i++)
+                cm_profile_release(&facts[i]);
+        free(facts);
+        free(u);
+        free(src);
+        return ret;
 }
 
 /* Applies items[0..cnt): a run of message events, or one other event.
@@ -348,10 +373,12 @@ static int apply(ingest_t *in)
 
                 if (item->result == CM_APPEND_APPLIED) {
                         in->applied++;
+                        in->unsent[0]++;
                         if (dirty)
                                 dirty[dirty_cnt++] = in->keys[i];
                 } else {
                         in->duplicates++;
+                        in->unsent[1]++;
                 }
                 if (item->compact)
                         ask_compaction(in, item->ev);
@@ -376,16 +403,35 @@ static int apply(ingest_t *in)
         return 0;
 }
 
-/* Waits until every DLQ entry is delivered. Returns -1 if asked to stop
- * first. */
+/* Waits until every DLQ entry is delivered (compaction jobs are not
+ * waited for: a lost one is asked for again once stale). Returns -1 if
+ * asked to stop first. */
 static int wait_dlq(ingest_t *in)
 {
-        while (rd_kafka_outq_len(in->producer) > 0) {
+        while (in->dlq_pending > 0) {
                 if (cm_stop)
                         return -1;
-                rd_kafka_flush(in->producer, 100);
+                rd_kafka_flush(in->producer, 10);
         }
         return 0;
+}
+
+/* Adds the batch's counts to the fleet counters in Redis (P:stats). They
+ * are for operators and the benchmark: when Redis refuses, they are kept
+ * and added with the next batch. */
+static void send_stats(ingest_t *in)
+{
+        static const char *const names[] = {"ingest_applied",
+                                            "ingest_duplicates", "ingest_dead"};
+        char errstr[512];
+
+        if (!in->unsent[0] && !in->unsent[1] && !in->unsent[2])
+                return;
+        if (cm_store_stats_add(in->st, names, in->unsent, 3, errstr,
+                               sizeof(errstr)) == 0)
+                memset(in->unsent, 0, sizeof(in->unsent));
+        else
+                cm_debug("stats not added: %s", errstr);
 }
 
 static void store_offsets(ingest_t *in)
@@ -532,9 +578,12 @@ int main(int argc, char **argv)
                 prepare(&in);
                 /* Stopping before Redis or the DLQ acknowledged the batch
                  * leaves its offsets unstored: it is delivered again. */
-                if (apply(&in) == 0 && wait_dlq(&in) == 0)
+                if (apply(&in) == 0 && wait_dlq(&in) == 0) {
                         store_offsets(&in);
+                        send_stats(&in);
+                }
                 release_batch(&in);
+                rd_kafka_poll(in.producer, 0);
                 log_stats(&in, 0);
         }
         log_stats(&in, 1);
