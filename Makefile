@@ -185,6 +185,7 @@ $(BIN)/chatmem-bench: $(BUILD)/tools/bench/main.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 .PHONY: bench
-bench: deps
+bench:
+	$(Q)ops/install-deps.sh bench
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) ops/bench.sh $(CURDIR)/build/bench

@@ -49,6 +49,17 @@ rd_kafka_t *cm_kafka_producer_new(
     void *opaque, char *errstr, size_t errstr_size);
 
 /*
+ * The same for the request/reply path (context requests and replies), with
+ * linger.ms=0 unless overridden: every millisecond of linger is a
+ * millisecond of reply latency, and under load librdkafka still batches
+ * what queues up while a request is in flight (make bench measures it).
+ */
+rd_kafka_t *cm_kafka_rpc_producer_new(
+    const cm_config_t *cfg,
+    void (*dr)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque),
+    void *opaque, char *errstr, size_t errstr_size);
+
+/*
  * The default rebalance handler for eager and cooperative protocols: on
  * revoke it commits the stored offsets synchronously first, so that the
  * next owner starts exactly after what this process acknowledged.

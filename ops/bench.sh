@@ -15,7 +15,7 @@
 #                           the consumers within the devbroker's ~5 MB per
 #                           partition retention)
 #   BENCH_CTX_SESSIONS=2000 sessions of 20-50 messages for the context run
-#   BENCH_RATES="1000 2000 5000 10000 20000 40000"  offered req/s, stops at
+#   BENCH_RATES="1000 2000 5000 10000 15000 20000 40000"  offered req/s, stops at
 #                           saturation (replies missing or rate not reached)
 #   BENCH_DURATION=5        seconds per rate
 #   BENCH_SWEEP="0:1 2:1 5:1 0:10 2:10"  linger.ms:fetch.wait.max.ms pairs
@@ -23,9 +23,14 @@
 #                           for BENCH_SWEEP_DURATION s (default 3) each
 #   BENCH_PRICE=0.15        $ per 1M input tokens for the cost model
 #   BENCH_LINGER_MS         linger.ms of every producer (bench and workers);
-#                           unset: chatmem's default (2)
-#   BENCH_FETCH_WAIT_MS     fetch.wait.max.ms of every consumer; unset:
-#                           chatmem's default (10)
+#                           unset: chatmem's defaults (0 on the request/reply
+#                           path, 2 elsewhere)
+#   BENCH_FETCH_WAIT_MS=1   fetch.wait.max.ms of every consumer. Not chatmem's
+#                           default (10): the devbroker (librdkafka's mock
+#                           cluster) holds a fetch that finds no data for the
+#                           full fetch.wait.max.ms even when data arrives
+#                           meanwhile, where a real broker answers at once;
+#                           1 ms keeps that artefact out of the latencies.
 #   BENCH_SMOKE=1           tiny sizes, for the test suite (~10 s)
 set -eu -o pipefail
 
@@ -46,7 +51,7 @@ SESSIONS=${BENCH_SESSIONS:-10000}
 PARTS=${BENCH_PARTITIONS:-16}
 WINDOW=${BENCH_WINDOW:-50000}
 CTX_SESSIONS=${BENCH_CTX_SESSIONS:-2000}
-RATES=${BENCH_RATES:-1000 2000 5000 10000 20000 40000}
+RATES=${BENCH_RATES:-1000 2000 5000 10000 15000 20000 40000}
 DURATION=${BENCH_DURATION:-5}
 SWEEP=${BENCH_SWEEP:-0:1 2:1 5:1 0:10 2:10}
 SWEEP_RATE=${BENCH_SWEEP_RATE:-2000}
@@ -55,8 +60,7 @@ PRICE=${BENCH_PRICE:-0.15}
 RPUSH_N=${BENCH_RPUSH_N:-1000000}
 BUILD_N=${BENCH_BUILD_N:-50000}
 [ -n "${BENCH_LINGER_MS:-}" ] && export CHATMEM_KAFKA_PROP_LINGER_MS=$BENCH_LINGER_MS
-[ -n "${BENCH_FETCH_WAIT_MS:-}" ] &&
-	export CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=$BENCH_FETCH_WAIT_MS
+export CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=${BENCH_FETCH_WAIT_MS:-1}
 
 rm -rf "$OUT"
 mkdir -p "$OUT/logs" "$OUT/redis"
@@ -242,39 +246,53 @@ for i in 0 1 2 3 4 5 6 7 8 9; do
 done
 echo "{\"mode\":\"memory_summarized\",\"memory_usage_sample\":[$(echo $csample | tr ' ' ',')]}" >>"$RES.tmp"
 stop "$W1" "$W2"
-start context "$BIN/chatmem-context"
-CTXPID=$LAST
-sleep 2
-for r in $RATES; do
-	say "  rate $r req/s for $DURATION s"
-	line=$("$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
-		--rate "$r" --duration "$DURATION" --req-prefix "q$r-" \
-		--timeout 30 2> >(sed -u 's/^/    /' >&2))
-	echo "$line" >>"$RES.tmp"
-	# Saturated: replies missing, or fewer than 90% of the rate answered.
-	if ! echo "$line" | $PY -c 'import json,sys; d=json.loads(sys.stdin.read()); sys.exit(0 if d["missing"] <= d["sent"]//100 and d["achieved_rps"] >= 0.9*d["rate"] else 1)'; then
-		say "  saturated at $r req/s; stopping the sweep"
-		break
-	fi
-done
-
 # --- 4b. latency settings, measured -------------------------------------
 # The same open-loop run at one rate with each linger.ms:fetch.wait.max.ms
 # pair, applied to every producer and consumer (the context worker's and
 # the load generator's): the figures behind chatmem's defaults.
-stop "$CTXPID"
 for pair in $SWEEP; do
 	l=${pair%%:*} f=${pair##*:}
 	say "  linger.ms=$l fetch.wait.max.ms=$f at $SWEEP_RATE req/s for $SWEEP_DURATION s"
 	CHATMEM_KAFKA_PROP_LINGER_MS=$l CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=$f \
 		start "context-$l-$f" "$BIN/chatmem-context"
 	sleep 2
+	CHATMEM_KAFKA_PROP_LINGER_MS=$l CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=$f \
+		"$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
+		--rate 200 --duration 1 --req-prefix "w$l-$f-" --timeout 30 \
+		>/dev/null 2>&1 || true
 	line=$(CHATMEM_KAFKA_PROP_LINGER_MS=$l CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=$f \
 		"$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
 		--rate "$SWEEP_RATE" --duration "$SWEEP_DURATION" --req-prefix "s$l-$f-" \
 		--timeout 30 2> >(sed -u 's/^/    /' >&2))
 	echo "$line" | sed "s/\"mode\":\"context\"/\"mode\":\"context_setting\",\"linger_ms\":$l,\"fetch_wait_max_ms\":$f/" >>"$RES.tmp"
 	stop "$LAST"
+done
+
+start context "$BIN/chatmem-context"
+CTXPID=$LAST
+sleep 2
+# Warm-up, not recorded: the group assignment and the first fetches.
+"$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" --rate 200 \
+	--duration 1 --req-prefix w- --timeout 30 >/dev/null 2>&1 || true
+for r in $RATES; do
+	say "  rate $r req/s for $DURATION s"
+	c0=$(cpu_s "$CTXPID") r0=$(cpu_s "$RPID") b0=$(cpu_s "$BPID")
+	line=$("$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
+		--rate "$r" --duration "$DURATION" --req-prefix "q$r-" \
+		--timeout 30 2> >(sed -u 's/^/    /' >&2))
+	c1=$(cpu_s "$CTXPID") r1=$(cpu_s "$RPID") b1=$(cpu_s "$BPID")
+	line=$(echo "$line" | $PY -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+c0, c1, r0, r1, b0, b1 = map(float, sys.argv[1:])
+d.update(context_cpu_s=round(c1 - c0, 3), redis_cpu_s=round(r1 - r0, 3), broker_cpu_s=round(b1 - b0, 3))
+print(json.dumps(d))' "$c0" "$c1" "$r0" "$r1" "$b0" "$b1")
+	echo "$line" >>"$RES.tmp"
+	# Saturated: replies missing, or fewer than 90% of the rate answered.
+	if ! echo "$line" | $PY -c 'import json,sys; d=json.loads(sys.stdin.read()); sys.exit(0 if d["missing"] <= d["sent"]//100 and d["achieved_rps"] >= 0.9*d["rate"] else 1)'; then
+		say "  saturated at $r req/s; stopping the sweep"
+		break
+	fi
 done
 
 # --- 5. build cost, cost model ------------------------------------------

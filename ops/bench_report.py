@@ -84,6 +84,14 @@ with open(out + "/latency.dat", "w") as f:
             r["p99_us"] / 1e3, r["p999_us"] / 1e3, r["max_us"] / 1e3))
         f.write("%d %.3f %.3f %.3f\n" % (r["rate"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["p999_us"] / 1e3))
 p("  max sustainable rate with p99 <= 5 ms: %s req/s" % (summary["context_max_rate_p99_le_5ms"] or "none of the offered rates"))
+if ctx and "context_cpu_s" in ctx[0]:
+    p("  where the CPU went, in microseconds per request (%d cores = %.0f us of CPU per request at the highest rate answered):"
+      % (cores, cores * 1e6 / max(r["achieved_rps"] for r in ctx)))
+    p("  %8s %10s %8s %10s" % ("offered", "context", "redis", "devbroker"))
+    for r in ctx:
+        n = r["received"] if r.get("received") else r["sent"]
+        p("  %8d %10.1f %8.1f %10.1f" % (r["rate"], r["context_cpu_s"] * 1e6 / n, r["redis_cpu_s"] * 1e6 / n,
+          r["broker_cpu_s"] * 1e6 / n))
 sweep = [r for r in rows if r["mode"] == "context_setting"]
 if sweep:
     p("")

@@ -2,11 +2,15 @@
 # Installs the Debian packages chatmem needs to build, run and test, when
 # they are missing. Silent and quick when everything is present; runs
 # apt-get update first otherwise (a fresh machine knows no package before).
+#
+#   ops/install-deps.sh         build, run and test (make, make test, demo)
+#   ops/install-deps.sh bench   also gnuplot-nox, for make bench's plot
 set -eu
 
 PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libjson-c-dev
 libconfig-dev libcurl4-openssl-dev libcmocka-dev redis-server redis-tools
 kcat python3 python3-jsonschema"
+[ "${1:-}" = bench ] && PKGS="$PKGS gnuplot-nox"
 
 missing=""
 for p in $PKGS; do

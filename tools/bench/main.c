@@ -854,8 +854,8 @@ static int run_context(const cm_config_t *cfg, const bench_opts_t *o)
                 cm_error("%s", errstr);
                 goto out;
         }
-        rk = cm_kafka_producer_new(cfg, on_delivery, &failed, errstr,
-                                   sizeof(errstr));
+        rk = cm_kafka_rpc_producer_new(cfg, on_delivery, &failed, errstr,
+                                       sizeof(errstr));
         if (!rk) {
                 cm_error("%s", errstr);
                 goto out;

@@ -577,8 +577,8 @@ int cmd_context(int argc, char **argv, const char *conf_path)
         snprintf(key, sizeof(key), "%s:%s", user, conv);
 
         cm_daemon_signals();
-        a.producer = cm_kafka_producer_new(&a.cfg, on_delivery, &a, errstr,
-                                           sizeof(errstr));
+        a.producer = cm_kafka_rpc_producer_new(&a.cfg, on_delivery, &a, errstr,
+                                               sizeof(errstr));
         if (!a.producer) {
                 cli_error("%s", errstr);
                 goto out;

@@ -639,8 +639,8 @@ int main(int argc, char **argv)
         cw.cache = cm_calloc(cw.cache_cnt + 1, sizeof(*cw.cache));
         cw.items = cm_calloc(BATCH_MAX, sizeof(*cw.items));
 
-        cw.producer = cm_kafka_producer_new(&cw.cfg, reply_dr, &cw, errstr,
-                                            sizeof(errstr));
+        cw.producer = cm_kafka_rpc_producer_new(&cw.cfg, reply_dr, &cw, errstr,
+                                                sizeof(errstr));
         if (!cw.producer) {
                 cm_error("%s", errstr);
                 goto out;
