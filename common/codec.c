@@ -989,8 +989,9 @@ static int topic_value(dec_t *d, json_object *v, const char *field, char **out)
  * whose fault lies elsewhere still gets its error reply. The id must pass
  * cm_id_check() (ASCII only). Leaves out untouched when it cannot. */
 static void salvage_request_id(const char *buf, size_t len,
-                               char out[CM_ID_MAX + 1])
+                               char out[CM_ID_MAX + 1], char **reply_to)
 {
+        dec_t quiet = {NULL, 0};
         json_tokener *tok = NULL;
         json_object *root = NULL;
         json_object *v;
@@ -1005,8 +1006,11 @@ static void salvage_request_id(const char *buf, size_t len,
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
         root = json_tokener_parse_ex(tok, buf, (int)len);
         if (json_tokener_get_error(tok) != json_tokener_success ||
-            !json_object_is_type(root, json_type_object) ||
-            !member(root, "request_id", &v) ||
+            !json_object_is_type(root, json_type_object))
+                goto out;
+        if (member(root, "reply_to", &v))
+                topic_value(&quiet, v, "reply_to", reply_to);
+        if (!member(root, "request_id", &v) ||
             !json_object_is_type(v, json_type_string))
                 goto out;
         s = json_object_get_string(v);
@@ -1024,7 +1028,7 @@ int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
                       cm_request_t *req, char *errstr, size_t errstr_size)
 {
         dec_t d = {errstr, errstr_size};
-        char request_id[CM_ID_MAX + 1];
+        char request_id[CM_ID_MAX + 1], *reply_to;
         json_object *root = NULL;
         json_object *v;
         int64_t n;
@@ -1034,9 +1038,13 @@ int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
         req->recent = -1;
         root = parse_object(buf, len, errstr, errstr_size);
         if (!root) {
-                salvage_request_id(buf, len, req->request_id);
+                salvage_request_id(buf, len, req->request_id, &req->reply_to);
                 goto out;
         }
+        /* reply_to first: an error in any later field is answered there. */
+        if (member(root, "reply_to", &v) &&
+            topic_value(&d, v, "reply_to", &req->reply_to) == -1)
+                goto out;
         if (id_field(&d, root, "request_id", 1, req->request_id) == -1)
                 goto out;
         if (id_field(&d, root, "user_id", 0, req->user_id) == -1)
@@ -1046,9 +1054,6 @@ int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
                        sizeof(DEFAULT_CONVERSATION));
         else if (id_value(&d, v, "conversation_id", 0, req->conversation_id) ==
                  -1)
-                goto out;
-        if (member(root, "reply_to", &v) &&
-            topic_value(&d, v, "reply_to", &req->reply_to) == -1)
                 goto out;
         if (member(root, "max_tokens", &v)) {
                 if (int_value(&d, v, "max_tokens", 1, MAX_TOKENS_MAX, &n) == -1)
@@ -1080,10 +1085,14 @@ int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
 out:
         json_object_put(root);
         if (ret == -1) {
-                /* Keep the request_id (valid or "") for the error reply. */
+                /* Keep the request_id (valid or "") and the reply_to (valid
+                 * or NULL) for the error reply. */
                 memcpy(request_id, req->request_id, sizeof(request_id));
+                reply_to = req->reply_to;
+                req->reply_to = NULL;
                 cm_request_release(req);
                 memcpy(req->request_id, request_id, sizeof(request_id));
+                req->reply_to = reply_to;
                 req->recent = -1;
         }
         return ret;
@@ -1603,4 +1612,77 @@ char *cm_compaction_job_encode(const char *user_id, const char *conversation_id,
             obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(obj);
         return out;
+}
+
+int cm_compaction_job_decode(const char *buf, size_t len,
+                             cm_compaction_job_t *job, char *errstr,
+                             size_t errstr_size)
+{
+        dec_t d = {errstr, errstr_size};
+        json_object *root = NULL;
+        json_object *v;
+        int ret = -1;
+
+        memset(job, 0, sizeof(*job));
+        root = parse_object(buf, len, errstr, errstr_size);
+        if (!root)
+                goto out;
+        if (id_field(&d, root, "user_id", 0, job->user_id) == -1)
+                goto out;
+        if (!member(root, "conversation_id", &v))
+                memcpy(job->conversation_id, DEFAULT_CONVERSATION,
+                       sizeof(DEFAULT_CONVERSATION));
+        else if (id_value(&d, v, "conversation_id", 0, job->conversation_id) ==
+                 -1)
+                goto out;
+        if (member(root, "requested_at", &v) &&
+            int_value(&d, v, "requested_at", 0, INT64_MAX,
+                      &job->requested_at) == -1)
+                goto out;
+        ret = 0;
+out:
+        json_object_put(root);
+        if (ret == -1)
+                memset(job, 0, sizeof(*job));
+        return ret;
+}
+
+size_t cm_session_key(char out[CM_SESSION_KEY_MAX], const char *user_id,
+                      const char *conversation_id)
+{
+        int n = snprintf(out, CM_SESSION_KEY_MAX, "%s:%s", user_id,
+                         conversation_id);
+
+        if (n < 0)
+                return 0;
+        return (size_t)n < CM_SESSION_KEY_MAX ? (size_t)n
+                                              : CM_SESSION_KEY_MAX - 1;
+}
+
+int cm_session_key_split(const char *key, char user_id[CM_ID_MAX + 1],
+                         char conversation_id[CM_ID_MAX + 1], char *errstr,
+                         size_t errstr_size)
+{
+        const char *colon = key ? strchr(key, ':') : NULL;
+        char why[192];
+        size_t ulen, clen;
+
+        user_id[0] = conversation_id[0] = '\0';
+        if (!colon)
+                return fail(
+                    errstr, errstr_size,
+                    "session key must be '<user_id>:<conversation_id>'");
+        ulen = (size_t)(colon - key);
+        clen = strlen(colon + 1);
+        if (cm_id_check(key, ulen, 0, why, sizeof(why)) == -1)
+                return fail(errstr, errstr_size, "session key user_id: %s",
+                            why);
+        if (cm_id_check(colon + 1, clen, 0, why, sizeof(why)) == -1)
+                return fail(errstr, errstr_size,
+                            "session key conversation_id: %s", why);
+        memcpy(user_id, key, ulen);
+        user_id[ulen] = '\0';
+        memcpy(conversation_id, colon + 1, clen);
+        conversation_id[clen] = '\0';
+        return 0;
 }

@@ -111,7 +111,10 @@ typedef struct cm_request {
  * Decodes a context request. Whenever the request_id itself was readable
  * (present and valid) it is copied to req->request_id even when another
  * field is bad, so that the caller can send an error reply; otherwise
- * req->request_id is "". On error returns -1 with the reason in errstr.
+ * req->request_id is "". The same holds for reply_to: when that field is
+ * itself a valid topic name it is kept (req->reply_to) on error, so that
+ * the error reply goes where the application listens. On error returns -1
+ * with the reason in errstr.
  * history entries: {role, content}; content obeys max_content_bytes.
  * reply_to: 1..249 bytes of [A-Za-z0-9._-] (a Kafka topic name).
  */
@@ -198,9 +201,37 @@ char *cm_stored_tail_encode(const cm_message_t *msg, const char *event_id);
 int cm_stored_decode(const char *buf, size_t len, cm_message_t *msg,
                      char *errstr, size_t errstr_size);
 
-/* Encodes a compaction job {"user_id","conversation_id","requested_at"}
- * (chat.compaction, internal). Returns a heap string. Cannot fail. */
+/* A compaction job (chat.compaction, internal):
+ * {"user_id","conversation_id","requested_at"}. */
+typedef struct cm_compaction_job {
+        char user_id[CM_ID_MAX + 1];
+        char conversation_id[CM_ID_MAX + 1]; /* "default" when absent */
+        int64_t requested_at;                /* ms since epoch; 0 absent */
+} cm_compaction_job_t;
+
+/* Encodes a compaction job. Returns a heap string. Cannot fail. */
 char *cm_compaction_job_encode(const char *user_id, const char *conversation_id,
                                int64_t requested_at);
+/* Decodes a compaction job from buf[0..len). On error returns -1 with the
+ * reason in errstr; job is then zeroed. */
+int cm_compaction_job_decode(const char *buf, size_t len,
+                             cm_compaction_job_t *job, char *errstr,
+                             size_t errstr_size);
+
+/* The session key "<user_id>:<conversation_id>" (DESIGN.md): the Kafka
+ * message key of every session-scoped topic. CM_SESSION_KEY_MAX bytes hold
+ * any of them with the NUL. */
+#define CM_SESSION_KEY_MAX (2 * CM_ID_MAX + 2)
+
+/* Writes the session key of user_id/conversation_id (valid ids) to out.
+ * Returns its length. Cannot fail. */
+size_t cm_session_key(char out[CM_SESSION_KEY_MAX], const char *user_id,
+                      const char *conversation_id);
+
+/* Splits a session key into its ids, each checked as an id. Returns 0, or
+ * -1 with the reason in errstr (the outputs are then ""). */
+int cm_session_key_split(const char *key, char user_id[CM_ID_MAX + 1],
+                         char conversation_id[CM_ID_MAX + 1], char *errstr,
+                         size_t errstr_size);
 
 #endif
