@@ -1027,7 +1027,7 @@ out:
 int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
                       cm_request_t *req, char *errstr, size_t errstr_size)
 {
-        dec_t d = {errstr, errstr_size};
+        dec_t d = {errstr, errstr_size}, quiet = {NULL, 0};
         char request_id[CM_ID_MAX + 1], *reply_to;
         json_object *root = NULL;
         json_object *v;
@@ -1041,11 +1041,14 @@ int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
                 salvage_request_id(buf, len, req->request_id, &req->reply_to);
                 goto out;
         }
-        /* reply_to first: an error in any later field is answered there. */
+        if (id_field(&d, root, "request_id", 1, req->request_id) == -1) {
+                /* Still answered where the application listens. */
+                if (member(root, "reply_to", &v))
+                        topic_value(&quiet, v, "reply_to", &req->reply_to);
+                goto out;
+        }
         if (member(root, "reply_to", &v) &&
             topic_value(&d, v, "reply_to", &req->reply_to) == -1)
-                goto out;
-        if (id_field(&d, root, "request_id", 1, req->request_id) == -1)
                 goto out;
         if (id_field(&d, root, "user_id", 0, req->user_id) == -1)
                 goto out;

@@ -92,6 +92,8 @@ static const cm_setting_t settings[] = {
     CM_INT("context.prebuilt", prebuilt, 0, 1, 1, "CHATMEM_CONTEXT_PREBUILT"),
     CM_INT("context.prebuilt_interval_ms", prebuilt_interval_ms, 0, 3600000,
            1000, "CHATMEM_CONTEXT_PREBUILT_INTERVAL_MS"),
+    CM_STR("context.reply_topics", reply_topics, 1, "context.replies*",
+           "CHATMEM_CONTEXT_REPLY_TOPICS", NULL),
     CM_STR("summarizer.group", summarizer_group, 1, "chatmem-summarizer",
            "CHATMEM_SUMMARIZER_GROUP", NULL),
     CM_STR("summarizer.kind", summarizer_kind, 1, "extractive",
@@ -312,6 +314,35 @@ void cm_config_init(cm_config_t *cfg)
                 else
                         *str_slot(cfg, s) = cm_strdup(s->def_str);
         }
+}
+
+int cm_config_reply_topic_allowed(const cm_config_t *cfg, const char *topic)
+{
+        const char *p = cfg->reply_topics;
+        size_t tlen = strlen(topic);
+
+        if (!strcmp(topic, cfg->topic_replies))
+                return 1;
+        while (p && *p) {
+                const char *end = strchr(p, ',');
+                size_t n = end ? (size_t)(end - p) : strlen(p);
+
+                /* Entries may be padded with blanks: "a*, b". */
+                while (n > 0 && (*p == ' ' || *p == '\t')) {
+                        p++;
+                        n--;
+                }
+                while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+                        n--;
+                if (n > 0 && p[n - 1] == '*') {
+                        if (tlen >= n - 1 && !memcmp(topic, p, n - 1))
+                                return 1;
+                } else if (n > 0 && tlen == n && !memcmp(topic, p, n)) {
+                        return 1;
+                }
+                p = end ? end + 1 : NULL;
+        }
+        return 0;
 }
 
 void cm_config_release(cm_config_t *cfg)

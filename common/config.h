@@ -61,6 +61,9 @@ typedef struct cm_config {
         char *tokenizer;          /* "cl100k_base"; "o200k_base", "estimate" */
         int prebuilt;             /* 1: publish changed sessions' contexts */
         int prebuilt_interval_ms; /* 1000: at most one per session per */
+        char *reply_topics;       /* "context.replies*": allowed reply_to,
+                                     names and prefix* patterns, comma
+                                     separated */
 
         /* summarizer */
         char *summarizer_group; /* "chatmem-summarizer" */
@@ -100,6 +103,12 @@ int cm_config_load(cm_config_t *cfg, const char *path, char *errstr,
  * On error returns -1 and writes the reason to errstr. */
 int cm_config_set(cm_config_t *cfg, const char *path, const char *value,
                   char *errstr, size_t errstr_size);
+
+/* 1 when a request may name topic as its reply_to: it is the default
+ * reply topic (topics.replies), or matches one entry of
+ * context.reply_topics (a name, or a prefix ending in '*'). Else 0.
+ * Cannot fail. */
+int cm_config_reply_topic_allowed(const cm_config_t *cfg, const char *topic);
 
 /* Frees everything cfg owns; cfg may be NULL. */
 void cm_config_release(cm_config_t *cfg);

@@ -42,7 +42,7 @@ static void usage(FILE *fp, const char *name, const char *summary)
 }
 
 int cm_daemon_init(int argc, char **argv, const char *name, const char *summary,
-                   cm_config_t *cfg)
+                   cm_config_t *cfg, int *status)
 {
         const char *conf_path = NULL;
         char errstr[512];
@@ -56,21 +56,26 @@ int cm_daemon_init(int argc, char **argv, const char *name, const char *summary,
                         break;
                 case 'h':
                         usage(stdout, name, summary);
-                        return 0;
+                        *status = 0;
+                        return 1;
                 default:
                         usage(stderr, name, summary);
-                        return 2;
+                        *status = 2;
+                        return 1;
                 }
         }
         if (optind < argc) {
                 usage(stderr, name, summary);
-                return 2;
+                *status = 2;
+                return 1;
         }
         if (cm_config_load(cfg, conf_path, errstr, sizeof(errstr)) == -1) {
                 cm_error("%s", errstr);
+                *status = 1;
                 return 1;
         }
         cm_log_level_parse(cfg->log_level, &cm_log_level);
         cm_daemon_signals();
-        return -1;
+        *status = 0;
+        return 0;
 }

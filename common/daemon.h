@@ -23,10 +23,11 @@ void cm_daemon_signals(void);
  * into cfg (already cm_config_init'ed; see config.h for the environment),
  * sets the log level and installs the signal handlers. summary is the
  * one-line description printed by -h.
- * Returns -1 when the worker is to run; otherwise the exit status to leave
- * with (0 after -h, 1 on a config error, 2 on bad usage), having said why.
+ * Returns 0 when the worker is to run, or 1 when it is to exit at once
+ * with *status (0 after -h, 1 on a config error, 2 on bad usage), having
+ * said why.
  */
 int cm_daemon_init(int argc, char **argv, const char *name, const char *summary,
-                   cm_config_t *cfg);
+                   cm_config_t *cfg, int *status);
 
 #endif

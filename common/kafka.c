@@ -4,8 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codec.h"
 #include "log.h"
+#include "util.h"
 
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
                     char *errstr, size_t errstr_size)
@@ -72,8 +72,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                 char fatal[512];
 
                 rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-                cm_error("kafka fatal error: %s; shutting down", fatal);
-                cm_stop = 1;
+                cm_error("kafka fatal error: %s", fatal);
                 return;
         }
         /* Broker-down and transport errors are retried by librdkafka; say
@@ -250,66 +249,25 @@ void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
 }
 
-/* Queues payload (freed on failure) with a key of key_len bytes and the
- * per-message opaque (may be NULL) for the dr callback. */
-static int produce_owned(rd_kafka_t *producer, const char *topic,
-                         const void *key, size_t key_len, char *payload,
-                         void *opaque)
+rd_kafka_resp_err_t cm_kafka_produce(rd_kafka_t *producer, const char *topic,
+                                     const void *key, size_t key_len,
+                                     char *payload, void *msg_opaque,
+                                     int64_t deadline_us)
 {
         rd_kafka_resp_err_t err;
 
         for (;;) {
                 err = rd_kafka_producev(
                     producer, RD_KAFKA_V_TOPIC(topic),
-                    RD_KAFKA_V_KEY(key, key_len),
+                    RD_KAFKA_V_KEY(key, key ? key_len : 0),
                     RD_KAFKA_V_VALUE(payload, strlen(payload)),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                    RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
-                        break;
+                    RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
+                    cm_mono_us() >= deadline_us)
+                        return err;
                 rd_kafka_poll(producer, 10);
         }
-        if (err) {
-                cm_error("cannot produce to '%s': %s", topic,
-                         rd_kafka_err2str(err));
-                free(payload);
-                return -1;
-        }
-        return 0;
-}
-
-int cm_kafka_produce(rd_kafka_t *producer, const char *topic, const char *key,
-                     char *payload)
-{
-        return produce_owned(producer, topic, key, key ? strlen(key) : 0,
-                             payload, NULL);
-}
-
-int cm_kafka_produce_opaque(rd_kafka_t *producer, const char *topic,
-                            const char *key, char *payload, void *opaque)
-{
-        return produce_owned(producer, topic, key, key ? strlen(key) : 0,
-                             payload, opaque);
-}
-
-int cm_kafka_to_dlq_opaque(rd_kafka_t *producer, const char *dlq_topic,
-                           const rd_kafka_message_t *m, const char *why,
-                           void *opaque)
-{
-        cm_warn("message at '%s' [%d] @%lld to '%s': %s",
-                rd_kafka_topic_name(m->rkt), (int)m->partition,
-                (long long)m->offset, dlq_topic, why);
-        return produce_owned(producer, dlq_topic, m->key, m->key_len,
-                             cm_dlq_encode(rd_kafka_topic_name(m->rkt),
-                                           m->partition, m->offset, m->key,
-                                           m->key_len, m->payload, m->len, why),
-                             opaque);
-}
-
-int cm_kafka_to_dlq(rd_kafka_t *producer, const char *dlq_topic,
-                    const rd_kafka_message_t *m, const char *why)
-{
-        return cm_kafka_to_dlq_opaque(producer, dlq_topic, m, why, NULL);
 }
 
 int cm_kafka_delivery_retriable(rd_kafka_resp_err_t err)
@@ -352,14 +310,16 @@ int cm_kafka_produce_again(rd_kafka_t *producer, const rd_kafka_message_t *m)
         return 0;
 }
 
-int cm_kafka_pause_all(rd_kafka_t *rk, int pause)
+int cm_kafka_pause_all(rd_kafka_t *rk, int pause, char *errstr,
+                       size_t errstr_size)
 {
         rd_kafka_topic_partition_list_t *parts = NULL;
         rd_kafka_resp_err_t err;
 
         err = rd_kafka_assignment(rk, &parts);
         if (err) {
-                cm_error("cannot read assignment: %s", rd_kafka_err2str(err));
+                snprintf(errstr, errstr_size, "cannot read assignment: %s",
+                         rd_kafka_err2str(err));
                 return -1;
         }
         if (parts->cnt > 0) {
@@ -369,7 +329,24 @@ int cm_kafka_pause_all(rd_kafka_t *rk, int pause)
                         err = rd_kafka_resume_partitions(rk, parts);
         }
         rd_kafka_topic_partition_list_destroy(parts);
-        return err ? -1 : 0;
+        if (err) {
+                snprintf(errstr, errstr_size, "cannot %s partitions: %s",
+                         pause ? "pause" : "resume", rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
+int cm_kafka_commit(rd_kafka_t *rk, char *errstr, size_t errstr_size)
+{
+        rd_kafka_resp_err_t err = rd_kafka_commit(rk, NULL, 0);
+
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+                snprintf(errstr, errstr_size, "commit failed: %s",
+                         rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
 }
 
 void cm_kafka_consumer_close(rd_kafka_t *rk)
@@ -403,7 +380,7 @@ int cm_kafka_producer_close(rd_kafka_t *rk, int timeout_ms)
 
 void cm_kafka_sleep(rd_kafka_t *rk, int ms)
 {
-        while (ms > 0 && !cm_stop) {
+        while (ms > 0) {
                 int step = ms < 100 ? ms : 100;
 
                 if (rk)

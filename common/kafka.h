@@ -10,17 +10,20 @@
  *
  * Every property of the config's kafka = { … } group is applied after
  * chatmem's own defaults, so an operator can override any of them.
+ *
+ * A low-level module: it never reads or writes the daemon's stop flag.
+ * Waits are bounded by a deadline the caller gives; a fatal error is
+ * logged and left for the caller to see with rd_kafka_fatal_error().
  */
 #ifndef CM_KAFKA_H
 #define CM_KAFKA_H
 
-#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
-#include "daemon.h"
 
 /*
  * Creates a high-level consumer in group (NULL: no group, for assign-only
@@ -69,30 +72,19 @@ void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                 void *opaque);
 
 /*
- * Produces payload (a heap string; ownership moves to librdkafka) to topic
- * with key (NULL: no key), waiting while the local queue is full unless
- * cm_stop is set. Returns 0, or -1 when it could not be queued: then the
- * reason is logged and payload is freed. Delivery is reported to the
- * producer's dr callback, and flush waits for it.
+ * Queues payload[0..strlen) to topic with key[0..key_len) (key NULL: no
+ * key) and the per-message opaque msg_opaque, which the producer's dr
+ * callback finds in its message's _private. While the local queue is full
+ * it serves the producer and tries again until deadline_us (cm_mono_us();
+ * 0: try once). Returns 0 once queued: payload is then owned by
+ * librdkafka (freed after delivery). Otherwise returns the error
+ * (RD_KAFKA_RESP_ERR__QUEUE_FULL when the deadline passed) and payload is
+ * still the caller's.
  */
-int cm_kafka_produce(rd_kafka_t *producer, const char *topic, const char *key,
-                     char *payload);
-
-/* As cm_kafka_produce(), with a per-message opaque that the producer's dr
- * callback finds in its message's _private (to tell what the delivery
- * stands for). */
-int cm_kafka_produce_opaque(rd_kafka_t *producer, const char *topic,
-                            const char *key, char *payload, void *opaque);
-
-/* Sends message m to the dead-letter topic with the reason why, as a DLQ
- * entry of DESIGN.md keyed by m's key. Returns as cm_kafka_produce(). */
-int cm_kafka_to_dlq(rd_kafka_t *producer, const char *dlq_topic,
-                    const rd_kafka_message_t *m, const char *why);
-
-/* As cm_kafka_to_dlq(), with a per-message opaque for the dr callback. */
-int cm_kafka_to_dlq_opaque(rd_kafka_t *producer, const char *dlq_topic,
-                           const rd_kafka_message_t *m, const char *why,
-                           void *opaque);
+rd_kafka_resp_err_t cm_kafka_produce(rd_kafka_t *producer, const char *topic,
+                                     const void *key, size_t key_len,
+                                     char *payload, void *msg_opaque,
+                                     int64_t deadline_us);
 
 /*
  * For a dr callback: 1 when a message that failed delivery with err may
@@ -111,8 +103,14 @@ int cm_kafka_delivery_retriable(rd_kafka_resp_err_t err);
 int cm_kafka_produce_again(rd_kafka_t *producer, const rd_kafka_message_t *m);
 
 /* Pauses (pause=1) or resumes every partition currently assigned to rk.
- * Returns 0, or -1 when the assignment cannot be read. */
-int cm_kafka_pause_all(rd_kafka_t *rk, int pause);
+ * Returns 0, or -1 with the reason in errstr (assignment unreadable, or
+ * the pause/resume refused). */
+int cm_kafka_pause_all(rd_kafka_t *rk, int pause, char *errstr,
+                       size_t errstr_size);
+
+/* Commits the offsets stored so far, synchronously. Returns 0 (also when
+ * there was nothing to commit), or -1 with the reason in errstr. */
+int cm_kafka_commit(rd_kafka_t *rk, char *errstr, size_t errstr_size);
 
 /* Commits the stored offsets synchronously, closes the consumer and
  * destroys it. rk may be NULL. Bounded by librdkafka's own timeouts. */
@@ -122,8 +120,8 @@ void cm_kafka_consumer_close(rd_kafka_t *rk);
  * rk may be NULL. Returns the number of messages that were not delivered. */
 int cm_kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
 
-/* Sleeps ms milliseconds in steps of at most 100 ms, serving rk (may be
- * NULL) with rd_kafka_poll, and returns early when cm_stop is set. */
+/* Sleeps ms milliseconds, serving rk (may be NULL) with rd_kafka_poll.
+ * Callers that must notice a stop request keep ms at 100 or less. */
 void cm_kafka_sleep(rd_kafka_t *rk, int ms);
 
 #endif

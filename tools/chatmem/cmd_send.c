@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "codec.h"
 #include "config.h"
+#include "daemon.h"
 #include "kafka.h"
 #include "log.h"
 #include "util.h"

@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "kafka.h"
 #include "log.h"
 #include "util.h"

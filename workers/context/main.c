@@ -9,62 +9,45 @@
  * receives each load in order, builds the context and produces the reply.
  * So a batch costs one Redis round trip, not one per request.
  *
+ * A reply goes to the request's reply_to when context.reply_topics allows
+ * it, else (an internal topic such as chat.events) the request gets an
+ * invalid_request error on the default reply topic and nothing is written
+ * to the topic it named. An error reply goes to the request's reply_to
+ * whenever that field itself is readable and allowed.
+ *
  * Each request is answered exactly once while this process runs: a context
  * or an error object. Offsets are stored without waiting for delivery in
- * the loop: every batch has a tracker (its next offset per partition and
- * a count of replies not yet delivered) in a FIFO of at most INFLIGHT_MAX
- * batches, and its replies carry a pointer to it. The delivery callback
- * counts the tracker down; a reply that failed for a reason that may pass
- * (timeouts, broker down) is produced again and still counts. Every loop
- * iteration stores the offsets of the oldest batches whose replies are all
- * delivered, strictly in FIFO order, so an offset is stored only after
- * the replies it stands for, and all earlier ones, were acknowledged
- * (at-least-once: after a crash, requests whose replies were not yet
- * acknowledged are answered again, with the same request_id). When the
+ * the loop, through the reply tracker (reply_tracker.h: a FIFO of batches,
+ * each storing its offsets once its replies are all delivered). When the
  * FIFO is full the loop serves the producer until its head completes. On a
  * revoke and at shutdown the replies in flight are delivered (bounded) and
  * their offsets stored before the commit. A reply that can never be
- * delivered (too large, unknown topic) is logged and given up, so that one
- * bad reply_to cannot hold back the offsets of its partition for ever.
+ * delivered (too large, unknown topic) is given up by the worker's
+ * delivery policy, so that one bad reply_to cannot hold back the offsets
+ * of its partition for ever.
  *
  * Redis down: replies keep coming, marked degraded, built from the inline
- * history or from a bounded in-process cache of the sessions last read
- * (a direct-mapped table of context.cache_sessions slots: a session
- * loaded from Redis moves into its slot once its reply is built, without
- * a copy). Reconnects back off from 100 ms to 5 s, one step per batch.
+ * history or from the bounded session cache (session_cache.h) of the
+ * sessions last read. Reconnects back off from 100 ms to 5 s, one step per
+ * batch.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
-#include "config.h"
 #include "context.h"
-#include "kafka.h"
 #include "log.h"
+#include "reply_tracker.h"
+#include "session_cache.h"
 #include "store.h"
-#include "tokens.h"
 #include "util.h"
+#include "worker.h"
 
 #define BATCH_MAX         256 /* requests per batch, sessions per prebuilt pass */
-#define INFLIGHT_MAX      64   /* batches whose replies are being delivered */
 #define REVOKE_FLUSH_MS   5000 /* delivering the replies in flight on revoke */
 #define SHUTDOWN_FLUSH_MS 5000
-
-typedef struct cache_slot {
-        char *key; /* "<user>:<conv>", NULL when empty */
-        cm_session_t s;
-} cache_slot_t;
-
-/* A batch of requests whose replies are on their way. */
-typedef struct tracker {
-        rd_kafka_topic_partition_list_t *offsets; /* next offset per
-                                                     partition */
-        int undelivered; /* replies queued and not yet delivered, plus one
-                            while the batch is being answered */
-        int lost;        /* a reply could not be queued at shutdown: its
-                            offsets are never stored */
-} tracker_t;
+#define PREBUILT_EVERY_US 100000
 
 /* One request of the batch in hand (or one session of a prebuilt pass). */
 typedef struct item {
@@ -74,69 +57,15 @@ typedef struct item {
 } item_t;
 
 typedef struct ctxw {
-        cm_config_t cfg;
-        rd_kafka_t *consumer;
-        rd_kafka_t *producer;
-        cm_store_t *st;
-        const cm_tokenizer_t *tk;
-        int64_t redis_retry_at; /* mono µs before which we do not reconnect */
-        int redis_backoff_ms;
-        int redis_trouble; /* 1 once a load of the batch in hand failed */
-        cache_slot_t *cache;
-        size_t cache_cnt;
-        item_t *items;                    /* BATCH_MAX */
-        tracker_t inflight[INFLIGHT_MAX]; /* FIFO of in_cnt from in_head */
-        size_t in_head, in_cnt;
-        int64_t dr_warned_at; /* mono µs of the last delivery warning */
-        unsigned long long replies, errors, degraded, prebuilt, given_up;
+        cm_worker_t w;
+        cm_backoff_t redis; /* reconnects, one step per batch */
+        int redis_trouble;  /* 1 once a load of the batch in hand failed */
+        cm_session_cache_t *cache;
+        item_t *items; /* BATCH_MAX */
+        cm_tracker_fifo_t inflight;
+        unsigned long long replies, errors, degraded, prebuilt;
         int64_t prebuilt_at; /* mono µs of the last prebuilt pass */
 } ctxw_t;
-
-static uint64_t hash_key(const char *s)
-{
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-        for (; *s; s++)
-                h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-        return h;
-}
-
-static cache_slot_t *cache_slot(ctxw_t *cw, const char *key)
-{
-        if (cw->cache_cnt == 0)
-                return NULL;
-        return &cw->cache[hash_key(key) % cw->cache_cnt];
-}
-
-/* Moves *s into the key's slot (s is left empty); what the slot held is
- * released. */
-static void cache_put(ctxw_t *cw, const char *key, cm_session_t *s)
-{
-        cache_slot_t *slot = cache_slot(cw, key);
-
-        if (!slot) {
-                cm_session_release(s);
-                return;
-        }
-        if (!slot->key || strcmp(slot->key, key)) {
-                free(slot->key);
-                slot->key = cm_strdup(key);
-        }
-        cm_session_release(&slot->s);
-        slot->s = *s; /* now owned by the slot */
-        memset(s, 0, sizeof(*s));
-}
-
-/* The cached session of key, borrowed until the next cache_put(), or NULL
- * when not cached. */
-static const cm_session_t *cache_get(ctxw_t *cw, const char *key)
-{
-        cache_slot_t *slot = cache_slot(cw, key);
-
-        if (!slot || !slot->key || strcmp(slot->key, key))
-                return NULL;
-        return &slot->s;
-}
 
 /* A load of the batch in hand failed: one backoff step per batch. */
 static void redis_trouble(ctxw_t *cw, const char *errstr)
@@ -144,31 +73,30 @@ static void redis_trouble(ctxw_t *cw, const char *errstr)
         if (cw->redis_trouble)
                 return;
         cw->redis_trouble = 1;
-        if (!cw->redis_backoff_ms)
+        if (!cw->redis.ms)
                 cm_warn("%s; replying degraded", errstr);
         else
                 cm_debug("%s", errstr);
-        cw->redis_backoff_ms =
-            cw->redis_backoff_ms
-                ? (cw->redis_backoff_ms * 2 > 5000 ? 5000
-                                                   : cw->redis_backoff_ms * 2)
-                : 100;
-        cw->redis_retry_at =
-            cm_mono_us() + (int64_t)cw->redis_backoff_ms * 1000;
+        cm_backoff_fail(&cw->redis, cm_mono_us());
 }
 
 /* A load succeeded. */
 static void redis_fine(ctxw_t *cw)
 {
-        if (cw->redis_trouble || !cw->redis_backoff_ms)
-                return;
-        cm_info("redis '%s' is back", cm_store_url(cw->st));
-        cw->redis_backoff_ms = 0;
+        if (!cw->redis_trouble && cm_backoff_ok(&cw->redis))
+                cm_info("redis '%s' is back", cm_store_url(cw->w.st));
+}
+
+/* 1 when the store may be asked now: connected, or the backoff is over. */
+static int redis_ready(const ctxw_t *cw)
+{
+        return cm_store_connected(cw->w.st) ||
+               cm_backoff_ready(&cw->redis, cm_mono_us());
 }
 
 static int recent_of(const ctxw_t *cw, const cm_request_t *req)
 {
-        return req->recent >= 0 ? req->recent : cw->cfg.recent_verbatim;
+        return req->recent >= 0 ? req->recent : cw->w.cfg.recent_verbatim;
 }
 
 /* Inline history replaces the stored messages; the profile and summary
@@ -191,17 +119,16 @@ static void send_loads(ctxw_t *cw, item_t *items, size_t n)
 
         for (i = 0; i < n; i++)
                 todo += (size_t)items[i].answer;
-        if (!todo ||
-            (!cm_store_connected(cw->st) && cm_mono_us() < cw->redis_retry_at))
+        if (!todo || !redis_ready(cw))
                 return;
-        if (cm_store_connect(cw->st, errstr, sizeof(errstr)) == -1) {
+        if (cm_store_connect(cw->w.st, errstr, sizeof(errstr)) == -1) {
                 redis_trouble(cw, errstr);
                 return;
         }
         for (i = 0; i < n; i++) {
                 if (!items[i].answer)
                         continue;
-                if (cm_store_load_send(cw->st, items[i].req.user_id,
+                if (cm_store_load_send(cw->w.st, items[i].req.user_id,
                                        items[i].req.conversation_id,
                                        load_cnt(cw, &items[i].req), errstr,
                                        sizeof(errstr)) == -1) {
@@ -255,19 +182,20 @@ static char *build(ctxw_t *cw, const cm_request_t *req, const cm_session_t *s,
         cin.summary = s->summary;
         cin.msgs = msgs + (msg_cnt - take);
         cin.msg_cnt = take;
-        cin.max_tokens = req->max_tokens ? req->max_tokens : cw->cfg.max_tokens;
-        cin.tk = cw->tk;
+        cin.max_tokens =
+            req->max_tokens ? req->max_tokens : cw->w.cfg.max_tokens;
+        cin.tk = cw->w.tk;
         cm_context_build(&cin, &out);
 
         if (req->has_history || (int64_t)s->msg_cnt >= s->total) {
-                full =
-                    cm_context_full_tokens(&s->profile, msgs, msg_cnt, cw->tk);
+                full = cm_context_full_tokens(&s->profile, msgs, msg_cnt,
+                                              cw->w.tk);
         } else {
                 /* Older messages were folded or are not loaded: their line
                  * tokens were stored at ingest and summed in the session. */
                 full = cm_context_full_tokens_stored(
                     &s->profile, s->tokens, stored_newest(s),
-                    s->last_break_known ? &s->last_break : NULL, cw->tk);
+                    s->last_break_known ? &s->last_break : NULL, cw->w.tk);
         }
 
         memset(&reply, 0, sizeof(reply));
@@ -300,16 +228,15 @@ static char *answer(ctxw_t *cw, item_t *it)
 {
         cm_session_t s, none;
         const cm_session_t *use = &none;
-        char skey[2 * CM_ID_MAX + 2], errstr[512], *json;
+        char skey[CM_SESSION_KEY_MAX], errstr[512], *json;
         int64_t t0 = cm_mono_us();
         int loaded = 0;
 
         memset(&s, 0, sizeof(s));
         memset(&none, 0, sizeof(none));
-        snprintf(skey, sizeof(skey), "%s:%s", it->req.user_id,
-                 it->req.conversation_id);
+        cm_session_key(skey, it->req.user_id, it->req.conversation_id);
         if (it->sent) {
-                if (cm_store_load_recv(cw->st, it->req.user_id,
+                if (cm_store_load_recv(cw->w.st, it->req.user_id,
                                        it->req.conversation_id, &s, errstr,
                                        sizeof(errstr)) == 0) {
                         redis_fine(cw);
@@ -320,172 +247,111 @@ static char *answer(ctxw_t *cw, item_t *it)
                 }
         }
         if (!loaded && !it->req.has_history) {
-                const cm_session_t *cached = cache_get(cw, skey);
+                const cm_session_t *cached =
+                    cm_session_cache_get(cw->cache, skey);
 
                 if (cached)
                         use = cached;
         }
         json = build(cw, &it->req, use, !loaded, t0);
         if (loaded && !it->req.has_history)
-                cache_put(cw, skey, &s);
+                cm_session_cache_put(cw->cache, skey, &s);
         cm_session_release(&s);
         return json;
 }
 
-/* The tracker at the tail of the FIFO, for the batch about to be
- * answered; the FIFO is not full. */
-static tracker_t *tracker_push(ctxw_t *cw)
+/* Stores the offsets of a batch whose replies are all delivered. */
+static void store_offsets(void *opaque, rd_kafka_topic_partition_list_t *o)
 {
-        tracker_t *tr =
-            &cw->inflight[(cw->in_head + cw->in_cnt) % INFLIGHT_MAX];
+        ctxw_t *cw = opaque;
+        int i;
 
-        cw->in_cnt++;
-        tr->offsets = rd_kafka_topic_partition_list_new(8);
-        tr->undelivered = 1; /* until the whole batch is queued */
-        tr->lost = 0;
-        return tr;
+        /* Per-partition errors are in each .err; a partition revoked
+         * meanwhile fails with __STATE: its next owner answers those
+         * requests again. */
+        rd_kafka_offsets_store(cw->w.consumer, o);
+        for (i = 0; i < o->cnt; i++)
+                if (o->elems[i].err)
+                        cm_debug("offset %lld of '%s' [%d] not stored: %s",
+                                 (long long)o->elems[i].offset,
+                                 o->elems[i].topic, (int)o->elems[i].partition,
+                                 rd_kafka_err2str(o->elems[i].err));
 }
 
-/* Notes that m's offset is answered once tr's replies are delivered. */
-static void tracker_add(tracker_t *tr, const rd_kafka_message_t *m)
-{
-        const char *topic = rd_kafka_topic_name(m->rkt);
-        rd_kafka_topic_partition_t *p;
-
-        p = rd_kafka_topic_partition_list_find(tr->offsets, topic,
-                                               m->partition);
-        if (!p)
-                p = rd_kafka_topic_partition_list_add(tr->offsets, topic,
-                                                      m->partition);
-        if (m->offset + 1 > p->offset)
-                p->offset = m->offset + 1;
-}
-
-/* Stores the offsets of the head batches whose replies are all delivered,
- * in FIFO order, and frees their trackers. */
 static void store_delivered(ctxw_t *cw)
 {
-        while (cw->in_cnt > 0) {
-                tracker_t *tr = &cw->inflight[cw->in_head];
-                int i;
-
-                if (tr->undelivered > 0 || tr->lost)
-                        return;
-                if (tr->offsets->cnt > 0) {
-                        /* Per-partition errors are in each .err; a
-                         * partition revoked meanwhile fails with __STATE:
-                         * its next owner answers those requests again. */
-                        rd_kafka_offsets_store(cw->consumer, tr->offsets);
-                        for (i = 0; i < tr->offsets->cnt; i++) {
-                                const rd_kafka_topic_partition_t *p =
-                                    &tr->offsets->elems[i];
-
-                                if (p->err)
-                                        cm_debug("offset %lld of '%s' [%d] "
-                                                 "not stored: %s",
-                                                 (long long)p->offset, p->topic,
-                                                 (int)p->partition,
-                                                 rd_kafka_err2str(p->err));
-                        }
-                }
-                rd_kafka_topic_partition_list_destroy(tr->offsets);
-                tr->offsets = NULL;
-                cw->in_head = (cw->in_head + 1) % INFLIGHT_MAX;
-                cw->in_cnt--;
-        }
+        cm_tracker_pop_done(&cw->inflight, store_offsets, cw);
 }
 
 /* Queues a reply (payload owned) that counts for tr (NULL: untracked). */
-static void produce(ctxw_t *cw, tracker_t *tr, const char *topic,
+static void produce(ctxw_t *cw, cm_tracker_t *tr, const char *topic,
                     const char *key, char *payload)
 {
-        if (tr)
-                tr->undelivered++;
-        if (cm_kafka_produce_opaque(cw->producer, topic, key, payload, tr) == 0)
-                return;
-        if (!tr)
-                return;
-        tr->undelivered--;
-        if (cm_stop)
+        if (cm_worker_produce(&cw->w, topic, key, payload,
+                              tr ? &tr->d : NULL) == -1 &&
+            tr && !cm_worker_running(&cw->w))
                 tr->lost = 1; /* queue full at shutdown: answer it again
                                  after the restart */
-        else
-                cw->given_up++; /* it can never be queued (logged) */
-}
-
-/* The delivery callback of every reply, error reply, DLQ entry and
- * prebuilt context; m->_private is its tracker or NULL. */
-static void reply_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-        ctxw_t *cw = opaque;
-        tracker_t *tr = m->_private;
-
-        if (m->err) {
-                int64_t now = cm_mono_us();
-
-                if (cm_kafka_delivery_retriable(m->err)) {
-                        /* One warning a second at most: in a Kafka outage
-                         * every reply comes back. */
-                        if (now - cw->dr_warned_at >= 1000000) {
-                                cw->dr_warned_at = now;
-                                cm_warn("message to '%s' not delivered (%s); "
-                                        "producing it again",
-                                        rd_kafka_topic_name(m->rkt),
-                                        rd_kafka_err2str(m->err));
-                        }
-                        if (cm_kafka_produce_again(rk, m) == 0)
-                                return; /* still counts for tr */
-                } else {
-                        cm_error("message to '%s' cannot be delivered: %s; "
-                                 "giving it up",
-                                 rd_kafka_topic_name(m->rkt),
-                                 rd_kafka_err2str(m->err));
-                }
-                cw->given_up++;
-        }
-        if (tr)
-                tr->undelivered--;
 }
 
 /* On revoke, hands over what was answered: delivers the replies in flight
- * (bounded) and stores their offsets, which the default handler then
+ * (bounded) and stores their offsets, which the commit on revoke then
  * commits. */
-static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                      rd_kafka_topic_partition_list_t *parts, void *opaque)
+static void revoke(cm_worker_t *w)
 {
-        ctxw_t *cw = opaque;
+        ctxw_t *cw = w->spec->opaque;
 
-        if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && cw->in_cnt > 0 &&
-            !cm_stop) {
-                rd_kafka_flush(cw->producer, REVOKE_FLUSH_MS);
+        if (cw->inflight.cnt > 0 && cm_worker_running(w)) {
+                rd_kafka_flush(w->producer, REVOKE_FLUSH_MS);
                 store_delivered(cw);
         }
-        cm_kafka_rebalance_default(rk, err, parts, opaque);
 }
 
-static void reply_error(ctxw_t *cw, tracker_t *tr, const rd_kafka_message_t *m,
-                        const cm_request_t *req, const char *why)
+/* The topic a request's reply (or error) goes to: its reply_to when given
+ * and allowed, else the default. */
+static const char *reply_topic(const ctxw_t *cw, const cm_request_t *req)
 {
-        const char *topic =
-            req->reply_to ? req->reply_to : cw->cfg.topic_replies;
+        if (req->reply_to &&
+            cm_config_reply_topic_allowed(&cw->w.cfg, req->reply_to))
+                return req->reply_to;
+        return cw->w.cfg.topic_replies;
+}
 
+static void reply_error(ctxw_t *cw, cm_tracker_t *tr,
+                        const rd_kafka_message_t *m, const cm_request_t *req,
+                        const char *why)
+{
         cw->errors++;
         if (!req->request_id[0]) {
                 /* Nobody to answer: the operator sees it in the DLQ. */
-                tr->undelivered++;
-                if (cm_kafka_to_dlq_opaque(cw->producer, cw->cfg.topic_dlq, m,
-                                           why, tr) == -1) {
-                        tr->undelivered--;
-                        if (cm_stop)
-                                tr->lost = 1;
-                        else
-                                cw->given_up++;
-                }
+                if (cm_worker_to_dlq(&cw->w, m, why, &tr->d) == -1 &&
+                    !cm_worker_running(&cw->w))
+                        tr->lost = 1;
                 return;
         }
         cm_debug("request '%s' is invalid: %s", req->request_id, why);
-        produce(cw, tr, topic, req->request_id,
+        produce(cw, tr, reply_topic(cw, req), req->request_id,
                 cm_error_reply_encode(req->request_id, "invalid_request", why));
+}
+
+/* Decodes a request and checks what the codec cannot: that its reply_to
+ * is allowed. Returns 0, or -1 with the reason. */
+static int request_decode(ctxw_t *cw, const rd_kafka_message_t *m,
+                          cm_request_t *req, char *errstr, size_t errstr_size)
+{
+        if (cm_request_decode(m->payload, m->len,
+                              (size_t)cw->w.cfg.max_content_bytes, req, errstr,
+                              errstr_size) == -1)
+                return -1;
+        if (req->reply_to &&
+            !cm_config_reply_topic_allowed(&cw->w.cfg, req->reply_to)) {
+                snprintf(errstr, errstr_size,
+                         "field 'reply_to': topic '%s' is not an allowed "
+                         "reply topic (context.reply_topics = \"%s\")",
+                         req->reply_to, cw->w.cfg.reply_topics);
+                return -1;
+        }
+        return 0;
 }
 
 /* Answers a batch of consumed messages: decode all, pipeline the loads,
@@ -494,7 +360,7 @@ static void reply_error(ctxw_t *cw, tracker_t *tr, const rd_kafka_message_t *m,
  * delivered. Destroys the messages. */
 static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
 {
-        tracker_t *tr = tracker_push(cw);
+        cm_tracker_t *tr = cm_tracker_push(&cw->inflight);
         char why[512];
         size_t i;
 
@@ -503,16 +369,9 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
                 item_t *it = &cw->items[i];
 
                 memset(it, 0, sizeof(*it));
-                if (batch[i]->err) {
-                        if (batch[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                cm_warn("consumer: %s",
-                                        rd_kafka_message_errstr(batch[i]));
-                        continue;
-                }
-                tracker_add(tr, batch[i]);
-                if (cm_request_decode(batch[i]->payload, batch[i]->len,
-                                      (size_t)cw->cfg.max_content_bytes,
-                                      &it->req, why, sizeof(why)) == -1) {
+                cm_tracker_add(tr, batch[i]);
+                if (request_decode(cw, batch[i], &it->req, why, sizeof(why)) ==
+                    -1) {
                         reply_error(cw, tr, batch[i], &it->req, why);
                         continue;
                 }
@@ -523,16 +382,14 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
                 item_t *it = &cw->items[i];
 
                 if (it->answer) {
-                        produce(cw, tr,
-                                it->req.reply_to ? it->req.reply_to
-                                                 : cw->cfg.topic_replies,
+                        produce(cw, tr, reply_topic(cw, &it->req),
                                 it->req.request_id, answer(cw, it));
                         cw->replies++;
                 }
                 cm_request_release(&it->req);
                 rd_kafka_message_destroy(batch[i]);
         }
-        tr->undelivered--; /* the whole batch is queued */
+        cm_tracker_seal(tr); /* the whole batch is queued */
 }
 
 /*
@@ -550,41 +407,33 @@ static void publish_prebuilt(ctxw_t *cw)
         char *sessions[BATCH_MAX], errstr[512];
         int n, i;
 
-        if (!cm_store_connected(cw->st) && cm_mono_us() < cw->redis_retry_at)
+        if (!redis_ready(cw))
                 return;
-        n = cm_store_pop_dirty(cw->st, sessions, BATCH_MAX,
-                               cm_now_ms() - cw->cfg.prebuilt_interval_ms,
+        cw->redis_trouble = 0;
+        n = cm_store_pop_dirty(cw->w.st, sessions, BATCH_MAX,
+                               cm_now_ms() - cw->w.cfg.prebuilt_interval_ms,
                                errstr, sizeof(errstr));
         if (n == -1) {
-                /* Redis is away: try again in a second, so that the loop
-                 * does not block on reconnects. */
-                cm_debug("prebuilt: %s", errstr);
-                cw->redis_retry_at = cm_mono_us() + 1000000;
+                /* Redis is away: back off, so that the loop does not block
+                 * on reconnects. */
+                redis_trouble(cw, errstr);
                 return;
         }
-        cw->redis_trouble = 0;
         for (i = 0; i < n; i++) {
                 item_t *it = &cw->items[i];
-                char *colon = strchr(sessions[i], ':');
 
                 memset(it, 0, sizeof(*it));
-                if (colon && (size_t)(colon - sessions[i]) <= CM_ID_MAX &&
-                    strlen(colon + 1) <= CM_ID_MAX) {
-                        memcpy(it->req.user_id, sessions[i],
-                               (size_t)(colon - sessions[i]));
-                        snprintf(it->req.conversation_id,
-                                 sizeof(it->req.conversation_id), "%s",
-                                 colon + 1);
-                        it->req.recent = -1;
-                        it->answer = 1;
-                }
+                it->req.recent = -1;
+                it->answer = cm_session_key_split(sessions[i], it->req.user_id,
+                                                  it->req.conversation_id,
+                                                  errstr, sizeof(errstr)) == 0;
         }
         send_loads(cw, cw->items, (size_t)n);
         for (i = 0; i < n; i++) {
                 item_t *it = &cw->items[i];
 
                 if (it->answer) {
-                        produce(cw, NULL, cw->cfg.topic_prebuilt, sessions[i],
+                        produce(cw, NULL, cw->w.cfg.topic_prebuilt, sessions[i],
                                 answer(cw, it));
                         cw->prebuilt++;
                 }
@@ -592,118 +441,56 @@ static void publish_prebuilt(ctxw_t *cw)
         }
 }
 
-/* Polls up to BATCH_MAX messages, waiting at most 100 ms for the first.
- * Returns the count. */
-static size_t poll_batch(ctxw_t *cw, rd_kafka_message_t **batch)
-{
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(cw->consumer, 100);
-        size_t n = 0;
-
-        if (!m)
-                return 0;
-        batch[n++] = m;
-        while (n < BATCH_MAX && (m = rd_kafka_consumer_poll(cw->consumer, 0)))
-                batch[n++] = m;
-        return n;
-}
-
 int main(int argc, char **argv)
 {
-        ctxw_t cw;
+        static ctxw_t cw;
+        static const cm_worker_spec_t spec = {
+            "chatmem-context",
+            "Answers context requests with a compact context.",
+            1,
+            revoke,
+            &cw,
+        };
         rd_kafka_message_t *batch[BATCH_MAX];
-        char errstr[512];
-        int ret = 1;
-        size_t i, n;
+        size_t n;
 
-        memset(&cw, 0, sizeof(cw));
-        cm_config_init(&cw.cfg);
-        ret = cm_daemon_init(argc, argv, "chatmem-context",
-                             "Answers context requests with a compact context.",
-                             &cw.cfg);
-        if (ret != -1)
-                goto out;
-        ret = 1;
-        if (cm_tokenizer_get(cw.cfg.tokenizer, &cw.tk, errstr,
-                             sizeof(errstr)) == -1) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        cw.st = cm_store_new(&cw.cfg, errstr, sizeof(errstr));
-        if (!cw.st) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        if (cm_store_connect(cw.st, errstr, sizeof(errstr)) == -1)
-                cm_warn("%s; replies are degraded until it is back", errstr);
-        cw.cache_cnt = (size_t)cw.cfg.cache_sessions;
-        cw.cache = cm_calloc(cw.cache_cnt + 1, sizeof(*cw.cache));
+        if (cm_worker_init(&cw.w, argc, argv, &spec) ||
+            cm_worker_start(&cw.w, cw.w.cfg.context_group,
+                            cw.w.cfg.topic_requests) == -1)
+                return cm_worker_finish(&cw.w);
+        cw.cache = cm_session_cache_new((size_t)cw.w.cfg.cache_sessions);
         cw.items = cm_calloc(BATCH_MAX, sizeof(*cw.items));
 
-        cw.producer = cm_kafka_rpc_producer_new(&cw.cfg, reply_dr, &cw, errstr,
-                                                sizeof(errstr));
-        if (!cw.producer) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        cw.consumer =
-            cm_kafka_consumer_new(&cw.cfg, cw.cfg.context_group, rebalance, &cw,
-                                  errstr, sizeof(errstr));
-        if (!cw.consumer) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        if (cm_kafka_subscribe(cw.consumer, cw.cfg.topic_requests, errstr,
-                               sizeof(errstr)) == -1) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        cm_info("answering '%s' in group '%s' from redis '%s'",
-                cw.cfg.topic_requests, cw.cfg.context_group,
-                cm_store_url(cw.st));
-
-        while (!cm_stop) {
-                rd_kafka_poll(cw.producer, 0); /* delivery reports */
+        while (cm_worker_running(&cw.w)) {
+                rd_kafka_poll(cw.w.producer, 0); /* delivery reports */
                 store_delivered(&cw);
-                if (cw.in_cnt == INFLIGHT_MAX) {
+                if (cm_tracker_full(&cw.inflight)) {
                         /* Too many batches in flight: deliver first. */
-                        rd_kafka_poll(cw.producer, 100);
+                        rd_kafka_poll(cw.w.producer, 100);
                         continue;
                 }
-                if (cw.cfg.prebuilt &&
-                    cm_mono_us() - cw.prebuilt_at >= 100000) {
+                if (cw.w.cfg.prebuilt &&
+                    cm_mono_us() - cw.prebuilt_at >= PREBUILT_EVERY_US) {
                         cw.prebuilt_at = cm_mono_us();
                         publish_prebuilt(&cw);
                 }
-                n = poll_batch(&cw, batch);
+                n = cm_worker_poll_batch(&cw.w, batch, BATCH_MAX, 100);
                 if (n > 0)
                         answer_batch(&cw, batch, n);
         }
         /* The batch in hand is answered: deliver what is queued (bounded)
-         * and store the offsets it stands for; closing commits them. */
-        rd_kafka_flush(cw.producer, SHUTDOWN_FLUSH_MS);
+         * and store the offsets it stands for; the teardown commits them. */
+        rd_kafka_flush(cw.w.producer, SHUTDOWN_FLUSH_MS);
         store_delivered(&cw);
-        if (cw.in_cnt > 0)
+        if (cw.inflight.cnt > 0)
                 cm_warn("%zu batch(es) of replies not delivered at shutdown; "
                         "they are answered again after the restart",
-                        cw.in_cnt);
+                        cw.inflight.cnt);
         cm_info("stopping: %llu replies (%llu degraded), %llu errors, %llu "
                 "prebuilt, %llu given up",
-                cw.replies, cw.degraded, cw.errors, cw.prebuilt, cw.given_up);
-        ret = 0;
-out:
-        cm_kafka_consumer_close(cw.consumer);
-        if (cm_kafka_producer_close(cw.producer, 1000) > 0)
-                ret = 1;
-        for (i = 0; i < cw.in_cnt; i++)
-                rd_kafka_topic_partition_list_destroy(
-                    cw.inflight[(cw.in_head + i) % INFLIGHT_MAX].offsets);
-        cm_store_destroy(cw.st);
-        for (i = 0; cw.cache && i < cw.cache_cnt; i++) {
-                free(cw.cache[i].key);
-                cm_session_release(&cw.cache[i].s);
-        }
-        free(cw.cache);
+                cw.replies, cw.degraded, cw.errors, cw.prebuilt, cw.w.given_up);
+        cm_tracker_fifo_release(&cw.inflight);
+        cm_session_cache_destroy(cw.cache);
         free(cw.items);
-        cm_config_release(&cw.cfg);
-        return ret;
+        return cm_worker_finish(&cw.w);
 }

@@ -7,52 +7,47 @@
  * nothing); once Redis acknowledged the batch and the DLQ entries are
  * delivered, store the batch's offsets, which auto-commit then commits.
  *
- * Redis down: the batch in hand is kept, every assigned partition is paused
- * (the consumer keeps its group membership), and the append is retried with
- * backoff until it succeeds; then the partitions resume. Nothing is
- * acknowledged that Redis has not.
+ * Redis down: the batch in hand is kept and retried with the worker's
+ * outage pause (worker.h): partitions paused, backoff, then resumed.
+ * Nothing is acknowledged that Redis has not. A DLQ entry that can never
+ * be delivered (a permanent error such as topic authorization) is given up
+ * and counted (ingest_dlq_lost): the partition goes on.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
-#include "config.h"
 #include "context.h"
-#include "kafka.h"
 #include "log.h"
 #include "profile.h"
 #include "store.h"
-#include "tokens.h"
 #include "util.h"
+#include "worker.h"
+
+/* The fleet counters ingest adds to in Redis (P:stats), in this order. */
+enum { STAT_APPLIED, STAT_DUPLICATES, STAT_DEAD, STAT_DLQ_LOST, STAT_CNT };
+static const char *const stat_names[STAT_CNT] = {
+    "ingest_applied", "ingest_duplicates", "ingest_dead", "ingest_dlq_lost"};
 
 typedef struct ingest {
-        cm_config_t cfg;
-        rd_kafka_t *consumer;
-        rd_kafka_t *producer;
-        cm_store_t *st;
-        const cm_tokenizer_t *tk;
-        int redis_down;
+        cm_worker_t w;
 
         /* the batch in hand */
         rd_kafka_message_t **msgs;
         size_t msg_cnt;
         cm_event_t *events;
         cm_append_t *items;
-        int64_t *times;                  /* event time of each item */
-        char (*keys)[2 * CM_ID_MAX + 2]; /* session key of each item */
+        int64_t *times;                   /* event time of each item */
+        char (*keys)[CM_SESSION_KEY_MAX]; /* session key of each item */
         size_t item_cnt;
-        /* messages that arrived while Redis was down: next batch */
-        rd_kafka_message_t **carry;
-        size_t carry_cnt;
+        cm_delivery_t dlq; /* the batch's DLQ entries */
 
-        unsigned long long applied, duplicates, dead;
-        /* counted but not yet added to the fleet counters in Redis */
-        long long unsent[3];
-        size_t dlq_pending;        /* DLQ entries produced, not yet delivered */
-        unsigned long long logged; /* applied + duplicates + dead at the
-                                      last stats line */
-        int64_t stats_at;          /* mono µs of the last stats line */
+        unsigned long long count[STAT_CNT];
+        long long unsent[STAT_CNT]; /* not yet added to P:stats */
+        unsigned long long logged;  /* events counted at the last stats
+                                       line */
+        int64_t stats_at;           /* mono µs of the last stats line */
 } ingest_t;
 
 #define STATS_INTERVAL_US 2000000
@@ -60,66 +55,36 @@ typedef struct ingest {
  * message may have been lost with a crashed ingest). */
 #define COMPACTION_STALE_MS 60000
 
+static void count(ingest_t *in, int stat, long long n)
+{
+        in->count[stat] += (unsigned long long)n;
+        in->unsent[stat] += n;
+}
+
 /* Logs the counters every 2 s while they move, and at exit. */
 static void log_stats(ingest_t *in, int force)
 {
-        unsigned long long sum = in->applied + in->duplicates + in->dead;
+        unsigned long long sum = in->count[STAT_APPLIED] +
+                                 in->count[STAT_DUPLICATES] +
+                                 in->count[STAT_DEAD];
         int64_t now = cm_mono_us();
 
         if (!force &&
             (sum == in->logged || now - in->stats_at < STATS_INTERVAL_US))
                 return;
-        cm_info("stats: %llu applied, %llu duplicates skipped, %llu to dlq",
-                in->applied, in->duplicates, in->dead);
+        cm_info("stats: %llu applied, %llu duplicates skipped, %llu to dlq "
+                "(%llu never delivered)",
+                in->count[STAT_APPLIED], in->count[STAT_DUPLICATES],
+                in->count[STAT_DEAD], in->count[STAT_DLQ_LOST]);
         in->logged = sum;
         in->stats_at = now;
-}
-
-static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                      rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-        ingest_t *in = opaque;
-
-        cm_kafka_rebalance_default(rk, err, parts, opaque);
-        /* New partitions stay paused until Redis is back. */
-        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && in->redis_down)
-                rd_kafka_pause_partitions(rk, parts);
-}
-
-/* Delivery reports of the DLQ producer: an entry that could not be
- * delivered is produced again, so that the offset of a bad event is stored
- * only once its DLQ entry is in Kafka (see wait_dlq()). */
-static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-        ingest_t *in = opaque;
-        int dlq = !strcmp(rd_kafka_topic_name(m->rkt), in->cfg.topic_dlq);
-
-        if (!m->err) {
-                if (dlq && in->dlq_pending > 0)
-                        in->dlq_pending--;
-                return;
-        }
-        cm_warn("%s not delivered (%s); producing it again",
-                dlq ? "dlq entry" : "compaction job", rd_kafka_err2str(m->err));
-        if (rd_kafka_producev(
-                rk, RD_KAFKA_V_RKT(m->rkt), RD_KAFKA_V_KEY(m->key, m->key_len),
-                RD_KAFKA_V_VALUE(m->payload, m->len),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) {
-                cm_error("cannot produce it again");
-                /* Do not wait for it forever. */
-                if (dlq && in->dlq_pending > 0)
-                        in->dlq_pending--;
-        }
 }
 
 static void to_dlq(ingest_t *in, const rd_kafka_message_t *m,
                    const char *reason)
 {
-        if (cm_kafka_to_dlq(in->producer, in->cfg.topic_dlq, m, reason) == 0) {
-                in->dead++;
-                in->unsent[2]++;
-                in->dlq_pending++;
-        }
+        if (cm_worker_to_dlq(&in->w, m, reason, &in->dlq) == 0)
+                count(in, STAT_DEAD, 1);
 }
 
 /* Checks that the message key is the session key "<user>:<conv>" (for
@@ -174,11 +139,9 @@ static void prepare(ingest_t *in)
                 cm_append_t *item = &in->items[in->item_cnt];
                 char why[512];
 
-                if (m->err)
-                        continue;
                 if (cm_event_decode(m->payload, m->len,
-                                    (size_t)in->cfg.max_content_bytes, ev, why,
-                                    sizeof(why)) == -1) {
+                                    (size_t)in->w.cfg.max_content_bytes, ev,
+                                    why, sizeof(why)) == -1) {
                         to_dlq(in, m, why);
                         continue;
                 }
@@ -192,32 +155,15 @@ static void prepare(ingest_t *in)
                 item->partition = m->partition;
                 item->offset = m->offset;
                 if (ev->type == CM_EVENT_MESSAGE) {
-                        item->tokens = cm_context_line_tokens(&ev->msg, in->tk);
+                        item->tokens =
+                            cm_context_line_tokens(&ev->msg, in->w.tk);
                         item->break_tokens =
-                            cm_context_break_tokens(&ev->msg, in->tk);
+                            cm_context_break_tokens(&ev->msg, in->w.tk);
                 }
                 in->times[in->item_cnt] = event_time(m, ev);
-                snprintf(in->keys[in->item_cnt], sizeof(in->keys[0]), "%s:%s",
-                         ev->user_id, ev->conversation_id);
+                cm_session_key(in->keys[in->item_cnt], ev->user_id,
+                               ev->conversation_id);
                 in->item_cnt++;
-        }
-}
-
-/* Serves the consumer while Redis is down. A message that still arrives
- * (fetched before the pause took effect) is kept for the next batch. */
-static void wait_serving(ingest_t *in, int ms)
-{
-        while (ms > 0 && !cm_stop) {
-                rd_kafka_message_t *m =
-                    rd_kafka_consumer_poll(in->consumer, 100);
-
-                if (m) {
-                        in->carry =
-                            cm_realloc(in->carry, (in->carry_cnt + 1) *
-                                                      sizeof(*in->carry));
-                        in->carry[in->carry_cnt++] = m;
-                }
-                ms -= 100;
         }
 }
 
@@ -253,7 +199,7 @@ static int update_profiles(ingest_t *in, cm_append_t *items, int64_t *times,
                 u[n].src = src[n];
                 n++;
         }
-        ret = cm_store_profile_update_batch(in->st, u, n, NULL, errstr,
+        ret = cm_store_profile_update_batch(in->w.st, u, n, NULL, errstr,
                                             errstr_size);
         for (i = 0; i < n; i++)
                 cm_profile_release(&facts[i]);
@@ -275,75 +221,45 @@ static int apply_run(ingest_t *in, cm_append_t *items, int64_t *times,
 
         switch (ev->type) {
         case CM_EVENT_MESSAGE:
-                if (cm_store_append_batch(in->st, items, cnt, errstr,
+                if (cm_store_append_batch(in->w.st, items, cnt, errstr,
                                           errstr_size) == -1)
                         return -1;
                 return update_profiles(in, items, times, cnt, errstr,
                                        errstr_size);
         case CM_EVENT_PROFILE_SET:
                 snprintf(src, sizeof(src), "%s:set", ev->conversation_id);
-                rc = cm_store_profile_update(in->st, ev->user_id, &ev->profile,
-                                             0, times[0], src, errstr,
-                                             errstr_size);
+                rc = cm_store_profile_update(in->w.st, ev->user_id,
+                                             &ev->profile, 0, times[0], src,
+                                             errstr, errstr_size);
                 items[0].result = CM_APPEND_APPLIED;
                 return rc == -1 ? -1 : 0;
         case CM_EVENT_SESSION_DELETE:
                 rc = cm_store_session_delete_event(
-                    in->st, ev->user_id, ev->conversation_id,
+                    in->w.st, ev->user_id, ev->conversation_id,
                     items[0].partition, items[0].offset, errstr, errstr_size);
                 items[0].result =
                     rc == 1 ? CM_APPEND_APPLIED : CM_APPEND_DUP_OFFSET;
                 return rc == -1 ? -1 : 0;
         case CM_EVENT_USER_DELETE:
                 items[0].result = CM_APPEND_APPLIED;
-                return cm_store_user_delete(in->st, ev->user_id, errstr,
+                return cm_store_user_delete(in->w.st, ev->user_id, errstr,
                                             errstr_size);
         }
         return 0;
 }
 
-/* Runs apply_run, retrying with backoff while Redis is down (partitions
- * paused). Returns 0 once applied, or -1 when asked to stop first. */
+/* Runs apply_run, retrying while Redis is down (partitions paused).
+ * Returns 0 once applied, or -1 when asked to stop first. */
 static int apply_retry(ingest_t *in, cm_append_t *items, int64_t *times,
                        size_t cnt)
 {
         char errstr[512];
-        int backoff = 100;
 
-        while (apply_run(in, items, times, cnt, errstr, sizeof(errstr)) == -1) {
-                if (!in->redis_down) {
-                        in->redis_down = 1;
-                        cm_kafka_pause_all(in->consumer, 1);
-                        cm_warn("%s; partitions paused, retrying", errstr);
-                } else {
-                        cm_debug("%s; retrying in %d ms", errstr, backoff);
-                }
-                wait_serving(in, backoff);
-                if (cm_stop)
+        while (apply_run(in, items, times, cnt, errstr, sizeof(errstr)) == -1)
+                if (cm_worker_redis_wait(&in->w, errstr) == -1)
                         return -1;
-                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-        }
-        if (in->redis_down) {
-                in->redis_down = 0;
-                cm_kafka_pause_all(in->consumer, 0);
-                cm_info("redis '%s' is back; partitions resumed",
-                        cm_store_url(in->st));
-        }
+        cm_worker_redis_ok(&in->w);
         return 0;
-}
-
-/* Asks the summarizer to fold a session: {"user_id","conversation_id",
- * "requested_at"} keyed by session on the compaction topic. */
-static void ask_compaction(ingest_t *in, const cm_event_t *ev)
-{
-        char key[2 * CM_ID_MAX + 2], *job;
-
-        snprintf(key, sizeof(key), "%s:%s", ev->user_id, ev->conversation_id);
-        job = cm_compaction_job_encode(ev->user_id, ev->conversation_id,
-                                       cm_now_ms());
-        /* When it cannot be queued, the job stays marked pending in
-         * Redis and is asked for again once it goes stale. */
-        cm_kafka_produce(in->producer, in->cfg.topic_compaction, key, job);
 }
 
 /* Applies the prepared items in partition order: runs of messages with one
@@ -366,26 +282,25 @@ static int apply(ingest_t *in)
                         return -1;
                 i = j;
         }
-        if (in->cfg.prebuilt)
+        if (in->w.cfg.prebuilt)
                 dirty = cm_calloc(in->item_cnt + 1, sizeof(*dirty));
         for (i = 0; i < in->item_cnt; i++) {
                 cm_append_t *item = &in->items[i];
 
                 if (item->result == CM_APPEND_APPLIED) {
-                        in->applied++;
-                        in->unsent[0]++;
+                        count(in, STAT_APPLIED, 1);
                         if (dirty)
                                 dirty[dirty_cnt++] = in->keys[i];
                 } else {
-                        in->duplicates++;
-                        in->unsent[1]++;
+                        count(in, STAT_DUPLICATES, 1);
                 }
                 if (item->compact)
-                        ask_compaction(in, item->ev);
+                        cm_worker_ask_compaction(&in->w, item->ev->user_id,
+                                                 item->ev->conversation_id);
         }
         /* Prebuilt contexts are best effort: a session missed here is
          * published with its next change. */
-        if (dirty_cnt && cm_store_mark_dirty(in->st, dirty, dirty_cnt, errstr,
+        if (dirty_cnt && cm_store_mark_dirty(in->w.st, dirty, dirty_cnt, errstr,
                                              sizeof(errstr)) == -1)
                 cm_warn("cannot mark sessions for prebuilt contexts: %s",
                         errstr);
@@ -393,7 +308,7 @@ static int apply(ingest_t *in)
          * user, not only the one its key names. */
         for (i = 0; dirty && i < in->item_cnt; i++) {
                 if (in->items[i].ev->type == CM_EVENT_PROFILE_SET &&
-                    cm_store_mark_user_dirty(in->st, in->items[i].ev->user_id,
+                    cm_store_mark_user_dirty(in->w.st, in->items[i].ev->user_id,
                                              errstr, sizeof(errstr)) == -1)
                         cm_warn("cannot mark the conversations of '%s' for "
                                 "prebuilt contexts: %s",
@@ -403,32 +318,38 @@ static int apply(ingest_t *in)
         return 0;
 }
 
-/* Waits until every DLQ entry is delivered (compaction jobs are not
- * waited for: a lost one is asked for again once stale). Returns -1 if
- * asked to stop first. */
+/* Waits until the fate of every DLQ entry of the batch is final. An entry
+ * given up (a permanent error, such as topic authorization) is counted and
+ * logged, and the partition goes on. Returns -1 if asked to stop first:
+ * then the batch's offsets are not stored. */
 static int wait_dlq(ingest_t *in)
 {
-        while (in->dlq_pending > 0) {
-                if (cm_stop)
-                        return -1;
-                rd_kafka_flush(in->producer, 10);
+        if (cm_worker_wait_delivered(&in->w, &in->dlq) == -1)
+                return -1;
+        if (in->dlq.failed > 0) {
+                cm_error("%ld dlq entries of this batch cannot be delivered to "
+                         "'%s': given up",
+                         in->dlq.failed, in->w.cfg.topic_dlq);
+                count(in, STAT_DLQ_LOST, in->dlq.failed);
+                in->dlq.failed = 0;
         }
         return 0;
 }
 
 /* Adds the batch's counts to the fleet counters in Redis (P:stats). They
- * are for operators and the benchmark: when Redis refuses, they are kept
- * and added with the next batch. */
+ * are for operators and tests: when Redis refuses, they are kept and added
+ * with the next batch. */
 static void send_stats(ingest_t *in)
 {
-        static const char *const names[] = {"ingest_applied",
-                                            "ingest_duplicates", "ingest_dead"};
         char errstr[512];
+        size_t i;
 
-        if (!in->unsent[0] && !in->unsent[1] && !in->unsent[2])
+        for (i = 0; i < STAT_CNT && !in->unsent[i]; i++)
+                ;
+        if (i == STAT_CNT)
                 return;
-        if (cm_store_stats_add(in->st, names, in->unsent, 3, errstr,
-                               sizeof(errstr)) == 0)
+        if (cm_store_stats_add(in->w.st, stat_names, in->unsent, STAT_CNT,
+                               errstr, sizeof(errstr)) == 0)
                 memset(in->unsent, 0, sizeof(in->unsent));
         else
                 cm_debug("stats not added: %s", errstr);
@@ -438,20 +359,8 @@ static void store_offsets(ingest_t *in)
 {
         size_t i;
 
-        for (i = 0; i < in->msg_cnt; i++) {
-                const rd_kafka_message_t *m = in->msgs[i];
-                rd_kafka_resp_err_t err;
-
-                if (m->err || !m->rkt)
-                        continue;
-                err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
-                /* A partition revoked meanwhile is stored by its new owner,
-                 * which re-applies it harmlessly. */
-                if (err && err != RD_KAFKA_RESP_ERR__STATE)
-                        cm_debug("offset store [%d] @%lld: %s",
-                                 (int)m->partition, (long long)m->offset,
-                                 rd_kafka_err2str(err));
-        }
+        for (i = 0; i < in->msg_cnt; i++)
+                cm_worker_store_offset(&in->w, in->msgs[i]);
 }
 
 static void release_batch(ingest_t *in)
@@ -466,143 +375,53 @@ static void release_batch(ingest_t *in)
         in->msg_cnt = 0;
 }
 
-/* Fills the batch: messages carried over first, then up to batch_size
- * from the consumer, waiting at most 100 ms for the first. */
-static void poll_batch(ingest_t *in)
-{
-        size_t max = (size_t)in->cfg.ingest_batch_size;
-        rd_kafka_message_t *m;
-
-        while (in->carry_cnt > 0 && in->msg_cnt < max) {
-                in->msgs[in->msg_cnt++] = in->carry[0];
-                memmove(in->carry, in->carry + 1,
-                        --in->carry_cnt * sizeof(*in->carry));
-        }
-        if (in->msg_cnt == 0) {
-                m = rd_kafka_consumer_poll(in->consumer, 100);
-                if (!m)
-                        return;
-                in->msgs[in->msg_cnt++] = m;
-        }
-        while (in->msg_cnt < max) {
-                m = rd_kafka_consumer_poll(in->consumer, 0);
-                if (!m)
-                        break;
-                in->msgs[in->msg_cnt++] = m;
-        }
-}
-
-static void log_consumer_error(const rd_kafka_message_t *m)
-{
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                return;
-        cm_warn("consumer: %s", rd_kafka_message_errstr(m));
-        if (m->err == RD_KAFKA_RESP_ERR__FATAL)
-                cm_stop = 1;
-}
+static const cm_worker_spec_t spec = {
+    "chatmem-ingest",
+    "Consumes chat events and appends them to the sessions in Redis.",
+};
 
 int main(int argc, char **argv)
 {
         ingest_t in;
-        char errstr[512];
-        int ret = 1;
+        size_t batch;
 
         memset(&in, 0, sizeof(in));
-        cm_config_init(&in.cfg);
-        ret = cm_daemon_init(
-            argc, argv, "chatmem-ingest",
-            "Consumes chat events and appends them to the sessions "
-            "in Redis.",
-            &in.cfg);
-        if (ret != -1)
-                goto out;
-        ret = 1;
+        if (cm_worker_init(&in.w, argc, argv, &spec) ||
+            cm_worker_start(&in.w, in.w.cfg.ingest_group,
+                            in.w.cfg.topic_events) == -1)
+                return cm_worker_finish(&in.w);
+        batch = (size_t)in.w.cfg.ingest_batch_size;
+        in.msgs = cm_calloc(batch, sizeof(*in.msgs));
+        in.events = cm_calloc(batch, sizeof(*in.events));
+        in.items = cm_calloc(batch, sizeof(*in.items));
+        in.times = cm_calloc(batch, sizeof(*in.times));
+        in.keys = cm_calloc(batch, sizeof(*in.keys));
+        cm_store_set_compaction(
+            in.w.st, in.w.cfg.recent_verbatim + in.w.cfg.summarize_after,
+            COMPACTION_STALE_MS);
 
-        if (cm_tokenizer_get(in.cfg.tokenizer, &in.tk, errstr,
-                             sizeof(errstr)) == -1) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        in.st = cm_store_new(&in.cfg, errstr, sizeof(errstr));
-        if (!in.st) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        if (cm_store_connect(in.st, errstr, sizeof(errstr)) == -1)
-                cm_warn("%s; will retry when events arrive", errstr);
-
-        in.producer =
-            cm_kafka_producer_new(&in.cfg, dlq_dr, &in, errstr, sizeof(errstr));
-        if (!in.producer) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        in.consumer =
-            cm_kafka_consumer_new(&in.cfg, in.cfg.ingest_group, rebalance, &in,
-                                  errstr, sizeof(errstr));
-        if (!in.consumer) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        if (cm_kafka_subscribe(in.consumer, in.cfg.topic_events, errstr,
-                               sizeof(errstr)) == -1) {
-                cm_error("%s", errstr);
-                goto out;
-        }
-        in.msgs = cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.msgs));
-        in.events =
-            cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.events));
-        in.items =
-            cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.items));
-        in.times =
-            cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.times));
-        in.keys = cm_calloc((size_t)in.cfg.ingest_batch_size, sizeof(*in.keys));
-        cm_store_set_compaction(in.st,
-                                in.cfg.recent_verbatim + in.cfg.summarize_after,
-                                COMPACTION_STALE_MS);
-        cm_info("consuming '%s' in group '%s' into redis '%s'",
-                in.cfg.topic_events, in.cfg.ingest_group, cm_store_url(in.st));
-
-        while (!cm_stop) {
-                size_t i;
-
-                poll_batch(&in);
-                if (in.msg_cnt == 0) {
-                        rd_kafka_poll(in.producer, 0);
-                        log_stats(&in, 0);
-                        continue;
+        while (cm_worker_running(&in.w)) {
+                in.msg_cnt = cm_worker_poll_batch(&in.w, in.msgs, batch, 100);
+                if (in.msg_cnt > 0) {
+                        prepare(&in);
+                        /* Stopping before Redis or the DLQ acknowledged the
+                         * batch leaves its offsets unstored: it is
+                         * delivered again. */
+                        if (apply(&in) == 0 && wait_dlq(&in) == 0) {
+                                store_offsets(&in);
+                                send_stats(&in);
+                        }
+                        release_batch(&in);
                 }
-                for (i = 0; i < in.msg_cnt; i++)
-                        if (in.msgs[i]->err)
-                                log_consumer_error(in.msgs[i]);
-                prepare(&in);
-                /* Stopping before Redis or the DLQ acknowledged the batch
-                 * leaves its offsets unstored: it is delivered again. */
-                if (apply(&in) == 0 && wait_dlq(&in) == 0) {
-                        store_offsets(&in);
-                        send_stats(&in);
-                }
-                release_batch(&in);
-                rd_kafka_poll(in.producer, 0);
+                rd_kafka_poll(in.w.producer, 0);
                 log_stats(&in, 0);
         }
         log_stats(&in, 1);
         cm_info("stopping");
-        ret = 0;
-out:
-        release_batch(&in);
-        for (size_t i = 0; i < in.carry_cnt; i++)
-                rd_kafka_message_destroy(in.carry[i]);
-        free(in.carry);
-        cm_kafka_consumer_close(in.consumer);
-        if (cm_kafka_producer_close(in.producer, 5000) > 0)
-                ret = 1;
-        cm_store_destroy(in.st);
         free(in.msgs);
         free(in.events);
         free(in.items);
         free(in.times);
         free(in.keys);
-        cm_config_release(&in.cfg);
-        return ret;
+        return cm_worker_finish(&in.w);
 }

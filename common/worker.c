@@ -1,0 +1,355 @@
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "codec.h"
+#include "daemon.h"
+#include "kafka.h"
+#include "log.h"
+#include "util.h"
+
+/* How long teardown waits for the producer's last deliveries. */
+#define FINISH_FLUSH_MS 5000
+/* One retry warning a second at most: in a Kafka outage every message
+ * comes back. */
+#define DR_WARN_US 1000000
+
+int cm_backoff_fail(cm_backoff_t *b, int64_t now_us)
+{
+        if (!b->ms)
+                b->ms = CM_BACKOFF_FIRST_MS;
+        else
+                b->ms = b->ms * 2 > CM_BACKOFF_MAX_MS ? CM_BACKOFF_MAX_MS
+                                                      : b->ms * 2;
+        b->until_us = now_us + (int64_t)b->ms * 1000;
+        return b->ms;
+}
+
+int cm_backoff_ready(const cm_backoff_t *b, int64_t now_us)
+{
+        return !b->ms || now_us >= b->until_us;
+}
+
+int cm_backoff_ok(cm_backoff_t *b)
+{
+        int was = b->ms != 0;
+
+        b->ms = 0;
+        b->until_us = 0;
+        return was;
+}
+
+/* The one delivery-retry policy (see worker.h). */
+static void worker_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+        cm_worker_t *w = opaque;
+        cm_delivery_t *d = m->_private;
+
+        if (m->err) {
+                int64_t now = cm_mono_us();
+
+                if (cm_kafka_delivery_retriable(m->err)) {
+                        if (now - w->dr_warned_at >= DR_WARN_US) {
+                                w->dr_warned_at = now;
+                                cm_warn("message to '%s' not delivered (%s); "
+                                        "producing it again",
+                                        rd_kafka_topic_name(m->rkt),
+                                        rd_kafka_err2str(m->err));
+                        }
+                        if (cm_kafka_produce_again(rk, m) == 0)
+                                return; /* still pending in d */
+                } else {
+                        cm_error("message to '%s' cannot be delivered: %s; "
+                                 "giving it up",
+                                 rd_kafka_topic_name(m->rkt),
+                                 rd_kafka_err2str(m->err));
+                }
+                w->given_up++;
+                if (d)
+                        d->failed++;
+        }
+        if (d)
+                d->pending--;
+}
+
+/* The one rebalance handler: the worker's revoke hook, the default
+ * assign/commit-on-revoke, and new partitions paused during an outage. */
+static void worker_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *parts,
+                             void *opaque)
+{
+        cm_worker_t *w = opaque;
+
+        if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && w->spec->revoke)
+                w->spec->revoke(w);
+        cm_kafka_rebalance_default(rk, err, parts, opaque);
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && w->redis_paused) {
+                rd_kafka_resp_err_t perr = rd_kafka_pause_partitions(rk, parts);
+
+                if (perr)
+                        cm_error("cannot pause new partitions: %s",
+                                 rd_kafka_err2str(perr));
+        }
+}
+
+int cm_worker_init(cm_worker_t *w, int argc, char **argv,
+                   const cm_worker_spec_t *spec)
+{
+        memset(w, 0, sizeof(*w));
+        w->spec = spec;
+        cm_config_init(&w->cfg);
+        return cm_daemon_init(argc, argv, spec->name, spec->summary, &w->cfg,
+                              &w->status);
+}
+
+int cm_worker_start(cm_worker_t *w, const char *group, const char *topic)
+{
+        char errstr[512];
+
+        w->status = 1; /* until started */
+        if (cm_tokenizer_get(w->cfg.tokenizer, &w->tk, errstr,
+                             sizeof(errstr)) == -1)
+                goto fail;
+        w->st = cm_store_new(&w->cfg, errstr, sizeof(errstr));
+        if (!w->st)
+                goto fail;
+        if (cm_store_connect(w->st, errstr, sizeof(errstr)) == -1)
+                cm_warn("%s; retrying when there is work", errstr);
+        if (w->spec->rpc)
+                w->producer = cm_kafka_rpc_producer_new(&w->cfg, worker_dr, w,
+                                                        errstr, sizeof(errstr));
+        else
+                w->producer = cm_kafka_producer_new(&w->cfg, worker_dr, w,
+                                                    errstr, sizeof(errstr));
+        if (!w->producer)
+                goto fail;
+        w->consumer = cm_kafka_consumer_new(&w->cfg, group, worker_rebalance, w,
+                                            errstr, sizeof(errstr));
+        if (!w->consumer)
+                goto fail;
+        if (cm_kafka_subscribe(w->consumer, topic, errstr, sizeof(errstr)) ==
+            -1)
+                goto fail;
+        cm_info("consuming '%s' in group '%s', redis '%s'", topic, group,
+                cm_store_url(w->st));
+        w->status = 0;
+        return 0;
+fail:
+        cm_error("%s", errstr);
+        return -1;
+}
+
+int cm_worker_running(cm_worker_t *w)
+{
+        if (cm_stop)
+                return 0;
+        if ((w->consumer && rd_kafka_fatal_error(w->consumer, NULL, 0)) ||
+            (w->producer && rd_kafka_fatal_error(w->producer, NULL, 0))) {
+                cm_error("stopping after a fatal kafka error");
+                cm_stop = 1;
+                return 0;
+        }
+        return 1;
+}
+
+static void log_consumer_error(const rd_kafka_message_t *m)
+{
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                cm_warn("consumer: %s", rd_kafka_message_errstr(m));
+}
+
+rd_kafka_message_t *cm_worker_poll(cm_worker_t *w, int timeout_ms)
+{
+        rd_kafka_message_t *m;
+
+        if (w->carry_cnt > 0 && !w->redis_paused) {
+                m = w->carry[0];
+                memmove(w->carry, w->carry + 1,
+                        --w->carry_cnt * sizeof(*w->carry));
+                return m;
+        }
+        m = rd_kafka_consumer_poll(w->consumer, timeout_ms);
+        if (m && m->err) {
+                log_consumer_error(m);
+                rd_kafka_message_destroy(m);
+                return NULL;
+        }
+        return m;
+}
+
+size_t cm_worker_poll_batch(cm_worker_t *w, rd_kafka_message_t **batch,
+                            size_t max, int timeout_ms)
+{
+        rd_kafka_message_t *m;
+        size_t n = 0;
+
+        if (max == 0)
+                return 0;
+        m = cm_worker_poll(w, timeout_ms);
+        if (!m)
+                return 0;
+        batch[n++] = m;
+        while (n < max && (m = cm_worker_poll(w, 0)))
+                batch[n++] = m;
+        return n;
+}
+
+/* Keeps a message fetched while paused, for cm_worker_poll(). */
+static void carry(cm_worker_t *w, rd_kafka_message_t *m)
+{
+        if (w->carry_cnt == w->carry_cap) {
+                w->carry_cap = w->carry_cap ? 2 * w->carry_cap : 16;
+                w->carry =
+                    cm_realloc(w->carry, w->carry_cap * sizeof(*w->carry));
+        }
+        w->carry[w->carry_cnt++] = m;
+}
+
+int cm_worker_redis_wait(cm_worker_t *w, const char *errstr)
+{
+        char why[512];
+        int ms;
+
+        if (!w->redis_paused) {
+                w->redis_paused = 1;
+                if (cm_kafka_pause_all(w->consumer, 1, why, sizeof(why)) == -1)
+                        cm_error("%s", why);
+                cm_warn("%s; partitions paused, retrying", errstr);
+        } else {
+                cm_debug("%s; retrying", errstr);
+        }
+        ms = cm_backoff_fail(&w->backoff, cm_mono_us());
+        while (cm_worker_running(w) &&
+               !cm_backoff_ready(&w->backoff, cm_mono_us())) {
+                rd_kafka_message_t *m =
+                    rd_kafka_consumer_poll(w->consumer, ms < 100 ? ms : 100);
+
+                /* Fetched before the pause took effect: its turn comes
+                 * after the batch in hand. */
+                if (m && m->err) {
+                        log_consumer_error(m);
+                        rd_kafka_message_destroy(m);
+                } else if (m) {
+                        carry(w, m);
+                }
+                rd_kafka_poll(w->producer, 0);
+        }
+        return cm_worker_running(w) ? 0 : -1;
+}
+
+void cm_worker_redis_ok(cm_worker_t *w)
+{
+        char why[512];
+
+        cm_backoff_ok(&w->backoff);
+        if (!w->redis_paused)
+                return;
+        w->redis_paused = 0;
+        if (cm_kafka_pause_all(w->consumer, 0, why, sizeof(why)) == -1)
+                cm_error("%s", why);
+        cm_info("redis '%s' is back; partitions resumed", cm_store_url(w->st));
+}
+
+/* Queues payload (owned from here on) with key[0..key_len), counted in d,
+ * waiting in steps of 100 ms while the queue is full, so that a stop is
+ * noticed. */
+static int produce(cm_worker_t *w, const char *topic, const void *key,
+                   size_t key_len, char *payload, cm_delivery_t *d)
+{
+        rd_kafka_resp_err_t err;
+
+        do {
+                err = cm_kafka_produce(w->producer, topic, key, key_len,
+                                       payload, d, cm_mono_us() + 100000);
+        } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && cm_worker_running(w));
+        if (err) {
+                cm_error("cannot produce to '%s': %s", topic,
+                         rd_kafka_err2str(err));
+                free(payload);
+                return -1;
+        }
+        if (d)
+                d->pending++;
+        return 0;
+}
+
+int cm_worker_produce(cm_worker_t *w, const char *topic, const char *key,
+                      char *payload, cm_delivery_t *d)
+{
+        return produce(w, topic, key, key ? strlen(key) : 0, payload, d);
+}
+
+int cm_worker_to_dlq(cm_worker_t *w, const rd_kafka_message_t *m,
+                     const char *why, cm_delivery_t *d)
+{
+        cm_warn("message at '%s' [%d] @%lld to '%s': %s",
+                rd_kafka_topic_name(m->rkt), (int)m->partition,
+                (long long)m->offset, w->cfg.topic_dlq, why);
+        return produce(w, w->cfg.topic_dlq, m->key, m->key_len,
+                       cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition,
+                                     m->offset, m->key, m->key_len, m->payload,
+                                     m->len, why),
+                       d);
+}
+
+int cm_worker_wait_delivered(cm_worker_t *w, const cm_delivery_t *d)
+{
+        while (d->pending > 0) {
+                if (!cm_worker_running(w))
+                        return -1;
+                rd_kafka_poll(w->producer, 10);
+        }
+        return 0;
+}
+
+void cm_worker_ask_compaction(cm_worker_t *w, const char *user_id,
+                              const char *conversation_id)
+{
+        char key[CM_SESSION_KEY_MAX];
+
+        cm_session_key(key, user_id, conversation_id);
+        /* When it cannot be queued, the job stays marked pending in Redis
+         * and is asked for again once it goes stale. */
+        cm_worker_produce(
+            w, w->cfg.topic_compaction, key,
+            cm_compaction_job_encode(user_id, conversation_id, cm_now_ms()),
+            NULL);
+}
+
+void cm_worker_store_offset(cm_worker_t *w, const rd_kafka_message_t *m)
+{
+        rd_kafka_resp_err_t err;
+
+        (void)w;
+        err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+        if (err && err != RD_KAFKA_RESP_ERR__STATE)
+                cm_error("cannot store offset %lld of '%s' [%d]: %s",
+                         (long long)m->offset, rd_kafka_topic_name(m->rkt),
+                         (int)m->partition, rd_kafka_err2str(err));
+}
+
+int cm_worker_finish(cm_worker_t *w)
+{
+        char errstr[512];
+        int status = w->status;
+        size_t i;
+
+        if (w->consumer &&
+            cm_kafka_commit(w->consumer, errstr, sizeof(errstr)) == -1)
+                cm_warn("final %s", errstr);
+        if (cm_kafka_producer_close(w->producer, FINISH_FLUSH_MS) > 0)
+                status = 1;
+        cm_kafka_consumer_close(w->consumer);
+        for (i = 0; i < w->carry_cnt; i++)
+                rd_kafka_message_destroy(w->carry[i]);
+        free(w->carry);
+        cm_store_destroy(w->st);
+        curl_global_cleanup();
+        cm_config_release(&w->cfg);
+        memset(w, 0, sizeof(*w));
+        return status;
+}
