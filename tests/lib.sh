@@ -76,11 +76,12 @@ t_stop_redis() {
 
 t_rcli() { redis-cli -p "$T_REDIS_PORT" "$@"; }
 
-# Starts the devbroker with $1 partitions (default 8).
+# Starts the devbroker with $1 partitions (default 8). Its fault file is
+# $T_DIR/faults (see t_faults).
 t_start_broker() {
 	rm -f "$T_DIR/bootstrap"
 	"$BIN/chatmem-devbroker" -p "${1:-8}" -f "$T_DIR/bootstrap" \
-		>"$T_DIR/logs/devbroker.log" 2>&1 &
+		-C "$T_DIR/faults" >"$T_DIR/logs/devbroker.log" 2>&1 &
 	T_BROKER_PID=$!
 	T_PIDS="$T_PIDS $T_BROKER_PID"
 	t_wait 10 test -s "$T_DIR/bootstrap" || t_fail "devbroker did not start"
@@ -160,4 +161,15 @@ t_folds() {
 	_e=$2
 	shift 2
 	$PY "$T_SRC/tests/check_folds.py" --port "$T_REDIS_PORT" "$@" "$_s" "$_e"
+}
+
+# t_faults LINE...: hands fault-injection commands to the devbroker (see
+# tools/devbroker/main.c) and waits until it applied them. Before
+# t_start_broker, they apply from its start.
+t_faults() {
+	rm -f "$T_DIR/faults.done"
+	printf '%s\n' "$@" >"$T_DIR/faults.tmp"
+	mv "$T_DIR/faults.tmp" "$T_DIR/faults"
+	[ -n "${T_BROKER_PID:-}" ] || return 0
+	t_wait 10 test -e "$T_DIR/faults.done" || t_fail "faults not applied"
 }
