@@ -19,20 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "message.h" /* cm_message_t, cm_role_t */
+#include "profile.h" /* cm_profile_t */
+
 #define CM_ID_MAX 128
-
-typedef enum cm_role {
-        CM_ROLE_USER = 0,
-        CM_ROLE_ASSISTANT,
-        CM_ROLE_SYSTEM,
-} cm_role_t;
-
-/* "user", "assistant", "system". Cannot fail. */
-const char *cm_role_str(cm_role_t role);
-/* "User", "Assistant", "System": the prefix used in the context text. */
-const char *cm_role_label(cm_role_t role);
-/* Returns 0, or -1 if s is not a role name. */
-int cm_role_parse(const char *s, cm_role_t *out);
 
 typedef enum cm_event_type {
         CM_EVENT_MESSAGE = 0,
@@ -48,30 +38,6 @@ const char *cm_event_type_str(cm_event_type_t type);
  * errstr (the field name is the caller's to add). */
 int cm_id_check(const char *s, size_t len, int allow_colon, char *errstr,
                 size_t errstr_size);
-
-typedef struct cm_message {
-        cm_role_t role;
-        char *content; /* owned, valid UTF-8, NUL-terminated */
-        size_t content_len;
-        int64_t seq;    /* sequence in the session; 0 when not stored */
-        int64_t ts;     /* ms since epoch; 0 when absent */
-        int tokens;     /* tokens of its context line with the line break
-                           (cm_context_line_tokens); -1 unknown */
-        char *event_id; /* owned; NULL when absent */
-} cm_message_t;
-
-void cm_message_release(cm_message_t *msg);
-
-typedef struct cm_profile {
-        char *name;       /* owned; NULL when unknown */
-        char *role;       /* owned; NULL when unknown */
-        char **interests; /* owned array of owned strings */
-        size_t interest_cnt;
-} cm_profile_t;
-
-void cm_profile_release(cm_profile_t *profile);
-/* Returns 1 if the profile has no field set. */
-int cm_profile_empty(const cm_profile_t *profile);
 
 typedef struct cm_event {
         cm_event_type_t type;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "text.h"
 #include "util.h"
 
 #define MAXC 65536

@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "context.h"
 #include "tokens.h"
+#include "text.h"
 #include "util.h"
 
 #define MARKER "[\xe2\x80\xa6] "
