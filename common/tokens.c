@@ -170,14 +170,12 @@ static size_t contraction(const uint8_t *s, size_t len, size_t i)
 
         if (i + 1 >= len || s[i] != '\'')
                 return 0;
-        /* c | 0x20 folds ASCII case and maps no other byte to a letter
-         * tested here. */
-        a = s[i + 1] | 0x20u;
+        a = (unsigned)cm_tolower(s[i + 1]);
         if (a == 's' || a == 't' || a == 'm' || a == 'd')
                 return 2;
         if (i + 2 >= len)
                 return 0;
-        b = s[i + 2] | 0x20u;
+        b = (unsigned)cm_tolower(s[i + 2]);
         if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') ||
             (a == 'l' && b == 'l'))
                 return 3;
