@@ -3,12 +3,20 @@
  * DESIGN.md: chat events, context requests, context replies (and the error
  * reply), DLQ entries, and the message entries stored in Redis.
  *
- * Decoders accept only well-formed UTF-8 JSON objects. On any problem they
- * return -1 and write one line to errstr naming the field and the reason,
- * e.g. "field 'user_id': forbidden character '/' at byte 3". Unknown extra
- * fields are ignored (forward compatibility). Decoded structures own their
- * strings; release them with the matching _release(), which accepts a
- * zeroed struct.
+ * Decoders accept only well-formed UTF-8 JSON objects, as strict as json.h
+ * says (no duplicate keys, no NaN, ...), and no string with a NUL. On any
+ * problem they return -1 and write one line to errstr naming the field and
+ * the reason, e.g. "field 'user_id': forbidden character '/' at byte 3".
+ * Unknown extra fields are ignored (forward compatibility). Decoded
+ * structures own their strings; release them with the matching _release(),
+ * which accepts a zeroed struct.
+ *
+ * Encoders always produce valid UTF-8: a string that is not (a caller's
+ * bug) is encoded repaired as text.h says, each maximal subpart of an
+ * ill-formed sequence as one U+FFFD.
+ *
+ * The domain types it carries live with their owners: cm_message_t and
+ * cm_role_t in message.h, cm_profile_t in profile.h (included here).
  *
  * Ids (user_id, conversation_id): 1..128 bytes of [A-Za-z0-9._@-].
  * event_id, request_id: 1..128 bytes of [A-Za-z0-9._@:-].
@@ -74,13 +82,15 @@ typedef struct cm_request {
 } cm_request_t;
 
 /*
- * Decodes a context request. Whenever the request_id itself was readable
- * (present and valid) it is copied to req->request_id even when another
- * field is bad, so that the caller can send an error reply; otherwise
- * req->request_id is "". The same holds for reply_to: when that field is
- * itself a valid topic name it is kept (req->reply_to) on error, so that
- * the error reply goes where the application listens. On error returns -1
- * with the reason in errstr.
+ * Decodes a context request. request_id and reply_to are each read
+ * whatever the other field holds, so that an error reply can be sent: when
+ * the request_id is readable (present and valid) it is in req->request_id
+ * even when another field is bad, else req->request_id is ""; when reply_to
+ * is a valid topic name it is kept in req->reply_to, else that is NULL.
+ * This holds too for a document the strict parse refuses but json-c can
+ * still read (invalid UTF-8 or a duplicate key elsewhere). On error returns
+ * -1 with the reason in errstr (the first fault of request_id, reply_to,
+ * then the other fields).
  * history entries: {role, content}; content obeys max_content_bytes.
  * reply_to: 1..249 bytes of [A-Za-z0-9._-] (a Kafka topic name).
  */
