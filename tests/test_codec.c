@@ -1513,6 +1513,18 @@ static void test_reply_encode_bad_utf8(void **state)
         assert_string_equal(doc.summary, "\xef\xbf\xbd ok");
         cm_reply_doc_release(&doc);
         free(enc);
+
+        /* one U+FFFD per maximal subpart (text.h), not one per byte */
+        reply.context = "x\xe2\x82y";            /* E2 82: one subpart */
+        reply.summary = "\xf0\x9f\x98 \xe0\x80"; /* one; then E0, 80 */
+        enc = cm_reply_encode(&reply);
+        assert_int_equal(
+            cm_reply_decode(enc, strlen(enc), &doc, err, sizeof(err)), 0);
+        assert_string_equal(doc.context, "x\xef\xbf\xbdy");
+        assert_string_equal(doc.summary,
+                            "\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd");
+        cm_reply_doc_release(&doc);
+        free(enc);
 }
 
 static void test_error_reply(void **state)
