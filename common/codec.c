@@ -1,35 +1,28 @@
 /*
  * codec: see codec.h for the contract.
  *
- * Decoding runs in three steps over the raw buffer:
- *   1. cm_utf8_valid() on the whole input;
- *   2. lex_check(), a lexical pass that rejects what json-c 0.16 lets
- *      through even with JSON_TOKENER_STRICT (single-quoted keys, NaN and
- *      Infinity, "1.", raw control characters in strings) and \u escapes
- *      that are unpaired surrogates (json-c would turn them into U+FFFD);
- *      it also counts the members of each object;
- *   3. json_tokener in strict mode, which must consume the whole buffer and
- *      yield an object; an object with fewer members than counted had a
- *      duplicate key (json-c keeps the last one) and is refused, so that
- *      no two readers of one message can see different values.
- * Every string taken out of the tree is then checked again: valid UTF-8,
- * no NUL character (our structures hold NUL-terminated strings), and its
- * length limit.
+ * Decoding: cm_json_parse_object() (json.c) turns the bytes into a json-c
+ * tree only when they are one strict JSON object; the field readers below
+ * then take each field with its type and limits. Every string taken out of
+ * the tree is checked again: valid UTF-8, no NUL character (our structures
+ * hold NUL-terminated strings), and its length limit.
  *
  * Encoders build a json-c tree and serialize it plain, without escaping
  * '/'. Numbers are always int64. A string that is not valid UTF-8 (a
- * caller's bug) is encoded with U+FFFD in place of each bad byte, so that
- * the output is always valid UTF-8 JSON.
+ * caller's bug) is encoded repaired as text.h says (each maximal subpart of
+ * an ill-formed sequence becomes one U+FFFD), so that the output is always
+ * valid UTF-8 JSON.
  */
 #include "codec.h"
 
-#include <json-c/json.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+#include "text.h"
 #include "util.h"
 
 #define PROFILE_STR_MAX       256
@@ -43,77 +36,16 @@
 static const int json_flags =
     JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
 
-static const char *const role_names[] = {"user", "assistant", "system"};
-static const char *const role_labels[] = {"User", "Assistant", "System"};
 static const char *const type_names[] = {"message", "profile.set",
                                          "session.delete", "user.delete"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-const char *cm_role_str(cm_role_t role)
-{
-        if ((size_t)role >= COUNT(role_names))
-                return "unknown";
-        return role_names[role];
-}
-
-const char *cm_role_label(cm_role_t role)
-{
-        if ((size_t)role >= COUNT(role_labels))
-                return "Unknown";
-        return role_labels[role];
-}
-
-int cm_role_parse(const char *s, cm_role_t *out)
-{
-        size_t i;
-
-        for (i = 0; s && i < COUNT(role_names); i++) {
-                if (!strcmp(s, role_names[i])) {
-                        *out = (cm_role_t)i;
-                        return 0;
-                }
-        }
-        return -1;
-}
 
 const char *cm_event_type_str(cm_event_type_t type)
 {
         if ((size_t)type >= COUNT(type_names))
                 return "unknown";
         return type_names[type];
-}
-
-static void json_oom(void)
-{
-        fprintf(stderr, "chatmem: out of memory in json-c\n");
-        abort();
-}
-
-/* Writes the formatted reason to errstr (either may be NULL/0). Returns -1
- * so that callers can `return fail(...)`. */
-static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!errstr || !errstr_size)
-                return -1;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errstr_size, fmt, ap);
-        va_end(ap);
-        return -1;
-}
-
-/* Describes byte c for an error message: 'c' when printable ASCII. */
-static void describe_byte(unsigned char c, char *out, size_t out_size)
-{
-        if (c >= 0x20 && c < 0x7f)
-                snprintf(out, out_size, "'%c'", c);
-        else
-                snprintf(out, out_size, "0x%02x", c);
 }
 
 int cm_id_check(const char *s, size_t len, int allow_colon, char *errstr,
@@ -123,413 +55,23 @@ int cm_id_check(const char *s, size_t len, int allow_colon, char *errstr,
         size_t i;
 
         if (!s || len < 1 || len > CM_ID_MAX)
-                return fail(errstr, errstr_size,
-                            "must be 1..%d bytes of %s, got %zu bytes",
-                            CM_ID_MAX, set, s ? len : 0);
+                return cm_errf(errstr, errstr_size,
+                               "must be 1..%d bytes of %s, got %zu bytes",
+                               CM_ID_MAX, set, s ? len : 0);
         for (i = 0; i < len; i++) {
                 unsigned char c = (unsigned char)s[i];
-                char what[8];
+                char what[CM_TEXT_BYTE_NAME_MAX];
 
-                if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                    c == '@' || c == '-' || (allow_colon && c == ':'))
+                if (cm_isalnum(c) || c == '.' || c == '_' || c == '@' ||
+                    c == '-' || (allow_colon && c == ':'))
                         continue;
-                describe_byte(c, what, sizeof(what));
-                return fail(errstr, errstr_size,
-                            "forbidden character %s at byte %zu (allowed: %s)",
-                            what, i, set);
+                cm_text_byte_name(c, what);
+                return cm_errf(
+                    errstr, errstr_size,
+                    "forbidden character %s at byte %zu (allowed: %s)", what, i,
+                    set);
         }
         return 0;
-}
-
-/*
- * UTF-8 helpers
- */
-
-/* Length of the well-formed UTF-8 character at s[0..len), or 0. */
-static size_t utf8_char_len(const unsigned char *s, size_t len)
-{
-        size_t n;
-
-        if (s[0] < 0x80)
-                return 1;
-        n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
-        if (!n || n > len || !cm_utf8_valid((const char *)s, n))
-                return 0;
-        return n;
-}
-
-/* Offset of the first byte that is not part of well-formed UTF-8. */
-static size_t utf8_bad_offset(const char *buf, size_t len)
-{
-        const unsigned char *s = (const unsigned char *)buf;
-        size_t i = 0;
-
-        while (i < len) {
-                size_t n = utf8_char_len(s + i, len - i);
-
-                if (!n)
-                        return i;
-                i += n;
-        }
-        return len;
-}
-
-/*
- * Lexical pass (see the top of the file).
- */
-
-static int hex4(const char *s, size_t avail, unsigned *out)
-{
-        unsigned v = 0;
-        size_t i;
-
-        if (avail < 4)
-                return -1;
-        for (i = 0; i < 4; i++) {
-                char c = s[i];
-
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= (unsigned)(c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        v |= (unsigned)(c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        v |= (unsigned)(c - 'A' + 10);
-                else
-                        return -1;
-        }
-        *out = v;
-        return 0;
-}
-
-/* Scans the string starting at the quote buf[*pos]; moves *pos past it. */
-static int lex_string(const char *buf, size_t len, size_t *pos, char *errstr,
-                      size_t errstr_size)
-{
-        size_t i = *pos + 1;
-
-        while (i < len) {
-                unsigned char c = (unsigned char)buf[i];
-                unsigned cp, lo;
-
-                if (c == '"') {
-                        *pos = i + 1;
-                        return 0;
-                }
-                if (c < 0x20)
-                        return fail(errstr, errstr_size,
-                                    "malformed JSON: control character 0x%02x "
-                                    "in a string at byte %zu",
-                                    c, i);
-                if (c != '\\') {
-                        i++;
-                        continue;
-                }
-                if (i + 1 >= len)
-                        break;
-                c = (unsigned char)buf[i + 1];
-                if (c != 'u') {
-                        if (!memchr("\"\\/bfnrt", c, 8))
-                                return fail(errstr, errstr_size,
-                                            "malformed JSON: invalid escape "
-                                            "at byte %zu",
-                                            i);
-                        i += 2;
-                        continue;
-                }
-                if (hex4(buf + i + 2, len - i - 2, &cp) == -1)
-                        return fail(errstr, errstr_size,
-                                    "malformed JSON: invalid \\u escape at "
-                                    "byte %zu",
-                                    i);
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                        if (i + 12 <= len && buf[i + 6] == '\\' &&
-                            buf[i + 7] == 'u' &&
-                            hex4(buf + i + 8, 4, &lo) == 0 && lo >= 0xdc00 &&
-                            lo <= 0xdfff) {
-                                i += 12;
-                                continue;
-                        }
-                } else if (cp < 0xdc00 || cp > 0xdfff) {
-                        i += 6;
-                        continue;
-                }
-                return fail(errstr, errstr_size,
-                            "invalid UTF-8: unpaired surrogate escape "
-                            "\\u%04x at byte %zu",
-                            cp, i);
-        }
-        return fail(errstr, errstr_size,
-                    "malformed JSON: unterminated string at byte %zu", *pos);
-}
-
-static int is_digit(char c)
-{
-        return c >= '0' && c <= '9';
-}
-
-/* Scans a number per RFC 8259 starting at buf[*pos]. */
-static int lex_number(const char *buf, size_t len, size_t *pos, char *errstr,
-                      size_t errstr_size)
-{
-        size_t i = *pos;
-
-        if (buf[i] == '-')
-                i++;
-        if (i < len && buf[i] == '0') {
-                i++;
-        } else if (i < len && is_digit(buf[i])) {
-                while (i < len && is_digit(buf[i]))
-                        i++;
-        } else {
-                goto bad;
-        }
-        if (i < len && buf[i] == '.') {
-                i++;
-                if (i >= len || !is_digit(buf[i]))
-                        goto bad;
-                while (i < len && is_digit(buf[i]))
-                        i++;
-        }
-        if (i < len && (buf[i] == 'e' || buf[i] == 'E')) {
-                i++;
-                if (i < len && (buf[i] == '+' || buf[i] == '-'))
-                        i++;
-                if (i >= len || !is_digit(buf[i]))
-                        goto bad;
-                while (i < len && is_digit(buf[i]))
-                        i++;
-        }
-        if (i < len && (is_digit(buf[i]) || memchr(".eE+-", buf[i], 5)))
-                goto bad;
-        *pos = i;
-        return 0;
-bad:
-        return fail(errstr, errstr_size,
-                    "malformed JSON: invalid number at byte %zu", *pos);
-}
-
-static int is_alpha(char c)
-{
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* Member counts of the objects of a document, in the order their '{'
- * appear (pre-order), so that duplicate keys, which json-c silently merges
- * (last wins), can be told apart afterwards. */
-typedef struct obj_counts {
-        size_t *n; /* members of each object */
-        size_t cnt;
-        size_t *open; /* stack: indexes into n of the objects still open */
-        size_t depth;
-        size_t cap;
-} obj_counts_t;
-
-static void obj_counts_release(obj_counts_t *oc)
-{
-        free(oc->n);
-        free(oc->open);
-        memset(oc, 0, sizeof(*oc));
-}
-
-static void obj_counts_open(obj_counts_t *oc)
-{
-        if (oc->cnt == oc->cap) {
-                oc->cap = oc->cap ? 2 * oc->cap : 16;
-                oc->n = cm_realloc(oc->n, oc->cap * sizeof(*oc->n));
-                oc->open = cm_realloc(oc->open, oc->cap * sizeof(*oc->open));
-        }
-        oc->n[oc->cnt] = 0;
-        oc->open[oc->depth++] = oc->cnt++;
-}
-
-static int lex_check(const char *buf, size_t len, obj_counts_t *oc,
-                     char *errstr, size_t errstr_size)
-{
-        size_t i = 0;
-
-        while (i < len) {
-                char c = buf[i];
-                char what[8];
-
-                if (c == '"') {
-                        if (lex_string(buf, len, &i, errstr, errstr_size) == -1)
-                                return -1;
-                } else if (c == '-' || is_digit(c)) {
-                        if (lex_number(buf, len, &i, errstr, errstr_size) == -1)
-                                return -1;
-                } else if (is_alpha(c)) {
-                        size_t start = i;
-
-                        while (i < len && (is_alpha(buf[i]) ||
-                                           is_digit(buf[i]) || buf[i] == '_'))
-                                i++;
-                        if ((i - start == 4 &&
-                             !memcmp(buf + start, "true", 4)) ||
-                            (i - start == 5 &&
-                             !memcmp(buf + start, "false", 5)) ||
-                            (i - start == 4 && !memcmp(buf + start, "null", 4)))
-                                continue;
-                        return fail(errstr, errstr_size,
-                                    "malformed JSON: unexpected word '%.*s' "
-                                    "at byte %zu",
-                                    (int)(i - start > 16 ? 16 : i - start),
-                                    buf + start, start);
-                } else if (memchr(" \t\n\r[],", c, 7)) {
-                        i++;
-                } else if (c == '{' || c == '}' || c == ':') {
-                        /* A ':' belongs to the innermost open object; the
-                         * counts of a malformed document do not matter as
-                         * json-c refuses it. */
-                        if (c == '{')
-                                obj_counts_open(oc);
-                        else if (c == '}' && oc->depth)
-                                oc->depth--;
-                        else if (c == ':' && oc->depth)
-                                oc->n[oc->open[oc->depth - 1]]++;
-                        i++;
-                } else {
-                        describe_byte((unsigned char)c, what, sizeof(what));
-                        return fail(errstr, errstr_size,
-                                    "malformed JSON: unexpected character %s "
-                                    "at byte %zu",
-                                    what, i);
-                }
-        }
-        return 0;
-}
-
-/* Walks the objects of v in pre-order against the counts of the text;
- * a shorter object had a duplicate key. Returns 0, or -1 with the reason. */
-static int check_unique(json_object *v, const obj_counts_t *oc, size_t *next,
-                        char *errstr, size_t errstr_size)
-{
-        size_t i, n;
-
-        if (json_object_is_type(v, json_type_array)) {
-                n = json_object_array_length(v);
-                for (i = 0; i < n; i++)
-                        if (check_unique(json_object_array_get_idx(v, i), oc,
-                                         next, errstr, errstr_size) == -1)
-                                return -1;
-                return 0;
-        }
-        if (!json_object_is_type(v, json_type_object))
-                return 0;
-        if (*next >= oc->cnt ||
-            (size_t)json_object_object_length(v) != oc->n[*next])
-                return fail(errstr, errstr_size,
-                            "malformed JSON: duplicate key in an object");
-        (*next)++;
-        {
-                json_object_object_foreach(v, key, child)
-                {
-                        (void)key;
-                        if (check_unique(child, oc, next, errstr,
-                                         errstr_size) == -1)
-                                return -1;
-                }
-        }
-        return 0;
-}
-
-/* JSON-ish name of a value's type, for "got ..." in errors. */
-static const char *type_name(json_object *v)
-{
-        switch (json_object_get_type(v)) {
-        case json_type_null:
-                return "null";
-        case json_type_boolean:
-                return "boolean";
-        case json_type_double:
-                return "non-integer number";
-        case json_type_int:
-                return "integer";
-        case json_type_object:
-                return "object";
-        case json_type_array:
-                return "array";
-        case json_type_string:
-                return "string";
-        }
-        return "unknown";
-}
-
-/* Parses buf[0..len) into an object. Returns the root (caller puts it) or
- * NULL with the reason in errstr. */
-static json_object *parse_object(const char *buf, size_t len, char *errstr,
-                                 size_t errstr_size)
-{
-        json_tokener *tok = NULL;
-        json_object *root = NULL;
-        obj_counts_t oc = {0};
-        enum json_tokener_error jerr;
-        size_t end, next = 0;
-
-        if (!buf || len == 0) {
-                fail(errstr, errstr_size, "malformed JSON: empty input");
-                goto out;
-        }
-        if (len > INT_MAX) {
-                fail(errstr, errstr_size,
-                     "malformed JSON: input of %zu bytes is too large", len);
-                goto out;
-        }
-        if (!cm_utf8_valid(buf, len)) {
-                fail(errstr, errstr_size, "invalid UTF-8 at byte %zu",
-                     utf8_bad_offset(buf, len));
-                goto out;
-        }
-        if (lex_check(buf, len, &oc, errstr, errstr_size) == -1)
-                goto out;
-        tok = json_tokener_new();
-        if (!tok)
-                json_oom();
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        root = json_tokener_parse_ex(tok, buf, (int)len);
-        jerr = json_tokener_get_error(tok);
-        end = json_tokener_get_parse_end(tok);
-        if (jerr == json_tokener_continue) {
-                /* All was consumed; a NUL ends a top-level number. */
-                root = json_tokener_parse_ex(tok, "", 1);
-                jerr = json_tokener_get_error(tok);
-                end = len;
-                if (jerr != json_tokener_success) {
-                        fail(errstr, errstr_size,
-                             "malformed JSON: unexpected end of input");
-                        goto bad;
-                }
-        }
-        if (jerr != json_tokener_success) {
-                fail(errstr, errstr_size, "malformed JSON: %s at byte %zu",
-                     json_tokener_error_desc(jerr), end);
-                goto bad;
-        }
-        while (end < len && memchr(" \t\n\r", buf[end], 4))
-                end++;
-        if (end != len) {
-                fail(errstr, errstr_size,
-                     "malformed JSON: trailing characters at byte %zu", end);
-                goto bad;
-        }
-        if (!json_object_is_type(root, json_type_object)) {
-                fail(errstr, errstr_size,
-                     "malformed JSON: top level must be an object, got %s",
-                     type_name(root));
-                goto bad;
-        }
-        if (check_unique(root, &oc, &next, errstr, errstr_size) == -1)
-                goto bad;
-        goto out;
-bad:
-        json_object_put(root);
-        root = NULL;
-out:
-        if (tok)
-                json_tokener_free(tok);
-        obj_counts_release(&oc);
-        return root;
 }
 
 /*
@@ -551,7 +93,7 @@ static int member(json_object *obj, const char *key, json_object **val)
 
 static int missing(dec_t *d, const char *field)
 {
-        return fail(d->errstr, d->errstr_size, "missing field '%s'", field);
+        return cm_errf(d->errstr, d->errstr_size, "missing field '%s'", field);
 }
 
 static int want_type(dec_t *d, json_object *v, json_type type,
@@ -559,8 +101,9 @@ static int want_type(dec_t *d, json_object *v, json_type type,
 {
         if (json_object_is_type(v, type))
                 return 0;
-        return fail(d->errstr, d->errstr_size, "field '%s': must be %s, got %s",
-                    field, what, type_name(v));
+        return cm_errf(d->errstr, d->errstr_size,
+                       "field '%s': must be %s, got %s", field, what,
+                       cm_json_type_name(v));
 }
 
 /* A string of at most max bytes (and at least one when nonempty). *out
@@ -576,19 +119,19 @@ static int str_value(dec_t *d, json_object *v, const char *field, size_t max,
         s = json_object_get_string(v);
         len = (size_t)json_object_get_string_len(v);
         if (!cm_utf8_valid(s, len))
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': invalid UTF-8", field);
+                return cm_errf(d->errstr, d->errstr_size,
+                               "field '%s': invalid UTF-8", field);
         if (memchr(s, '\0', len))
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': must not contain NUL (\\u0000)",
-                            field);
+                return cm_errf(d->errstr, d->errstr_size,
+                               "field '%s': must not contain NUL (\\u0000)",
+                               field);
         if (len > max)
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': %zu bytes is over the limit of %zu",
-                            field, len, max);
+                return cm_errf(d->errstr, d->errstr_size,
+                               "field '%s': %zu bytes is over the limit of %zu",
+                               field, len, max);
         if (nonempty && len == 0)
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': must not be empty", field);
+                return cm_errf(d->errstr, d->errstr_size,
+                               "field '%s': must not be empty", field);
         *out = s;
         if (out_len)
                 *out_len = len;
@@ -620,19 +163,19 @@ static int int_value(dec_t *d, json_object *v, const char *field, int64_t min,
         n = json_object_get_int64(v);
         /* json-c keeps 2^63..2^64-1 as uint64 and clamps beyond that. */
         if (n == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': integer out of range", field);
+                return cm_errf(d->errstr, d->errstr_size,
+                               "field '%s': integer out of range", field);
         if (n < min || n > max) {
                 if (min == 0 && max == INT64_MAX)
-                        return fail(d->errstr, d->errstr_size,
-                                    "field '%s': must be a non-negative "
-                                    "integer, got %lld",
-                                    field, (long long)n);
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': must be an integer in %lld..%lld, "
-                            "got %lld",
-                            field, (long long)min, (long long)max,
-                            (long long)n);
+                        return cm_errf(d->errstr, d->errstr_size,
+                                       "field '%s': must be a non-negative "
+                                       "integer, got %lld",
+                                       field, (long long)n);
+                return cm_errf(d->errstr, d->errstr_size,
+                               "field '%s': must be an integer in %lld..%lld, "
+                               "got %lld",
+                               field, (long long)min, (long long)max,
+                               (long long)n);
         }
         *out = n;
         return 0;
@@ -656,8 +199,8 @@ static int id_value(dec_t *d, json_object *v, const char *field,
         if (str_value(d, v, field, SIZE_MAX, 0, &s, &len) == -1)
                 return -1;
         if (cm_id_check(s, len, allow_colon, why, sizeof(why)) == -1)
-                return fail(d->errstr, d->errstr_size, "field '%s': %s", field,
-                            why);
+                return cm_errf(d->errstr, d->errstr_size, "field '%s': %s",
+                               field, why);
         memcpy(out, s, len);
         out[len] = '\0';
         return 0;
@@ -682,10 +225,10 @@ static int role_value(dec_t *d, json_object *v, const char *field,
         if (str_value(d, v, field, SIZE_MAX, 0, &s, NULL) == -1)
                 return -1;
         if (cm_role_parse(s, out) == -1)
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': must be one of user, assistant, "
-                            "system",
-                            field);
+                return cm_errf(d->errstr, d->errstr_size,
+                               "field '%s': must be one of user, assistant, "
+                               "system",
+                               field);
         return 0;
 }
 
@@ -722,9 +265,10 @@ static int pairs_value(dec_t *d, json_object *v, const char *field,
                 return -1;
         n = json_object_array_length(v);
         if (n > max_cnt)
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': %zu entries is over the limit of %zu",
-                            field, n, max_cnt);
+                return cm_errf(
+                    d->errstr, d->errstr_size,
+                    "field '%s': %zu entries is over the limit of %zu", field,
+                    n, max_cnt);
         if (n == 0)
                 return 0;
         *out = cm_calloc(n, sizeof(**out));
@@ -767,9 +311,10 @@ static int profile_value(dec_t *d, json_object *v, const char *field,
                 return -1;
         n = json_object_array_length(f);
         if (limited && n > PROFILE_INTERESTS_MAX)
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': %zu entries is over the limit of %d",
-                            name, n, PROFILE_INTERESTS_MAX);
+                return cm_errf(
+                    d->errstr, d->errstr_size,
+                    "field '%s': %zu entries is over the limit of %d", name, n,
+                    PROFILE_INTERESTS_MAX);
         if (n == 0)
                 return 0;
         p->interests = cm_calloc(n, sizeof(*p->interests));
@@ -789,15 +334,6 @@ static int profile_value(dec_t *d, json_object *v, const char *field,
  * Release functions
  */
 
-void cm_message_release(cm_message_t *msg)
-{
-        if (!msg)
-                return;
-        free(msg->content);
-        free(msg->event_id);
-        memset(msg, 0, sizeof(*msg));
-}
-
 static void messages_free(cm_message_t *msgs, size_t cnt)
 {
         size_t i;
@@ -805,26 +341,6 @@ static void messages_free(cm_message_t *msgs, size_t cnt)
         for (i = 0; msgs && i < cnt; i++)
                 cm_message_release(&msgs[i]);
         free(msgs);
-}
-
-void cm_profile_release(cm_profile_t *profile)
-{
-        size_t i;
-
-        if (!profile)
-                return;
-        free(profile->name);
-        free(profile->role);
-        for (i = 0; profile->interests && i < profile->interest_cnt; i++)
-                free(profile->interests[i]);
-        free(profile->interests);
-        memset(profile, 0, sizeof(*profile));
-}
-
-int cm_profile_empty(const cm_profile_t *profile)
-{
-        return !profile ||
-               (!profile->name && !profile->role && !profile->interest_cnt);
 }
 
 void cm_event_release(cm_event_t *ev)
@@ -879,9 +395,9 @@ static int event_type_value(dec_t *d, json_object *v, cm_event_type_t *out)
                         return 0;
                 }
         }
-        return fail(d->errstr, d->errstr_size,
-                    "field 'type': must be one of message, profile.set, "
-                    "session.delete, user.delete");
+        return cm_errf(d->errstr, d->errstr_size,
+                       "field 'type': must be one of message, profile.set, "
+                       "session.delete, user.delete");
 }
 
 int cm_event_decode(const char *buf, size_t len, size_t max_content_bytes,
@@ -895,7 +411,7 @@ int cm_event_decode(const char *buf, size_t len, size_t max_content_bytes,
 
         memset(ev, 0, sizeof(*ev));
         ev->msg.tokens = -1;
-        root = parse_object(buf, len, errstr, errstr_size);
+        root = cm_json_parse_object(buf, len, errstr, errstr_size);
         if (!root)
                 goto out;
         ev->type = CM_EVENT_MESSAGE;
@@ -963,50 +479,44 @@ static int topic_value(dec_t *d, json_object *v, const char *field, char **out)
         if (str_value(d, v, field, SIZE_MAX, 0, &s, &len) == -1)
                 return -1;
         if (len < 1 || len > TOPIC_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': must be a topic name of 1..%d bytes "
-                            "of [A-Za-z0-9._-], got %zu bytes",
-                            field, TOPIC_MAX, len);
+                return cm_errf(
+                    d->errstr, d->errstr_size,
+                    "field '%s': must be a topic name of 1..%d bytes "
+                    "of [A-Za-z0-9._-], got %zu bytes",
+                    field, TOPIC_MAX, len);
         for (i = 0; i < len; i++) {
                 char c = s[i];
-                char what[8];
+                char what[CM_TEXT_BYTE_NAME_MAX];
 
-                if (is_alpha(c) || is_digit(c) || c == '.' || c == '_' ||
-                    c == '-')
+                if (cm_isalnum(c) || c == '.' || c == '_' || c == '-')
                         continue;
-                describe_byte((unsigned char)c, what, sizeof(what));
-                return fail(d->errstr, d->errstr_size,
-                            "field '%s': forbidden character %s at byte %zu "
-                            "(allowed: [A-Za-z0-9._-])",
-                            field, what, i);
+                cm_text_byte_name(c, what);
+                return cm_errf(d->errstr, d->errstr_size,
+                               "field '%s': forbidden character %s at byte %zu "
+                               "(allowed: [A-Za-z0-9._-])",
+                               field, what, i);
         }
         *out = cm_strndup(s, len);
         return 0;
 }
 
-/* After a failed parse: reads request_id with json-c alone, which is lenient
- * about UTF-8 and the lexical details lex_check() refuses, so that a request
- * whose fault lies elsewhere still gets its error reply. The id must pass
- * cm_id_check() (ASCII only). Leaves out untouched when it cannot. */
-static void salvage_request_id(const char *buf, size_t len,
-                               char out[CM_ID_MAX + 1], char **reply_to)
+/* After a failed parse: reads request_id and reply_to with json-c alone
+ * (cm_json_parse_loose), which is lenient about UTF-8 and the lexical
+ * details the strict parse refuses, so that a request whose fault lies
+ * elsewhere still gets its error reply where it listens. Each value must
+ * pass its own check (request_id: cm_id_check(), ASCII only; reply_to: a
+ * topic name). Leaves out and *reply_to untouched when it cannot. */
+static void salvage_request(const char *buf, size_t len,
+                            char out[CM_ID_MAX + 1], char **reply_to)
 {
         dec_t quiet = {NULL, 0};
-        json_tokener *tok = NULL;
         json_object *root = NULL;
         json_object *v;
         const char *s;
         size_t n;
 
-        if (!buf || len == 0 || len > INT_MAX)
-                return;
-        tok = json_tokener_new();
-        if (!tok)
-                json_oom();
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        root = json_tokener_parse_ex(tok, buf, (int)len);
-        if (json_tokener_get_error(tok) != json_tokener_success ||
-            !json_object_is_type(root, json_type_object))
+        root = cm_json_parse_loose(buf, len);
+        if (!root)
                 goto out;
         if (member(root, "reply_to", &v))
                 topic_value(&quiet, v, "reply_to", reply_to);
@@ -1021,34 +531,35 @@ static void salvage_request_id(const char *buf, size_t len,
         out[n] = '\0';
 out:
         json_object_put(root);
-        json_tokener_free(tok);
 }
 
 int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
                       cm_request_t *req, char *errstr, size_t errstr_size)
 {
-        dec_t d = {errstr, errstr_size}, quiet = {NULL, 0};
+        dec_t d = {errstr, errstr_size};
+        dec_t quiet = {NULL, 0};
         char request_id[CM_ID_MAX + 1], *reply_to;
         json_object *root = NULL;
         json_object *v;
         int64_t n;
-        int ret = -1;
+        int id_bad, ret = -1;
 
         memset(req, 0, sizeof(*req));
         req->recent = -1;
-        root = parse_object(buf, len, errstr, errstr_size);
+        root = cm_json_parse_object(buf, len, errstr, errstr_size);
         if (!root) {
-                salvage_request_id(buf, len, req->request_id, &req->reply_to);
+                salvage_request(buf, len, req->request_id, &req->reply_to);
                 goto out;
         }
-        if (id_field(&d, root, "request_id", 1, req->request_id) == -1) {
-                /* Still answered where the application listens. */
-                if (member(root, "reply_to", &v))
-                        topic_value(&quiet, v, "reply_to", &req->reply_to);
-                goto out;
-        }
+        /* request_id and reply_to first, each read whatever the other
+         * holds: an error in any field is answered with the request_id, on
+         * the reply_to. The first error found is the one reported. */
+        id_bad = id_field(&d, root, "request_id", 1, req->request_id) == -1;
         if (member(root, "reply_to", &v) &&
-            topic_value(&d, v, "reply_to", &req->reply_to) == -1)
+            topic_value(id_bad ? &quiet : &d, v, "reply_to", &req->reply_to) ==
+                -1)
+                goto out;
+        if (id_bad)
                 goto out;
         if (id_field(&d, root, "user_id", 0, req->user_id) == -1)
                 goto out;
@@ -1159,7 +670,7 @@ int cm_reply_decode(const char *buf, size_t len, cm_reply_doc_t *doc,
         int ret = -1;
 
         memset(doc, 0, sizeof(*doc));
-        root = parse_object(buf, len, errstr, errstr_size);
+        root = cm_json_parse_object(buf, len, errstr, errstr_size);
         if (!root)
                 goto out;
         if (member(root, "request_id", &v)) {
@@ -1235,7 +746,7 @@ int cm_stored_decode(const char *buf, size_t len, cm_message_t *msg,
 
         memset(msg, 0, sizeof(*msg));
         msg->tokens = -1;
-        root = parse_object(buf, len, errstr, errstr_size);
+        root = cm_json_parse_object(buf, len, errstr, errstr_size);
         if (!root)
                 goto out;
         if (!member(root, "seq", &v)) {
@@ -1285,17 +796,15 @@ out:
 static json_object *jcheck(json_object *obj)
 {
         if (!obj)
-                json_oom();
+                cm_json_oom();
         return obj;
 }
 
-/* A string value from s[0..len); invalid UTF-8 bytes become U+FFFD. */
+/* A string value from s[0..len), repaired if it is not UTF-8 (text.h). */
 static json_object *jstr_len(const char *s, size_t len)
 {
-        const unsigned char *u = (const unsigned char *)s;
         json_object *obj;
         cm_buf_t b;
-        size_t i = 0;
 
         if (!s) {
                 s = "";
@@ -1306,17 +815,7 @@ static json_object *jstr_len(const char *s, size_t len)
         if (cm_utf8_valid(s, len))
                 return jcheck(json_object_new_string_len(s, (int)len));
         cm_buf_init(&b);
-        while (i < len) {
-                size_t n = utf8_char_len(u + i, len - i);
-
-                if (n) {
-                        cm_buf_add(&b, s + i, n);
-                        i += n;
-                } else {
-                        cm_buf_add(&b, "\xef\xbf\xbd", 3);
-                        i++;
-                }
-        }
+        cm_utf8_repair(&b, s, len);
         obj = jcheck(json_object_new_string_len(b.buf, (int)b.len));
         cm_buf_release(&b);
         return obj;
@@ -1353,13 +852,13 @@ static void jadd(json_object *obj, const char *key, json_object *val)
         if (json_object_object_add_ex(obj, key, val,
                                       JSON_C_OBJECT_ADD_KEY_IS_NEW |
                                           JSON_C_OBJECT_KEY_IS_CONSTANT))
-                json_oom();
+                cm_json_oom();
 }
 
 static void jpush(json_object *arr, json_object *val)
 {
         if (json_object_array_add(arr, val))
-                json_oom();
+                cm_json_oom();
 }
 
 /* Serializes obj into a heap string and puts obj. */
@@ -1371,7 +870,7 @@ static char *jfinish(json_object *obj)
 
         s = json_object_to_json_string_length(obj, json_flags, &len);
         if (!s)
-                json_oom();
+                cm_json_oom();
         out = cm_strndup(s, len);
         json_object_put(obj);
         return out;
@@ -1603,18 +1102,12 @@ char *cm_stored_tail_encode(const cm_message_t *msg, const char *event_id)
 char *cm_compaction_job_encode(const char *user_id, const char *conversation_id,
                                int64_t requested_at)
 {
-        struct json_object *obj = json_object_new_object();
-        char *out;
+        json_object *obj = jobj();
 
-        json_object_object_add(obj, "user_id", json_object_new_string(user_id));
-        json_object_object_add(obj, "conversation_id",
-                               json_object_new_string(conversation_id));
-        json_object_object_add(obj, "requested_at",
-                               json_object_new_int64(requested_at));
-        out = cm_strdup(json_object_to_json_string_ext(
-            obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(obj);
-        return out;
+        jadd(obj, "user_id", jstr(user_id));
+        jadd(obj, "conversation_id", jstr(conversation_id));
+        jadd(obj, "requested_at", jint(requested_at));
+        return jfinish(obj);
 }
 
 int cm_compaction_job_decode(const char *buf, size_t len,
@@ -1627,7 +1120,7 @@ int cm_compaction_job_decode(const char *buf, size_t len,
         int ret = -1;
 
         memset(job, 0, sizeof(*job));
-        root = parse_object(buf, len, errstr, errstr_size);
+        root = cm_json_parse_object(buf, len, errstr, errstr_size);
         if (!root)
                 goto out;
         if (id_field(&d, root, "user_id", 0, job->user_id) == -1)
@@ -1672,17 +1165,17 @@ int cm_session_key_split(const char *key, char user_id[CM_ID_MAX + 1],
 
         user_id[0] = conversation_id[0] = '\0';
         if (!colon)
-                return fail(
+                return cm_errf(
                     errstr, errstr_size,
                     "session key must be '<user_id>:<conversation_id>'");
         ulen = (size_t)(colon - key);
         clen = strlen(colon + 1);
         if (cm_id_check(key, ulen, 0, why, sizeof(why)) == -1)
-                return fail(errstr, errstr_size, "session key user_id: %s",
-                            why);
+                return cm_errf(errstr, errstr_size, "session key user_id: %s",
+                               why);
         if (cm_id_check(colon + 1, clen, 0, why, sizeof(why)) == -1)
-                return fail(errstr, errstr_size,
-                            "session key conversation_id: %s", why);
+                return cm_errf(errstr, errstr_size,
+                               "session key conversation_id: %s", why);
         memcpy(user_id, key, ulen);
         user_id[ulen] = '\0';
         memcpy(conversation_id, colon + 1, clen);

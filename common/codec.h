@@ -3,12 +3,20 @@
  * DESIGN.md: chat events, context requests, context replies (and the error
  * reply), DLQ entries, and the message entries stored in Redis.
  *
- * Decoders accept only well-formed UTF-8 JSON objects. On any problem they
- * return -1 and write one line to errstr naming the field and the reason,
- * e.g. "field 'user_id': forbidden character '/' at byte 3". Unknown extra
- * fields are ignored (forward compatibility). Decoded structures own their
- * strings; release them with the matching _release(), which accepts a
- * zeroed struct.
+ * Decoders accept only well-formed UTF-8 JSON objects, as strict as json.h
+ * says (no duplicate keys, no NaN, ...), and no string with a NUL. On any
+ * problem they return -1 and write one line to errstr naming the field and
+ * the reason, e.g. "field 'user_id': forbidden character '/' at byte 3".
+ * Unknown extra fields are ignored (forward compatibility). Decoded
+ * structures own their strings; release them with the matching _release(),
+ * which accepts a zeroed struct.
+ *
+ * Encoders always produce valid UTF-8: a string that is not (a caller's
+ * bug) is encoded repaired as text.h says, each maximal subpart of an
+ * ill-formed sequence as one U+FFFD.
+ *
+ * The domain types it carries live with their owners: cm_message_t and
+ * cm_role_t in message.h, cm_profile_t in profile.h (included here).
  *
  * Ids (user_id, conversation_id): 1..128 bytes of [A-Za-z0-9._@-].
  * event_id, request_id: 1..128 bytes of [A-Za-z0-9._@:-].
@@ -19,20 +27,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "message.h" /* cm_message_t, cm_role_t */
+#include "profile.h" /* cm_profile_t */
+
 #define CM_ID_MAX 128
-
-typedef enum cm_role {
-        CM_ROLE_USER = 0,
-        CM_ROLE_ASSISTANT,
-        CM_ROLE_SYSTEM,
-} cm_role_t;
-
-/* "user", "assistant", "system". Cannot fail. */
-const char *cm_role_str(cm_role_t role);
-/* "User", "Assistant", "System": the prefix used in the context text. */
-const char *cm_role_label(cm_role_t role);
-/* Returns 0, or -1 if s is not a role name. */
-int cm_role_parse(const char *s, cm_role_t *out);
 
 typedef enum cm_event_type {
         CM_EVENT_MESSAGE = 0,
@@ -48,30 +46,6 @@ const char *cm_event_type_str(cm_event_type_t type);
  * errstr (the field name is the caller's to add). */
 int cm_id_check(const char *s, size_t len, int allow_colon, char *errstr,
                 size_t errstr_size);
-
-typedef struct cm_message {
-        cm_role_t role;
-        char *content; /* owned, valid UTF-8, NUL-terminated */
-        size_t content_len;
-        int64_t seq;    /* sequence in the session; 0 when not stored */
-        int64_t ts;     /* ms since epoch; 0 when absent */
-        int tokens;     /* tokens of its context line with the line break
-                           (cm_context_line_tokens); -1 unknown */
-        char *event_id; /* owned; NULL when absent */
-} cm_message_t;
-
-void cm_message_release(cm_message_t *msg);
-
-typedef struct cm_profile {
-        char *name;       /* owned; NULL when unknown */
-        char *role;       /* owned; NULL when unknown */
-        char **interests; /* owned array of owned strings */
-        size_t interest_cnt;
-} cm_profile_t;
-
-void cm_profile_release(cm_profile_t *profile);
-/* Returns 1 if the profile has no field set. */
-int cm_profile_empty(const cm_profile_t *profile);
 
 typedef struct cm_event {
         cm_event_type_t type;
@@ -108,13 +82,15 @@ typedef struct cm_request {
 } cm_request_t;
 
 /*
- * Decodes a context request. Whenever the request_id itself was readable
- * (present and valid) it is copied to req->request_id even when another
- * field is bad, so that the caller can send an error reply; otherwise
- * req->request_id is "". The same holds for reply_to: when that field is
- * itself a valid topic name it is kept (req->reply_to) on error, so that
- * the error reply goes where the application listens. On error returns -1
- * with the reason in errstr.
+ * Decodes a context request. request_id and reply_to are each read
+ * whatever the other field holds, so that an error reply can be sent: when
+ * the request_id is readable (present and valid) it is in req->request_id
+ * even when another field is bad, else req->request_id is ""; when reply_to
+ * is a valid topic name it is kept in req->reply_to, else that is NULL.
+ * This holds too for a document the strict parse refuses but json-c can
+ * still read (invalid UTF-8 or a duplicate key elsewhere). On error returns
+ * -1 with the reason in errstr (the first fault of request_id, reply_to,
+ * then the other fields).
  * history entries: {role, content}; content obeys max_content_bytes.
  * reply_to: 1..249 bytes of [A-Za-z0-9._-] (a Kafka topic name).
  */

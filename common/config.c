@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 #include "util.h"
 
 /* Environment prefix of the librdkafka pass-through. */
@@ -295,8 +296,8 @@ static char *kafka_name(const char *s, size_t len, int lower)
         for (c = name; *c; c++) {
                 if (*c == '_')
                         *c = '.';
-                else if (lower && *c >= 'A' && *c <= 'Z')
-                        *c = (char)(*c - 'A' + 'a');
+                else if (lower)
+                        *c = (char)cm_tolower(*c);
         }
         return name;
 }

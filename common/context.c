@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "util.h"
 
 #define MARKER     "[\xe2\x80\xa6] " /* "[…] " */
@@ -36,19 +37,6 @@ typedef struct plan {
         cm_buf_t text;       /* the text of the plan, once rendered */
         int tokens;          /* and its tokens */
 } plan_t;
-
-static int is_continuation(unsigned char c)
-{
-        return (c & 0xc0) == 0x80;
-}
-
-/* The smallest n >= off such that s[n..len) starts on a character. */
-static size_t utf8_ceil(const char *s, size_t len, size_t off)
-{
-        while (off < len && is_continuation((unsigned char)s[off]))
-                off++;
-        return off;
-}
 
 static int nonempty(const char *s)
 {
@@ -134,7 +122,7 @@ static int plan_fits(plan_t *pl)
                         cm_buf_add(b, msg->content, msg->content_len);
                 }
         }
-        pl->tokens = cm_tokenizer_count(in->tk, b->buf ? b->buf : "", b->len);
+        pl->tokens = cm_tokenizer_count(in->tk, b->buf, b->len);
         return pl->tokens <= in->max_tokens;
 }
 
@@ -245,7 +233,7 @@ static int cut_message(plan_t *pl)
          * content[hi..] does; both lo and hi start a character. */
         for (;;) {
                 size_t mid = lo + (hi - lo) / 2;
-                size_t off = utf8_ceil(s, hi, mid);
+                size_t off = cm_utf8_ceil(s, hi, mid);
 
                 if (off == hi || off == lo)
                         off = cm_utf8_floor(s, mid);
@@ -307,7 +295,7 @@ void cm_context_build(const cm_context_in_t *in, cm_context_out_t *out)
 
         memset(&pl, 0, sizeof(pl));
         pl.in = in;
-        pl.profile = profile.buf ? profile.buf : "";
+        pl.profile = profile.buf;
         pl.profile_len = profile.len;
         pl.profile_on = profile.len > 0;
         pl.summary = in->summary ? in->summary : "";
@@ -337,8 +325,6 @@ void cm_context_build(const cm_context_in_t *in, cm_context_out_t *out)
         pl.tokens = cm_tokenizer_count(in->tk, "", 0);
 
 out:
-        /* Make sure an empty text is allocated and NUL-terminated. */
-        cm_buf_add(&pl.text, "", 0);
         out->text = cm_buf_detach(&pl.text, &out->text_len);
         out->tokens = pl.tokens;
         out->summary = cm_strndup(pl.summary, pl.summary_len);
@@ -389,7 +375,7 @@ int cm_context_full_tokens(const cm_profile_t *profile,
         profile_render(profile, &prof);
         memset(&pl, 0, sizeof(pl));
         pl.in = &in;
-        pl.profile = prof.buf ? prof.buf : "";
+        pl.profile = prof.buf;
         pl.profile_len = prof.len;
         pl.profile_on = prof.len > 0;
         pl.summary = "";

@@ -28,7 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec.h"
+#include "message.h"
+#include "profile.h"
 #include "tokens.h"
 
 typedef struct cm_context_in {

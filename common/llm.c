@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "text.h"
 #include "util.h"
 
 #define LLM_PATH               "/v1/chat/completions"

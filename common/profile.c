@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "util.h"
 
 #define NAME_MAX_WORDS     3
@@ -223,15 +224,10 @@ static const char *const trigger_adverbs[] = {
 static const char *const interest_verbs[] = {"adore", "enjoy", "like", "love",
                                              NULL};
 
-static int lc(int c)
-{
-        return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
+/* A space inside a line (a line break is a token of its own), or NUL. */
 static int is_space(unsigned char c)
 {
-        return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' ||
-               c == '\0';
+        return c == '\0' || (c != '\n' && cm_isspace(c));
 }
 
 static int ci_eq(const char *a, size_t alen, const char *b)
@@ -239,7 +235,7 @@ static int ci_eq(const char *a, size_t alen, const char *b)
         size_t i;
 
         for (i = 0; i < alen; i++) {
-                if (b[i] == '\0' || lc((unsigned char)a[i]) != b[i])
+                if (b[i] == '\0' || cm_tolower(a[i]) != b[i])
                         return 0;
         }
         return b[alen] == '\0';
@@ -308,27 +304,29 @@ static void scan_tokenise(scan_t *sc)
 
         while (i < n) {
                 size_t start = i;
-                size_t c = cm_text_word_char(s + i, n - i);
+                size_t c = cm_text_word_char(sc->text + i, n - i);
                 size_t q = quote_or_space(s + i, n - i);
+                uint32_t cp;
 
                 if (is_space(s[i]) || q) {
                         i += q ? q : 1;
                         continue;
                 }
                 if (!c) {
-                        c = cm_utf8_seq_len(s + i, n - i);
+                        c = cm_utf8_decode(sc->text + i, n - i, &cp);
                         scan_push(sc, TOK_PUNCT, i, c);
                         i += c;
                         continue;
                 }
                 i += c;
                 while (i < n) {
-                        c = cm_text_word_char(s + i, n - i);
+                        c = cm_text_word_char(sc->text + i, n - i);
                         if (c) {
                                 i += c;
                         } else if (s[i] && strchr("'-./+#&_", s[i]) &&
                                    i + 1 < n &&
-                                   cm_text_word_char(s + i + 1, n - i - 1)) {
+                                   cm_text_word_char(sc->text + i + 1,
+                                                     n - i - 1)) {
                                 i++;
                         } else {
                                 break;
@@ -407,7 +405,7 @@ static size_t tok_seq(const scan_t *sc, size_t i, const char *seq)
                 if (t->len != wlen)
                         return 0;
                 for (size_t c = 0; c < wlen; c++) {
-                        if (lc((unsigned char)sc->text[t->off + c]) != seq[c])
+                        if (cm_tolower(sc->text[t->off + c]) != seq[c])
                                 return 0;
                 }
                 k++;
@@ -477,17 +475,27 @@ static void set_field(char **field, char *value)
         *field = value; /* now owned by the profile */
 }
 
+void cm_profile_release(cm_profile_t *profile)
+{
+        size_t i;
+
+        if (!profile)
+                return;
+        free(profile->name);
+        free(profile->role);
+        for (i = 0; profile->interests && i < profile->interest_cnt; i++)
+                free(profile->interests[i]);
+        free(profile->interests);
+        memset(profile, 0, sizeof(*profile));
+}
+
+int cm_profile_empty(const cm_profile_t *profile)
+{
+        return !profile ||
+               (!profile->name && !profile->role && !profile->interest_cnt);
+}
+
 /* ---- names ---------------------------------------------------------- */
-
-static int is_upper(unsigned char c)
-{
-        return c >= 'A' && c <= 'Z';
-}
-
-static int is_lower(unsigned char c)
-{
-        return c >= 'a' && c <= 'z';
-}
 
 /*
  * Token i could be a word of a name: letters only (inner ' and - allowed,
@@ -505,18 +513,19 @@ static int name_word(const scan_t *sc, size_t i, int allow_lower)
                 return 0;
         t = &sc->toks[i];
         s = (const unsigned char *)sc->text + t->off;
-        if (!is_upper(s[0]) && !(allow_lower && is_lower(s[0])))
+        if (!cm_isupper(s[0]) && !(allow_lower && cm_islower(s[0])))
                 return 0;
         for (k = 0; k < t->len; k++) {
-                if (s[k] >= '0' && s[k] <= '9')
+                if (cm_isdigit(s[k]))
                         return 0;
                 if (strchr("./+#&_", s[k]))
                         return 0;
-                lower_seen |= is_lower(s[k]) || s[k] >= 0x80;
+                lower_seen |= cm_islower(s[k]) || s[k] >= 0x80;
         }
         if (!lower_seen && t->len > 1)
                 return 0; /* "I'M GOING", "USA" */
-        if (t->len > 2 && s[t->len - 2] == '\'' && lc(s[t->len - 1]) == 's')
+        if (t->len > 2 && s[t->len - 2] == '\'' &&
+            cm_tolower(s[t->len - 1]) == 's')
                 return 0;
         if (tok_in(sc, i, name_reject) || tok_in(sc, i, occupations))
                 return 0;
@@ -537,7 +546,7 @@ static char *parse_name(const scan_t *sc, size_t i, int allow_lower,
 
         if (!name_word(sc, i, allow_lower))
                 return NULL;
-        if (is_lower((unsigned char)sc->text[sc->toks[i].off])) {
+        if (cm_islower(sc->text[sc->toks[i].off])) {
                 k = i + 1; /* "my name is ada": one word, capitalised */
         } else {
                 while (k < sc->cnt && k - i < NAME_MAX_WORDS &&
@@ -545,12 +554,10 @@ static char *parse_name(const scan_t *sc, size_t i, int allow_lower,
                         k++;
         }
         /* "User 1", "Agent 47": a number right after is not a name. */
-        if (is_word(sc, k) && sc->text[sc->toks[k].off] >= '0' &&
-            sc->text[sc->toks[k].off] <= '9')
+        if (is_word(sc, k) && cm_isdigit(sc->text[sc->toks[k].off]))
                 return NULL;
         name = toks_dup(sc, i, k - 1);
-        if (is_lower((unsigned char)name[0]))
-                name[0] = (char)(name[0] - 'a' + 'A');
+        name[0] = (char)cm_toupper(name[0]);
         *end = k;
         return name;
 }
@@ -626,8 +633,7 @@ static int interest_has(const cm_profile_t *out, const char *s)
                 const char *t = out->interests[k];
                 size_t j = 0;
 
-                while (t[j] && s[j] &&
-                       lc((unsigned char)t[j]) == lc((unsigned char)s[j]))
+                while (t[j] && s[j] && cm_tolower(t[j]) == cm_tolower(s[j]))
                         j++;
                 if (t[j] == '\0' && s[j] == '\0')
                         return 1;
@@ -853,8 +859,7 @@ int cm_profile_extract(const char *text, size_t len, cm_profile_t *out)
                 /* Every trigger starts with i, my, call, work, employed
                  * or as: skip the other words cheaply. */
                 if (sc.toks[i].kind != TOK_WORD ||
-                    !strchr("imcwea",
-                            lc((unsigned char)sc.text[sc.toks[i].off])))
+                    !strchr("imcwea", cm_tolower(sc.text[sc.toks[i].off])))
                         continue;
                 try_name(&sc, i, out);
                 try_role(&sc, i, out);

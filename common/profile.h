@@ -1,6 +1,7 @@
 /*
- * profile: extracting who the user is (name, role, interests) from what the
- * user says about themself.
+ * profile: who the user is (name, role, interests): the cm_profile_t that
+ * the codec, the store and the context carry, and extracting it from what
+ * the user says about themself.
  *
  * Only user messages are given to it (the caller filters on role): an
  * assistant saying "I'm Claude" is never a fact about the user.
@@ -17,7 +18,19 @@
 
 #include <stddef.h>
 
-#include "codec.h"
+/* What chatmem knows of a user. Owns its strings: release with
+ * cm_profile_release(), which accepts a zeroed struct and leaves one. */
+typedef struct cm_profile {
+        char *name;       /* owned; NULL when unknown */
+        char *role;       /* owned; NULL when unknown */
+        char **interests; /* owned array of owned strings */
+        size_t interest_cnt;
+} cm_profile_t;
+
+/* Frees what profile owns and zeroes it. Accepts NULL. */
+void cm_profile_release(cm_profile_t *profile);
+/* Returns 1 if the profile is NULL or has no field set, else 0. */
+int cm_profile_empty(const cm_profile_t *profile);
 
 /*
  * Extracts the facts stated in one user message into out (zeroed first;

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "util.h"
 
 #define MIN_SCORE      2.0
@@ -216,33 +217,6 @@ static int in_list(const char *w, const char *const *list, size_t n)
         return w[0] != '\0' && bsearch(w, list, n, sizeof(*list), cmp_str);
 }
 
-static int lc(int c)
-{
-        return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-static int is_alnum(unsigned char c)
-{
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-               (c >= '0' && c <= '9');
-}
-
-static int is_digit(unsigned char c)
-{
-        return c >= '0' && c <= '9';
-}
-
-static int is_upper(unsigned char c)
-{
-        return c >= 'A' && c <= 'Z';
-}
-
-static int is_space(unsigned char c)
-{
-        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-               c == '\v';
-}
-
 /* ’ (U+2019) or ‘ (U+2018) at s[0..n). */
 static int curly_quote(const unsigned char *s, size_t n)
 {
@@ -273,26 +247,27 @@ static size_t split_words(const char *text, size_t n, word_t **words,
         size_t cnt = 0;
 
         while (i < n) {
-                size_t c = cm_text_word_char(s + i, n - i);
+                size_t c = cm_text_word_char(text + i, n - i);
                 size_t start = i;
                 size_t o = 0;
                 size_t j;
+                uint32_t cp;
                 word_t *w;
 
                 if (!c) {
-                        i += cm_utf8_seq_len(s + i, n - i);
+                        i += cm_utf8_decode(text + i, n - i, &cp);
                         continue;
                 }
                 i += c;
                 while (i < n) {
-                        c = cm_text_word_char(s + i, n - i);
+                        c = cm_text_word_char(text + i, n - i);
                         if (c) {
                                 i += c;
                                 continue;
                         }
                         j = joiner(s + i, n - i);
                         if (j && i + j < n &&
-                            cm_text_word_char(s + i + j, n - i - j)) {
+                            cm_text_word_char(text + i + j, n - i - j)) {
                                 i += j;
                                 continue;
                         }
@@ -314,7 +289,7 @@ static size_t split_words(const char *text, size_t n, word_t **words,
                                 w->lower[o++] = '\'';
                                 k += 2;
                         } else {
-                                w->lower[o++] = (char)lc(s[k]);
+                                w->lower[o++] = (char)cm_tolower(s[k]);
                         }
                 }
                 if (o >= WORD_MAX)
@@ -328,7 +303,7 @@ static int is_content(const word_t *w)
 {
         if (w->lower[0] == '\0')
                 return 1; /* a very long word: an identifier, a URL */
-        if (w->len < 2 && !is_digit((unsigned char)w->lower[0]))
+        if (w->len < 2 && !cm_isdigit(w->lower[0]))
                 return 0;
         return !in_list(w->lower, LIST(stop_words)) &&
                !in_list(w->lower, LIST(filler_words));
@@ -339,7 +314,7 @@ static int has_digit(const char *s, const word_t *w)
         size_t k;
 
         for (k = 0; k < w->len; k++) {
-                if (is_digit((unsigned char)s[w->off + k]))
+                if (cm_isdigit(s[w->off + k]))
                         return 1;
         }
         return 0;
@@ -348,7 +323,7 @@ static int has_digit(const char *s, const word_t *w)
 /* Capitalised and not all capitals of one letter ("I", "A"). */
 static int capitalised(const char *s, const word_t *w)
 {
-        return is_upper((unsigned char)s[w->off]) && w->len > 1;
+        return cm_isupper(s[w->off]) && w->len > 1;
 }
 
 /* An identifier, a path, a version: "Node.js", "async/await", "C++",
@@ -364,7 +339,7 @@ static int technical(const char *s, const word_t *w)
 
                 if (strchr("./_#+", c))
                         return 1;
-                if (is_upper(c) && !is_upper((unsigned char)s[w->off + k - 1]))
+                if (cm_isupper(c) && !cm_isupper(s[w->off + k - 1]))
                         return 1;
         }
         return 0;
@@ -379,15 +354,14 @@ static int period_ends(const char *s, size_t i)
         char w[WORD_MAX];
         size_t k;
 
-        while (start > 0 &&
-               (is_alnum((unsigned char)s[start - 1]) || s[start - 1] == '.'))
+        while (start > 0 && (cm_isalnum(s[start - 1]) || s[start - 1] == '.'))
                 start--;
-        if (i - start == 1 && is_upper((unsigned char)s[start]))
+        if (i - start == 1 && cm_isupper(s[start]))
                 return 0; /* an initial: "J. R. R. Tolkien" */
         if (i - start == 0 || i - start >= WORD_MAX)
                 return 1;
         for (k = 0; k < i - start; k++)
-                w[k] = (char)lc((unsigned char)s[start + k]);
+                w[k] = (char)cm_tolower(s[start + k]);
         w[k] = '\0';
         return !in_list(w, LIST(abbreviations));
 }
@@ -399,7 +373,7 @@ static int next_lower(const char *s, size_t n)
 
         while (i < n && (s[i] == ' ' || s[i] == '\t'))
                 i++;
-        return i < n && s[i] >= 'a' && s[i] <= 'z';
+        return i < n && cm_islower(s[i]);
 }
 
 /*
@@ -418,13 +392,13 @@ static size_t sentence_len(const char *s, size_t n)
                 if (c == '\n')
                         return i + 1;
                 if (c == 0xe2 && i + 2 < n && memcmp(s + i, ELLIPSIS, 3) == 0 &&
-                    (i + 3 == n || is_space((unsigned char)s[i + 3])))
+                    (i + 3 == n || cm_isspace(s[i + 3])))
                         return i + 3;
                 if (c == '.' || c == '!' || c == '?') {
                         e = i + 1;
                         while (e < n && strchr(".!?\"')]", s[e]) && s[e])
                                 e++;
-                        if (e < n && !is_space((unsigned char)s[e]))
+                        if (e < n && !cm_isspace(s[e]))
                                 continue;
                         if (c == '.' && e == i + 1 && !period_ends(s, i))
                                 continue;
@@ -439,12 +413,10 @@ static size_t sentence_len(const char *s, size_t n)
 /* Trims spaces and stray punctuation at the start, spaces at the end. */
 static void trim(const char **s, size_t *n)
 {
-        while (
-            *n > 0 &&
-            (is_space((unsigned char)**s) || strchr(",;:-*>", **s) != NULL) &&
-            **s)
+        while (*n > 0 && (cm_isspace(**s) || strchr(",;:-*>", **s) != NULL) &&
+               **s)
                 (*s)++, (*n)--;
-        while (*n > 0 && is_space((unsigned char)(*s)[*n - 1]))
+        while (*n > 0 && cm_isspace((*s)[*n - 1]))
                 (*n)--;
 }
 
@@ -487,7 +459,7 @@ static size_t strip_greeting(const char *s, size_t n, const word_t *words,
                      !in_list(words[first].lower, LIST(filler_words))))
                         return at;
                 at = k + 1;
-                while (at < n && is_space((unsigned char)s[at]))
+                while (at < n && cm_isspace(s[at]))
                         at++;
         }
 }
@@ -571,16 +543,15 @@ static double score(const features_t *f, origin_t origin, int question,
 /* Appends the third-person form of verb v ("like" → "likes"). */
 static void add_verb(cm_buf_t *b, const char *v, size_t n)
 {
-        char last = n ? (char)lc((unsigned char)v[n - 1]) : 0;
-        char prev = n > 1 ? (char)lc((unsigned char)v[n - 2]) : 0;
+        char last = n ? (char)cm_tolower(v[n - 1]) : 0;
+        char prev = n > 1 ? (char)cm_tolower(v[n - 2]) : 0;
 
         if (n == 4 && strncmp(v, "have", 4) == 0) {
                 cm_buf_adds(b, "has");
                 return;
         }
         cm_buf_add(b, v, n);
-        if (n > 2 && prev == 'e' && last == 'd' &&
-            lc((unsigned char)v[n - 3]) != 'e')
+        if (n > 2 && prev == 'e' && last == 'd' && cm_tolower(v[n - 3]) != 'e')
                 return; /* past tense, but not "need" */
         if (last == 's' || last == 'x' || last == 'z' || last == 'o' ||
             ((prev == 's' || prev == 'c') && last == 'h')) {
@@ -599,7 +570,7 @@ static int all_lower(const char *s, const word_t *w)
         size_t k;
 
         for (k = 0; k < w->len; k++) {
-                if (s[w->off + k] < 'a' || s[w->off + k] > 'z')
+                if (!cm_islower(s[w->off + k]))
                         return 0;
         }
         return 1;
@@ -765,17 +736,6 @@ static void end_sentence(cm_buf_t *b)
                 cm_buf_add(b, ".", 1);
 }
 
-static uint64_t fnv1a(const char *s)
-{
-        uint64_t h = 1469598103934665603ull;
-
-        while (*s) {
-                h ^= (unsigned char)*s++;
-                h *= 1099511628211ull;
-        }
-        return h;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
         uint64_t x = *(const uint64_t *)a;
@@ -803,12 +763,12 @@ static void cand_hash(fold_t *fd, cand_t *c)
                             w->len < WORD_MAX - 1 ? w->len : WORD_MAX - 1;
 
                         for (size_t j = 0; j < n; j++)
-                                tmp[j] = (char)lc(
+                                tmp[j] = (char)cm_tolower(
                                     (unsigned char)c->text[w->off + j]);
                         tmp[n] = '\0';
-                        c->hash[u++] = fnv1a(tmp) ^ w->len;
+                        c->hash[u++] = cm_fnv1a(tmp, n) ^ w->len;
                 } else {
-                        c->hash[u++] = fnv1a(w->lower);
+                        c->hash[u++] = cm_fnv1a(w->lower, strlen(w->lower));
                 }
         }
         qsort(c->hash, u, sizeof(*c->hash), cmp_u64);
@@ -936,44 +896,23 @@ static void add_text(fold_t *fd, const char *text, size_t len, origin_t origin)
         }
 }
 
-/* Copies s with each ill-formed byte replaced by '?', so that the summary
- * is valid UTF-8 even from bad input. */
-static char *utf8_sanitise(const char *s, size_t n)
-{
-        char *out = cm_strndup(s, n);
-        size_t i = 0;
-
-        while (i < n) {
-                size_t k;
-
-                for (k = 1; k <= 4 && i + k <= n; k++) {
-                        if (cm_utf8_valid(out + i, k))
-                                break;
-                }
-                if (k > 4 || i + k > n) {
-                        out[i++] = '?';
-                        continue;
-                }
-                i += k;
-        }
-        return out;
-}
-
 static void add_input(fold_t *fd, const char *text, size_t len, origin_t origin)
 {
-        char *clean;
+        cm_buf_t clean = CM_BUF_INIT;
+        size_t i;
 
         if (cm_utf8_valid(text, len) && !memchr(text, '\0', len)) {
                 add_text(fd, text, len, origin);
                 return;
         }
-        clean = utf8_sanitise(text, len);
-        for (size_t i = 0; i < len; i++) {
-                if (clean[i] == '\0')
-                        clean[i] = ' ';
+        /* So that the summary is valid UTF-8 text even from bad input. */
+        cm_utf8_repair(&clean, text, len);
+        for (i = 0; i < clean.len; i++) {
+                if (clean.buf[i] == '\0')
+                        clean.buf[i] = ' ';
         }
-        add_text(fd, clean, len, origin);
-        free(clean);
+        add_text(fd, clean.buf, clean.len, origin);
+        cm_buf_release(&clean);
 }
 
 /* ---- choosing ------------------------------------------------------- */

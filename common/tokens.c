@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "util.h"
 
 /* The build tree's data directory, set by the Makefile. */
@@ -106,145 +107,6 @@ static size_t estimate_count(const char *text, size_t len)
         return cp / 4 + (cp % 4 != 0);
 }
 
-/* ---- UTF-8 ---------------------------------------------------------- */
-
-/* Length of the longest well-formed UTF-8 prefix of s[0..len). */
-static size_t utf8_valid_len(const uint8_t *s, size_t len)
-{
-        size_t i = 0;
-
-        while (i < len) {
-                uint64_t w;
-                uint8_t c = s[i];
-                uint8_t lo = 0x80, hi = 0xbf;
-                size_t n, k;
-
-                if (i + 8 <= len) {
-                        memcpy(&w, s + i, 8);
-                        if (!(w & 0x8080808080808080ull)) {
-                                i += 8;
-                                continue;
-                        }
-                }
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf) {
-                        n = 2;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        n = 3;
-                        if (c == 0xe0)
-                                lo = 0xa0;
-                        else if (c == 0xed)
-                                hi = 0x9f;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        n = 4;
-                        if (c == 0xf0)
-                                lo = 0x90;
-                        else if (c == 0xf4)
-                                hi = 0x8f;
-                } else {
-                        return i;
-                }
-                if (i + n > len || s[i + 1] < lo || s[i + 1] > hi)
-                        return i;
-                for (k = 2; k < n; k++)
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return i;
-                i += n;
-        }
-        return len;
-}
-
-/*
- * Returns a heap copy of s[0..len) (free() it) in which each maximal
- * ill-formed subsequence is replaced by U+FFFD, exactly as the WHATWG UTF-8
- * decoder does, and sets *out_len.
- */
-static uint8_t *utf8_repair(const uint8_t *s, size_t len, size_t *out_len)
-{
-        static const uint8_t fffd[3] = {0xef, 0xbf, 0xbd};
-        uint8_t *out = cm_malloc(len * 3 + 1);
-        size_t o = 0;
-        size_t i = 0;
-        size_t start = 0; /* of the sequence being read */
-        size_t need = 0, seen = 0;
-        uint8_t lo = 0x80, hi = 0xbf;
-
-        while (i < len) {
-                uint8_t c = s[i];
-
-                if (need == 0) {
-                        start = i++;
-                        if (c < 0x80) {
-                                out[o++] = c;
-                        } else if (c >= 0xc2 && c <= 0xdf) {
-                                need = 1;
-                        } else if (c >= 0xe0 && c <= 0xef) {
-                                need = 2;
-                                lo = c == 0xe0 ? 0xa0 : 0x80;
-                                hi = c == 0xed ? 0x9f : 0xbf;
-                        } else if (c >= 0xf0 && c <= 0xf4) {
-                                need = 3;
-                                lo = c == 0xf0 ? 0x90 : 0x80;
-                                hi = c == 0xf4 ? 0x8f : 0xbf;
-                        } else {
-                                memcpy(out + o, fffd, 3);
-                                o += 3;
-                        }
-                        continue;
-                }
-                if (c < lo || c > hi) {
-                        /* The subpart read so far is one U+FFFD; c starts
-                         * over (it is not consumed). */
-                        need = seen = 0;
-                        lo = 0x80;
-                        hi = 0xbf;
-                        memcpy(out + o, fffd, 3);
-                        o += 3;
-                        continue;
-                }
-                lo = 0x80;
-                hi = 0xbf;
-                i++;
-                if (++seen == need) {
-                        memcpy(out + o, s + start, i - start);
-                        o += i - start;
-                        need = seen = 0;
-                }
-        }
-        if (need) {
-                memcpy(out + o, fffd, 3);
-                o += 3;
-        }
-        *out_len = o;
-        return out;
-}
-
-/* Decodes the code point at s[i] of valid UTF-8 and sets *end past it. */
-static inline uint32_t utf8_at(const uint8_t *s, size_t i, size_t *end)
-{
-        uint32_t c = s[i];
-
-        if (c < 0x80) {
-                *end = i + 1;
-                return c;
-        }
-        if (c < 0xe0) {
-                *end = i + 2;
-                return (c & 0x1f) << 6 | (s[i + 1] & 0x3fu);
-        }
-        if (c < 0xf0) {
-                *end = i + 3;
-                return (c & 0x0f) << 12 | (s[i + 1] & 0x3fu) << 6 |
-                       (s[i + 2] & 0x3fu);
-        }
-        *end = i + 4;
-        return (c & 0x07) << 18 | (s[i + 1] & 0x3fu) << 12 |
-               (s[i + 2] & 0x3fu) << 6 | (s[i + 3] & 0x3fu);
-}
-
 /* ---- pre-tokenizers -------------------------------------------------- */
 
 static inline unsigned cls_of(const bpe_t *bpe, uint32_t cp)
@@ -253,10 +115,11 @@ static inline unsigned cls_of(const bpe_t *bpe, uint32_t cp)
 }
 
 /* Code point and class at s[i]; *end is set past it. */
-static inline unsigned char_at(const bpe_t *bpe, const uint8_t *s, size_t i,
-                               size_t *end, uint32_t *cp)
+static inline unsigned char_at(const bpe_t *bpe, const uint8_t *s, size_t len,
+                               size_t i, size_t *end, uint32_t *cp)
 {
-        *cp = utf8_at(s, i, end);
+        /* s is well-formed UTF-8 (bpe_encode repaired it). */
+        *end = i + cm_utf8_decode((const char *)s + i, len - i, cp);
         return cls_of(bpe, *cp);
 }
 
@@ -268,7 +131,7 @@ static size_t run_in(const bpe_t *bpe, const uint8_t *s, size_t len, size_t i,
                 size_t end;
                 uint32_t cp;
 
-                if (!(char_at(bpe, s, i, &end, &cp) & mask))
+                if (!(char_at(bpe, s, len, i, &end, &cp) & mask))
                         break;
                 i = end;
         }
@@ -283,7 +146,7 @@ static size_t run_other(const bpe_t *bpe, const uint8_t *s, size_t len,
                 size_t end;
                 uint32_t cp;
 
-                if (char_at(bpe, s, i, &end, &cp) & (CL_L | CL_N | CL_S))
+                if (char_at(bpe, s, len, i, &end, &cp) & (CL_L | CL_N | CL_S))
                         break;
                 i = end;
         }
@@ -307,14 +170,12 @@ static size_t contraction(const uint8_t *s, size_t len, size_t i)
 
         if (i + 1 >= len || s[i] != '\'')
                 return 0;
-        /* c | 0x20 folds ASCII case and maps no other byte to a letter
-         * tested here. */
-        a = s[i + 1] | 0x20u;
+        a = (unsigned)cm_tolower(s[i + 1]);
         if (a == 's' || a == 't' || a == 'm' || a == 'd')
                 return 2;
         if (i + 2 >= len)
                 return 0;
-        b = s[i + 2] | 0x20u;
+        b = (unsigned)cm_tolower(s[i + 2]);
         if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') ||
             (a == 'l' && b == 'l'))
                 return 3;
@@ -331,7 +192,7 @@ static size_t scan_digits(const bpe_t *bpe, const uint8_t *s, size_t len,
                 size_t next;
                 uint32_t cp;
 
-                if (!(char_at(bpe, s, end, &next, &cp) & CL_N))
+                if (!(char_at(bpe, s, len, end, &next, &cp) & CL_N))
                         break;
                 end = next;
         }
@@ -353,7 +214,7 @@ static size_t scan_space(const bpe_t *bpe, const uint8_t *s, size_t len,
                 size_t end;
                 uint32_t cp;
 
-                if (!(char_at(bpe, s, j, &end, &cp) & CL_S))
+                if (!(char_at(bpe, s, len, j, &end, &cp) & CL_S))
                         break;
                 if (cp == '\r' || cp == '\n')
                         nl = end;
@@ -378,7 +239,7 @@ static size_t scan_cl100k(const bpe_t *bpe, const uint8_t *s, size_t len,
 {
         size_t end, end2, k;
         uint32_t cp, cp2;
-        unsigned c = char_at(bpe, s, i, &end, &cp);
+        unsigned c = char_at(bpe, s, len, i, &end, &cp);
 
         k = contraction(s, len, i);
         if (k)
@@ -386,12 +247,12 @@ static size_t scan_cl100k(const bpe_t *bpe, const uint8_t *s, size_t len,
         if (c & CL_L)
                 return run_in(bpe, s, len, end, CL_L);
         if (!(c & CL_N) && cp != '\r' && cp != '\n' && end < len &&
-            (char_at(bpe, s, end, &end2, &cp2) & CL_L))
+            (char_at(bpe, s, len, end, &end2, &cp2) & CL_L))
                 return run_in(bpe, s, len, end2, CL_L);
         if (c & CL_N)
                 return scan_digits(bpe, s, len, end);
         if (cp == ' ' && end < len &&
-            !(char_at(bpe, s, end, &end2, &cp2) & (CL_L | CL_N | CL_S)))
+            !(char_at(bpe, s, len, end, &end2, &cp2) & (CL_L | CL_N | CL_S)))
                 return run_newlines(s, len, run_other(bpe, s, len, end2), 0);
         if (!(c & CL_S))
                 return run_newlines(s, len, run_other(bpe, s, len, end), 0);
@@ -419,7 +280,7 @@ static size_t o200k_word(const bpe_t *bpe, const uint8_t *s, size_t len,
         while (i < len) {
                 size_t end;
                 uint32_t cp;
-                unsigned c = char_at(bpe, s, i, &end, &cp);
+                unsigned c = char_at(bpe, s, len, i, &end, &cp);
 
                 if (!(c & CL_U)) {
                         if (c & CL_W)
@@ -448,7 +309,7 @@ static size_t scan_o200k(const bpe_t *bpe, const uint8_t *s, size_t len,
 {
         size_t end, end2, e;
         uint32_t cp, cp2;
-        unsigned c = char_at(bpe, s, i, &end, &cp);
+        unsigned c = char_at(bpe, s, len, i, &end, &cp);
         int opt = !(c & (CL_L | CL_N)) && cp != '\r' && cp != '\n';
 
         if (opt) {
@@ -459,7 +320,8 @@ static size_t scan_o200k(const bpe_t *bpe, const uint8_t *s, size_t len,
         e = o200k_word(bpe, s, len, i);
         if (e)
                 return after_contraction(s, len, e);
-        if (opt && end < len && (char_at(bpe, s, end, &end2, &cp2) & CL_U)) {
+        if (opt && end < len &&
+            (char_at(bpe, s, len, end, &end2, &cp2) & CL_U)) {
                 e = run_in(bpe, s, len, end2, CL_U);
                 return after_contraction(s, len, run_in(bpe, s, len, e, CL_W));
         }
@@ -470,7 +332,7 @@ static size_t scan_o200k(const bpe_t *bpe, const uint8_t *s, size_t len,
         if (c & CL_N)
                 return scan_digits(bpe, s, len, end);
         if (cp == ' ' && end < len &&
-            !(char_at(bpe, s, end, &end2, &cp2) & (CL_L | CL_N | CL_S)))
+            !(char_at(bpe, s, len, end, &end2, &cp2) & (CL_L | CL_N | CL_S)))
                 return run_newlines(s, len, run_other(bpe, s, len, end2), 1);
         if (!(c & CL_S))
                 return run_newlines(s, len, run_other(bpe, s, len, end), 1);
@@ -722,13 +584,14 @@ static size_t bpe_encode(const cm_tokenizer_t *tk, const char *text, size_t len,
 {
         const bpe_t *bpe = tk->bpe;
         const uint8_t *s = (const uint8_t *)text;
-        uint8_t *repaired = NULL;
+        cm_buf_t repaired = CM_BUF_INIT;
         size_t cnt = 0;
         size_t i = 0;
 
-        if (utf8_valid_len(s, len) != len) {
-                repaired = utf8_repair(s, len, &len);
-                s = repaired;
+        if (!cm_utf8_valid(text, len)) {
+                cm_utf8_repair(&repaired, text, len);
+                s = (const uint8_t *)repaired.buf;
+                len = repaired.len;
         }
         while (i < len) {
                 size_t end = tk->scan(bpe, s, len, i);
@@ -736,7 +599,7 @@ static size_t bpe_encode(const cm_tokenizer_t *tk, const char *text, size_t len,
                 cnt += encode_piece(bpe, s + i, end - i, out);
                 i = end;
         }
-        free(repaired);
+        cm_buf_release(&repaired);
         return cnt;
 }
 

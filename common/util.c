@@ -56,107 +56,16 @@ char *cm_strndup(const char *s, size_t n)
         return p;
 }
 
-/* Length of the UTF-8 sequence starting at s[0..len), or 0 if it is not
- * well-formed (RFC 3629 table 3-7). */
-static size_t utf8_seq(const unsigned char *s, size_t len)
+int cm_errf(char *errstr, size_t errstr_size, const char *fmt, ...)
 {
-        unsigned char c = s[0];
+        va_list ap;
 
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                return len >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-        if (c >= 0xe0 && c <= 0xef) {
-                unsigned char lo = 0x80, hi = 0xbf;
-
-                if (c == 0xe0)
-                        lo = 0xa0;
-                else if (c == 0xed)
-                        hi = 0x9f;
-                if (len < 3 || s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80)
-                        return 0;
-                return 3;
-        }
-        if (c >= 0xf0 && c <= 0xf4) {
-                unsigned char lo = 0x80, hi = 0xbf;
-
-                if (c == 0xf0)
-                        lo = 0x90;
-                else if (c == 0xf4)
-                        hi = 0x8f;
-                if (len < 4 || s[1] < lo || s[1] > hi ||
-                    (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-                        return 0;
-                return 4;
-        }
-        return 0;
-}
-
-int cm_utf8_valid(const char *buf, size_t len)
-{
-        const unsigned char *s = (const unsigned char *)buf;
-        size_t i = 0;
-
-        while (i < len) {
-                size_t n;
-
-                if (s[i] < 0x80) {
-                        i++;
-                        continue;
-                }
-                n = utf8_seq(s + i, len - i);
-                if (!n)
-                        return 0;
-                i += n;
-        }
-        return 1;
-}
-
-size_t cm_utf8_floor(const char *buf, size_t len)
-{
-        const unsigned char *s = (const unsigned char *)buf;
-        size_t i = len;
-
-        /* Step back over continuation bytes to the lead byte of the last
-         * sequence, then keep it only if it is complete. */
-        while (i > 0 && (s[i - 1] & 0xc0) == 0x80 && len - i < 3)
-                i--;
-        if (i == 0)
-                return 0;
-        if (s[i - 1] >= 0xc0) {
-                size_t need = s[i - 1] >= 0xf0 ? 4 : s[i - 1] >= 0xe0 ? 3 : 2;
-
-                if (len - (i - 1) >= need)
-                        return len;
-                return i - 1;
-        }
-        return len;
-}
-
-size_t cm_utf8_seq_len(const unsigned char *s, size_t n)
-{
-        size_t k = 1;
-
-        if (s[0] < 0xc0)
-                return 1;
-        while (k < n && k < 4 && (s[k] & 0xc0) == 0x80)
-                k++;
-        return k;
-}
-
-size_t cm_text_word_char(const unsigned char *s, size_t n)
-{
-        if (s[0] < 0x80)
-                return (s[0] >= 'a' && s[0] <= 'z') ||
-                       (s[0] >= 'A' && s[0] <= 'Z') ||
-                       (s[0] >= '0' && s[0] <= '9');
-        if (n >= 2 && s[0] == 0xc2 && s[1] >= 0xa0 && s[1] <= 0xbf)
-                return 0;
-        if (n >= 2 && s[0] == 0xe2 && (s[1] == 0x80 || s[1] == 0x81))
-                return 0;
-        if (n >= 2 && s[0] == 0xe3 && s[1] == 0x80)
-                return 0;
-        return cm_utf8_seq_len(s, n);
+        if (!errstr || !errstr_size)
+                return -1;
+        va_start(ap, fmt);
+        vsnprintf(errstr, errstr_size, fmt, ap);
+        va_end(ap);
+        return -1;
 }
 
 int64_t cm_now_ms(void)
@@ -219,26 +128,30 @@ void cm_uuid(char out[37])
         out[j] = '\0';
 }
 
+const char cm_buf_empty[1] = "";
+
 void cm_buf_init(cm_buf_t *b)
 {
-        b->buf = NULL;
+        b->buf = (char *)cm_buf_empty;
         b->len = 0;
         b->cap = 0;
 }
 
 void cm_buf_release(cm_buf_t *b)
 {
-        free(b->buf);
+        if (b->cap)
+                free(b->buf);
         cm_buf_init(b);
 }
 
 void cm_buf_reset(cm_buf_t *b)
 {
         b->len = 0;
-        if (b->buf)
+        if (b->cap)
                 b->buf[0] = '\0';
 }
 
+/* Makes room for extra more bytes and the NUL. */
 static void buf_grow(cm_buf_t *b, size_t extra)
 {
         size_t need = b->len + extra + 1;
@@ -249,16 +162,21 @@ static void buf_grow(cm_buf_t *b, size_t extra)
                 need = b->cap * 2;
         if (need < 64)
                 need = 64;
-        b->buf = cm_realloc(b->buf, need);
+        if (b->cap) {
+                b->buf = cm_realloc(b->buf, need);
+        } else {
+                b->buf = cm_malloc(need); /* leaving the static "" */
+                b->buf[0] = '\0';
+        }
         b->cap = need;
-        b->buf[b->len] = '\0';
 }
 
 void cm_buf_add(cm_buf_t *b, const void *data, size_t len)
 {
+        if (!len)
+                return;
         buf_grow(b, len);
-        if (len)
-                memcpy(b->buf + b->len, data, len);
+        memcpy(b->buf + b->len, data, len);
         b->len += len;
         b->buf[b->len] = '\0';
 }
@@ -277,8 +195,10 @@ void cm_buf_addf(cm_buf_t *b, const char *fmt, ...)
         va_start(ap, fmt);
         n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
         va_end(ap);
-        if (n < 0)
+        if (n < 0) {
+                b->buf[b->len] = '\0';
                 return;
+        }
         if ((size_t)n >= b->cap - b->len) {
                 buf_grow(b, (size_t)n);
                 va_start(ap, fmt);
@@ -290,11 +210,8 @@ void cm_buf_addf(cm_buf_t *b, const char *fmt, ...)
 
 char *cm_buf_detach(cm_buf_t *b, size_t *len)
 {
-        char *p;
+        char *p = b->cap ? b->buf : cm_strndup("", 0);
 
-        if (!b->buf)
-                buf_grow(b, 0);
-        p = b->buf;
         if (len)
                 *len = b->len;
         cm_buf_init(b);

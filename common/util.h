@@ -18,22 +18,11 @@ char *cm_strdup(const char *s);
 /* Returns a heap copy of the first n bytes of s, NUL-terminated. */
 char *cm_strndup(const char *s, size_t n);
 
-/* Returns 1 if buf[0..len) is well-formed UTF-8 (no overlongs, no
- * surrogates, nothing above U+10FFFF), else 0. Cannot fail. */
-int cm_utf8_valid(const char *buf, size_t len);
-
-/* Returns the largest n <= len such that buf[0..n) does not end inside a
- * UTF-8 sequence. buf must be valid UTF-8. Cannot fail. */
-size_t cm_utf8_floor(const char *buf, size_t len);
-
-/* Bytes of the UTF-8 sequence starting at s[0..n) (1 for a stray byte);
- * n > 0. Cannot fail. */
-size_t cm_utf8_seq_len(const unsigned char *s, size_t n);
-
-/* Bytes of the word character at s[0..n) (n > 0), or 0: ASCII letters and
- * digits, and every non-ASCII character but spaces and punctuation
- * (U+00A0..U+00BF, U+2000..U+206F, U+3000..U+303F). Cannot fail. */
-size_t cm_text_word_char(const unsigned char *s, size_t n);
+/* Writes the formatted reason to errstr (nothing when errstr is NULL or
+ * errstr_size is 0) and returns -1, so that a function can end with
+ * `return cm_errf(errstr, errstr_size, "...", ...);`. */
+int cm_errf(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Wall clock in ms since the epoch; monotonic clock in µs. Cannot fail. */
 int64_t cm_now_ms(void);
@@ -46,22 +35,46 @@ int cm_parse_int(const char *s, long long min, long long max, long long *out);
 /* Writes a random RFC 4122 v4 UUID string (37 bytes with the NUL). */
 void cm_uuid(char out[37]);
 
-/* Growable byte buffer, always NUL-terminated (git's strbuf). Embedded:
- * cm_buf_init / cm_buf_release. */
+/*
+ * Growable byte buffer (git's strbuf). Embedded: cm_buf_init (or
+ * CM_BUF_INIT) / cm_buf_release.
+ *
+ * Invariant, from init on and after every call: buf is never NULL and
+ * buf[len] == '\0', so buf is always a C string (it may also hold NULs of
+ * its own before len). Until the first byte is added, buf points to a
+ * static, read-only empty string shared by every empty buffer and cap is
+ * 0 (init allocates nothing); it must not be written to. A zeroed struct
+ * is not initialized.
+ */
 typedef struct cm_buf {
         char *buf;
         size_t len;
-        size_t cap;
+        size_t cap; /* bytes allocated; 0 while buf is the static "" */
 } cm_buf_t;
 
+/* The static empty string of empty buffers; never written. */
+extern const char cm_buf_empty[1];
+#define CM_BUF_INIT                                                            \
+        {                                                                      \
+                (char *)cm_buf_empty, 0, 0                                     \
+        }
+
+/* Makes b an empty buffer. Cannot fail. */
 void cm_buf_init(cm_buf_t *b);
+/* Frees the memory of b and returns it to the state of cm_buf_init. */
 void cm_buf_release(cm_buf_t *b);
+/* Empties b, keeping its memory. */
 void cm_buf_reset(cm_buf_t *b);
+/* Appends data[0..len) (any bytes). */
 void cm_buf_add(cm_buf_t *b, const void *data, size_t len);
+/* Appends the C string s. */
 void cm_buf_adds(cm_buf_t *b, const char *s);
+/* Appends the formatted text. */
 void cm_buf_addf(cm_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Removes and returns the buffer (caller frees); b is left empty. */
+/* Returns the contents as a heap string the caller frees (always a heap
+ * string, "" included), sets *len (if not NULL) to its length, and leaves
+ * b as cm_buf_init does. */
 char *cm_buf_detach(cm_buf_t *b, size_t *len);
 
 #endif

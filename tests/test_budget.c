@@ -27,6 +27,7 @@
 #include "codec.h"
 #include "context.h"
 #include "tokens.h"
+#include "text.h"
 #include "util.h"
 
 #define MARKER "[\xe2\x80\xa6] "
@@ -46,7 +47,7 @@ static const cm_tokenizer_t *get(const char *name)
 
 static int count(const cm_tokenizer_t *tk, const cm_buf_t *b)
 {
-        return cm_tokenizer_count(tk, b->buf ? b->buf : "", b->len);
+        return cm_tokenizer_count(tk, b->buf, b->len);
 }
 
 /* ---- random sessions ---- */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "text.h"
 #include "util.h"
 
 #define MAXC 65536
@@ -74,8 +75,12 @@ static void event_ok(const char *json, cm_event_t *ev)
         }
 }
 
-static void request_fails(const char *json, const char *err_part,
-                          const char *want_request_id)
+/* Asserts that json is refused as a request with err_part in the reason,
+ * keeping want_request_id ("" none) and want_reply_to (NULL none) for the
+ * error reply, and nothing else. */
+static void request_fails_to(const char *json, const char *err_part,
+                             const char *want_request_id,
+                             const char *want_reply_to)
 {
         cm_request_t req;
         char err[512] = "";
@@ -87,9 +92,19 @@ static void request_fails(const char *json, const char *err_part,
         }
         assert_contains(err, err_part);
         assert_string_equal(req.request_id, want_request_id);
+        if (want_reply_to)
+                assert_string_equal(req.reply_to, want_reply_to);
+        else
+                assert_null(req.reply_to);
         assert_null(req.history);
-        assert_null(req.reply_to);
         assert_null(req.query);
+        cm_request_release(&req);
+}
+
+static void request_fails(const char *json, const char *err_part,
+                          const char *want_request_id)
+{
+        request_fails_to(json, err_part, want_request_id, NULL);
 }
 
 static void request_ok(const char *json, cm_request_t *req)
@@ -1498,6 +1513,18 @@ static void test_reply_encode_bad_utf8(void **state)
         assert_string_equal(doc.summary, "\xef\xbf\xbd ok");
         cm_reply_doc_release(&doc);
         free(enc);
+
+        /* one U+FFFD per maximal subpart (text.h), not one per byte */
+        reply.context = "x\xe2\x82y";            /* E2 82: one subpart */
+        reply.summary = "\xf0\x9f\x98 \xe0\x80"; /* one; then E0, 80 */
+        enc = cm_reply_encode(&reply);
+        assert_int_equal(
+            cm_reply_decode(enc, strlen(enc), &doc, err, sizeof(err)), 0);
+        assert_string_equal(doc.context, "x\xef\xbf\xbdy");
+        assert_string_equal(doc.summary,
+                            "\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd");
+        cm_reply_doc_release(&doc);
+        free(enc);
 }
 
 static void test_error_reply(void **state)
@@ -1852,6 +1879,208 @@ static void test_release_zeroed(void **state)
         assert_true(cm_profile_empty(NULL));
 }
 
+/* An invalid request keeps a readable reply_to, so that its error reply
+ * goes where the application listens; an unreadable one stays NULL. */
+static void test_request_error_keeps_reply_to(void **state)
+{
+        (void)state;
+        request_fails_to("{\"request_id\":\"r1\",\"user_id\":\"bad id\","
+                         "\"reply_to\":\"context.replies.app7\"}",
+                         "field 'user_id': forbidden character ' '", "r1",
+                         "context.replies.app7");
+        /* reply_to before request_id in the text: the same */
+        request_fails_to("{\"reply_to\":\"context.replies.app7\","
+                         "\"request_id\":\"r1\",\"user_id\":\"u\","
+                         "\"recent\":-1}",
+                         "field 'recent'", "r1", "context.replies.app7");
+        /* an unreadable request_id does not hide the reply_to */
+        request_fails_to("{\"request_id\":\"r 1\",\"user_id\":\"u\","
+                         "\"reply_to\":\"context.replies.app7\"}",
+                         "field 'request_id': forbidden character ' '", "",
+                         "context.replies.app7");
+        /* nor an unreadable reply_to the request_id */
+        request_fails_to("{\"request_id\":\"r1\",\"user_id\":\"bad id\","
+                         "\"reply_to\":\"chat/events\"}",
+                         "field 'reply_to': forbidden character '/'", "r1",
+                         NULL);
+        request_fails_to("{\"request_id\":\"r1\",\"user_id\":\"u\","
+                         "\"reply_to\":7}",
+                         "field 'reply_to': must be a string", "r1", NULL);
+        /* both unreadable: the request_id's error is reported */
+        request_fails_to("{\"request_id\":5,\"user_id\":\"u\","
+                         "\"reply_to\":\"a b\"}",
+                         "field 'request_id': must be a string", "", NULL);
+}
+
+/* The same when the JSON itself is refused but json-c can still read it:
+ * invalid UTF-8 elsewhere, NaN, a duplicate key. */
+static void test_request_malformed_keeps_reply_to(void **state)
+{
+        (void)state;
+        request_fails_to("{\"request_id\":\"r-1\",\"reply_to\":"
+                         "\"context.replies.app7\",\"user_id\":\"u\","
+                         "\"query\":\"\xff\"}",
+                         "invalid UTF-8 at byte", "r-1",
+                         "context.replies.app7");
+        request_fails_to("{\"request_id\":\"r-1\",\"reply_to\":"
+                         "\"context.replies.app7\",\"user_id\":\"u\","
+                         "\"max_tokens\":NaN}",
+                         "malformed JSON", "r-1", "context.replies.app7");
+        request_fails_to("{\"request_id\":\"r-1\",\"reply_to\":"
+                         "\"context.replies.app7\",\"user_id\":\"u\","
+                         "\"user_id\":\"v\"}",
+                         "duplicate key", "r-1", "context.replies.app7");
+        /* salvaged fields are checked as strictly as ever */
+        request_fails_to("{\"request_id\":\"r-1\",\"reply_to\":"
+                         "\"chat/x\",\"query\":\"\xff\"}",
+                         "invalid UTF-8", "r-1", NULL);
+        request_fails_to("{\"request_id\":\"r-1\",\"reply_to\":"
+                         "\"replies\xff\",\"user_id\":\"u\"}",
+                         "invalid UTF-8", "r-1", NULL);
+        /* not JSON even to json-c: nothing can be read */
+        request_fails_to("{\"request_id\":\"r-1\",\"reply_to\":"
+                         "\"context.replies.app7\"",
+                         "malformed JSON", "", NULL);
+}
+
+static void test_compaction_job(void **state)
+{
+        cm_compaction_job_t job;
+        char err[256] = "";
+        char *enc;
+
+        (void)state;
+        enc = cm_compaction_job_encode("u42", "c-1", 1732400000123);
+        assert_string_equal(enc, "{\"user_id\":\"u42\",\"conversation_id\":"
+                                 "\"c-1\",\"requested_at\":1732400000123}");
+        assert_int_equal(
+            cm_compaction_job_decode(enc, strlen(enc), &job, err, sizeof(err)),
+            0);
+        assert_string_equal(job.user_id, "u42");
+        assert_string_equal(job.conversation_id, "c-1");
+        assert_true(job.requested_at == 1732400000123);
+        free(enc);
+
+        /* defaults */
+        enc = "{\"user_id\":\"u\"}";
+        assert_int_equal(
+            cm_compaction_job_decode(enc, strlen(enc), &job, err, sizeof(err)),
+            0);
+        assert_string_equal(job.user_id, "u");
+        assert_string_equal(job.conversation_id, "default");
+        assert_true(job.requested_at == 0);
+}
+
+static void test_compaction_job_bad(void **state)
+{
+        static const struct {
+                const char *json;
+                const char *err;
+        } cases[] = {
+            {"{}", "missing field 'user_id'"},
+            {"{\"user_id\":\"a:b\"}", "field 'user_id': forbidden character"},
+            {"{\"user_id\":\"u\",\"conversation_id\":7}",
+             "field 'conversation_id': must be a string"},
+            {"{\"user_id\":\"u\",\"conversation_id\":\"\"}",
+             "field 'conversation_id': must be 1..128 bytes"},
+            {"{\"user_id\":\"u\",\"requested_at\":-1}",
+             "field 'requested_at': must be a non-negative integer"},
+            {"{\"user_id\":\"u\",\"requested_at\":\"now\"}",
+             "field 'requested_at': must be an integer"},
+            {"{\"user_id\":\"u\",\"user_id\":\"v\"}", "duplicate key"},
+            {"{\"user_id\":\"u\"", "malformed JSON"},
+            {"[]", "top level must be an object"},
+            {"{\"user_id\":\"\xc3\"}", "invalid UTF-8 at byte 12"},
+        };
+        cm_compaction_job_t job;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char err[256] = "";
+
+                print_message("case %zu: %s\n", i, cases[i].json);
+                memset(&job, 'x', sizeof(job));
+                assert_int_equal(cm_compaction_job_decode(
+                                     cases[i].json, strlen(cases[i].json), &job,
+                                     err, sizeof(err)),
+                                 -1);
+                assert_contains(err, cases[i].err);
+                /* zeroed on error */
+                assert_string_equal(job.user_id, "");
+                assert_string_equal(job.conversation_id, "");
+                assert_true(job.requested_at == 0);
+        }
+}
+
+static void test_session_key(void **state)
+{
+        char key[CM_SESSION_KEY_MAX];
+        char user[CM_ID_MAX + 1], conv[CM_ID_MAX + 1];
+        char *u = repeat('u', CM_ID_MAX);
+        char *c = repeat('c', CM_ID_MAX);
+        char err[256];
+
+        (void)state;
+        assert_int_equal(cm_session_key(key, "u42", "default"), 11);
+        assert_string_equal(key, "u42:default");
+        assert_int_equal(
+            cm_session_key_split(key, user, conv, err, sizeof(err)), 0);
+        assert_string_equal(user, "u42");
+        assert_string_equal(conv, "default");
+
+        /* the longest ids fit CM_SESSION_KEY_MAX with the NUL */
+        assert_int_equal(cm_session_key(key, u, c), 2 * CM_ID_MAX + 1);
+        assert_int_equal(strlen(key), 2 * CM_ID_MAX + 1);
+        assert_int_equal(key[CM_ID_MAX], ':');
+        assert_int_equal(
+            cm_session_key_split(key, user, conv, err, sizeof(err)), 0);
+        assert_string_equal(user, u);
+        assert_string_equal(conv, c);
+        free(u);
+        free(c);
+}
+
+static void test_session_key_split_bad(void **state)
+{
+        static const struct {
+                const char *key;
+                const char *err;
+        } cases[] = {
+            {"nocolon", "session key must be '<user_id>:<conversation_id>'"},
+            {"", "session key must be"},
+            {":c", "session key user_id: must be 1..128 bytes"},
+            {"u:", "session key conversation_id: must be 1..128 bytes"},
+            {"u:c:d", "session key conversation_id: forbidden character ':'"},
+            {"u/x:c", "session key user_id: forbidden character '/'"},
+            {"u:c d", "session key conversation_id: forbidden character ' '"},
+        };
+        char user[CM_ID_MAX + 1], conv[CM_ID_MAX + 1];
+        char *longer = repeat('u', CM_ID_MAX + 1);
+        char err[256];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                print_message("case %zu: %s\n", i, cases[i].key);
+                strcpy(user, "x");
+                strcpy(conv, "y");
+                assert_int_equal(cm_session_key_split(cases[i].key, user, conv,
+                                                      err, sizeof(err)),
+                                 -1);
+                assert_contains(err, cases[i].err);
+                assert_string_equal(user, "");
+                assert_string_equal(conv, "");
+        }
+        assert_int_equal(
+            cm_session_key_split(NULL, user, conv, err, sizeof(err)), -1);
+        longer[CM_ID_MAX] = ':'; /* 128 bytes, ':', nothing */
+        assert_int_equal(
+            cm_session_key_split(longer, user, conv, err, sizeof(err)), -1);
+        assert_contains(err, "conversation_id");
+        free(longer);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1890,6 +2119,12 @@ int main(void)
             cmocka_unit_test(test_stored_round_trip),
             cmocka_unit_test(test_stored_decode_bad),
             cmocka_unit_test(test_release_zeroed),
+            cmocka_unit_test(test_request_error_keeps_reply_to),
+            cmocka_unit_test(test_request_malformed_keeps_reply_to),
+            cmocka_unit_test(test_compaction_job),
+            cmocka_unit_test(test_compaction_job_bad),
+            cmocka_unit_test(test_session_key),
+            cmocka_unit_test(test_session_key_split_bad),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

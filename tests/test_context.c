@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "context.h"
 #include "tokens.h"
+#include "text.h"
 #include "util.h"
 
 #define MARKER "[\xe2\x80\xa6] "
@@ -838,8 +839,7 @@ static void check_random_case(void)
         for (i = 0; i < cnt; i++) {
                 cm_buf_init(&contents[i]);
                 random_text(&contents[i], rng() % 4 ? rng() % 30 : rng() % 600);
-                msgs[i] = msg((cm_role_t)(rng() % 3),
-                              contents[i].buf ? contents[i].buf : "");
+                msgs[i] = msg((cm_role_t)(rng() % 3), contents[i].buf);
         }
         for (i = cnt; i > 0; i--) {
                 if (msgs[i - 1].role == CM_ROLE_USER) {
@@ -859,11 +859,11 @@ static void check_random_case(void)
 
         /* The text is the layout of the parts reported. */
         render_out(&out, &seed_profile, &rendered);
-        assert_string_equal(out.text, rendered.buf ? rendered.buf : "");
+        assert_string_equal(out.text, rendered.buf);
 
         /* The summary kept is a suffix of the summary. */
-        assert_true(ends_with(summary.buf ? summary.buf : "", summary.len,
-                              out.summary, strlen(out.summary)));
+        assert_true(ends_with(summary.buf, summary.len, out.summary,
+                              strlen(out.summary)));
 
         /* The messages kept are in order, and the protected one is there
          * verbatim, or cut with the marker only when it is alone. */

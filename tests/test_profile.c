@@ -14,6 +14,7 @@
 
 #include "codec.h"
 #include "profile.h"
+#include "text.h"
 #include "util.h"
 
 /* Extracts from s and checks the invariants of every result. */

@@ -16,6 +16,7 @@
 #include "codec.h"
 #include "summarize.h"
 #include "tokens.h"
+#include "text.h"
 #include "util.h"
 
 static const cm_tokenizer_t *estimate(void)

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "tokens.h"
+#include "text.h"
 #include "util.h"
 
 static const cm_tokenizer_t *get(const char *name)

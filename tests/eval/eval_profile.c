@@ -572,7 +572,7 @@ static void eval_summary(const convo_t *cv, int user, const cm_tokenizer_t *tk,
                 free(summary);
                 summary = next;
         }
-        text = convo.buf ? convo.buf : "";
+        text = convo.buf;
         if (verbose)
                 fprintf(stderr, "summary (User %d as the user): %s\n", user + 1,
                         summary);
