@@ -108,6 +108,10 @@ int cm_redis_url_parse(const char *url, cm_redis_url_t *out, char *errstr,
                          "redis url: user or password does not decode");
                 goto out;
         }
+        if (out->password && !*out->password) {
+                free(out->password); /* ":@": no password */
+                out->password = NULL;
+        }
         if (out->user && !out->password) {
                 /* "secret@host": the password, as redis-cli reads it */
                 out->password = out->user;
@@ -541,9 +545,10 @@ int cm_redis_batch_run(redisContext *rc, cm_redis_batch_t *b, char *errstr,
          * before the pipeline: Redis ran none of these calls. Sent again
          * whole, in order; the first EVAL caches the script again. */
         if (overtaken)
-                cm_warn("script '%s': the script cache was reloaded during "
-                        "a pipeline; calls after call %zu ran before it",
-                        b->calls[first_redo].s->name, first_redo);
+                cm_error("script '%s': reloaded by another client in the "
+                         "middle of a pipeline: calls after call %zu ran "
+                         "before it",
+                         b->calls[first_redo].s->name, first_redo);
         for (i = first_redo; i < b->cnt; i++) {
                 if (!is_noscript(b->reply[i]))
                         continue;

@@ -33,7 +33,8 @@ typedef struct cm_redis_url {
 /*
  * Parses url into out (embedded; release with cm_redis_url_release()). A
  * URL without "://" is read as redis://<url>. Only the redis scheme is
- * accepted; user and password are percent-decoded; the port must be in
+ * accepted; user and password are percent-decoded, and user info without
+ * ':' is the password (as redis-cli reads it); the port must be in
  * 1..65535, the path empty, "/" or "/<db>"; a query or fragment is
  * refused. On error returns -1 and writes the reason to errstr (which
  * never holds the password); out is then empty.
@@ -126,7 +127,9 @@ size_t cm_redis_batch_count(const cm_redis_batch_t *b);
  * every call has its reply (error replies included: check each one's
  * type), or -1 with the reason in errstr on an I/O error (rc->err is set:
  * free rc; Redis may have run any prefix of the calls, and the replies
- * are gone). Run a batch at most once.
+ * are gone). Should another client reload the script while the pipeline
+ * runs, calls after a refused one may run before it is sent again; that
+ * is logged as an error.
  */
 int cm_redis_batch_run(redisContext *rc, cm_redis_batch_t *b, char *errstr,
                        size_t errstr_size);
