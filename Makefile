@@ -76,6 +76,17 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
+# The Redis Lua scripts (common/lua/*.lua), embedded in the store as C
+# strings with their SHA1, generated under build/ (never in git).
+LUA_SRC = $(sort $(wildcard common/lua/*.lua))
+LUA_GEN = $(BUILD)/gen/lua_scripts.h
+$(LUA_GEN): $(LUA_SRC) ops/embed-lua.py
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)/usr/bin/python3 ops/embed-lua.py $@ $(LUA_SRC)
+$(BUILD)/common/store.o: $(LUA_GEN)
+$(BUILD)/common/store.o: CFLAGS += -I$(BUILD)/gen
+
 $(LIB): $(COMMON_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^

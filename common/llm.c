@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "redis.h"
 #include "text.h"
 #include "util.h"
 
@@ -103,31 +104,10 @@ static int is_space(char c)
                c == '\v';
 }
 
-/* "scheme://[userinfo@]host/path[?query]" without userinfo and query. */
+/* The URL for logs: without user info, query and fragment. */
 static char *url_for_log(const char *url)
 {
-        const char *auth = strstr(url, "://");
-        const char *end, *at = NULL, *p;
-        cm_buf_t b;
-
-        cm_buf_init(&b);
-        end = url + strcspn(url, "?#");
-        if (!auth) {
-                cm_buf_add(&b, url, (size_t)(end - url));
-                return cm_buf_detach(&b, NULL);
-        }
-        auth += 3;
-        for (p = auth; p < end && *p != '/'; p++)
-                if (*p == '@')
-                        at = p;
-        if (at) {
-                cm_buf_add(&b, url, (size_t)(auth - url));
-                cm_buf_adds(&b, "***");
-                cm_buf_add(&b, at, (size_t)(end - at));
-        } else {
-                cm_buf_add(&b, url, (size_t)(end - url));
-        }
-        return cm_buf_detach(&b, NULL);
+        return cm_url_redact(url);
 }
 
 /* base_url without trailing slashes, then LLM_PATH; a base that already

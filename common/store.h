@@ -32,8 +32,15 @@
  * dies when. A new partition (the topic was repartitioned) starts its own
  * watermark.
  *
+ * Scripts: the Lua of each atomic step is in common/lua/<name>.lua
+ * (append, profile, delete, fold, pop_dirty; each names its KEYS and ARGV
+ * first), embedded at build time and run through common/redis.h: loaded
+ * on connect, called by EVALSHA, and sent whole (EVAL) when the server
+ * lost them (SCRIPT FLUSH, a restart), so NOSCRIPT never reaches a caller.
+ *
  * Failure: any I/O error frees the connection; the next call reconnects
- * (a failed connection is rebuilt, never reused).
+ * (a failed connection is rebuilt, never reused). A reply of the wrong
+ * type is an error that names what came instead.
  */
 #ifndef CM_STORE_H
 #define CM_STORE_H
@@ -46,14 +53,16 @@
 
 typedef struct cm_store cm_store_t;
 
-/* Parses cfg->redis_url (redis://[[user]:password@]host[:port][/db]) and
+/* Parses cfg->redis_url (redis://[[user]:password@]host[:port][/db],
+ * percent-encoded, an IPv6 host in brackets: cm_redis_url_parse()) and
  * prepares a store; does not connect. On error (bad URL) returns NULL and
  * writes the reason to errstr. Destroy with cm_store_destroy(). */
 cm_store_t *cm_store_new(const cm_config_t *cfg, char *errstr,
                          size_t errstr_size);
 void cm_store_destroy(cm_store_t *st);
 
-/* The URL without its password, for logs. */
+/* The URL without its password ("redis://user:***@host:port/db"), for
+ * logs. */
 const char *cm_store_url(const cm_store_t *st);
 
 /* Connects (AUTH, SELECT, script load) unless connected. Returns 0, or -1
@@ -145,8 +154,10 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
  * with every pending load, and every later recv of the same pipeline
  * fails at once (never blocks, never reads another session's replies,
  * even after a reconnect). An error reply from Redis fails only its own
- * load; the connection stays in step. On error returns -1 with the reason
- * in errstr; out is then empty.
+ * load; the connection stays in step. Replies of other types than a load
+ * asks for mean the connection is out of step: the load fails and the
+ * connection is dropped. On error returns -1 with the reason in errstr;
+ * out is then empty.
  */
 int cm_store_load_send(cm_store_t *st, const char *user, const char *conv,
                        int recent, char *errstr, size_t errstr_size);
