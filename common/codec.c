@@ -1821,3 +1821,11 @@ out:
         }
         return ret;
 }
+
+int cm_reply_is_error(const char *buf, size_t len)
+{
+        /* The encoders write the member as "error":{ and nothing else of a
+         * reply can hold that text: inside a string its quotes would be
+         * escaped, and no other object of a reply has a member "error". */
+        return buf && memmem(buf, len, "\"error\":{", 9) != NULL;
+}

@@ -2093,6 +2093,42 @@ static void test_history_decode(void **state)
         history_fails("[{\"role\":\"user\"", "malformed JSON");
 }
 
+static void test_reply_is_error(void **state)
+{
+        cm_profile_t profile;
+        cm_message_t recent;
+        cm_reply_t reply;
+        char *enc;
+
+        (void)state;
+        enc = cm_error_reply_encode("r-1", "invalid_request", "bad");
+        assert_int_equal(cm_reply_is_error(enc, strlen(enc)), 1);
+        free(enc);
+        enc = cm_error_reply_encode(NULL, NULL, NULL);
+        assert_int_equal(cm_reply_is_error(enc, strlen(enc)), 1);
+        free(enc);
+
+        /* a reply that talks about errors in every string it has */
+        memset(&profile, 0, sizeof(profile));
+        memset(&recent, 0, sizeof(recent));
+        memset(&reply, 0, sizeof(reply));
+        profile.name = "\"error\":{";
+        recent.role = CM_ROLE_USER;
+        recent.content = "{\"error\":{\"code\":\"x\"}}";
+        reply.request_id = "r-1";
+        reply.user_id = "u";
+        reply.conversation_id = "default";
+        reply.context = "\"error\":{}";
+        reply.profile = &profile;
+        reply.summary = "error: {\"error\":{";
+        reply.recent = &recent;
+        reply.recent_cnt = 1;
+        enc = cm_reply_encode(&reply);
+        assert_int_equal(cm_reply_is_error(enc, strlen(enc)), 0);
+        free(enc);
+        assert_int_equal(cm_reply_is_error(NULL, 0), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -2134,6 +2170,7 @@ int main(void)
             cmocka_unit_test(test_event_decode_defaults),
             cmocka_unit_test(test_profile_decode),
             cmocka_unit_test(test_history_decode),
+            cmocka_unit_test(test_reply_is_error),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
