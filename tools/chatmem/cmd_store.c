@@ -107,6 +107,21 @@ static int parse_options(int argc, char **argv, void (*usage)(FILE *fp),
         return -1;
 }
 
+/* Loads the configuration into cfg and connects to its Redis. Returns the
+ * store, or NULL after printing why; cfg must be released either way. */
+static cm_store_t *store_open(cm_config_t *cfg, const char *conf_path)
+{
+        cm_store_t *st;
+        char errstr[512];
+
+        if (cli_config_load(cfg, conf_path) == -1)
+                return NULL;
+        st = cm_store_new(cfg, errstr, sizeof(errstr));
+        if (!st)
+                cli_error("%s", errstr);
+        return st;
+}
+
 int cmd_stats(int argc, char **argv, const char *conf_path)
 {
         cm_config_t cfg;
@@ -125,13 +140,9 @@ int cmd_stats(int argc, char **argv, const char *conf_path)
                 usage_stats(stderr);
                 return CLI_USAGE;
         }
-        if (cli_config_load(&cfg, conf_path) == -1)
+        st = store_open(&cfg, conf_path);
+        if (!st)
                 goto out;
-        st = cm_store_new(&cfg, errstr, sizeof(errstr));
-        if (!st) {
-                cli_error("%s", errstr);
-                goto out;
-        }
         enabled =
             cm_store_count_sessions(st, &sessions, errstr, sizeof(errstr)) == 0;
         if (!enabled) {
@@ -328,7 +339,6 @@ int cmd_session(int argc, char **argv, const char *conf_path)
         cm_config_t cfg;
         cm_store_t *st = NULL;
         const char *action, *user, *conv = "default";
-        char errstr[512];
         int json = 0, ret;
 
         ret = parse_options(argc, argv, usage_session, &json, &conf_path);
@@ -353,13 +363,9 @@ int cmd_session(int argc, char **argv, const char *conf_path)
         if (cli_check_id("user id", user) == -1 ||
             cli_check_id("conversation id", conv) == -1)
                 return CLI_USAGE;
-        if (cli_config_load(&cfg, conf_path) == -1)
+        st = store_open(&cfg, conf_path);
+        if (!st)
                 goto out;
-        st = cm_store_new(&cfg, errstr, sizeof(errstr));
-        if (!st) {
-                cli_error("%s", errstr);
-                goto out;
-        }
         if (!strcmp(action, "show"))
                 ret = session_show(st, user, conv, json);
         else
