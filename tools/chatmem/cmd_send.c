@@ -4,9 +4,11 @@
  * One event from the options (--content, or a --type other than message),
  * or one per JSON line on stdin. Every event is checked with the same
  * strict decoder as chatmem-ingest (unless --raw) and keyed by its session
- * "<user_id>:<conversation_id>". A missing event_id is filled with a fresh
- * UUID, and the event is then sent re-encoded; an event that needs no
- * change is sent byte for byte as given.
+ * "<user_id>:<conversation_id>". What a line lacks is filled in by the
+ * codec (cm_event_decode_defaults): event_id with a fresh UUID, user_id,
+ * conversation_id and role from the options; such an event is sent
+ * re-encoded, one that needs no change byte for byte as given. The event of
+ * the options is a cm_event_t encoded by the codec.
  *
  * Producing never waits per message: the producer batches, a full local
  * queue is drained by polling, and delivery reports are counted; at the
