@@ -96,7 +96,11 @@ $(BIN)/chatmem-%: $(BUILD)/workers/%/main.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-TOOL_CHATMEM_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/chatmem/*.c))
+# What the CLI and the bench share (tools/shared), on their include path.
+TOOL_SHARED_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/shared/*.c))
+$(BUILD)/tools/%.o: CFLAGS += -Itools/shared
+TOOL_CHATMEM_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/chatmem/*.c)) \
+		   $(TOOL_SHARED_OBJ)
 $(BIN)/chatmem: $(TOOL_CHATMEM_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -190,7 +194,9 @@ clean:
 # Load generator for `make bench` (tools/bench), and the benchmark itself:
 # its own fleet, ingest/context/build/cost/memory, a report under
 # build/bench/ (ops/bench.sh documents the BENCH_* settings).
-$(BIN)/chatmem-bench: $(BUILD)/tools/bench/main.o $(LIB)
+TOOL_BENCH_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/bench/*.c)) \
+		 $(TOOL_SHARED_OBJ)
+$(BIN)/chatmem-bench: $(TOOL_BENCH_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

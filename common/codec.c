@@ -1182,3 +1182,146 @@ int cm_session_key_split(const char *key, char user_id[CM_ID_MAX + 1],
         conversation_id[clen] = '\0';
         return 0;
 }
+
+/*
+ * Decoders for producers that hold a message in parts (the CLI): an event
+ * with fields to fill in, a profile or a history on its own. Each applies
+ * the checks, and gives the error messages, of the same field inside a
+ * message, so that what a worker would refuse is refused up front.
+ */
+
+/* Adds field = value to root unless value is NULL or root has field.
+ * Returns 1 if it added it, else 0. */
+static int add_default(json_object *root, const char *field, const char *value)
+{
+        json_object *v;
+
+        if (!value || member(root, field, &v))
+                return 0;
+        jadd(root, field, jstr(value));
+        return 1;
+}
+
+int cm_event_decode_defaults(const char *buf, size_t len,
+                             size_t max_content_bytes,
+                             const cm_event_defaults_t *defaults, int *filled,
+                             cm_event_t *ev, char *errstr, size_t errstr_size)
+{
+        json_object *root, *type;
+        char *text = NULL;
+        int ret, message;
+
+        *filled = 0;
+        root = cm_json_parse_object(buf, len, NULL, 0);
+        if (!root) /* the plain decoder gives the reason */
+                return cm_event_decode(buf, len, max_content_bytes, ev, errstr,
+                                       errstr_size);
+        message = !member(root, "type", &type) ||
+                  (json_object_is_type(type, json_type_string) &&
+                   !strcmp(json_object_get_string(type), "message"));
+        *filled |= add_default(root, "event_id", defaults->event_id);
+        *filled |= add_default(root, "user_id", defaults->user_id);
+        *filled |=
+            add_default(root, "conversation_id", defaults->conversation_id);
+        if (message)
+                *filled |= add_default(root, "role", defaults->role);
+        if (*filled)
+                text = jfinish(root); /* puts root */
+        else
+                json_object_put(root);
+        ret = cm_event_decode(text ? text : buf, text ? strlen(text) : len,
+                              max_content_bytes, ev, errstr, errstr_size);
+        free(text);
+        return ret;
+}
+
+int cm_profile_decode(const char *buf, size_t len, cm_profile_t *profile,
+                      char *errstr, size_t errstr_size)
+{
+        dec_t d = {errstr, errstr_size};
+        json_object *root;
+        int ret;
+
+        memset(profile, 0, sizeof(*profile));
+        root = cm_json_parse_object(buf, len, errstr, errstr_size);
+        if (!root)
+                return -1;
+        ret = profile_value(&d, root, "profile", 1, profile);
+        json_object_put(root);
+        if (ret == -1)
+                cm_profile_release(profile);
+        return ret;
+}
+
+/* Makes the "at byte N" of an error about a text that had head bytes in
+ * front of buf[0..len) count from buf. */
+static void rebase_offset(char *errstr, size_t errstr_size, size_t head,
+                          size_t len)
+{
+        char *at = errstr ? strstr(errstr, " at byte ") : NULL;
+        char *end, tail[256];
+        unsigned long long n;
+
+        if (!at)
+                return;
+        n = strtoull(at + strlen(" at byte "), &end, 10);
+        n = n > head ? n - head : 0;
+        if (n > len)
+                n = len;
+        snprintf(tail, sizeof(tail), "%s", end);
+        snprintf(at, errstr_size - (size_t)(at - errstr), " at byte %llu%s", n,
+                 tail);
+}
+
+int cm_history_decode(const char *buf, size_t len, size_t max_content_bytes,
+                      cm_message_t **msgs, size_t *cnt, char *errstr,
+                      size_t errstr_size)
+{
+        static const char head[] = "{\"history\":";
+        dec_t d = {errstr, errstr_size};
+        json_object *root = NULL;
+        json_object *v;
+        cm_buf_t b;
+        int ret = -1;
+
+        *msgs = NULL;
+        *cnt = 0;
+        if (!buf || len == 0)
+                return cm_errf(errstr, errstr_size, "malformed JSON: empty input");
+        /* The array is read as the only member of {"history": …}, through
+         * the same checks as a request. */
+        cm_buf_init(&b);
+        cm_buf_add(&b, head, sizeof(head) - 1);
+        cm_buf_add(&b, buf, len);
+        cm_buf_add(&b, "}", 1);
+        root = cm_json_parse_object(b.buf, b.len, errstr, errstr_size);
+        if (!root) {
+                rebase_offset(errstr, errstr_size, sizeof(head) - 1, len);
+                goto out;
+        }
+        if (json_object_object_length(root) != 1) {
+                cm_errf(errstr, errstr_size,
+                     "malformed JSON: more than one value");
+                goto out;
+        }
+        member(root, "history", &v);
+        ret = pairs_value(&d, v, "history", HISTORY_MAX, max_content_bytes,
+                          msgs, cnt);
+out:
+        json_object_put(root);
+        cm_buf_release(&b);
+        if (ret == -1) {
+                messages_free(*msgs, *cnt);
+                *msgs = NULL;
+                *cnt = 0;
+        }
+        return ret;
+}
+
+int cm_reply_is_error(const char *buf, size_t len)
+{
+        /* The encoders write the member as "error":{ and nothing else of a
+         * reply can hold that text: inside a string its quotes would be
+         * escaped, and no other object of a reply has a member "error". */
+        return buf && memmem(buf, len, "\"error\":{", 9) != NULL;
+}

@@ -210,4 +210,55 @@ int cm_session_key_split(const char *key, char user_id[CM_ID_MAX + 1],
                          char conversation_id[CM_ID_MAX + 1], char *errstr,
                          size_t errstr_size);
 
+/*
+ * Decoders for producers that hold a message in parts (the CLI). Each
+ * applies the checks, and gives the error messages, of the same field
+ * inside a message, so that what a worker would refuse is refused before
+ * it is sent.
+ */
+
+/* Fields that cm_event_decode_defaults() adds to an event that lacks them;
+ * NULL: no default. role applies to message events only. */
+typedef struct cm_event_defaults {
+        const char *event_id;
+        const char *user_id;
+        const char *conversation_id;
+        const char *role;
+} cm_event_defaults_t;
+
+/*
+ * Decodes a chat event as cm_event_decode() does, after adding to it each
+ * field of defaults that buf lacks. *filled is set to 1 when a default was
+ * used (then buf is not the event: send cm_event_encode(ev)), else 0. On
+ * error returns -1 with the reason in errstr; ev is then released.
+ */
+int cm_event_decode_defaults(const char *buf, size_t len,
+                             size_t max_content_bytes,
+                             const cm_event_defaults_t *defaults, int *filled,
+                             cm_event_t *ev, char *errstr, size_t errstr_size);
+
+/* Decodes buf[0..len) as the profile of a profile.set event. On error
+ * returns -1 with the reason in errstr (fields named "profile.<name>");
+ * profile is then released. */
+int cm_profile_decode(const char *buf, size_t len, cm_profile_t *profile,
+                      char *errstr, size_t errstr_size);
+
+/*
+ * Decodes buf[0..len), a JSON array of {role, content}, as the history of
+ * a context request (fields named "history[i].<name>"); content obeys
+ * max_content_bytes. On success *msgs is a new array of *cnt messages
+ * (NULL when empty): hand it to a cm_request_t, or release each and free
+ * it. On error returns -1 with the reason in errstr; *msgs is NULL.
+ */
+int cm_history_decode(const char *buf, size_t len, size_t max_content_bytes,
+                      cm_message_t **msgs, size_t *cnt, char *errstr,
+                      size_t errstr_size);
+
+/* 1 when buf[0..len), a reply written by cm_reply_encode() or
+ * cm_error_reply_encode(), is an error reply, else 0: a test without
+ * parsing, for a reader that only counts (the bench decoding 20k replies a
+ * second would measure itself). Decode with cm_reply_decode() to read one.
+ * Cannot fail. */
+int cm_reply_is_error(const char *buf, size_t len);
+
 #endif

@@ -2081,6 +2081,283 @@ static void test_session_key_split_bad(void **state)
         free(longer);
 }
 
+static void test_event_decode_defaults(void **state)
+{
+        const cm_event_defaults_t defs = {"e-new", "u-def", "c-def",
+                                          "assistant"};
+        const cm_event_defaults_t none = {NULL, NULL, NULL, NULL};
+        const char *full = "{\"event_id\":\"e1\",\"user_id\":\"u1\","
+                           "\"conversation_id\":\"c1\",\"role\":\"user\","
+                           "\"content\":\"hi\"}";
+        const char *bare = "{\"content\":\"hi\",\"extra\":[1.5,{\"a\":1}]}";
+        const char *del = "{\"type\":\"user.delete\",\"user_id\":\"u1\"}";
+        cm_event_t ev, plain;
+        char err[512] = "", err2[512] = "";
+        int filled = -1;
+
+        (void)state;
+        /* nothing missing: buf itself is the event */
+        assert_int_equal(cm_event_decode_defaults(full, strlen(full), MAXC,
+                                                  &defs, &filled, &ev, err,
+                                                  sizeof(err)),
+                         0);
+        assert_int_equal(filled, 0);
+        assert_string_equal(ev.event_id, "e1");
+        assert_string_equal(ev.user_id, "u1");
+        assert_string_equal(ev.conversation_id, "c1");
+        assert_int_equal(ev.msg.role, CM_ROLE_USER);
+        cm_event_release(&ev);
+
+        /* every field missing comes from the defaults */
+        assert_int_equal(cm_event_decode_defaults(bare, strlen(bare), MAXC,
+                                                  &defs, &filled, &ev, err,
+                                                  sizeof(err)),
+                         0);
+        assert_int_equal(filled, 1);
+        assert_string_equal(ev.event_id, "e-new");
+        assert_string_equal(ev.user_id, "u-def");
+        assert_string_equal(ev.conversation_id, "c-def");
+        assert_int_equal(ev.msg.role, CM_ROLE_ASSISTANT);
+        assert_string_equal(ev.msg.content, "hi");
+        cm_event_release(&ev);
+
+        /* role is not added to other types */
+        assert_int_equal(cm_event_decode_defaults(del, strlen(del), MAXC, &defs,
+                                                  &filled, &ev, err,
+                                                  sizeof(err)),
+                         0);
+        assert_int_equal(filled, 1);
+        assert_int_equal(ev.type, CM_EVENT_USER_DELETE);
+        assert_string_equal(ev.user_id, "u1");
+        assert_string_equal(ev.event_id, "e-new");
+        cm_event_release(&ev);
+
+        /* without defaults, the plain decoder's verdict and reason */
+        assert_int_equal(cm_event_decode_defaults(bare, strlen(bare), MAXC,
+                                                  &none, &filled, &ev, err,
+                                                  sizeof(err)),
+                         -1);
+        assert_int_equal(filled, 0);
+        assert_string_equal(err, "missing field 'event_id'");
+        assert_null(ev.msg.content);
+
+        /* a default is checked like the field itself */
+        {
+                const cm_event_defaults_t bad = {"e", "no/slash", NULL, NULL};
+
+                assert_int_equal(
+                    cm_event_decode_defaults(bare, strlen(bare), MAXC, &bad,
+                                             &filled, &ev, err, sizeof(err)),
+                    -1);
+                assert_contains(err, "field 'user_id': forbidden character");
+        }
+
+        /* malformed input: the same reason as cm_event_decode() */
+        {
+                const char *bad = "{\"event_id\":\"e\",\"user_id\":\"u\",}";
+
+                assert_int_equal(
+                    cm_event_decode_defaults(bad, strlen(bad), MAXC, &defs,
+                                             &filled, &ev, err, sizeof(err)),
+                    -1);
+                assert_int_equal(ev_decode(bad, &plain, err2, sizeof(err2)),
+                                 -1);
+                assert_string_equal(err, err2);
+        }
+        /* a present field keeps its bad value: no default papers over it */
+        {
+                const char *bad = "{\"user_id\":\"u\",\"role\":\"robot\","
+                                  "\"content\":\"x\"}";
+
+                assert_int_equal(
+                    cm_event_decode_defaults(bad, strlen(bad), MAXC, &defs,
+                                             &filled, &ev, err, sizeof(err)),
+                    -1);
+                assert_contains(err, "field 'role': must be one of");
+        }
+}
+
+static void test_profile_decode(void **state)
+{
+        const char *good = "{\"name\":\"Sumit\",\"role\":\"dev\","
+                           "\"interests\":[\"React\",\"Node.js\"]}";
+        cm_profile_t p;
+        char err[512] = "";
+        char *many;
+        cm_buf_t b;
+        int i;
+
+        (void)state;
+        assert_int_equal(
+            cm_profile_decode(good, strlen(good), &p, err, sizeof(err)), 0);
+        assert_string_equal(p.name, "Sumit");
+        assert_string_equal(p.role, "dev");
+        assert_int_equal(p.interest_cnt, 2);
+        assert_string_equal(p.interests[1], "Node.js");
+        cm_profile_release(&p);
+
+        assert_int_equal(cm_profile_decode("{}", 2, &p, err, sizeof(err)), 0);
+        assert_true(cm_profile_empty(&p));
+
+        /* the limits of a profile.set event, with its field names */
+        assert_int_equal(
+            cm_profile_decode("{\"name\":\"\"}", 11, &p, err, sizeof(err)), -1);
+        assert_string_equal(err, "field 'profile.name': must not be empty");
+        assert_null(p.name);
+        cm_buf_init(&b);
+        cm_buf_adds(&b, "{\"interests\":[");
+        for (i = 0; i < 65; i++)
+                cm_buf_addf(&b, "%s\"i%d\"", i ? "," : "", i);
+        cm_buf_adds(&b, "]}");
+        many = cm_buf_detach(&b, NULL);
+        assert_int_equal(
+            cm_profile_decode(many, strlen(many), &p, err, sizeof(err)), -1);
+        assert_contains(err, "field 'profile.interests': 65 entries");
+        assert_null(p.interests);
+        free(many);
+        assert_int_equal(
+            cm_profile_decode("{\"role\":7}", 10, &p, err, sizeof(err)), -1);
+        assert_contains(err, "field 'profile.role': must be a string");
+        assert_int_equal(cm_profile_decode("[]", 2, &p, err, sizeof(err)), -1);
+        assert_contains(err, "top level must be an object");
+        assert_int_equal(cm_profile_decode("{\"name\":\"a\",\"name\":\"b\"}",
+                                           23, &p, err, sizeof(err)),
+                         -1);
+        assert_contains(err, "duplicate key");
+        assert_int_equal(
+            cm_profile_decode("{\"name\":x}", 10, &p, err, sizeof(err)), -1);
+        assert_string_equal(err,
+                            "malformed JSON: unexpected word 'x' at byte 8");
+}
+
+static int history_decode(const char *json, cm_message_t **msgs, size_t *cnt,
+                          char *err, size_t err_size)
+{
+        return cm_history_decode(json, strlen(json), 16, msgs, cnt, err,
+                                 err_size);
+}
+
+/* Asserts that json is refused as a history, with reason err_part. */
+static void history_fails(const char *json, const char *err_part)
+{
+        cm_message_t *msgs = (cm_message_t *)1;
+        size_t cnt = 7;
+        char err[512] = "";
+
+        if (history_decode(json, &msgs, &cnt, err, sizeof(err)) != -1) {
+                print_error("accepted bad history: %s\n", json);
+                fail();
+        }
+        assert_contains(err, err_part);
+        assert_null(msgs);
+        assert_int_equal(cnt, 0);
+}
+
+static void test_history_decode(void **state)
+{
+        cm_message_t *msgs = NULL;
+        cm_request_t req, out;
+        size_t cnt = 0;
+        char err[512] = "", *enc;
+
+        (void)state;
+        assert_int_equal(history_decode(" [{\"role\":\"user\",\"content\":"
+                                        "\"Hi\"},{\"role\":\"assistant\","
+                                        "\"content\":\"\",\"ts\":1}]\n",
+                                        &msgs, &cnt, err, sizeof(err)),
+                         0);
+        assert_int_equal(cnt, 2);
+        assert_int_equal(msgs[0].role, CM_ROLE_USER);
+        assert_string_equal(msgs[0].content, "Hi");
+        assert_int_equal(msgs[1].role, CM_ROLE_ASSISTANT);
+        assert_string_equal(msgs[1].content, "");
+        assert_int_equal(msgs[1].tokens, -1);
+
+        /* handed to a request, it encodes and decodes as it was */
+        memset(&req, 0, sizeof(req));
+        memcpy(req.request_id, "r", 2);
+        memcpy(req.user_id, "u", 2);
+        req.recent = -1;
+        req.history = msgs;
+        req.history_cnt = cnt;
+        req.has_history = 1;
+        enc = cm_request_encode(&req);
+        request_ok(enc, &out);
+        assert_int_equal(out.history_cnt, 2);
+        assert_string_equal(out.history[0].content, "Hi");
+        cm_request_release(&out);
+        cm_request_release(&req);
+        free(enc);
+
+        assert_int_equal(history_decode("[]", &msgs, &cnt, err, sizeof(err)),
+                         0);
+        assert_null(msgs);
+        assert_int_equal(cnt, 0);
+
+        /* what a worker would refuse, with the reason it would give */
+        history_fails("[{\"role\":\"user\",\"content\":\"ok\"},"
+                      "{\"role\":\"robot\",\"content\":\"x\"}]",
+                      "field 'history[1].role': must be one of user, "
+                      "assistant, system");
+        history_fails("[{\"role\":\"user\"}]",
+                      "missing field 'history[0].content'");
+        history_fails("[{\"role\":\"user\",\"content\":\"17 bytes of text!\"}]",
+                      "field 'history[0].content': 17 bytes is over the "
+                      "limit of 16");
+        history_fails("[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]",
+                      "field 'history[0].content': must not contain NUL");
+        history_fails("[{\"role\":\"user\",\"role\":\"user\",\"content\":"
+                      "\"x\"}]",
+                      "duplicate key");
+        history_fails("{\"role\":\"user\",\"content\":\"x\"}",
+                      "field 'history': must be an array, got object");
+        history_fails("", "malformed JSON: empty input");
+        history_fails("[], \"extra\": 1", "more than one value");
+        history_fails("[] []", "malformed JSON");
+        /* byte offsets count from the start of the input */
+        history_fails("[{\"role\":\"user\",\"content\":\"\xff\"}]",
+                      "invalid UTF-8 at byte 27");
+        history_fails("[{\"role\":\"user\",\"content\":nope}]",
+                      "unexpected word 'nope' at byte 26");
+        history_fails("[{\"role\":\"user\"", "malformed JSON");
+}
+
+static void test_reply_is_error(void **state)
+{
+        cm_profile_t profile;
+        cm_message_t recent;
+        cm_reply_t reply;
+        char *enc;
+
+        (void)state;
+        enc = cm_error_reply_encode("r-1", "invalid_request", "bad");
+        assert_int_equal(cm_reply_is_error(enc, strlen(enc)), 1);
+        free(enc);
+        enc = cm_error_reply_encode(NULL, NULL, NULL);
+        assert_int_equal(cm_reply_is_error(enc, strlen(enc)), 1);
+        free(enc);
+
+        /* a reply that talks about errors in every string it has */
+        memset(&profile, 0, sizeof(profile));
+        memset(&recent, 0, sizeof(recent));
+        memset(&reply, 0, sizeof(reply));
+        profile.name = "\"error\":{";
+        recent.role = CM_ROLE_USER;
+        recent.content = "{\"error\":{\"code\":\"x\"}}";
+        reply.request_id = "r-1";
+        reply.user_id = "u";
+        reply.conversation_id = "default";
+        reply.context = "\"error\":{}";
+        reply.profile = &profile;
+        reply.summary = "error: {\"error\":{";
+        reply.recent = &recent;
+        reply.recent_cnt = 1;
+        enc = cm_reply_encode(&reply);
+        assert_int_equal(cm_reply_is_error(enc, strlen(enc)), 0);
+        free(enc);
+        assert_int_equal(cm_reply_is_error(NULL, 0), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -2125,6 +2402,10 @@ int main(void)
             cmocka_unit_test(test_compaction_job_bad),
             cmocka_unit_test(test_session_key),
             cmocka_unit_test(test_session_key_split_bad),
+            cmocka_unit_test(test_event_decode_defaults),
+            cmocka_unit_test(test_profile_decode),
+            cmocka_unit_test(test_history_decode),
+            cmocka_unit_test(test_reply_is_error),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "util.h"
 
 /* Exit statuses of the chatmem CLI. */
 enum {
@@ -38,6 +39,13 @@ int cli_config_load(cm_config_t *cfg, const char *conf_path);
  * after printing "chatmem: bad <what> '<s>': <reason>".
  */
 int cli_check_id(const char *what, const char *s);
+
+/*
+ * Appends the whole file at path ("-": stdin) to b. Returns 0, or -1 with
+ * the reason in errstr (b then holds what was read).
+ */
+int cli_read_file(const char *path, cm_buf_t *b, char *errstr,
+                  size_t errstr_size);
 
 /* Usage of each subcommand, to fp. */
 void usage_send(FILE *fp);

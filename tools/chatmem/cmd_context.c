@@ -18,14 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "cli.h"
 #include "codec.h"
 #include "config.h"
 #include "daemon.h"
 #include "kafka.h"
+#include "produce.h"
 #include "log.h"
+#include "topic.h"
 #include "util.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -91,234 +91,32 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
         a->dr_err = m->err;
 }
 
-/* Reads the whole file at path ("-": stdin) into b. Returns 0, or -1 with
- * the reason in errstr. */
-static int read_file(const char *path, cm_buf_t *b, char *errstr,
-                     size_t errstr_size)
-{
-        FILE *fp = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-        char chunk[65536];
-        size_t n;
-        int ret = -1;
-
-        if (!fp) {
-                snprintf(errstr, errstr_size, "cannot open '%s': %m", path);
-                return -1;
-        }
-        while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-                cm_buf_add(b, chunk, n);
-        if (ferror(fp)) {
-                snprintf(errstr, errstr_size, "cannot read '%s': %m", path);
-                goto out;
-        }
-        ret = 0;
-out:
-        if (fp != stdin)
-                fclose(fp);
-        return ret;
-}
-
-/* Loads --history-file into req->history. The strict checks (UTF-8,
- * sizes) are the decoder's, run on the encoded request afterwards.
- * Returns 0, or -1 with the reason in errstr. */
-static int load_history(const char *path, cm_request_t *req, char *errstr,
-                        size_t errstr_size)
+/* Reads --history-file into req->history with the codec's checks, those
+ * a worker applies to the history of a request. Returns 0, or -1 after
+ * printing why. */
+static int load_history(const char *path, size_t max_content_bytes,
+                        cm_request_t *req)
 {
         cm_buf_t b;
-        json_object *root = NULL;
-        enum json_tokener_error jerr;
-        size_t i, n;
+        char errstr[512];
         int ret = -1;
 
         cm_buf_init(&b);
-        if (read_file(path, &b, errstr, errstr_size) == -1)
-                goto out;
-        root = json_tokener_parse_verbose(b.buf ? b.buf : "", &jerr);
-        if (!root) {
-                snprintf(errstr, errstr_size, "'%s': not JSON: %s", path,
-                         json_tokener_error_desc(jerr));
+        if (cli_read_file(path, &b, errstr, sizeof(errstr)) == -1) {
+                cli_error("--history-file: %s", errstr);
                 goto out;
         }
-        if (!json_object_is_type(root, json_type_array)) {
-                snprintf(errstr, errstr_size,
-                         "'%s': must be a JSON array of {\"role\", "
-                         "\"content\"}",
-                         path);
+        if (cm_history_decode(b.buf, b.len, max_content_bytes, &req->history,
+                              &req->history_cnt, errstr,
+                              sizeof(errstr)) == -1) {
+                cli_error("--history-file '%s': %s", path, errstr);
                 goto out;
         }
-        n = json_object_array_length(root);
-        req->history = cm_calloc(n ? n : 1, sizeof(cm_message_t));
         req->has_history = 1;
-        for (i = 0; i < n; i++) {
-                json_object *it = json_object_array_get_idx(root, i);
-                json_object *role = NULL, *content = NULL;
-                cm_message_t *msg = &req->history[req->history_cnt];
-
-                if (!json_object_is_type(it, json_type_object) ||
-                    !json_object_object_get_ex(it, "role", &role) ||
-                    !json_object_object_get_ex(it, "content", &content) ||
-                    !json_object_is_type(content, json_type_string) ||
-                    !json_object_is_type(role, json_type_string) ||
-                    cm_role_parse(json_object_get_string(role), &msg->role) ==
-                        -1) {
-                        snprintf(errstr, errstr_size,
-                                 "'%s': entry %zu: must be {\"role\": "
-                                 "\"user\"|\"assistant\"|\"system\", "
-                                 "\"content\": \"...\"}",
-                                 path, i);
-                        goto out;
-                }
-                msg->content_len = (size_t)json_object_get_string_len(content);
-                msg->content = cm_strndup(json_object_get_string(content),
-                                          msg->content_len);
-                msg->tokens = -1;
-                req->history_cnt++;
-        }
         ret = 0;
 out:
-        json_object_put(root);
         cm_buf_release(&b);
         return ret;
-}
-
-/* Reads the reply topic's metadata, retrying transient errors until the
- * deadline. Returns the partition count, or -1 after printing why. */
-static int reply_partitions(asker_t *a, int32_t **ids)
-{
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt;
-        rd_kafka_resp_err_t err;
-        int i, cnt = -1;
-
-        rkt = rd_kafka_topic_new(a->consumer, a->reply_topic, NULL);
-        if (!rkt) {
-                cli_error("cannot use topic '%s': %s", a->reply_topic,
-                          rd_kafka_err2str(rd_kafka_last_error()));
-                return -1;
-        }
-        for (;;) {
-                err = rd_kafka_metadata(a->consumer, 0, rkt, &md,
-                                        remaining_ms(a) ? remaining_ms(a) : 1);
-                if (!err && md->topic_cnt == 1 &&
-                    md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                    md->topics[0].partition_cnt > 0)
-                        break;
-                if (!err && md->topic_cnt == 1 &&
-                    md->topics[0].err ==
-                        RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-                        cli_error("reply topic '%s' does not exist at '%s'",
-                                  a->reply_topic, a->cfg.kafka_brokers);
-                        goto out;
-                }
-                if (!err)
-                        err = md->topic_cnt == 1
-                                  ? md->topics[0].err
-                                  : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-                if (md)
-                        rd_kafka_metadata_destroy(md);
-                md = NULL;
-                if (remaining_ms(a) == 0 || cm_stop) {
-                        cli_error("cannot read the partitions of '%s' at "
-                                  "'%s': %s",
-                                  a->reply_topic, a->cfg.kafka_brokers,
-                                  rd_kafka_err2str(err));
-                        goto out;
-                }
-                cm_kafka_sleep(NULL, 100);
-        }
-        cnt = md->topics[0].partition_cnt;
-        *ids = cm_calloc((size_t)cnt, sizeof(**ids));
-        for (i = 0; i < cnt; i++)
-                (*ids)[i] = md->topics[0].partitions[i].id;
-out:
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-        return cnt;
-}
-
-/* Assigns every partition of the reply topic at its high watermark, so
- * that anything produced from now on is read. Returns 0, or -1 after
- * printing why. */
-static int assign_at_end(asker_t *a)
-{
-        rd_kafka_topic_partition_list_t *parts = NULL;
-        rd_kafka_resp_err_t err;
-        int32_t *ids = NULL;
-        int i, cnt, ret = -1;
-
-        cnt = reply_partitions(a, &ids);
-        if (cnt < 0)
-                return -1;
-        parts = rd_kafka_topic_partition_list_new(cnt);
-        for (i = 0; i < cnt; i++) {
-                int64_t lo = 0, hi = 0;
-
-                err = rd_kafka_query_watermark_offsets(
-                    a->consumer, a->reply_topic, ids[i], &lo, &hi,
-                    remaining_ms(a) ? remaining_ms(a) : 1);
-                if (err) {
-                        cli_error("cannot read the end of '%s' [%d] at "
-                                  "'%s': %s",
-                                  a->reply_topic, (int)ids[i],
-                                  a->cfg.kafka_brokers, rd_kafka_err2str(err));
-                        goto out;
-                }
-                rd_kafka_topic_partition_list_add(parts, a->reply_topic, ids[i])
-                    ->offset = hi;
-        }
-        err = rd_kafka_assign(a->consumer, parts);
-        if (err) {
-                cli_error("cannot assign '%s': %s", a->reply_topic,
-                          rd_kafka_err2str(err));
-                goto out;
-        }
-        ret = 0;
-out:
-        rd_kafka_topic_partition_list_destroy(parts);
-        free(ids);
-        return ret;
-}
-
-/* Makes the producer learn the request topic's partitions now: the first
- * message to a topic the producer has not seen otherwise waits for
- * librdkafka's next periodic metadata scan (up to a second). Best effort:
- * on failure the produce below waits for that scan instead. */
-static void warm_up(asker_t *a)
-{
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt;
-
-        rkt = rd_kafka_topic_new(a->producer, a->cfg.topic_requests, NULL);
-        if (!rkt)
-                return;
-        if (rd_kafka_metadata(a->producer, 0, rkt, &md,
-                              remaining_ms(a) ? remaining_ms(a) : 1) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR)
-                rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-}
-
-static int produce_request(asker_t *a, const char *key, char *payload)
-{
-        rd_kafka_resp_err_t err;
-
-        for (;;) {
-                err = rd_kafka_producev(
-                    a->producer, RD_KAFKA_V_TOPIC(a->cfg.topic_requests),
-                    RD_KAFKA_V_KEY(key, strlen(key)),
-                    RD_KAFKA_V_VALUE(payload, strlen(payload)),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cm_stop)
-                        break;
-                rd_kafka_poll(a->producer, 100);
-        }
-        if (err) {
-                cli_error("cannot produce to '%s': %s", a->cfg.topic_requests,
-                          rd_kafka_err2str(err));
-                return -1;
-        }
-        return 0;
 }
 
 /* 1 if m is the reply to request_id, judged by its key. */
@@ -420,23 +218,17 @@ static const char *yes_no(int b)
         return b ? "yes" : "no";
 }
 
+/* Prints the reply as it came, on one line: it decoded, and the codec
+ * refuses raw control characters inside strings, so every line break in it
+ * is white space between tokens. */
 static void print_json(const rd_kafka_message_t *m)
 {
-        if (!memchr(m->payload, '\n', m->len)) {
-                fwrite(m->payload, 1, m->len, stdout);
-                fputc('\n', stdout);
-                return;
-        }
-        /* The reply is valid JSON (it decoded): make it one line. */
-        {
-                json_object *root =
-                    json_tokener_parse((const char *)m->payload);
+        const char *p = m->payload;
+        size_t i;
 
-                puts(json_object_to_json_string_ext(
-                    root,
-                    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(root);
-        }
+        for (i = 0; i < m->len; i++)
+                putchar(p[i] == '\n' || p[i] == '\r' ? ' ' : p[i]);
+        putchar('\n');
 }
 
 static void print_reply(const cm_reply_doc_t *doc)
@@ -487,9 +279,9 @@ int cmd_context(int argc, char **argv, const char *conf_path)
         const char *query = NULL, *history_file = NULL, *reply_to = NULL;
         const char *user, *conv = "default";
         char *payload = NULL, *group = NULL;
-        char errstr[512], key[2 * CM_ID_MAX + 2], uuid[37];
+        char errstr[512], key[CM_SESSION_KEY_MAX], uuid[37];
         long long max_tokens = 0, recent = -1, timeout_ms = DEFAULT_TIMEOUT_MS;
-        int opt, json = 0, ret = CLI_FAIL;
+        int opt, rc, json = 0, ret = CLI_FAIL;
 
         memset(&a, 0, sizeof(a));
         memset(&req, 0, sizeof(req));
@@ -564,10 +356,9 @@ int cmd_context(int argc, char **argv, const char *conf_path)
         req.recent = (int)recent;
         req.query = cm_strdup(query);
         if (history_file &&
-            load_history(history_file, &req, errstr, sizeof(errstr)) == -1) {
-                cli_error("--history-file: %s", errstr);
+            load_history(history_file, (size_t)a.cfg.max_content_bytes, &req) ==
+                -1)
                 goto out;
-        }
         payload = cm_request_encode(&req);
         if (cm_request_decode(payload, strlen(payload),
                               (size_t)a.cfg.max_content_bytes, &check, errstr,
@@ -575,7 +366,7 @@ int cmd_context(int argc, char **argv, const char *conf_path)
                 cli_error("invalid request: %s", errstr);
                 goto out;
         }
-        snprintf(key, sizeof(key), "%s:%s", user, conv);
+        cm_session_key(key, user, conv);
 
         cm_daemon_signals();
         a.producer = cm_kafka_rpc_producer_new(&a.cfg, on_delivery, &a, errstr,
@@ -603,10 +394,21 @@ int cmd_context(int argc, char **argv, const char *conf_path)
                 cli_error("%s", errstr);
                 goto out;
         }
-        if (assign_at_end(&a) == -1)
+        if (tool_topic_assign_at_end(a.consumer, a.reply_topic, a.deadline_us,
+                                     errstr, sizeof(errstr)) == -1) {
+                cli_error("%s (kafka at '%s')", errstr, a.cfg.kafka_brokers);
                 goto out;
-        warm_up(&a);
-        if (produce_request(&a, key, payload) == -1)
+        }
+        /* Best effort: the producer learns the request topic's partitions
+         * now instead of at librdkafka's next periodic scan (up to a
+         * second); if it cannot, the produce below waits for that scan. */
+        if (tool_topic_partitions(a.producer, a.cfg.topic_requests,
+                                  a.deadline_us, NULL, errstr,
+                                  sizeof(errstr)) == -1)
+                cm_debug("%s", errstr);
+        rc = tool_produce(a.producer, a.cfg.topic_requests, key, payload);
+        payload = NULL; /* now owned by the producer */
+        if (rc == -1)
                 goto out;
         cm_debug("request '%s' for '%s' sent to '%s', waiting on '%s'",
                  req.request_id, key, a.cfg.topic_requests, a.reply_topic);

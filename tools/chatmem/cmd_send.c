@@ -4,9 +4,11 @@
  * One event from the options (--content, or a --type other than message),
  * or one per JSON line on stdin. Every event is checked with the same
  * strict decoder as chatmem-ingest (unless --raw) and keyed by its session
- * "<user_id>:<conversation_id>". A missing event_id is filled with a fresh
- * UUID, and the event is then sent re-encoded; an event that needs no
- * change is sent byte for byte as given.
+ * "<user_id>:<conversation_id>". What a line lacks is filled in by the
+ * codec (cm_event_decode_defaults): event_id with a fresh UUID, user_id,
+ * conversation_id and role from the options; such an event is sent
+ * re-encoded, one that needs no change byte for byte as given. The event of
+ * the options is a cm_event_t encoded by the codec.
  *
  * Producing never waits per message: the producer batches, a full local
  * queue is drained by polling, and delivery reports are counted; at the
@@ -17,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <json-c/json.h>
 
 #include "cli.h"
 #include "codec.h"
@@ -35,10 +35,12 @@ typedef struct sender {
         rd_kafka_t *rk;
         rd_kafka_topic_t *rkt;
         int raw;
-        const char *key;      /* --key: the message key of every event */
-        const char *def_user; /* stdin mode: fills a missing user_id… */
-        const char *def_conv; /* …conversation_id… */
-        const char *def_role; /* …and role (message events) */
+        const char *key; /* --key: the message key of every event */
+        /* What a line lacks: a fresh event_id (uuid, renewed once used), and
+         * in stdin mode the user_id, conversation_id and role of the
+         * options. */
+        cm_event_defaults_t defaults;
+        char uuid[37];
         unsigned long long produced;  /* accepted by the producer */
         unsigned long long delivered; /* acknowledged by the broker */
         unsigned long long dr_failed; /* delivery reports with an error */
@@ -79,8 +81,8 @@ void usage_send(FILE *fp)
             "the session key)\n"
             "      --raw            send lines as they are, without "
             "validation (tests);\n"
-            "                       the key is read from the JSON when "
-            "possible\n"
+            "                       keyed by session when a line is a "
+            "valid event\n"
             "  -c, --config FILE    chatmem.conf to read\n"
             "  -h, --help           this text\n"
             "\n"
@@ -146,81 +148,21 @@ static int is_space(char c)
         return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* Parses buf[0..len) as one JSON object with json-c, reporting nothing:
- * when this fails the strict decoder gives the reason. Returns the object
- * (caller puts it) or NULL. */
-static json_object *parse_json_object(const char *buf, size_t len)
-{
-        json_tokener *tok;
-        json_object *root;
-        size_t end;
-
-        if (len == 0 || len > 0x7fffffff)
-                return NULL;
-        tok = json_tokener_new();
-        if (!tok) {
-                fprintf(stderr, "chatmem: out of memory\n");
-                abort();
-        }
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-                                        JSON_TOKENER_VALIDATE_UTF8);
-        root = json_tokener_parse_ex(tok, buf, (int)len);
-        end = json_tokener_get_parse_end(tok);
-        if (json_tokener_get_error(tok) != json_tokener_success)
-                end = 0;
-        while (end && end < len && is_space(buf[end]))
-                end++;
-        json_tokener_free(tok);
-        if (end != len || !json_object_is_type(root, json_type_object)) {
-                json_object_put(root);
-                return NULL;
-        }
-        return root;
-}
-
-static const char *json_str_member(json_object *obj, const char *name)
-{
-        json_object *v;
-
-        if (!json_object_object_get_ex(obj, name, &v) ||
-            !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
-/* Adds name = value to obj when obj has no member name. Returns 1 if it
- * did, else 0. */
-static int fill_member(json_object *obj, const char *name, const char *value)
-{
-        if (!value || json_object_object_get_ex(obj, name, NULL))
-                return 0;
-        json_object_object_add(obj, name, json_object_new_string(value));
-        return 1;
-}
-
-/* --raw: sends the line as it is, keyed by its ids when they are
- * readable. */
+/* --raw: sends the line as it is, keyed by its session when it is a valid
+ * event (else without a key, unless --key). */
 static int send_raw(sender_t *s, const char *line, size_t len)
 {
-        json_object *root = parse_json_object(line, len);
-        cm_buf_t key;
-        const char *user = NULL, *conv = NULL;
-        int ret;
+        char session_key[CM_SESSION_KEY_MAX];
+        const char *key = s->key;
+        cm_event_t ev;
 
-        cm_buf_init(&key);
-        if (root) {
-                user = json_str_member(root, "user_id");
-                conv = json_str_member(root, "conversation_id");
+        if (!key && cm_event_decode(line, len, SIZE_MAX, &ev, NULL, 0) == 0) {
+                cm_session_key(session_key, ev.user_id, ev.conversation_id);
+                key = session_key;
+                cm_event_release(&ev);
         }
-        if (s->key)
-                cm_buf_adds(&key, s->key);
-        else if (user)
-                cm_buf_addf(&key, "%s:%s", user, conv ? conv : "default");
-        ret = produce(s, s->key || user ? key.buf : NULL, key.len, (char *)line,
-                      len, RD_KAFKA_MSG_F_COPY);
-        cm_buf_release(&key);
-        json_object_put(root);
-        return ret;
+        return produce(s, key, key ? strlen(key) : 0, (char *)line, len,
+                       RD_KAFKA_MSG_F_COPY);
 }
 
 /*
@@ -230,41 +172,20 @@ static int send_raw(sender_t *s, const char *line, size_t len)
 static int send_event(sender_t *s, const char *line, size_t len, char *errstr,
                       size_t errstr_size)
 {
-        json_object *root;
         cm_event_t ev;
-        char *fixed = NULL, *payload;
-        char session_key[2 * CM_ID_MAX + 2];
+        char *payload;
+        char session_key[CM_SESSION_KEY_MAX];
         const char *key;
-        size_t payload_len, key_len;
-        int changed = 0, flags, ret = -1;
+        size_t payload_len;
+        int filled, flags;
 
-        memset(&ev, 0, sizeof(ev));
-        /* The decoder requires event_id, so a missing one (or a default
-         * from the options) is added before decoding. */
-        root = parse_json_object(line, len);
-        if (root) {
-                char uuid[37];
-                const char *type = json_str_member(root, "type");
-
-                if (!json_object_object_get_ex(root, "event_id", NULL)) {
-                        cm_uuid(uuid);
-                        changed |= fill_member(root, "event_id", uuid);
-                }
-                changed |= fill_member(root, "user_id", s->def_user);
-                changed |= fill_member(root, "conversation_id", s->def_conv);
-                if (!type || !strcmp(type, "message"))
-                        changed |= fill_member(root, "role", s->def_role);
-                if (changed)
-                        fixed = cm_strdup(json_object_to_json_string_ext(
-                            root, JSON_C_TO_STRING_PLAIN |
-                                      JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(root);
-        }
-        if (cm_event_decode(fixed ? fixed : line, fixed ? strlen(fixed) : len,
-                            (size_t)s->cfg->max_content_bytes, &ev, errstr,
-                            errstr_size) == -1)
-                goto out;
-        if (fixed) {
+        if (cm_event_decode_defaults(
+                line, len, (size_t)s->cfg->max_content_bytes, &s->defaults,
+                &filled, &ev, errstr, errstr_size) == -1)
+                return -1;
+        if (!strcmp(ev.event_id, s->uuid))
+                cm_uuid(s->uuid); /* used: the next line gets another */
+        if (filled) {
                 payload = cm_event_encode(&ev);
                 payload_len = strlen(payload);
                 flags = RD_KAFKA_MSG_F_FREE;
@@ -275,21 +196,14 @@ static int send_event(sender_t *s, const char *line, size_t len, char *errstr,
         }
         if (s->key) {
                 key = s->key;
-                key_len = strlen(s->key);
         } else {
-                snprintf(session_key, sizeof(session_key), "%s:%s", ev.user_id,
-                         ev.conversation_id);
+                cm_session_key(session_key, ev.user_id, ev.conversation_id);
                 key = session_key;
-                key_len = strlen(session_key);
         }
-        if (produce(s, key, key_len, payload, payload_len, flags) == -1)
-                ret = -2;
-        else
-                ret = 0;
-out:
         cm_event_release(&ev);
-        free(fixed);
-        return ret;
+        if (produce(s, key, strlen(key), payload, payload_len, flags) == -1)
+                return -2;
+        return 0;
 }
 
 /* One line of input, or the event built from the options (lineno 0). */
@@ -349,51 +263,68 @@ static void send_stdin(sender_t *s)
         free(line);
 }
 
-/* Builds the one event of the options as a JSON line (heap string). On
- * error returns NULL after printing the reason. */
-static char *event_from_options(const char *type, const char *event_id,
+/* Parses an event type name. Returns 0, or -1 if s names none. */
+static int type_parse(const char *s, cm_event_type_t *out)
+{
+        cm_event_type_t t;
+
+        for (t = CM_EVENT_MESSAGE; t <= CM_EVENT_USER_DELETE; t++) {
+                if (!strcmp(s, cm_event_type_str(t))) {
+                        *out = t;
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+/* Copies id into out, a field of CM_ID_MAX + 1 bytes. The id itself is
+ * checked with the event, unless --raw. Returns 0, or -1 after printing
+ * why. */
+static int id_copy(const char *option, const char *id, char out[CM_ID_MAX + 1])
+{
+        if (strlen(id) > CM_ID_MAX) {
+                cli_error("send: %s: at most %d bytes", option, CM_ID_MAX);
+                return -1;
+        }
+        memcpy(out, id, strlen(id) + 1);
+        return 0;
+}
+
+/* Encodes the one event of the options (heap string). On error returns
+ * NULL after printing the reason. */
+static char *event_from_options(cm_event_type_t type, const char *event_id,
                                 const char *user, const char *conv,
-                                const char *role, const char *content,
+                                cm_role_t role, const char *content,
                                 const char *profile)
 {
-        json_object *obj = json_object_new_object();
-        char uuid[37];
+        cm_event_t ev;
+        char uuid[37], why[512];
         char *out = NULL;
 
-        if (strcmp(type, "message"))
-                json_object_object_add(obj, "type",
-                                       json_object_new_string(type));
+        memset(&ev, 0, sizeof(ev));
+        ev.type = type;
         if (!event_id) {
                 cm_uuid(uuid);
                 event_id = uuid;
         }
-        json_object_object_add(obj, "event_id",
-                               json_object_new_string(event_id));
-        json_object_object_add(obj, "user_id", json_object_new_string(user));
-        if (conv)
-                json_object_object_add(obj, "conversation_id",
-                                       json_object_new_string(conv));
-        if (!strcmp(type, "message")) {
-                json_object_object_add(obj, "role",
-                                       json_object_new_string(role));
-                json_object_object_add(obj, "content",
-                                       json_object_new_string(content));
-                json_object_object_add(obj, "ts",
-                                       json_object_new_int64(cm_now_ms()));
+        if (id_copy("--event-id", event_id, ev.event_id) == -1 ||
+            id_copy("--user", user, ev.user_id) == -1 ||
+            (conv && id_copy("--conv", conv, ev.conversation_id) == -1))
+                goto out;
+        if (type == CM_EVENT_MESSAGE) {
+                ev.msg.role = role;
+                ev.msg.content = (char *)content; /* borrowed */
+                ev.msg.content_len = strlen(content);
+                ev.msg.ts = cm_now_ms();
         }
-        if (profile) {
-                json_object *p = json_tokener_parse(profile);
-
-                if (!p) {
-                        cli_error("--profile: not valid JSON");
-                        goto out;
-                }
-                json_object_object_add(obj, "profile", p);
+        if (profile && cm_profile_decode(profile, strlen(profile), &ev.profile,
+                                         why, sizeof(why)) == -1) {
+                cli_error("--profile: %s", why);
+                goto out;
         }
-        out = cm_strdup(json_object_to_json_string_ext(
-            obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        out = cm_event_encode(&ev);
 out:
-        json_object_put(obj);
+        cm_profile_release(&ev.profile);
         return out;
 }
 
@@ -440,7 +371,8 @@ int cmd_send(int argc, char **argv, const char *conf_path)
         const char *event_id = NULL, *type = "message", *profile = NULL;
         char *one = NULL;
         char errstr[512];
-        cm_role_t role_v;
+        cm_event_type_t type_v;
+        cm_role_t role_v = CM_ROLE_USER;
         int opt, single, ret = CLI_FAIL;
 
         memset(&s, 0, sizeof(s));
@@ -491,8 +423,7 @@ int cmd_send(int argc, char **argv, const char *conf_path)
                 usage_send(stderr);
                 return CLI_USAGE;
         }
-        if (strcmp(type, "message") && strcmp(type, "profile.set") &&
-            strcmp(type, "session.delete") && strcmp(type, "user.delete")) {
+        if (type_parse(type, &type_v) == -1) {
                 cli_error("send: --type must be message, profile.set, "
                           "session.delete or user.delete");
                 return CLI_USAGE;
@@ -501,13 +432,13 @@ int cmd_send(int argc, char **argv, const char *conf_path)
                 cli_error("send: --role must be user, assistant or system");
                 return CLI_USAGE;
         }
-        single = content || strcmp(type, "message");
+        single = content || type_v != CM_EVENT_MESSAGE;
         if (single && !user) {
                 cli_error("send: --user is required with --content or "
                           "--type");
                 return CLI_USAGE;
         }
-        if (!strcmp(type, "profile.set") && !profile) {
+        if (type_v == CM_EVENT_PROFILE_SET && !profile) {
                 cli_error("send: --type profile.set needs --profile JSON");
                 return CLI_USAGE;
         }
@@ -515,16 +446,17 @@ int cmd_send(int argc, char **argv, const char *conf_path)
                        (conv && cli_check_id("conversation id", conv) == -1)))
                 return CLI_USAGE;
         if (single) {
-                one =
-                    event_from_options(type, event_id, user, conv,
-                                       role ? role : "user", content, profile);
+                one = event_from_options(type_v, event_id, user, conv, role_v,
+                                         content, profile);
                 if (!one)
                         return CLI_USAGE;
         } else {
-                s.def_user = user;
-                s.def_conv = conv;
-                s.def_role = role;
+                s.defaults.user_id = user;
+                s.defaults.conversation_id = conv;
+                s.defaults.role = role;
         }
+        cm_uuid(s.uuid);
+        s.defaults.event_id = s.uuid;
 
         if (cli_config_load(&cfg, conf_path) == -1)
                 goto out;

@@ -75,7 +75,10 @@ static void print_json(json_object *obj)
         json_object_put(obj);
 }
 
-int cmd_stats(int argc, char **argv, const char *conf_path)
+/* Parses the options of stats and session (--json, --config, --help).
+ * Returns -1 to go on, else the exit status to return. */
+static int parse_options(int argc, char **argv, void (*usage)(FILE *fp),
+                         int *json, const char **conf_path)
 {
         static const struct option longopts[] = {
             {"json", no_argument, NULL, 'j'},
@@ -83,41 +86,63 @@ int cmd_stats(int argc, char **argv, const char *conf_path)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        cm_config_t cfg;
-        cm_store_t *st = NULL;
-        long long sessions = 0;
-        char errstr[512], **counters = NULL;
-        int opt, json = 0, enabled, ret = CLI_FAIL;
-        size_t i;
+        int opt;
 
         while ((opt = getopt_long(argc, argv, "jc:h", longopts, NULL)) != -1) {
                 switch (opt) {
                 case 'j':
-                        json = 1;
+                        *json = 1;
                         break;
                 case 'c':
-                        conf_path = optarg;
+                        *conf_path = optarg;
                         break;
                 case 'h':
-                        usage_stats(stdout);
+                        usage(stdout);
                         return CLI_OK;
                 default:
-                        usage_stats(stderr);
+                        usage(stderr);
                         return CLI_USAGE;
                 }
         }
+        return -1;
+}
+
+/* Loads the configuration into cfg and connects to its Redis. Returns the
+ * store, or NULL after printing why; cfg must be released either way. */
+static cm_store_t *store_open(cm_config_t *cfg, const char *conf_path)
+{
+        cm_store_t *st;
+        char errstr[512];
+
+        if (cli_config_load(cfg, conf_path) == -1)
+                return NULL;
+        st = cm_store_new(cfg, errstr, sizeof(errstr));
+        if (!st)
+                cli_error("%s", errstr);
+        return st;
+}
+
+int cmd_stats(int argc, char **argv, const char *conf_path)
+{
+        cm_config_t cfg;
+        cm_store_t *st = NULL;
+        long long sessions = 0;
+        char errstr[512], **counters = NULL;
+        int json = 0, enabled, ret = CLI_FAIL;
+        size_t i;
+
+        ret = parse_options(argc, argv, usage_stats, &json, &conf_path);
+        if (ret != -1)
+                return ret;
+        ret = CLI_FAIL;
         if (optind < argc) {
                 cli_error("stats: unexpected argument '%s'", argv[optind]);
                 usage_stats(stderr);
                 return CLI_USAGE;
         }
-        if (cli_config_load(&cfg, conf_path) == -1)
+        st = store_open(&cfg, conf_path);
+        if (!st)
                 goto out;
-        st = cm_store_new(&cfg, errstr, sizeof(errstr));
-        if (!st) {
-                cli_error("%s", errstr);
-                goto out;
-        }
         enabled =
             cm_store_count_sessions(st, &sessions, errstr, sizeof(errstr)) == 0;
         if (!enabled) {
@@ -236,13 +261,13 @@ static void show_json(const char *user, const char *conv, const cm_session_t *s)
         print_json(obj);
 }
 
-static void show_text(const char *user, const char *conv, const cm_session_t *s)
+static void show_text(const char *key, const cm_session_t *s)
 {
         const cm_profile_t *p = &s->profile;
         char when[40];
         size_t i;
 
-        printf("session: %s:%s\n", user, conv);
+        printf("session: %s\n", key);
         printf("total messages: %lld, stored: %lld, last seq: %lld, "
                "tokens: %lld\n",
                (long long)s->total, (long long)s->stored_cnt,
@@ -272,7 +297,7 @@ static int session_show(cm_store_t *st, const char *user, const char *conv,
                         int json)
 {
         cm_session_t s;
-        char errstr[512];
+        char errstr[512], key[CM_SESSION_KEY_MAX];
         int exists;
 
         if (cm_store_load(st, user, conv, -1, &s, errstr, sizeof(errstr)) ==
@@ -281,12 +306,13 @@ static int session_show(cm_store_t *st, const char *user, const char *conv,
                 return CLI_FAIL;
         }
         exists = s.exists;
+        cm_session_key(key, user, conv);
         if (json)
                 show_json(user, conv, &s);
         else if (exists)
-                show_text(user, conv, &s);
+                show_text(key, &s);
         if (!exists)
-                cli_error("no session '%s:%s' in redis '%s'", user, conv,
+                cli_error("no session '%s' in redis '%s'", key,
                           cm_store_url(st));
         cm_session_release(&s);
         return exists ? CLI_OK : CLI_FAIL;
@@ -294,7 +320,7 @@ static int session_show(cm_store_t *st, const char *user, const char *conv,
 
 static int session_delete(cm_store_t *st, const char *user, const char *conv)
 {
-        char errstr[512];
+        char errstr[512], key[CM_SESSION_KEY_MAX];
         long long n;
 
         n = cm_store_delete_session(st, user, conv, errstr, sizeof(errstr));
@@ -302,41 +328,23 @@ static int session_delete(cm_store_t *st, const char *user, const char *conv)
                 cli_error("%s", errstr);
                 return CLI_FAIL;
         }
-        printf("deleted session '%s:%s': %lld key%s removed\n", user, conv, n,
+        cm_session_key(key, user, conv);
+        printf("deleted session '%s': %lld key%s removed\n", key, n,
                n == 1 ? "" : "s");
         return CLI_OK;
 }
 
 int cmd_session(int argc, char **argv, const char *conf_path)
 {
-        static const struct option longopts[] = {
-            {"json", no_argument, NULL, 'j'},
-            {"config", required_argument, NULL, 'c'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
         cm_config_t cfg;
         cm_store_t *st = NULL;
         const char *action, *user, *conv = "default";
-        char errstr[512];
-        int opt, json = 0, ret = CLI_FAIL;
+        int json = 0, ret;
 
-        while ((opt = getopt_long(argc, argv, "jc:h", longopts, NULL)) != -1) {
-                switch (opt) {
-                case 'j':
-                        json = 1;
-                        break;
-                case 'c':
-                        conf_path = optarg;
-                        break;
-                case 'h':
-                        usage_session(stdout);
-                        return CLI_OK;
-                default:
-                        usage_session(stderr);
-                        return CLI_USAGE;
-                }
-        }
+        ret = parse_options(argc, argv, usage_session, &json, &conf_path);
+        if (ret != -1)
+                return ret;
+        ret = CLI_FAIL;
         /* argv[optind]: show|delete, then USER [CONV]. */
         if (argc - optind < 2 || argc - optind > 3) {
                 usage_session(stderr);
@@ -355,13 +363,9 @@ int cmd_session(int argc, char **argv, const char *conf_path)
         if (cli_check_id("user id", user) == -1 ||
             cli_check_id("conversation id", conv) == -1)
                 return CLI_USAGE;
-        if (cli_config_load(&cfg, conf_path) == -1)
+        st = store_open(&cfg, conf_path);
+        if (!st)
                 goto out;
-        st = cm_store_new(&cfg, errstr, sizeof(errstr));
-        if (!st) {
-                cli_error("%s", errstr);
-                goto out;
-        }
         if (!strcmp(action, "show"))
                 ret = session_show(st, user, conv, json);
         else

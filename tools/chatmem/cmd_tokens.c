@@ -31,16 +31,6 @@ void usage_tokens(FILE *fp)
                 "  -h, --help           this text\n");
 }
 
-static int read_all(FILE *fp, cm_buf_t *b)
-{
-        char chunk[65536];
-        size_t n;
-
-        while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-                cm_buf_add(b, chunk, n);
-        return ferror(fp) ? -1 : 0;
-}
-
 /* Appends the decimal digits of v. */
 static void add_u32(cm_buf_t *b, uint32_t v)
 {
@@ -124,8 +114,8 @@ int cmd_tokens(int argc, char **argv, const char *conf_path)
         }
 
         cm_buf_init(&in);
-        if (read_all(stdin, &in) == -1) {
-                cli_error("cannot read stdin");
+        if (cli_read_file("-", &in, errstr, sizeof(errstr)) == -1) {
+                cli_error("%s", errstr);
                 rc = CLI_FAIL;
                 goto out;
         }

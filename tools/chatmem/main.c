@@ -9,6 +9,7 @@
  *
  * Exit status: 0 ok, 1 failure, 2 usage, 3 timeout.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,6 +82,38 @@ int cli_check_id(const char *what, const char *s)
                 return -1;
         }
         return 0;
+}
+
+int cli_read_file(const char *path, cm_buf_t *b, char *errstr,
+                  size_t errstr_size)
+{
+        int is_stdin = !strcmp(path, "-");
+        FILE *fp = is_stdin ? stdin : fopen(path, "rb");
+        char chunk[65536];
+        size_t n;
+        int ret = -1;
+
+        if (!fp) {
+                snprintf(errstr, errstr_size, "cannot open '%s': %s", path,
+                         strerror(errno));
+                return -1;
+        }
+        while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+                cm_buf_add(b, chunk, n);
+        if (ferror(fp)) {
+                if (is_stdin)
+                        snprintf(errstr, errstr_size, "cannot read stdin: %s",
+                                 strerror(errno));
+                else
+                        snprintf(errstr, errstr_size, "cannot read '%s': %s",
+                                 path, strerror(errno));
+                goto out;
+        }
+        ret = 0;
+out:
+        if (!is_stdin)
+                fclose(fp);
+        return ret;
 }
 
 static void usage(FILE *fp)
