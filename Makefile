@@ -1,7 +1,10 @@
 # chatmem — one plain Makefile.
 #
-#   make            build everything (after installing missing packages)
-#   make test       unit + integration tests
+#   make            build everything (says which packages are missing; it
+#                   never installs: `make deps` does)
+#   make deps       install the missing Debian packages (apt-get)
+#   make test       install what is missing, build, check the formatting,
+#                   run the unit and integration tests
 #   make demo       start a local fleet, play the seed conversation, stop
 #   make up / down  keep a local fleet running for manual use
 #   make SANITIZE=1 build (and test) with ASan/UBSan
@@ -10,12 +13,15 @@
 
 OPT      ?= -O2
 CC       ?= cc
+# Libraries, through pkg-config (recursive variables: evaluated after
+# `make deps` installed them).
 PKGS      = rdkafka hiredis json-c libconfig libcurl
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra \
 	      -Wstrict-prototypes -Wshadow -Wno-missing-field-initializers \
 	      -Werror -MMD -MP -Icommon \
 	      -DCM_TOKENIZER_DATA_DIR='"$(CURDIR)/$(DATA_DIR)"'
-LDLIBS    = -lrdkafka -lhiredis -ljson-c -lconfig -lcurl -lm -lpthread
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+LDLIBS    = $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
 ifeq ($(SANITIZE),1)
 VARIANT   = san
@@ -32,7 +38,7 @@ BUILD     = build/$(VARIANT)
 # Tokenizer data (rank tables), made from a pinned npm package; not in git.
 DATA_DIR   = build/data
 TOKEN_DATA = $(DATA_DIR)/cl100k_base.bin $(DATA_DIR)/o200k_base.bin
-CFLAGS   += $(CFLAGS_BASE) $(SANFLAGS)
+CFLAGS   += $(CFLAGS_BASE) $(PKG_CFLAGS) $(SANFLAGS)
 LDFLAGS  += $(SANFLAGS)
 
 ifeq ($(V),1)
@@ -54,11 +60,11 @@ UNIT_SRC   = $(wildcard tests/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 E2E        = $(sort $(wildcard tests/test_e2e_*.sh))
 
-.PHONY: all deps test unit e2e demo up down clean format fmt-check \
-	bench-tokenizer token-table
+.PHONY: all deps check-deps test unit e2e demo up down clean format \
+	fmt-check bench-tokenizer token-table
 .DEFAULT_GOAL := all
 
-all: deps
+all: check-deps
 	$(Q)$(MAKE) --no-print-directory build
 
 .PHONY: build
@@ -70,6 +76,16 @@ $(TOKEN_DATA) &: ops/fetch-tokenizer-data.sh
 
 deps:
 	$(Q)ops/install-deps.sh
+
+check-deps:
+	$(Q)ops/install-deps.sh check
+
+# Every program links the same way; tests add cmocka.
+define link
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+endef
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -92,9 +108,7 @@ $(LIB): $(COMMON_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BIN)/chatmem-%: $(BUILD)/workers/%/main.o $(LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(link)
 
 # What the CLI and the bench share (tools/shared), on their include path.
 TOOL_SHARED_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/shared/*.c))
@@ -102,25 +116,20 @@ $(BUILD)/tools/%.o: CFLAGS += -Itools/shared
 TOOL_CHATMEM_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/chatmem/*.c)) \
 		   $(TOOL_SHARED_OBJ)
 $(BIN)/chatmem: $(TOOL_CHATMEM_OBJ) $(LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(link)
 
 $(BIN)/chatmem-devbroker: $(BUILD)/tools/devbroker/main.o $(LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(link)
 
+$(UNIT_BIN): LDLIBS += $(shell pkg-config --libs cmocka)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(link)
 
 # Tests: units first (fast, no services), then the integration scripts, each
 # of which starts its own redis-server and devbroker on free ports.
 test: deps
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)$(MAKE) --no-print-directory unit e2e
+	$(Q)$(MAKE) --no-print-directory fmt-check unit e2e
 
 unit: $(UNIT_BIN) $(TOKEN_DATA)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
@@ -144,9 +153,7 @@ down:
 # side by side in one run (tests/bench/tokenizer.js prints the table).
 BENCH_TOKENS = $(BUILD)/tests/bench/bench_tokens
 $(BENCH_TOKENS): $(BUILD)/tests/bench/bench_tokens.o $(LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(link)
 
 bench-tokenizer: deps
 	$(Q)$(MAKE) --no-print-directory build $(BENCH_TOKENS)
@@ -158,20 +165,21 @@ bench-tokenizer: deps
 # cl100k_base counts: full history against chatmem's context.
 TOKEN_TABLE = $(BUILD)/tests/bench/token_table
 $(TOKEN_TABLE): $(BUILD)/tests/bench/token_table.o $(LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(link)
 
 token-table: $(TOKEN_TABLE) $(TOKEN_DATA)
 	@mkdir -p $(BUILD)/bench
 	$(Q)/usr/bin/python3 tests/seed50.py >$(BUILD)/bench/seed50.jsonl
 	$(Q)$(TOKEN_TABLE) $(BUILD)/bench/seed50.jsonl
 
+C_FILES = $(wildcard common/*.[ch] workers/*/*.c tools/*/*.[ch] tests/*.c \
+	  tests/bench/*.c tests/eval/*.c)
 format:
-	clang-format -i $(wildcard common/*.[ch] workers/*/*.c tools/*/*.c tests/*.c)
+	clang-format -i $(C_FILES)
 
 fmt-check:
-	clang-format --dry-run -Werror $(wildcard common/*.[ch] workers/*/*.c tools/*/*.c tests/*.c)
+	@$(if $(Q),echo "  FMT     $(words $(C_FILES)) files")
+	$(Q)clang-format --dry-run -Werror $(C_FILES)
 
 # Evaluation of profile extraction and the extractive summarizer on real
 # dialogue beside the repository (not part of `make test`); says so and
@@ -182,14 +190,11 @@ eval: $(BUILD)/tests/eval/eval_profile
 	$(Q)$(BUILD)/tests/eval/eval_profile $(EVAL_DATA)
 
 $(BUILD)/tests/eval/eval_profile: $(BUILD)/tests/eval/eval_profile.o $(LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(link)
 
 clean:
 	rm -rf build bin
 
--include $(shell find build -name '*.d' 2>/dev/null)
 
 # Load generator for `make bench` (tools/bench), and the benchmark itself:
 # its own fleet, ingest/context/build/cost/memory, a report under
@@ -197,12 +202,17 @@ clean:
 TOOL_BENCH_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/bench/*.c)) \
 		 $(TOOL_SHARED_OBJ)
 $(BIN)/chatmem-bench: $(TOOL_BENCH_OBJ) $(LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(link)
 
 .PHONY: bench
 bench:
 	$(Q)ops/install-deps.sh bench
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) ops/bench.sh $(CURDIR)/build/bench
+
+# Header dependencies (-MMD) of every object this Makefile knows.
+ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \
+	  $(TOOL_CHATMEM_OBJ) $(TOOL_BENCH_OBJ) \
+	  $(BUILD)/tools/devbroker/main.o $(UNIT_BIN:%=%.o) \
+	  $(BENCH_TOKENS).o $(TOKEN_TABLE).o $(BUILD)/tests/eval/eval_profile.o
+-include $(ALL_OBJ:.o=.d)

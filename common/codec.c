@@ -1287,7 +1287,8 @@ int cm_history_decode(const char *buf, size_t len, size_t max_content_bytes,
         *msgs = NULL;
         *cnt = 0;
         if (!buf || len == 0)
-                return cm_errf(errstr, errstr_size, "malformed JSON: empty input");
+                return cm_errf(errstr, errstr_size,
+                               "malformed JSON: empty input");
         /* The array is read as the only member of {"history": …}, through
          * the same checks as a request. */
         cm_buf_init(&b);
@@ -1301,7 +1302,7 @@ int cm_history_decode(const char *buf, size_t len, size_t max_content_bytes,
         }
         if (json_object_object_length(root) != 1) {
                 cm_errf(errstr, errstr_size,
-                     "malformed JSON: more than one value");
+                        "malformed JSON: more than one value");
                 goto out;
         }
         member(root, "history", &v);

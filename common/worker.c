@@ -270,6 +270,7 @@ static int produce(cm_worker_t *w, const char *topic, const void *key,
                 cm_error("cannot produce to '%s': %s", topic,
                          rd_kafka_err2str(err));
                 free(payload);
+                w->given_up++;
                 return -1;
         }
         if (d)

@@ -3,13 +3,15 @@
 # they are missing. Silent and quick when everything is present; runs
 # apt-get update first otherwise (a fresh machine knows no package before).
 #
-#   ops/install-deps.sh         build, run and test (make, make test, demo)
+#   ops/install-deps.sh         build, run and test (make test, make demo)
 #   ops/install-deps.sh bench   also gnuplot-nox, for make bench's plot
+#   ops/install-deps.sh check   install nothing: name what is missing and
+#                               fail (plain `make`)
 set -eu
 
 PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libjson-c-dev
 libconfig-dev libcurl4-openssl-dev libcmocka-dev redis-server redis-tools
-kcat python3 python3-jsonschema"
+kcat python3 python3-jsonschema clang-format"
 [ "${1:-}" = bench ] && PKGS="$PKGS gnuplot-nox"
 
 missing=""
@@ -25,6 +27,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	missing="$missing nodejs npm"
 fi
 [ -z "$missing" ] && exit 0
+if [ "${1:-}" = check ]; then
+	echo "missing packages:$missing" >&2
+	echo "install them with 'make deps' (make test and make demo do it too)" >&2
+	exit 1
+fi
 
 echo "install-deps: installing:$missing"
 if [ "$(id -u)" = 0 ]; then

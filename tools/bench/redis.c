@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "redis.h"
 
 /* ARGV: key prefix, tag, session count, "1" to count summaries and
  * profiles too (else they are 0). Returns {sum of meta 'total',
@@ -28,42 +29,13 @@ static const char count_lua[] =
 
 redisContext *redis_connect(const char *url, char *errstr, size_t errstr_size)
 {
-        char host[256] = "127.0.0.1";
-        long long port = 6379;
-        const char *p = url, *colon, *end;
+        cm_redis_url_t u;
         redisContext *rc;
-        char portbuf[16];
 
-        if (!strncmp(p, "redis://", 8))
-                p += 8;
-        if (strchr(p, '@'))
-                p = strchr(p, '@') + 1;
-        end = p + strcspn(p, "/");
-        colon = memchr(p, ':', (size_t)(end - p));
-        if (colon) {
-                size_t hl = (size_t)(colon - p), pl = (size_t)(end - colon - 1);
-
-                if (hl && hl < sizeof(host)) {
-                        memcpy(host, p, hl);
-                        host[hl] = '\0';
-                }
-                if (pl && pl < sizeof(portbuf)) {
-                        memcpy(portbuf, colon + 1, pl);
-                        portbuf[pl] = '\0';
-                        cm_parse_int(portbuf, 1, 65535, &port);
-                }
-        } else if (end > p && (size_t)(end - p) < sizeof(host)) {
-                memcpy(host, p, (size_t)(end - p));
-                host[end - p] = '\0';
-        }
-        rc = redisConnect(host, (int)port);
-        if (!rc || rc->err) {
-                snprintf(errstr, errstr_size,
-                         "cannot connect to redis '%s': %s", url,
-                         rc ? rc->errstr : "out of memory");
-                redisFree(rc);
+        if (cm_redis_url_parse(url, &u, errstr, errstr_size) == -1)
                 return NULL;
-        }
+        rc = cm_redis_connect(&u, 2000, 30000, errstr, errstr_size);
+        cm_redis_url_release(&u);
         return rc;
 }
 
@@ -71,26 +43,22 @@ int redis_count(redisContext *rc, const char *prefix, const char *tag,
                 long long sessions, int full, long long out[3], char *errstr,
                 size_t errstr_size)
 {
+        static const cm_redis_script_t count = {"count", count_lua, NULL};
+        const char *args[4];
         redisReply *r;
         char n[32];
-        int i, ret = -1;
+        int ret;
 
         snprintf(n, sizeof(n), "%lld", sessions);
-        r = redisCommand(rc, "EVAL %s 0 %s %s %s %s", count_lua, prefix, tag, n,
-                         full ? "1" : "0");
-        if (!r) {
-                snprintf(errstr, errstr_size, "redis: %s", rc->errstr);
+        args[0] = prefix;
+        args[1] = tag;
+        args[2] = n;
+        args[3] = full ? "1" : "0";
+        r = cm_redis_script_run(rc, &count, NULL, 0, args, 4, errstr,
+                                errstr_size);
+        if (!r)
                 return -1;
-        }
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
-                snprintf(errstr, errstr_size, "redis: unexpected reply: %s",
-                         r->type == REDIS_REPLY_ERROR ? r->str : "?");
-                goto out;
-        }
-        for (i = 0; i < 3; i++)
-                out[i] = r->element[i]->integer;
-        ret = 0;
-out:
+        ret = cm_redis_reply_ints(r, 3, out, "count", errstr, errstr_size);
         freeReplyObject(r);
         return ret;
 }

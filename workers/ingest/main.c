@@ -83,8 +83,12 @@ static void log_stats(ingest_t *in, int force)
 static void to_dlq(ingest_t *in, const rd_kafka_message_t *m,
                    const char *reason)
 {
-        if (cm_worker_to_dlq(&in->w, m, reason, &in->dlq) == 0)
-                count(in, STAT_DEAD, 1);
+        count(in, STAT_DEAD, 1);
+        /* Not even queued (and not because of a stop, which leaves the
+         * batch unacknowledged): as lost as a refused delivery. */
+        if (cm_worker_to_dlq(&in->w, m, reason, &in->dlq) == -1 &&
+            cm_worker_running(&in->w))
+                count(in, STAT_DLQ_LOST, 1);
 }
 
 /* Checks that the message key is the session key "<user>:<conv>" (for
