@@ -7,6 +7,7 @@
 #   make SANITIZE=1 build (and test) with ASan/UBSan
 #   make V=1        show the commands
 #   make bench-tokenizer  tokenizer speed against the npm tiktokens
+#   make bench-summarize  extractive summarizer speed
 
 OPT      ?= -O2
 CC       ?= cc
@@ -55,7 +56,7 @@ UNIT_BIN   = $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 E2E        = $(sort $(wildcard tests/test_e2e_*.sh))
 
 .PHONY: all deps test unit e2e demo up down clean format fmt-check \
-	bench-tokenizer token-table
+	bench-tokenizer bench-summarize token-table
 .DEFAULT_GOAL := all
 
 all: deps
@@ -138,6 +139,17 @@ bench-tokenizer: deps
 	$(Q)tests/bench/node-deps.sh
 	$(Q)NODE_PATH=$(CURDIR)/build/node/node_modules node \
 	    tests/bench/tokenizer.js $(BENCH_TOKENS) $(CURDIR) $(BUILD)/bench
+
+# Extractive summarizer speed: one fold of ten typical messages
+# (tests/bench/bench_summarize.c); prints microseconds per fold.
+BENCH_SUMMARIZE = $(BUILD)/tests/bench/bench_summarize
+$(BENCH_SUMMARIZE): $(BUILD)/tests/bench/bench_summarize.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-summarize: $(BENCH_SUMMARIZE) $(TOKEN_DATA)
+	$(Q)$(BENCH_SUMMARIZE)
 
 # Token reduction on the seed-style conversation (tests/seed50.py), exact
 # cl100k_base counts: full history against chatmem's context.

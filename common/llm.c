@@ -7,6 +7,7 @@
  * transport error, 429, 5xx) or not (ATTEMPT_FAIL). Between attempts the
  * client sleeps for the backoff, or for Retry-After when the server gave
  * one and it is longer. The outcome of the whole call feeds the breaker.
+ * Every reading of the time and every wait goes through llm->clock.
  *
  * The reply is read into a buffer capped at RESPONSE_MAX (the write
  * callback aborts the transfer beyond it) and parsed with json-c in strict
@@ -50,13 +51,14 @@ struct cm_llm {
         int backoff_max_ms;
         int breaker_failures;
         int breaker_cooldown_ms;
+        cm_llm_clock_t clock;
         CURL *curl; /* NULL after a transport error: rebuilt on next use */
         struct curl_slist *headers;
         char errbuf[CURL_ERROR_SIZE];
         /* breaker */
         int consecutive_failures;
         int breaker_is_open;
-        int64_t open_until_us; /* cm_mono_us() at which the trial may run */
+        int64_t open_until_us; /* clock time at which the trial may run */
         unsigned int seed;     /* jitter */
         cm_llm_stats_t stats;
 };
@@ -262,6 +264,32 @@ static int handle_open(cm_llm_t *llm, char *why, size_t why_size)
         return 0;
 }
 
+static int64_t real_now_us(void *opaque)
+{
+        (void)opaque;
+        return cm_mono_us();
+}
+
+static void real_sleep_us(void *opaque, int64_t us)
+{
+        struct timespec ts, rem;
+
+        (void)opaque;
+        if (us <= 0)
+                return;
+        ts.tv_sec = (time_t)(us / 1000000);
+        ts.tv_nsec = (long)(us % 1000000) * 1000L;
+        while (nanosleep(&ts, &rem) == -1 && errno == EINTR)
+                ts = rem;
+}
+
+static const cm_llm_clock_t real_clock = {real_now_us, real_sleep_us, NULL};
+
+static int64_t llm_now(const cm_llm_t *llm)
+{
+        return llm->clock.now_us(llm->clock.opaque);
+}
+
 cm_llm_t *cm_llm_new(const cm_llm_conf_t *conf, char *errstr,
                      size_t errstr_size)
 {
@@ -299,6 +327,11 @@ cm_llm_t *cm_llm_new(const cm_llm_conf_t *conf, char *errstr,
                 set_err(errstr, errstr_size, "llm temperature must be in 0..2");
                 goto err;
         }
+        if (conf->clock && (!conf->clock->now_us || !conf->clock->sleep_us)) {
+                set_err(errstr, errstr_size,
+                        "llm clock needs both now_us and sleep_us");
+                goto err;
+        }
         pthread_once(&curl_once, curl_init);
         if (curl_init_rc != CURLE_OK) {
                 set_err(errstr, errstr_size, "cannot initialise libcurl: %s",
@@ -319,7 +352,8 @@ cm_llm_t *cm_llm_new(const cm_llm_conf_t *conf, char *errstr,
         llm->backoff_max_ms = conf->backoff_max_ms;
         llm->breaker_failures = conf->breaker_failures;
         llm->breaker_cooldown_ms = conf->breaker_cooldown_ms;
-        llm->seed = (unsigned int)cm_mono_us() ^ (unsigned int)(uintptr_t)llm;
+        llm->clock = conf->clock ? *conf->clock : real_clock;
+        llm->seed = (unsigned int)llm_now(llm) ^ (unsigned int)(uintptr_t)llm;
 
         headers_add(llm, "Content-Type: application/json");
         headers_add(llm, "Accept: application/json");
@@ -738,18 +772,6 @@ static long backoff_ms(cm_llm_t *llm, int n)
         return d / 2 + (long)(rand_r(&llm->seed) % (d - d / 2 + 1));
 }
 
-static void sleep_ms(long ms)
-{
-        struct timespec ts, rem;
-
-        if (ms <= 0)
-                return;
-        ts.tv_sec = ms / 1000;
-        ts.tv_nsec = (ms % 1000) * 1000000L;
-        while (nanosleep(&ts, &rem) == -1 && errno == EINTR)
-                ts = rem;
-}
-
 /* 1 if a call may go out now (closed, or half-open: this call is the
  * trial); 0 with the remaining cooldown in *wait_ms if not. */
 static int breaker_allows(const cm_llm_t *llm, int64_t now_us, long *wait_ms)
@@ -777,7 +799,7 @@ static void breaker_record(cm_llm_t *llm, int ok)
                 return;
         llm->breaker_is_open = 1;
         llm->open_until_us =
-            cm_mono_us() + (int64_t)llm->breaker_cooldown_ms * 1000;
+            llm_now(llm) + (int64_t)llm->breaker_cooldown_ms * 1000;
         llm->stats.breaker_open++;
         cm_warn("llm circuit for '%s' open for %d ms after %d consecutive "
                 "failed calls",
@@ -806,7 +828,7 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                 return -1;
         }
         llm->stats.calls++;
-        start_us = cm_mono_us();
+        start_us = llm_now(llm);
         if (!breaker_allows(llm, start_us, &wait_ms)) {
                 set_err(errstr, errstr_size,
                         "circuit open: %d consecutive failed calls to '%s', "
@@ -823,7 +845,7 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                             &req_len);
 
         for (n = 0;; n++) {
-                now_us = cm_mono_us();
+                now_us = llm_now(llm);
                 remaining_ms = (long)((deadline_us - now_us) / 1000);
                 attempt_timeout = llm->timeout_ms < remaining_ms
                                       ? llm->timeout_ms
@@ -845,7 +867,7 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                 wait_ms = backoff_ms(llm, n);
                 if (at.retry_after_ms > wait_ms)
                         wait_ms = at.retry_after_ms;
-                remaining_ms = (long)((deadline_us - cm_mono_us()) / 1000);
+                remaining_ms = (long)((deadline_us - llm_now(llm)) / 1000);
                 if (at.retry_after_ms > RETRY_AFTER_MAX_MS ||
                     wait_ms >= remaining_ms) {
                         /* Retrying before the server's time would only earn
@@ -860,7 +882,9 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                 }
                 cm_warn("llm attempt %d of %d failed: %s; retrying in %ld ms",
                         n + 1, llm->max_retries + 1, why, wait_ms);
-                sleep_ms(wait_ms);
+                if (wait_ms > 0)
+                        llm->clock.sleep_us(llm->clock.opaque,
+                                            (int64_t)wait_ms * 1000);
                 llm->stats.retries++;
         }
         if (res != ATTEMPT_OK) {

@@ -1,7 +1,8 @@
 /*
  * Unit tests for the extractive summarizer: it keeps the facts of a
  * fixture, drops greetings, respects the token cap, is deterministic,
- * handles empty and huge input, and folds incrementally.
+ * handles empty and huge input, and folds incrementally. Its speed is
+ * measured by tests/bench/bench_summarize.c (make bench-summarize).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -324,24 +325,6 @@ static void test_near_repeats(void **state)
         free(s);
 }
 
-/* Prints the fold time of the fixture; no assertion on speed. */
-static void test_timing(void **state)
-{
-        const int runs = 1000;
-        int64_t t0;
-        int64_t us;
-        int i;
-
-        (void)state;
-        t0 = cm_mono_us();
-        for (i = 0; i < runs; i++)
-                free(fold(NULL, fixture, 10, 300));
-        us = cm_mono_us() - t0;
-        print_message("extractive fold of 10 typical messages: %.1f us "
-                      "(average of %d runs)\n",
-                      (double)us / runs, runs);
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -355,7 +338,6 @@ int main(void)
             cmocka_unit_test(test_invalid_utf8_input),
             cmocka_unit_test(test_incremental),
             cmocka_unit_test(test_near_repeats),
-            cmocka_unit_test(test_timing),
         };
 
         return cmocka_run_group_tests(tests, setup_fixture, NULL);
