@@ -141,13 +141,9 @@ bench-tokenizer: deps
 	    tests/bench/tokenizer.js $(BENCH_TOKENS) $(CURDIR) $(BUILD)/bench
 
 # Extractive summarizer speed: one fold of ten typical messages
-# (tests/bench/bench_summarize.c); prints microseconds per fold.
+# (tests/bench/bench_summarize.c, linked by the rule of the unit tests);
+# prints microseconds per fold.
 BENCH_SUMMARIZE = $(BUILD)/tests/bench/bench_summarize
-$(BENCH_SUMMARIZE): $(BUILD)/tests/bench/bench_summarize.o $(LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
 bench-summarize: $(BENCH_SUMMARIZE) $(TOKEN_DATA)
 	$(Q)$(BENCH_SUMMARIZE)
 

@@ -3,12 +3,13 @@
  *
  *   bench_summarize [RUNS]
  *
- * Folds ten typical chat messages (greetings, a name and a place, a
- * decision with a date and a number, a question and its answer, thanks)
- * into an empty summary of at most 300 tokens, RUNS times (default 1000),
- * with the "estimate" tokenizer and with cl100k_base (when its data is
- * built), and prints the best of 3 such runs as
+ * Folds the ten typical chat messages of tests/summarize_fixture.h (those
+ * of the unit tests) into an empty summary of at most 300 tokens, RUNS
+ * times (default 1000), with the "estimate" tokenizer and with cl100k_base
+ * (when its data is built), and prints the best of 3 such runs as
+ *
  *   extractive fold of 10 messages, <tokenizer>: <us> us per fold
+ *
  * A measurement, not a test: it asserts nothing. `make bench-summarize`
  * runs it. Exit status: 0, or 2 on a bad argument.
  */
@@ -19,43 +20,11 @@
 
 #include "codec.h"
 #include "summarize.h"
+#include "../summarize_fixture.h"
 #include "tokens.h"
 #include "util.h"
 
-#define MSG_CNT 10
-
-static cm_message_t msg(cm_role_t role, const char *content)
-{
-        cm_message_t m;
-
-        memset(&m, 0, sizeof(m));
-        m.role = role;
-        m.content = (char *)content;
-        m.content_len = strlen(content);
-        m.tokens = -1;
-        return m;
-}
-
-static void fixture(cm_message_t *m)
-{
-        m[0] = msg(CM_ROLE_USER, "Hi!");
-        m[1] = msg(CM_ROLE_ASSISTANT, "Hello! How can I help you today?");
-        m[2] = msg(CM_ROLE_USER, "Hi, I'm Maria Lopez and I live in Lisbon.");
-        m[3] = msg(CM_ROLE_ASSISTANT, "Nice to meet you, Maria!");
-        m[4] = msg(CM_ROLE_USER,
-                   "We decided to move the launch to March 14 because the "
-                   "payments API is not ready.");
-        m[5] = msg(CM_ROLE_ASSISTANT,
-                   "Understood. Moving the launch to March 14 gives the team "
-                   "3 more weeks.");
-        m[6] = msg(CM_ROLE_USER, "How is Kafka different from RabbitMQ?");
-        m[7] = msg(CM_ROLE_ASSISTANT,
-                   "Kafka keeps an ordered, replayable log per partition, "
-                   "while RabbitMQ routes messages to queues and deletes them "
-                   "once they are acknowledged.");
-        m[8] = msg(CM_ROLE_USER, "Thanks, that helps!");
-        m[9] = msg(CM_ROLE_ASSISTANT, "You're welcome!");
-}
+#define MSG_CNT SUMMARIZE_FIXTURE_CNT
 
 /* Microseconds per fold, the best of 3 runs of runs folds each. */
 static double bench(const cm_tokenizer_t *tk, const cm_message_t *msgs,
@@ -97,7 +66,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: %s [RUNS]\n", argv[0]);
                 return 2;
         }
-        fixture(msgs);
+        summarize_fixture(msgs);
         for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
                 const cm_tokenizer_t *tk = NULL;
 
