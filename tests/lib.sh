@@ -234,11 +234,11 @@ t_summarizer_ready() {
 		t_fail "no summarizer folded marker session $_t_s"
 }
 
-# Prints how many of the marker replies "TAG-0".."TAG-(COUNT-1)" are on
+# Prints how many of the marker requests TAG-<n> have a reply on
 # context.replies.marker.
 _t_marker_replies() {
 	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies.marker -e -q \
-		-f '%k\n' 2>/dev/null | grep -c "^$1-[0-9]*\$" || true
+		-f '%k\n' 2>/dev/null | grep "^$1-[0-9]*\$" | sort -u | wc -l
 }
 
 _t_marker_replies_are() { [ "$(_t_marker_replies "$1")" -ge "$2" ]; }
