@@ -10,6 +10,7 @@
 #   make SANITIZE=1 build (and test) with ASan/UBSan
 #   make V=1        show the commands
 #   make bench-tokenizer  tokenizer speed against the npm tiktokens
+#   make bench-summarize  extractive summarizer speed
 
 OPT      ?= -O2
 CC       ?= cc
@@ -61,7 +62,7 @@ UNIT_BIN   = $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 E2E        = $(sort $(wildcard tests/test_e2e_*.sh))
 
 .PHONY: all deps check-deps test unit e2e demo up down clean format \
-	fmt-check bench-tokenizer token-table
+	fmt-check bench-tokenizer bench-summarize token-table
 .DEFAULT_GOAL := all
 
 all: check-deps
@@ -161,6 +162,13 @@ bench-tokenizer: deps
 	$(Q)NODE_PATH=$(CURDIR)/build/node/node_modules node \
 	    tests/bench/tokenizer.js $(BENCH_TOKENS) $(CURDIR) $(BUILD)/bench
 
+# Extractive summarizer speed: one fold of ten typical messages
+# (tests/bench/bench_summarize.c, linked by the rule of the unit tests);
+# prints microseconds per fold.
+BENCH_SUMMARIZE = $(BUILD)/tests/bench/bench_summarize
+bench-summarize: $(BENCH_SUMMARIZE) $(TOKEN_DATA)
+	$(Q)$(BENCH_SUMMARIZE)
+
 # Token reduction on the seed-style conversation (tests/seed50.py), exact
 # cl100k_base counts: full history against chatmem's context.
 TOKEN_TABLE = $(BUILD)/tests/bench/token_table
@@ -214,5 +222,5 @@ bench:
 ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \
 	  $(TOOL_CHATMEM_OBJ) $(TOOL_BENCH_OBJ) \
 	  $(BUILD)/tools/devbroker/main.o $(UNIT_BIN:%=%.o) \
-	  $(BENCH_TOKENS).o $(TOKEN_TABLE).o $(BUILD)/tests/eval/eval_profile.o
+	  $(BENCH_TOKENS).o $(TOKEN_TABLE).o $(BENCH_SUMMARIZE).o $(BUILD)/tests/eval/eval_profile.o
 -include $(ALL_OBJ:.o=.d)

@@ -7,6 +7,7 @@
  * transport error, 429, 5xx) or not (ATTEMPT_FAIL). Between attempts the
  * client sleeps for the backoff, or for Retry-After when the server gave
  * one and it is longer. The outcome of the whole call feeds the breaker.
+ * Every reading of the time and every wait goes through llm->clock.
  *
  * The reply is read into a buffer capped at RESPONSE_MAX (the write
  * callback aborts the transfer beyond it) and parsed with json-c in strict
@@ -52,13 +53,14 @@ struct cm_llm {
         int backoff_max_ms;
         int breaker_failures;
         int breaker_cooldown_ms;
+        cm_llm_clock_t clock;
         CURL *curl; /* NULL after a transport error: rebuilt on next use */
         struct curl_slist *headers;
         char errbuf[CURL_ERROR_SIZE];
         /* breaker */
         int consecutive_failures;
         int breaker_is_open;
-        int64_t open_until_us; /* cm_mono_us() at which the trial may run */
+        int64_t open_until_us; /* clock time at which the trial may run */
         unsigned int seed;     /* jitter */
         cm_llm_stats_t stats;
 };
@@ -96,12 +98,6 @@ static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(errstr, errstr_size, fmt, ap);
         va_end(ap);
-}
-
-static int is_space(char c)
-{
-        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
-               c == '\v';
 }
 
 /* The URL for logs: without user info, query and fragment. */
@@ -188,9 +184,9 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
         if (n <= sizeof(name) - 1 || strncasecmp(ptr, name, sizeof(name) - 1))
                 return n;
         i = sizeof(name) - 1;
-        while (i < n && is_space(ptr[i]))
+        while (i < n && cm_isspace(ptr[i]))
                 i++;
-        while (n > i && is_space(ptr[n - 1]))
+        while (n > i && cm_isspace(ptr[n - 1]))
                 n--;
         if (n - i >= sizeof(val))
                 return size * nmemb;
@@ -243,6 +239,32 @@ static int handle_open(cm_llm_t *llm, char *why, size_t why_size)
         return 0;
 }
 
+static int64_t real_now_us(void *opaque)
+{
+        (void)opaque;
+        return cm_mono_us();
+}
+
+static void real_sleep_us(void *opaque, int64_t us)
+{
+        struct timespec ts, rem;
+
+        (void)opaque;
+        if (us <= 0)
+                return;
+        ts.tv_sec = (time_t)(us / 1000000);
+        ts.tv_nsec = (long)(us % 1000000) * 1000L;
+        while (nanosleep(&ts, &rem) == -1 && errno == EINTR)
+                ts = rem;
+}
+
+static const cm_llm_clock_t real_clock = {real_now_us, real_sleep_us, NULL};
+
+static int64_t llm_now(const cm_llm_t *llm)
+{
+        return llm->clock.now_us(llm->clock.opaque);
+}
+
 cm_llm_t *cm_llm_new(const cm_llm_conf_t *conf, char *errstr,
                      size_t errstr_size)
 {
@@ -280,6 +302,11 @@ cm_llm_t *cm_llm_new(const cm_llm_conf_t *conf, char *errstr,
                 set_err(errstr, errstr_size, "llm temperature must be in 0..2");
                 goto err;
         }
+        if (conf->clock && (!conf->clock->now_us || !conf->clock->sleep_us)) {
+                set_err(errstr, errstr_size,
+                        "llm clock needs both now_us and sleep_us");
+                goto err;
+        }
         pthread_once(&curl_once, curl_init);
         if (curl_init_rc != CURLE_OK) {
                 set_err(errstr, errstr_size, "cannot initialise libcurl: %s",
@@ -300,7 +327,8 @@ cm_llm_t *cm_llm_new(const cm_llm_conf_t *conf, char *errstr,
         llm->backoff_max_ms = conf->backoff_max_ms;
         llm->breaker_failures = conf->breaker_failures;
         llm->breaker_cooldown_ms = conf->breaker_cooldown_ms;
-        llm->seed = (unsigned int)cm_mono_us() ^ (unsigned int)(uintptr_t)llm;
+        llm->clock = conf->clock ? *conf->clock : real_clock;
+        llm->seed = (unsigned int)llm_now(llm) ^ (unsigned int)(uintptr_t)llm;
 
         headers_add(llm, "Content-Type: application/json");
         headers_add(llm, "Accept: application/json");
@@ -451,7 +479,7 @@ static json_object *json_parse_whole(const char *buf, size_t len)
         if (!root || json_tokener_get_error(tok) != json_tokener_success)
                 goto fail;
         for (end = json_tokener_get_parse_end(tok); end < len; end++)
-                if (!is_space(buf[end]))
+                if (!cm_isspace(buf[end]))
                         goto fail;
         goto out;
 fail:
@@ -591,7 +619,7 @@ static int reply_parse(const char *buf, size_t len, char **summary, char *why,
                 set_err(why, why_size, "reply content is not valid UTF-8 text");
                 goto out;
         }
-        while (n > 0 && is_space(*s)) {
+        while (n > 0 && cm_isspace(*s)) {
                 s++;
                 n--;
         }
@@ -603,11 +631,11 @@ static int reply_parse(const char *buf, size_t len, char **summary, char *why,
                         break;
                 }
         }
-        while (n > 0 && is_space(*s)) {
+        while (n > 0 && cm_isspace(*s)) {
                 s++;
                 n--;
         }
-        while (n > 0 && is_space(s[n - 1]))
+        while (n > 0 && cm_isspace(s[n - 1]))
                 n--;
         if (n == 0) {
                 set_err(why, why_size, "empty content in the reply");
@@ -698,8 +726,8 @@ static attempt_res_t attempt_once(cm_llm_t *llm, const char *req,
                         return ATTEMPT_RETRY;
                 return ATTEMPT_FAIL;
         }
-        if (reply_parse(at->body.buf ? at->body.buf : "", at->body.len, summary,
-                        why, why_size) == -1)
+        if (reply_parse(at->body.buf, at->body.len, summary, why, why_size) ==
+            -1)
                 return ATTEMPT_FAIL;
         return ATTEMPT_OK;
 }
@@ -717,18 +745,6 @@ static long backoff_ms(cm_llm_t *llm, int n)
         if (d < 2)
                 return d;
         return d / 2 + (long)(rand_r(&llm->seed) % (d - d / 2 + 1));
-}
-
-static void sleep_ms(long ms)
-{
-        struct timespec ts, rem;
-
-        if (ms <= 0)
-                return;
-        ts.tv_sec = ms / 1000;
-        ts.tv_nsec = (ms % 1000) * 1000000L;
-        while (nanosleep(&ts, &rem) == -1 && errno == EINTR)
-                ts = rem;
 }
 
 /* 1 if a call may go out now (closed, or half-open: this call is the
@@ -758,7 +774,7 @@ static void breaker_record(cm_llm_t *llm, int ok)
                 return;
         llm->breaker_is_open = 1;
         llm->open_until_us =
-            cm_mono_us() + (int64_t)llm->breaker_cooldown_ms * 1000;
+            llm_now(llm) + (int64_t)llm->breaker_cooldown_ms * 1000;
         llm->stats.breaker_open++;
         cm_warn("llm circuit for '%s' open for %d ms after %d consecutive "
                 "failed calls",
@@ -787,7 +803,7 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                 return -1;
         }
         llm->stats.calls++;
-        start_us = cm_mono_us();
+        start_us = llm_now(llm);
         if (!breaker_allows(llm, start_us, &wait_ms)) {
                 set_err(errstr, errstr_size,
                         "circuit open: %d consecutive failed calls to '%s', "
@@ -804,7 +820,7 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                             &req_len);
 
         for (n = 0;; n++) {
-                now_us = cm_mono_us();
+                now_us = llm_now(llm);
                 remaining_ms = (long)((deadline_us - now_us) / 1000);
                 attempt_timeout = llm->timeout_ms < remaining_ms
                                       ? llm->timeout_ms
@@ -826,7 +842,7 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                 wait_ms = backoff_ms(llm, n);
                 if (at.retry_after_ms > wait_ms)
                         wait_ms = at.retry_after_ms;
-                remaining_ms = (long)((deadline_us - cm_mono_us()) / 1000);
+                remaining_ms = (long)((deadline_us - llm_now(llm)) / 1000);
                 if (at.retry_after_ms > RETRY_AFTER_MAX_MS ||
                     wait_ms >= remaining_ms) {
                         /* Retrying before the server's time would only earn
@@ -841,7 +857,9 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                 }
                 cm_warn("llm attempt %d of %d failed: %s; retrying in %ld ms",
                         n + 1, llm->max_retries + 1, why, wait_ms);
-                sleep_ms(wait_ms);
+                if (wait_ms > 0)
+                        llm->clock.sleep_us(llm->clock.opaque,
+                                            (int64_t)wait_ms * 1000);
                 llm->stats.retries++;
         }
         if (res != ATTEMPT_OK) {

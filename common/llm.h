@@ -32,6 +32,13 @@
  * (half-open): success closes the breaker, failure opens it for another
  * cooldown. breaker_failures <= 0 disables the breaker.
  *
+ * Time: the call budget, the waits between attempts and the breaker's
+ * cooldown run on the client's clock (cm_llm_clock_t): by default the
+ * monotonic clock and a real sleep; a test injects its own, so that it
+ * asserts the decisions (how long a wait, when the breaker half-opens)
+ * without sleeping or measuring. libcurl's per-attempt timeout is always
+ * real time.
+ *
  * Secrets: the API key is sent only in the Authorization header. It never
  * appears in a log line or in errstr (an error text from the server is
  * scrubbed of it), curl's verbose mode is never enabled, and the key is
@@ -45,8 +52,19 @@
 #define CM_LLM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "codec.h"
+
+/* A clock for the client: now_us() returns monotonic microseconds;
+ * sleep_us() waits us (> 0) microseconds, in whatever sense the clock
+ * gives that (a fake clock just moves its time on). Both are called with
+ * opaque, from the thread that calls cm_llm_fold(). */
+typedef struct cm_llm_clock {
+        int64_t (*now_us)(void *opaque);
+        void (*sleep_us)(void *opaque, int64_t us);
+        void *opaque;
+} cm_llm_clock_t;
 
 typedef struct cm_llm_conf {
         /* e.g. "https://api.groq.com/openai" or "http://127.0.0.1:8080";
@@ -63,6 +81,9 @@ typedef struct cm_llm_conf {
         /* consecutive failed calls that open the breaker; <= 0: none */
         int breaker_failures;
         int breaker_cooldown_ms;
+        /* NULL: cm_mono_us() and nanosleep(). Else both functions must be
+         * set; the struct is copied, opaque must outlive the client. */
+        const cm_llm_clock_t *clock;
 } cm_llm_conf_t;
 
 typedef struct cm_llm cm_llm_t;
@@ -78,8 +99,8 @@ typedef struct cm_llm_stats {
 /*
  * Creates a client. conf is copied: the caller keeps ownership of it and of
  * its strings. Does not connect. On error (missing base_url or model, bad
- * number, libcurl cannot start) returns NULL and writes the reason to
- * errstr. Destroy with cm_llm_destroy().
+ * number, a clock without both functions, libcurl cannot start) returns
+ * NULL and writes the reason to errstr. Destroy with cm_llm_destroy().
  */
 cm_llm_t *cm_llm_new(const cm_llm_conf_t *conf, char *errstr,
                      size_t errstr_size);

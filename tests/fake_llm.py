@@ -3,9 +3,20 @@
 integration tests: answers every request after SLEEP_MS with a summary that
 names how many lines it was given. Writes its port to PORT_FILE.
 
+The summary counts the folds it stands on: "Fold N" where N is one more
+than the fold number of the current summary in the prompt (1 when it has
+none). A fold whose summary was thrown away (it raced an append) leaves no
+trace, so the summary stored at the end tells how many folds were
+committed one after the other.
+
+Each request is recorded, as it arrives and before the wait, as one line
+in PORT_FILE.requests: a test knows from it that a summarizer is inside
+its LLM call.
+
 usage: fake_llm.py PORT_FILE [SLEEP_MS]"""
 import http.server
 import json
+import re
 import sys
 import threading
 import time
@@ -13,7 +24,15 @@ import time
 port_file = sys.argv[1]
 sleep_ms = int(sys.argv[2]) if len(sys.argv) > 2 else 300
 count = 0
+received = 0
 lock = threading.Lock()
+
+
+def fold_number(prompt):
+    """The fold number of the prompt's current summary, 0 for none."""
+    m = re.search(r"^Current summary:\n(?:Summary: )?Fold (\d+) ", prompt,
+                  re.M)
+    return int(m.group(1)) if m else 0
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -21,20 +40,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
-        global count
+        global count, received
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         req = json.loads(body)
         prompt = req["messages"][-1]["content"]
         lines = [l for l in prompt.splitlines()
                  if l.startswith("User:") or l.startswith("Assistant:")]
+        with lock:
+            received += 1
+            with open(port_file + ".requests", "a") as fp:
+                fp.write("request %d\n" % received)
         time.sleep(sleep_ms / 1000.0)
         with lock:
             count += 1
             n = count
         out = {"choices": [{"index": 0, "message": {
             "role": "assistant",
-            "content": "Summary %d: the conversation went on over %d more "
-                       "lines." % (n, len(lines))}}]}
+            "content": "Fold %d (call %d): the conversation went on over %d "
+                       "more lines." % (fold_number(prompt) + 1, n,
+                                        len(lines))}}]}
         data = json.dumps(out).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

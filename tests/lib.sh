@@ -2,7 +2,13 @@
 #
 # Each test gets its own directory under tests/out/<name>/, its own
 # redis-server and devbroker on free ports, and stops everything it started
-# on exit, pass or fail.
+# on exit, pass, fail or SIGTERM (tests/run-e2e.sh sends SIGTERM when a
+# test overruns its time limit).
+#
+# Tests decide from outcomes: contents of Redis, the fleet counters in
+# Redis (t_stats), messages on Kafka topics, replies. A "nothing more
+# happened" check first waits for a marker that went in behind the events
+# under test (t_ingest_marker, t_context_markers), never for a fixed time.
 set -eu
 
 T_SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +20,9 @@ rm -rf "$T_DIR"
 mkdir -p "$T_DIR/logs"
 T_PIDS=""
 T_REDIS_PORT=""
+T_PARTITIONS=""
+T_PREFIX=${CHATMEM_KEY_PREFIX:-chatmem:}
+T_MARKERS=0
 
 t_log() { echo "[$T_NAME] $*"; }
 
@@ -41,14 +50,27 @@ t_cleanup() {
 }
 trap t_cleanup EXIT
 
-# t_wait SECONDS COMMAND...: retries COMMAND every 0.1 s until it succeeds.
+# On SIGTERM or SIGINT (the run-e2e.sh timeout, ^C) say so and exit: the
+# EXIT trap then stops the processes and the redis-server of the test.
+t_on_signal() {
+	trap - TERM INT
+	echo "[$T_NAME] FAIL: stopped by SIG$1" >&2
+	[ "$1" = TERM ] && exit 143
+	exit 130
+}
+trap 't_on_signal TERM' TERM
+trap 't_on_signal INT' INT
+
+# Milliseconds since the epoch (GNU date).
+t_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# t_wait SECONDS COMMAND...: retries COMMAND every 0.1 s until it succeeds;
+# fails once SECONDS have passed, however long each try takes.
 t_wait() {
-	_limit=$(($1 * 10))
+	_t_wait_end=$(($(t_now_ms) + $1 * 1000))
 	shift
-	_i=0
 	until "$@" >/dev/null 2>&1; do
-		_i=$((_i + 1))
-		[ $_i -ge $_limit ] && return 1
+		[ "$(t_now_ms)" -lt "$_t_wait_end" ] || return 1
 		sleep 0.1
 	done
 	return 0
@@ -76,11 +98,12 @@ t_stop_redis() {
 
 t_rcli() { redis-cli -p "$T_REDIS_PORT" "$@"; }
 
-# Starts the devbroker with $1 partitions (default 8). Its fault file is
-# $T_DIR/faults (see t_faults).
+# Starts the devbroker with $1 partitions per topic (default 8), left in
+# T_PARTITIONS. Its fault file is $T_DIR/faults (see t_faults).
 t_start_broker() {
+	T_PARTITIONS=${1:-8}
 	rm -f "$T_DIR/bootstrap"
-	"$BIN/chatmem-devbroker" -p "${1:-8}" -f "$T_DIR/bootstrap" \
+	"$BIN/chatmem-devbroker" -p "$T_PARTITIONS" -f "$T_DIR/bootstrap" \
 		-C "$T_DIR/faults" >"$T_DIR/logs/devbroker.log" 2>&1 &
 	T_BROKER_PID=$!
 	T_PIDS="$T_PIDS $T_BROKER_PID"
@@ -100,16 +123,14 @@ t_start_worker() {
 	T_PIDS="$T_PIDS $T_LAST_PID"
 }
 
-# t_stop_pid PID [SECONDS]: SIGTERM, then waits; fails unless it exits 0 in
-# time.
+t_pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# t_stop_pid PID [SECONDS]: SIGTERM, then waits; fails unless it exits 0
+# within SECONDS (default 10).
 t_stop_pid() {
 	kill -TERM "$1"
-	_i=0
-	while kill -0 "$1" 2>/dev/null; do
-		_i=$((_i + 1))
-		[ $_i -ge $((${2:-10} * 10)) ] && t_fail "pid $1 still running ${2:-10}s after SIGTERM"
-		sleep 0.1
-	done
+	t_wait "${2:-10}" t_pid_gone "$1" ||
+		t_fail "pid $1 still running ${2:-10}s after SIGTERM"
 	wait "$1" || t_fail "pid $1 exited with status $? after SIGTERM"
 }
 
@@ -121,38 +142,147 @@ t_sessions_check() {
 
 t_pass() { echo "[$T_NAME] PASS${1:+: $1}"; }
 
-# t_stats LOGNAME...: sums the last "stats:" line of each ingest log and
-# prints "APPLIED DUPLICATES DLQ".
+# t_stats: prints the fleet counters "APPLIED DUPLICATES DEAD" that ingest
+# adds to P:stats in Redis (ingest_applied, ingest_duplicates,
+# ingest_dead; 0 while unset). Every event an ingest worker consumes
+# counts once in one of them, added once per batch, after the batch's
+# writes are acknowledged and its offsets stored: a count that covers an
+# event proves everything the event does in Redis is done. Fails when
+# Redis does not answer.
 t_stats() {
-	_a=0 _d=0 _q=0
-	for _l in "$@"; do
-		_line=$(grep 'stats:' "$T_DIR/logs/$_l.log" 2>/dev/null | tail -1)
-		[ -n "$_line" ] || continue
-		set -- $(echo "$_line" | sed 's/.*stats: \([0-9]*\) applied, \([0-9]*\) duplicates skipped, \([0-9]*\) to dlq.*/\1 \2 \3/')
-		_a=$((_a + $1)) _d=$((_d + $2)) _q=$((_q + $3))
-	done
-	echo "$_a $_d $_q"
+	_t_st=$(redis-cli -p "$T_REDIS_PORT" hmget "${T_PREFIX}stats" \
+		ingest_applied ingest_duplicates ingest_dead 2>/dev/null |
+		sed 's/^$/0/' | tr '\n' ' ')
+	case "$_t_st" in
+	*[!0-9\ ]*) return 1 ;;
+	esac
+	set -- $_t_st
+	[ $# -eq 3 ] || return 1
+	echo "$1 $2 $3"
 }
 
-# t_stats_reach TOTAL LOGNAME...: true once applied+duplicates+dlq of the
-# logs add up to at least TOTAL.
+# t_stats_reach TOTAL: true once applied + duplicates + dead >= TOTAL,
+# that is once ingest has consumed TOTAL events (more with redeliveries).
 t_stats_reach() {
-	_want=$1
-	shift
-	set -- $(t_stats "$@")
-	[ $(($1 + $2 + $3)) -ge "$_want" ]
+	_t_sr=$(t_stats) || return 1
+	set -- $1 $_t_sr
+	[ $(($2 + $3 + $4)) -ge "$1" ]
 }
+
+# t_applied_reach COUNT: true once ingest has applied COUNT events.
+t_applied_reach() {
+	_t_sr=$(t_stats) || return 1
+	[ "${_t_sr%% *}" -ge "$1" ]
+}
+
+# t_produce TOPIC PARTITION KEY VALUE: one message (kcat); PARTITION "-"
+# lets the partitioner choose by key.
+t_produce() {
+	if [ "$2" = - ]; then
+		printf '%s\t%s\n' "$3" "$4" |
+			kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t "$1" -K '	'
+	else
+		printf '%s\t%s\n' "$3" "$4" |
+			kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t "$1" -p "$2" -K '	'
+	fi
+}
+
+# t_partition_of TOPIC KEY: prints the partition of the last message keyed
+# KEY on TOPIC; fails when there is none.
+t_partition_of() {
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$1" -e -q -f '%k\t%p\n' |
+		awk -F '\t' -v k="$2" '$1 == k { p = $2 } END { if (p == "") exit 1; print p }'
+}
+
+t_llen_is() { [ "$(t_rcli llen "$1")" = "$2" ]; }
+
+# t_ingest_marker [PARTITION]: produces a message event of a session of its
+# own ("mark<N>:marker") to chat.events (to PARTITION when given, else
+# where its key lands) and waits until ingest has stored it. Proves that an
+# ingest worker consumes that partition, and that everything produced to
+# the partition before the marker was handled first (one partition is
+# applied in order). The session's name is left in T_MARKER.
+t_ingest_marker() {
+	T_MARKERS=$((T_MARKERS + 1))
+	T_MARKER=mark$T_MARKERS:marker
+	t_produce chat.events "${1:--}" "$T_MARKER" \
+		"{\"event_id\":\"mark-$T_MARKERS\",\"user_id\":\"mark$T_MARKERS\",\"conversation_id\":\"marker\",\"role\":\"user\",\"content\":\"marker $T_MARKERS\"}" ||
+		t_fail "cannot produce marker event $T_MARKERS"
+	t_wait 30 t_llen_is "${T_PREFIX}{$T_MARKER}:msgs" 1 ||
+		t_fail "ingest did not store marker event $T_MARKERS (partition ${1:-by key})"
+}
+
+# t_ingest_ready: an ingest worker consumes chat.events (a marker event
+# went through it).
+t_ingest_ready() { t_ingest_marker; }
+
+_t_summary_folded() {
+	[ "$(t_rcli hget "${T_PREFIX}{$1}:summary" folded)" -gt 0 ] 2>/dev/null
+}
+
+# t_summarizer_ready: ingest and a summarizer run: twelve messages to a
+# session of their own are stored and folded into its summary.
+t_summarizer_ready() {
+	T_MARKERS=$((T_MARKERS + 1))
+	_t_s=mark$T_MARKERS:fold
+	for _t_i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+		printf '%s\t{"event_id":"mark-%s-%s","user_id":"mark%s","conversation_id":"fold","role":"user","content":"Marker line %s was written on day %s."}\n' \
+			"$_t_s" "$T_MARKERS" "$_t_i" "$T_MARKERS" "$_t_i" "$_t_i"
+	done | kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t chat.events -K '	' ||
+		t_fail "cannot produce the summarizer's marker events"
+	t_wait 30 _t_summary_folded "$_t_s" ||
+		t_fail "no summarizer folded marker session $_t_s"
+}
+
+# Prints how many of the marker requests TAG-<n> have a reply on
+# context.replies.marker.
+_t_marker_replies() {
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies.marker -e -q \
+		-f '%k\n' 2>/dev/null | grep "^$1-[0-9]*\$" | sort -u | wc -l
+}
+
+_t_marker_replies_are() { [ "$(_t_marker_replies "$1")" -ge "$2" ]; }
+
+# t_context_markers: sends one context request to every partition of
+# context.requests, answered on context.replies.marker, and waits for
+# every reply. Proves that context workers consume every partition, and
+# that every request produced before was handled first.
+t_context_markers() {
+	T_MARKERS=$((T_MARKERS + 1))
+	_t_p=0
+	while [ $_t_p -lt "$T_PARTITIONS" ]; do
+		t_produce context.requests $_t_p "cmark$T_MARKERS-$_t_p" \
+			"{\"request_id\":\"cmark$T_MARKERS-$_t_p\",\"user_id\":\"marker\",\"reply_to\":\"context.replies.marker\",\"max_tokens\":100}" ||
+			t_fail "cannot produce context marker $T_MARKERS-$_t_p"
+		_t_p=$((_t_p + 1))
+	done
+	t_wait 30 _t_marker_replies_are "cmark$T_MARKERS" "$T_PARTITIONS" ||
+		t_fail "only $(_t_marker_replies "cmark$T_MARKERS") of $T_PARTITIONS context marker requests answered"
+}
+
+# t_context_ready: a context worker answers requests on every partition.
+t_context_ready() { t_context_markers; }
 
 # t_start_fake_llm SLEEP_MS: a stand-in OpenAI-compatible endpoint; the
-# summarizers started afterwards use it.
+# summarizers started afterwards use it. It appends a line to
+# $T_DIR/llm.port.requests for each request as it arrives.
 t_start_fake_llm() {
-	rm -f "$T_DIR/llm.port"
+	rm -f "$T_DIR/llm.port" "$T_DIR/llm.port.requests"
 	$PY "$T_SRC/tests/fake_llm.py" "$T_DIR/llm.port" "${1:-300}" \
 		>"$T_DIR/logs/fake-llm.log" 2>&1 &
 	T_PIDS="$T_PIDS $!"
 	t_wait 10 test -s "$T_DIR/llm.port" || t_fail "fake llm did not start"
 	export CHATMEM_SUMMARIZER_KIND=llm
 	export CHATMEM_LLM_BASE_URL=http://127.0.0.1:$(cat "$T_DIR/llm.port")
+}
+
+# Prints how many requests the fake LLM has received.
+t_llm_requests() {
+	if [ -f "$T_DIR/llm.port.requests" ]; then
+		wc -l <"$T_DIR/llm.port.requests"
+	else
+		echo 0
+	fi
 }
 
 # t_folds SESSION EVENTS_JSONL [ARGS]: every event folded or stored once.

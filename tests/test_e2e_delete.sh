@@ -2,6 +2,11 @@
 # profile.set overrides extracted fields; session.delete forgets one
 # conversation; user.delete forgets every conversation and the profile,
 # leaving no key of the user (checked with SCAN); both are idempotent.
+#
+# Each step waits until ingest's counters in Redis cover every event sent
+# so far (they are added after a batch's writes are acknowledged), then
+# checks what Redis holds, so that a late effect of an event cannot slip
+# past a check.
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis
@@ -9,34 +14,45 @@ t_start_broker 4
 t_start_worker ingest ingest
 t_start_worker summarizer summarizer
 
-send() { "$BIN/chatmem" send "$@" 2>>"$T_DIR/logs/send.log" || t_fail "send $* failed"; }
+sent=0
+send() {
+	"$BIN/chatmem" send "$@" 2>>"$T_DIR/logs/send.log" || t_fail "send $* failed"
+	sent=$((sent + 1))
+}
+all_consumed() { t_wait 30 t_stats_reach "$sent" || t_fail "ingest consumed fewer than the $sent events sent: $(t_stats)"; }
+
 for c in c1 c2 c3; do
 	send --user gone --conv $c --content "Hi, I'm Grace Hopper, I work as a software engineer"
 	send --user gone --conv $c --role assistant --content "Hello Grace!"
 done
 send --user stays --content "Hi, I'm Alan, a mathematician"
 send --user stays --role assistant --content "I'm Claude, an AI assistant made by Anthropic. I work as a helper."
-t_wait 30 sh -c "[ \$(redis-cli -p $T_REDIS_PORT llen 'chatmem:{gone:c3}:msgs') = 2 ]" || t_fail "events did not arrive"
-t_wait 10 sh -c "[ \"\$(redis-cli -p $T_REDIS_PORT hget 'chatmem:{gone}:profile' name)\" = 'Grace Hopper' ]" ||
+all_consumed
+for c in c1 c2 c3; do
+	[ "$(t_rcli llen "chatmem:{gone:$c}:msgs")" = 2 ] || t_fail "events did not arrive in gone:$c"
+done
+[ "$(t_rcli hget 'chatmem:{gone}:profile' name)" = 'Grace Hopper' ] ||
 	t_fail "name not extracted: $(t_rcli hgetall 'chatmem:{gone}:profile')"
 
 # profile.set wins over extraction, also over later statements.
 send --user gone --type profile.set --profile '{"name":"Rear Admiral Hopper","interests":["COBOL"]}'
 send --user gone --conv c1 --content "I'm Grace, by the way"
-t_wait 10 sh -c "[ \"\$(redis-cli -p $T_REDIS_PORT hget 'chatmem:{gone}:profile' name)\" = 'Rear Admiral Hopper' ]" ||
-	t_fail "profile.set did not override: $(t_rcli hgetall 'chatmem:{gone}:profile')"
-t_wait 10 sh -c "[ \$(redis-cli -p $T_REDIS_PORT llen 'chatmem:{gone:c1}:msgs') = 3 ]" || t_fail "the later message did not arrive"
-[ "$(t_rcli hget 'chatmem:{gone}:profile' name)" = "Rear Admiral Hopper" ] || t_fail "a later extraction replaced the profile.set name"
+all_consumed
+[ "$(t_rcli llen 'chatmem:{gone:c1}:msgs')" = 3 ] || t_fail "the later message did not arrive"
+[ "$(t_rcli hget 'chatmem:{gone}:profile' name)" = "Rear Admiral Hopper" ] ||
+	t_fail "profile.set did not override, or a later extraction replaced it: $(t_rcli hgetall 'chatmem:{gone}:profile')"
 
 # session.delete, twice.
 send --user gone --conv c2 --type session.delete
 send --user gone --conv c2 --type session.delete
-t_wait 10 sh -c "[ \$(redis-cli -p $T_REDIS_PORT exists 'chatmem:{gone:c2}:msgs') = 0 ]" || t_fail "session.delete did not delete"
-[ "$(t_rcli exists 'chatmem:{gone:c1}:msgs')" = 1 ] || t_fail "session.delete removed another conversation"
+all_consumed
+[ "$(t_rcli exists 'chatmem:{gone:c2}:msgs')" = 0 ] || t_fail "session.delete did not delete"
+[ "$(t_rcli llen 'chatmem:{gone:c1}:msgs')" = 3 ] || t_fail "session.delete removed another conversation"
 
 # user.delete, twice.
 send --user gone --type user.delete
 send --user gone --type user.delete
+all_consumed
 gone_keys() { $PY - "$T_REDIS_PORT" <<'PYEOF'
 import sys
 sys.path.insert(0, "tests")
@@ -47,7 +63,7 @@ sys.exit(1 if keys else 0)
 PYEOF
 }
 cd "$T_SRC"
-t_wait 15 gone_keys || t_fail "keys of the user remain after user.delete: $(gone_keys)"
+gone_keys >/dev/null || t_fail "keys of the user remain after user.delete: $(gone_keys)"
 [ "$(t_rcli llen 'chatmem:{stays:default}:msgs')" = 2 ] || t_fail "user.delete touched another user"
 [ "$(t_rcli hget 'chatmem:{stays}:profile' name)" = "Alan" ] || t_fail "another user's profile changed (or an assistant's 'I'm Claude' was taken)"
 [ "$(t_rcli hget 'chatmem:{stays}:profile' role)" = "mathematician" ] || t_fail "the role of 'stays' is wrong: $(t_rcli hget 'chatmem:{stays}:profile' role)"

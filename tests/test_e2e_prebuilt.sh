@@ -1,30 +1,49 @@
 #!/bin/bash
 # A burst of 20 messages to one session: context.prebuilt, read with kcat,
-# holds as its last entry for that session a context whose recent ends
-# with the 20th message, and the burst published far fewer than 20 entries.
+# holds for that session contexts that only move forward, the newest
+# ending with the 20th message, and the burst published far fewer than 20
+# entries.
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis
 t_start_broker 4
 t_start_worker ingest ingest
 t_start_worker context context
-t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/context.log" || t_fail "context got no partitions"
-t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/ingest.log" || t_fail "ingest got no partitions"
+# Both run before the burst: a marker session's context was published.
+t_ingest_ready
+t_wait 30 sh -c "kcat -b $CHATMEM_KAFKA_BROKERS -C -t context.prebuilt -e -q -f '%k\n' | grep -q '^$T_MARKER\$'" ||
+	t_fail "no prebuilt context for the marker session $T_MARKER"
 
 for i in $(seq 1 20); do
 	printf '{"event_id":"pb-%d","user_id":"burst","role":"user","content":"burst message %d"}\n' "$i" "$i"
 done >"$T_DIR/burst.jsonl"
 "$BIN/chatmem" send <"$T_DIR/burst.jsonl" 2>>"$T_DIR/logs/send.log" || t_fail "send failed"
 
-last_is_20() {
+# Prints, oldest first, the number of the last message of each prebuilt
+# context of burst:default (one session: one partition, in order).
+burst_lasts() {
 	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.prebuilt -e -q -f '%k\t%s\n' >"$T_DIR/prebuilt.tsv" 2>/dev/null || return 1
-	grep '^burst:default	' "$T_DIR/prebuilt.tsv" | tail -1 | cut -f2- >"$T_DIR/last.json"
-	grep -q '"content":"burst message 20"}\]' "$T_DIR/last.json"
+	grep '^burst:default	' "$T_DIR/prebuilt.tsv" | cut -f2- >"$T_DIR/burst-prebuilt.jsonl"
+	$PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    print(r["recent"][-1]["content"].split()[-1])
+' "$T_DIR/burst-prebuilt.jsonl"
 }
-t_wait 20 last_is_20 || t_fail "the last prebuilt context does not end with message 20: $(cat "$T_DIR/last.json")"
-sleep 2 # nothing more should come for the burst
-last_is_20 || t_fail "a later prebuilt entry does not end with message 20"
-n=$(grep -c '^burst:default	' "$T_DIR/prebuilt.tsv")
+last_is() { [ "$(burst_lasts | tail -1)" = "$1" ]; }
+t_wait 20 last_is 20 || t_fail "the last prebuilt context does not end with message 20: $(burst_lasts | tail -1)"
+grep '"content":"burst message 20"}\]' "$T_DIR/burst-prebuilt.jsonl" | tail -1 >"$T_DIR/last.json"
+
+# Nothing more should come for the burst: a 21st message to the same
+# session is the marker. Once its context is out, every context published
+# for the session is there, in order.
+"$BIN/chatmem" send --user burst --content "burst message 21" 2>>"$T_DIR/logs/send.log" || t_fail "send failed"
+t_wait 20 last_is 21 || t_fail "the prebuilt context of the 21st message did not come: $(burst_lasts | tail -1)"
+burst_lasts >"$T_DIR/lasts.txt"
+sort -n -c "$T_DIR/lasts.txt" 2>/dev/null ||
+	t_fail "a prebuilt context older than the one before it was published: $(tr '\n' ' ' <"$T_DIR/lasts.txt")"
+n=$(awk '$1 <= 20' "$T_DIR/lasts.txt" | wc -l)
 [ "$n" -le 5 ] || t_fail "the burst published $n prebuilt contexts"
 $PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-prebuilt.schema.json" "$T_DIR/last.json" || t_fail "prebuilt context does not validate"
 grep -q '"request_id"' "$T_DIR/last.json" && t_fail "prebuilt context carries a request_id"
@@ -39,4 +58,4 @@ side_has_name() {
 		grep '^burst:side	' | tail -1 | grep -q '"name":"Burst Tester"'
 }
 t_wait 15 side_has_name || t_fail "the profile change did not republish burst:side"
-t_pass "20-message burst: $n prebuilt entries, the last one ends with message 20"
+t_pass "20-message burst: $n prebuilt entries, in order, the last one ends with message 20"

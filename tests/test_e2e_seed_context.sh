@@ -56,6 +56,11 @@ got_errors() {
 		[ "$(grep -c '^e[1-5]	' "$T_DIR/replies.tsv")" -ge 5 ]
 }
 t_wait 20 got_errors || t_fail "not every bad request got a reply: $(cat "$T_DIR/replies.tsv")"
+# Exactly one each: marker requests behind them on every partition are
+# answered, so any second reply would have been made by now.
+t_context_markers
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies -e -q -f '%k\t%s\n' >"$T_DIR/replies.tsv" ||
+	t_fail "cannot read the replies"
 for i in 1 2 3 4 5; do
 	[ "$(grep -c "^e$i	" "$T_DIR/replies.tsv")" = 1 ] || t_fail "request e$i got other than one reply"
 	grep "^e$i	" "$T_DIR/replies.tsv" | cut -f2- >"$T_DIR/error-$i.json"
@@ -67,7 +72,7 @@ done
 # and the requests written by `chatmem context`.
 $PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/chat-event.schema.json" "$T_SRC/ops/seed-conversation.jsonl" ||
 	t_fail "the seed events do not validate"
-kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.requests -e -q -f '%k\t%s\n' | grep -v '^e[1-5]	' | cut -f2- >"$T_DIR/requests.jsonl"
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.requests -e -q -f '%k\t%s\n' | grep -v -e '^e[1-5]	' -e '^cmark[0-9]*-' | cut -f2- >"$T_DIR/requests.jsonl"
 [ "$(wc -l <"$T_DIR/requests.jsonl")" -ge 2 ] || t_fail "the CLI requests are not on context.requests"
 $PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-request.schema.json" "$T_DIR/requests.jsonl" ||
 	t_fail "requests written by chatmem context do not validate"

@@ -14,11 +14,12 @@ t_start_worker context context-idle
 C=$T_LAST_PID
 t_start_worker summarizer summarizer-idle
 Z=$T_LAST_PID
-t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/ingest-idle.log" || t_fail "ingest got no partitions"
-t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/context-idle.log" || t_fail "context got no partitions"
+# Each has done its job once (a marker session folded, marker requests
+# answered on every partition) and is idle again.
+t_summarizer_ready
+t_context_ready
 t_stop_pid "$I" 10
 t_stop_pid "$C" 10
-t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/summarizer-idle.log" || t_fail "summarizer got no partitions"
 t_stop_pid "$Z" 10
 t_log "idle ingest, context and summarizer exited 0 within 10 s"
 
@@ -26,12 +27,15 @@ t_log "idle ingest, context and summarizer exited 0 within 10 s"
 # the rest is applied by the next worker, exactly once.
 t_start_worker ingest ingest-busy
 I=$T_LAST_PID
-t_wait 30 grep -q 'assigned [1-9]' "$T_DIR/logs/ingest-busy.log" || t_fail "ingest got no partitions"
+t_ingest_ready
+set -- $(t_stats)
+base=$1
 "$BIN/chatmem" send <"$T_DIR/events.jsonl" 2>>"$T_DIR/logs/send.log" &
 S=$!
-t_wait 30 sh -c "[ \$(redis-cli -p $T_REDIS_PORT dbsize) -gt 10 ]" || t_fail "nothing applied"
+t_wait 30 t_applied_reach $((base + 1)) || t_fail "nothing applied"
 t_stop_pid "$I" 10
-t_log "busy ingest exited 0 within 10 s after $(t_stats ingest-busy | cut -d' ' -f1) applies"
+set -- $(t_stats)
+t_log "busy ingest exited 0 within 10 s after $(($1 - base)) applies"
 wait "$S" || t_fail "send failed"
 t_start_worker ingest ingest-next
 N=$T_LAST_PID

@@ -7,6 +7,14 @@
  * delay. Tests assert what the caller sees (a good summary, or -1 with a
  * reason and no text), what the server received, and how many requests
  * and connections it took.
+ *
+ * Time: every client runs on a fake clock (cm_llm_conf_t.clock). Its
+ * sleeps only move the fake time on and are recorded, and a canned reply
+ * can move it on as if the request had taken that long. So the tests
+ * assert the client's timing decisions exactly (which waits, how long,
+ * when the breaker half-opens) and never sleep or measure real time. Only
+ * libcurl's own per-attempt timeout is real (test_timeout), and nothing
+ * about its duration is asserted.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,9 +56,55 @@ typedef struct canned {
         int status;
         const char *headers; /* extra header lines, each ending "\r\n" */
         const char *body;
-        int delay_ms;  /* before answering */
-        int no_length; /* no Content-Length: the body ends at close */
+        int delay_ms;   /* real time before answering */
+        int no_length;  /* no Content-Length: the body ends at close */
+        int advance_ms; /* fake time the request takes */
 } canned_t;
+
+/* The fake clock of every client (conf_for() resets it). The server
+ * thread moves it on too, hence atomic. */
+#define FAKE_SLEEPS_MAX 16
+#define FAKE_START_US   1000000000LL
+
+typedef struct fake_clock {
+        atomic_llong now_us;
+        int sleeps;
+        int64_t slept_us[FAKE_SLEEPS_MAX];
+} fake_clock_t;
+
+static fake_clock_t fake;
+
+static int64_t fake_now_us(void *opaque)
+{
+        fake_clock_t *fc = opaque;
+
+        return (int64_t)atomic_load(&fc->now_us);
+}
+
+static void fake_sleep_us(void *opaque, int64_t us)
+{
+        fake_clock_t *fc = opaque;
+
+        if (fc->sleeps < FAKE_SLEEPS_MAX)
+                fc->slept_us[fc->sleeps] = us;
+        fc->sleeps++;
+        atomic_fetch_add(&fc->now_us, (long long)us);
+}
+
+static const cm_llm_clock_t fake_clock = {fake_now_us, fake_sleep_us, &fake};
+
+static void fake_reset(void)
+{
+        memset(fake.slept_us, 0, sizeof(fake.slept_us));
+        fake.sleeps = 0;
+        atomic_store(&fake.now_us, FAKE_START_US);
+}
+
+/* Moves the fake time on by ms. */
+static void fake_advance_ms(long ms)
+{
+        atomic_fetch_add(&fake.now_us, (long long)ms * 1000);
+}
 
 typedef struct server {
         int lfd;
@@ -179,6 +233,8 @@ static void srv_conn(server_t *srv, int fd)
                 memmove(in.buf, in.buf + used, in.len - used);
                 in.len -= used;
                 in.buf[in.len] = '\0';
+                if (c->advance_ms)
+                        fake_advance_ms(c->advance_ms);
                 if (c->delay_ms && !srv_pause(srv, c->delay_ms))
                         break;
                 cm_buf_reset(&resp);
@@ -313,6 +369,7 @@ static cm_message_t msgs[] = {
 
 #define PREV "The user asked about Rust."
 
+/* A client configuration for srv, on the fake clock, which it resets. */
 static cm_llm_conf_t conf_for(const server_t *srv)
 {
         cm_llm_conf_t conf = {
@@ -326,8 +383,10 @@ static cm_llm_conf_t conf_for(const server_t *srv)
             .backoff_max_ms = 100,
             .breaker_failures = 0,
             .breaker_cooldown_ms = 1000,
+            .clock = &fake_clock,
         };
 
+        fake_reset();
         return conf;
 }
 
@@ -363,6 +422,9 @@ static void fold_ok(cm_llm_t *llm, const char *want)
         free(out);
 }
 
+/* The reason of the last call fold_fails() ran. */
+static char last_err[512];
+
 /* One call that must fail, with why_part in the reason, no text out, and
  * never the API key in the reason. */
 static void fold_fails(cm_llm_t *llm, const char *why_part)
@@ -370,6 +432,7 @@ static void fold_fails(cm_llm_t *llm, const char *why_part)
         char err[512], *out;
         int rc = fold(llm, &out, err, sizeof(err));
 
+        snprintf(last_err, sizeof(last_err), "%s", err);
         if (rc != -1)
                 print_error("fold succeeded: %s\n", rc == 0 ? out : "?");
         assert_int_equal(rc, -1);
@@ -380,9 +443,21 @@ static void fold_fails(cm_llm_t *llm, const char *why_part)
         assert_not_contains(err, API_KEY);
 }
 
-static long elapsed_ms(int64_t since_us)
+/* Asserts that the client waited exactly cnt times so far, the i-th wait
+ * in [lo_ms[i], hi_ms[i]] (the backoff's jitter), and nothing else. */
+static void assert_waits(int cnt, const long *lo_ms, const long *hi_ms)
 {
-        return (long)((cm_mono_us() - since_us) / 1000);
+        int i;
+
+        assert_int_equal(fake.sleeps, cnt);
+        for (i = 0; i < cnt; i++) {
+                if (fake.slept_us[i] >= (int64_t)lo_ms[i] * 1000 &&
+                    fake.slept_us[i] <= (int64_t)hi_ms[i] * 1000)
+                        continue;
+                print_error("wait %d: %lld us, expected %ld..%ld ms\n", i,
+                            (long long)fake.slept_us[i], lo_ms[i], hi_ms[i]);
+                fail();
+        }
 }
 
 /* ---- cases ---- */
@@ -495,22 +570,18 @@ static void test_429_retry_after(void **state)
              "{\"error\":{\"message\":\"rate limit reached\"}}", 0, 0},
             {200, NULL, OK_BODY(SUMMARY), 0, 0},
         };
+        static const long want[] = {1000}; /* the backoff alone: 10..20 */
         cm_llm_stats_t st;
         cm_llm_conf_t conf;
         server_t srv;
         cm_llm_t *llm;
-        int64_t t0;
-        long ms;
 
         (void)state;
         srv_start(&srv, script, 2);
         conf = conf_for(&srv);
         llm = llm_new(&conf);
-        t0 = cm_mono_us();
         fold_ok(llm, SUMMARY);
-        ms = elapsed_ms(t0);
-        assert_true(ms >= 990); /* backoff alone is <= 100 ms */
-        assert_true(ms < 3000);
+        assert_waits(1, want, want);
         assert_int_equal(srv_requests(&srv), 2);
         cm_llm_stats(llm, &st);
         assert_int_equal(st.retries, 1);
@@ -519,7 +590,7 @@ static void test_429_retry_after(void **state)
         srv_stop(&srv);
 }
 
-/* A Retry-After beyond the call's budget (and 30 s): fail now. */
+/* A Retry-After beyond 30 s: fail now, without waiting. */
 static void test_429_retry_after_too_long(void **state)
 {
         static const canned_t script[] = {
@@ -529,16 +600,70 @@ static void test_429_retry_after_too_long(void **state)
         cm_llm_conf_t conf;
         server_t srv;
         cm_llm_t *llm;
-        int64_t t0;
 
         (void)state;
         srv_start(&srv, script, 2);
         conf = conf_for(&srv);
         llm = llm_new(&conf);
-        t0 = cm_mono_us();
         fold_fails(llm, "HTTP 429");
-        assert_true(elapsed_ms(t0) < 1000);
+        assert_waits(0, NULL, NULL);
         assert_int_equal(srv_requests(&srv), 1);
+        cm_llm_destroy(llm);
+        srv_stop(&srv);
+}
+
+/* A Retry-After under 30 s but beyond what is left of the call's budget
+ * ((1 + 1) * 500 + 1 * 100 = 1100 ms): fail now, without waiting. */
+static void test_retry_after_beyond_budget(void **state)
+{
+        static const canned_t script[] = {
+            {503, "Retry-After: 2\r\n", "{}", 0, 0},
+            {200, NULL, OK_BODY(SUMMARY), 0, 0},
+        };
+        cm_llm_conf_t conf;
+        server_t srv;
+        cm_llm_t *llm;
+
+        (void)state;
+        srv_start(&srv, script, 2);
+        conf = conf_for(&srv);
+        conf.timeout_ms = 500;
+        conf.max_retries = 1;
+        llm = llm_new(&conf);
+        fold_fails(llm, "(2000 ms) exceeds the budget");
+        assert_waits(0, NULL, NULL);
+        assert_int_equal(srv_requests(&srv), 1);
+        cm_llm_destroy(llm);
+        srv_stop(&srv);
+}
+
+/* Retry-After is honoured while the call's budget lasts ((2 + 1) * 500 +
+ * 2 * 100 = 1700 ms): each attempt takes 100 ms, the first wait of 1000
+ * ms fits, the second no longer does, and the call fails rather than wait
+ * less than asked. */
+static void test_budget_spent(void **state)
+{
+        static const canned_t script[] = {
+            {503, "Retry-After: 1\r\n", "{}", 0, 0, 100},
+        };
+        static const long want[] = {1000};
+        cm_llm_stats_t st;
+        cm_llm_conf_t conf;
+        server_t srv;
+        cm_llm_t *llm;
+
+        (void)state;
+        srv_start(&srv, script, 1);
+        conf = conf_for(&srv);
+        conf.timeout_ms = 500;
+        llm = llm_new(&conf);
+        fold_fails(llm, "(1000 ms) exceeds the budget");
+        assert_contains(last_err, "HTTP 503");
+        assert_waits(1, want, want);
+        assert_int_equal(srv_requests(&srv), 2);
+        cm_llm_stats(llm, &st);
+        assert_int_equal(st.retries, 1);
+        assert_int_equal(st.failures, 1);
         cm_llm_destroy(llm);
         srv_stop(&srv);
 }
@@ -549,6 +674,7 @@ static void test_500_then_success(void **state)
             {500, NULL, "{\"error\":{\"message\":\"boom\"}}", 0, 0},
             {200, NULL, OK_BODY(SUMMARY), 0, 0},
         };
+        static const long lo[] = {10}, hi[] = {20};
         cm_llm_stats_t st;
         cm_llm_conf_t conf;
         server_t srv;
@@ -559,6 +685,7 @@ static void test_500_then_success(void **state)
         conf = conf_for(&srv);
         llm = llm_new(&conf);
         fold_ok(llm, SUMMARY);
+        assert_waits(1, lo, hi); /* the backoff: 20 ms, jittered */
         assert_int_equal(srv_requests(&srv), 2);
         cm_llm_stats(llm, &st);
         assert_int_equal(st.retries, 1);
@@ -566,11 +693,14 @@ static void test_500_then_success(void **state)
         srv_stop(&srv);
 }
 
+/* Exponential backoff with equal jitter: 20 ms, then 40, then 80, then
+ * capped at 100; each wait in [d/2, d]. */
 static void test_5xx_retries_exhausted(void **state)
 {
         static const canned_t script[] = {
             {502, NULL, "<html>bad gateway</html>", 0, 0},
         };
+        static const long lo[] = {10, 20, 40, 50}, hi[] = {20, 40, 80, 100};
         cm_llm_stats_t st;
         cm_llm_conf_t conf;
         server_t srv;
@@ -579,11 +709,14 @@ static void test_5xx_retries_exhausted(void **state)
         (void)state;
         srv_start(&srv, script, 1);
         conf = conf_for(&srv);
+        conf.max_retries = 4;
         llm = llm_new(&conf);
         fold_fails(llm, "HTTP 502");
-        assert_int_equal(srv_requests(&srv), 3);
+        assert_contains(last_err, "(5 attempts)");
+        assert_waits(4, lo, hi);
+        assert_int_equal(srv_requests(&srv), 5);
         cm_llm_stats(llm, &st);
-        assert_int_equal(st.retries, 2);
+        assert_int_equal(st.retries, 4);
         assert_int_equal(st.failures, 1);
         cm_llm_destroy(llm);
         srv_stop(&srv);
@@ -594,21 +727,20 @@ static void test_timeout(void **state)
         static const canned_t script[] = {
             {200, NULL, OK_BODY(SUMMARY), 1500, 0},
         };
+        static const long lo[] = {10}, hi[] = {20};
         cm_llm_stats_t st;
         cm_llm_conf_t conf;
         server_t srv;
         cm_llm_t *llm;
-        int64_t t0;
 
         (void)state;
         srv_start(&srv, script, 1);
         conf = conf_for(&srv);
-        conf.timeout_ms = 250;
+        conf.timeout_ms = 250; /* real time: libcurl's */
         conf.max_retries = 1;
         llm = llm_new(&conf);
-        t0 = cm_mono_us();
         fold_fails(llm, "timed out");
-        assert_true(elapsed_ms(t0) < 1200);
+        assert_waits(1, lo, hi);
         cm_llm_stats(llm, &st);
         assert_int_equal(st.retries, 1);
         assert_int_equal(st.failures, 1);
@@ -620,6 +752,7 @@ static void test_timeout(void **state)
 static void test_connection_refused(void **state)
 {
         static const canned_t script[] = {{200, NULL, OK_BODY(SUMMARY), 0, 0}};
+        static const long lo[] = {10, 20}, hi[] = {20, 40};
         cm_llm_stats_t st;
         cm_llm_conf_t conf;
         server_t srv;
@@ -634,6 +767,7 @@ static void test_connection_refused(void **state)
         conf.base_url = url;
         llm = llm_new(&conf);
         fold_fails(llm, "3 attempts");
+        assert_waits(2, lo, hi);
         cm_llm_stats(llm, &st);
         assert_int_equal(st.retries, 2);
         cm_llm_destroy(llm);
@@ -786,6 +920,9 @@ static void test_oversized_reply(void **state)
         free(body);
 }
 
+/* The breaker opens after breaker_failures failed calls, refuses calls
+ * without a request for exactly the cooldown, then lets one trial through,
+ * whose success closes it. */
 static void test_breaker(void **state)
 {
         static const canned_t script[] = {
@@ -797,7 +934,6 @@ static void test_breaker(void **state)
         cm_llm_conf_t conf;
         server_t srv;
         cm_llm_t *llm;
-        int64_t t0;
 
         (void)state;
         srv_start(&srv, script, 3);
@@ -810,15 +946,16 @@ static void test_breaker(void **state)
         fold_fails(llm, "HTTP 500");
         assert_int_equal(srv_requests(&srv), 2);
 
-        /* Open: fails at once, nothing sent. */
-        t0 = cm_mono_us();
-        fold_fails(llm, "circuit open");
-        fold_fails(llm, "circuit open");
-        assert_true(elapsed_ms(t0) < 50);
+        /* Open: fails at once, nothing sent, for the whole cooldown. */
+        fold_fails(llm, "circuit open: 2 consecutive failed calls");
+        assert_contains(last_err, "next trial in 300 ms");
+        fake_advance_ms(299);
+        fold_fails(llm, "next trial in 1 ms");
         assert_int_equal(srv_requests(&srv), 2);
+        assert_waits(0, NULL, NULL);
 
-        /* After the cooldown the trial succeeds and closes it. */
-        usleep(350 * 1000);
+        /* At the end of the cooldown the trial succeeds and closes it. */
+        fake_advance_ms(1);
         fold_ok(llm, SUMMARY);
         fold_ok(llm, SUMMARY);
         assert_int_equal(srv_requests(&srv), 4);
@@ -830,12 +967,50 @@ static void test_breaker(void **state)
         srv_stop(&srv);
 }
 
-/* A failed trial opens the breaker again for a whole cooldown. */
+/* Only consecutive failed calls count: a success in between starts the
+ * count again. Retries inside one call are one failure. */
+static void test_breaker_counts_calls(void **state)
+{
+        static const canned_t script[] = {
+            {500, NULL, "{}", 0, 0},
+            {500, NULL, "{}", 0, 0},
+            {200, NULL, OK_BODY(SUMMARY), 0, 0},
+            {500, NULL, "{}", 0, 0},
+            {502, NULL, "{}", 0, 0},
+        };
+        cm_llm_stats_t st;
+        cm_llm_conf_t conf;
+        server_t srv;
+        cm_llm_t *llm;
+
+        (void)state;
+        srv_start(&srv, script, 5);
+        conf = conf_for(&srv);
+        conf.max_retries = 1;
+        conf.breaker_failures = 2;
+        llm = llm_new(&conf);
+        fold_fails(llm, "HTTP 500"); /* requests 1 and 2: one failure */
+        fold_ok(llm, SUMMARY);       /* request 3 */
+        fold_fails(llm, "HTTP 502"); /* requests 4 and 5 */
+        assert_int_equal(srv_requests(&srv), 5);
+        fold_fails(llm, "HTTP 502"); /* 6 and 7: the second in a row */
+        assert_int_equal(srv_requests(&srv), 7);
+        fold_fails(llm, "circuit open: 2 consecutive failed calls");
+        assert_int_equal(srv_requests(&srv), 7);
+        cm_llm_stats(llm, &st);
+        assert_int_equal(st.breaker_open, 1);
+        assert_int_equal(st.retries, 3);
+        cm_llm_destroy(llm);
+        srv_stop(&srv);
+}
+
+/* A failed trial opens the breaker again for a whole cooldown, counted
+ * from the trial. */
 static void test_breaker_failed_trial(void **state)
 {
         static const canned_t script[] = {
             {503, NULL, "{}", 0, 0},
-            {400, NULL, "{}", 0, 0},
+            {400, NULL, "{}", 0, 0, 50}, /* the trial takes 50 ms */
             {200, NULL, OK_BODY(SUMMARY), 0, 0},
         };
         cm_llm_stats_t st;
@@ -851,17 +1026,20 @@ static void test_breaker_failed_trial(void **state)
         conf.breaker_cooldown_ms = 200;
         llm = llm_new(&conf);
         fold_fails(llm, "HTTP 503");
-        fold_fails(llm, "circuit open");
-        usleep(250 * 1000);
-        fold_fails(llm, "HTTP 400"); /* the trial */
-        fold_fails(llm, "circuit open");
+        fold_fails(llm, "next trial in 200 ms");
+        fake_advance_ms(200);
+        fold_fails(llm, "HTTP 400"); /* the trial, which ends 50 ms on */
+        fold_fails(llm, "next trial in 200 ms");
+        fake_advance_ms(199);
+        fold_fails(llm, "next trial in 1 ms");
         assert_int_equal(srv_requests(&srv), 2);
-        usleep(250 * 1000);
+        fake_advance_ms(1);
         fold_ok(llm, SUMMARY);
         fold_ok(llm, SUMMARY);
         assert_int_equal(srv_requests(&srv), 4);
         cm_llm_stats(llm, &st);
         assert_int_equal(st.breaker_open, 2);
+        assert_waits(0, NULL, NULL);
         cm_llm_destroy(llm);
         srv_stop(&srv);
 }
@@ -918,6 +1096,7 @@ static void test_key_never_logged(void **state)
 static void test_bad_arguments(void **state)
 {
         static const canned_t script[] = {{200, NULL, OK_BODY(SUMMARY), 0, 0}};
+        static const cm_llm_clock_t half_clock = {fake_now_us, NULL, &fake};
         char err[256], *out;
         cm_llm_conf_t conf;
         server_t srv;
@@ -945,6 +1124,10 @@ static void test_bad_arguments(void **state)
         conf.api_key = API_KEY "\r\nX-Evil: 1";
         assert_null(cm_llm_new(&conf, err, sizeof(err)));
         assert_not_contains(err, API_KEY);
+        conf = conf_for(&srv);
+        conf.clock = &half_clock;
+        assert_null(cm_llm_new(&conf, err, sizeof(err)));
+        assert_contains(err, "clock");
         assert_null(cm_llm_new(NULL, err, sizeof(err)));
 
         conf = conf_for(&srv);
@@ -967,6 +1150,8 @@ int main(void)
             cmocka_unit_test(test_no_key_no_summary),
             cmocka_unit_test(test_429_retry_after),
             cmocka_unit_test(test_429_retry_after_too_long),
+            cmocka_unit_test(test_retry_after_beyond_budget),
+            cmocka_unit_test(test_budget_spent),
             cmocka_unit_test(test_500_then_success),
             cmocka_unit_test(test_5xx_retries_exhausted),
             cmocka_unit_test(test_timeout),
@@ -978,6 +1163,7 @@ int main(void)
             cmocka_unit_test(test_400_no_retry),
             cmocka_unit_test(test_oversized_reply),
             cmocka_unit_test(test_breaker),
+            cmocka_unit_test(test_breaker_counts_calls),
             cmocka_unit_test(test_breaker_failed_trial),
             cmocka_unit_test(test_key_never_logged),
             cmocka_unit_test(test_bad_arguments),

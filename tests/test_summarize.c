@@ -1,7 +1,8 @@
 /*
  * Unit tests for the extractive summarizer: it keeps the facts of a
  * fixture, drops greetings, respects the token cap, is deterministic,
- * handles empty and huge input, and folds incrementally.
+ * handles empty and huge input, and folds incrementally. Its speed is
+ * measured by tests/bench/bench_summarize.c (make bench-summarize).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 
 #include "codec.h"
 #include "summarize.h"
+#include "summarize_fixture.h"
 #include "tokens.h"
 #include "text.h"
 #include "util.h"
@@ -30,42 +32,16 @@ static const cm_tokenizer_t *estimate(void)
         return tk;
 }
 
-static cm_message_t msg(cm_role_t role, const char *content)
-{
-        cm_message_t m;
+#define U(s) fixture_msg(CM_ROLE_USER, s)
+#define A(s) fixture_msg(CM_ROLE_ASSISTANT, s)
 
-        memset(&m, 0, sizeof(m));
-        m.role = role;
-        m.content = (char *)content;
-        m.content_len = strlen(content);
-        m.tokens = -1;
-        return m;
-}
-
-#define U(s) msg(CM_ROLE_USER, s)
-#define A(s) msg(CM_ROLE_ASSISTANT, s)
-
-/* Ten typical messages: greetings, a name, a place, a decision with a
- * date and a number, a question, an answer, thanks. */
-static cm_message_t fixture[10];
+/* The ten messages of summarize_fixture.h. */
+static cm_message_t fixture[SUMMARIZE_FIXTURE_CNT];
 
 static int setup_fixture(void **state)
 {
         (void)state;
-        fixture[0] = U("Hi!");
-        fixture[1] = A("Hello! How can I help you today?");
-        fixture[2] = U("Hi, I'm Maria Lopez and I live in Lisbon.");
-        fixture[3] = A("Nice to meet you, Maria!");
-        fixture[4] = U("We decided to move the launch to March 14 because the "
-                       "payments API is not ready.");
-        fixture[5] = A("Understood. Moving the launch to March 14 gives the "
-                       "team 3 more weeks.");
-        fixture[6] = U("How is Kafka different from RabbitMQ?");
-        fixture[7] = A("Kafka keeps an ordered, replayable log per partition, "
-                       "while RabbitMQ routes messages to queues and deletes "
-                       "them once they are acknowledged.");
-        fixture[8] = U("Thanks, that helps!");
-        fixture[9] = A("You're welcome!");
+        summarize_fixture(fixture);
         return 0;
 }
 
@@ -325,24 +301,6 @@ static void test_near_repeats(void **state)
         free(s);
 }
 
-/* Prints the fold time of the fixture; no assertion on speed. */
-static void test_timing(void **state)
-{
-        const int runs = 1000;
-        int64_t t0;
-        int64_t us;
-        int i;
-
-        (void)state;
-        t0 = cm_mono_us();
-        for (i = 0; i < runs; i++)
-                free(fold(NULL, fixture, 10, 300));
-        us = cm_mono_us() - t0;
-        print_message("extractive fold of 10 typical messages: %.1f us "
-                      "(average of %d runs)\n",
-                      (double)us / runs, runs);
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -356,7 +314,6 @@ int main(void)
             cmocka_unit_test(test_invalid_utf8_input),
             cmocka_unit_test(test_incremental),
             cmocka_unit_test(test_near_repeats),
-            cmocka_unit_test(test_timing),
         };
 
         return cmocka_run_group_tests(tests, setup_fixture, NULL);
