@@ -121,20 +121,6 @@ static const cm_setting_t settings[] = {
 
 #define CM_SETTING_CNT (sizeof(settings) / sizeof(settings[0]))
 
-static void seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!errstr || !errstr_size)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errstr_size, fmt, ap);
-        va_end(ap);
-}
-
 static char **str_slot(cm_config_t *cfg, const cm_setting_t *s)
 {
         return (char **)(void *)((char *)cfg + s->offset);
@@ -214,17 +200,17 @@ static int apply_str(cm_config_t *cfg, const cm_setting_t *s, const char *value,
         if (s->kind == CM_SETTING_LEVEL &&
             cm_log_level_parse(value, &level) == -1) {
                 /* Not a secret: echo it, shortened. */
-                seterr(errstr, errstr_size,
-                       "%s: expected one of error, warn, info, debug, got "
-                       "'%.40s'",
-                       who, value);
+                cm_errf(errstr, errstr_size,
+                        "%s: expected one of error, warn, info, debug, got "
+                        "'%.40s'",
+                        who, value);
                 return -1;
         }
         if (strlen(value) < (size_t)s->min) {
                 /* The value is not echoed: it may be a URL with a
                  * password. */
-                seterr(errstr, errstr_size, "%s: expected a non-empty string",
-                       who);
+                cm_errf(errstr, errstr_size, "%s: expected a non-empty string",
+                        who);
                 return -1;
         }
         str_replace(str_slot(cfg, s), value);
@@ -235,9 +221,9 @@ static int apply_int(cm_config_t *cfg, const cm_setting_t *s, long long v,
                      const char *who, char *errstr, size_t errstr_size)
 {
         if (v < s->min || v > s->max) {
-                seterr(errstr, errstr_size,
-                       "%s: expected an integer in [%lld, %lld], got %lld", who,
-                       s->min, s->max, v);
+                cm_errf(errstr, errstr_size,
+                        "%s: expected an integer in [%lld, %lld], got %lld",
+                        who, s->min, s->max, v);
                 return -1;
         }
         *int_slot(cfg, s) = (int)v;
@@ -254,9 +240,9 @@ static int apply_text(cm_config_t *cfg, const cm_setting_t *s,
         if (s->kind != CM_SETTING_INT)
                 return apply_str(cfg, s, value, who, errstr, errstr_size);
         if (cm_parse_int(value, s->min, s->max, &v) == -1) {
-                seterr(errstr, errstr_size,
-                       "%s: expected an integer in [%lld, %lld], got '%.40s'",
-                       who, s->min, s->max, value);
+                cm_errf(errstr, errstr_size,
+                        "%s: expected an integer in [%lld, %lld], got '%.40s'",
+                        who, s->min, s->max, value);
                 return -1;
         }
         *int_slot(cfg, s) = (int)v;
@@ -371,13 +357,13 @@ int cm_config_set(cm_config_t *cfg, const char *path, const char *value,
         char who[160];
 
         if (!path || !value) {
-                seterr(errstr, errstr_size, "no setting or no value given");
+                cm_errf(errstr, errstr_size, "no setting or no value given");
                 return -1;
         }
         if (!strncmp(path, "kafka.", 6)) {
                 if (!path[6]) {
-                        seterr(errstr, errstr_size,
-                               "'%s': empty librdkafka property name", path);
+                        cm_errf(errstr, errstr_size,
+                                "'%s': empty librdkafka property name", path);
                         return -1;
                 }
                 kafka_prop_put(cfg, kafka_name(path + 6, strlen(path + 6), 0),
@@ -386,7 +372,7 @@ int cm_config_set(cm_config_t *cfg, const char *path, const char *value,
         }
         s = setting_find(path);
         if (!s) {
-                seterr(errstr, errstr_size, "unknown setting '%.100s'", path);
+                cm_errf(errstr, errstr_size, "unknown setting '%.100s'", path);
                 return -1;
         }
         snprintf(who, sizeof(who), "'%s'", s->path);
@@ -449,10 +435,10 @@ static int load_kafka(cm_config_t *cfg, const config_setting_t *group,
                 value = kafka_value(cs, num, sizeof(num));
                 if (!value) {
                         setting_where(cs, path, where, sizeof(where));
-                        seterr(errstr, errstr_size,
-                               "%s: 'kafka.%s': expected a string, number or "
-                               "boolean",
-                               where, name);
+                        cm_errf(errstr, errstr_size,
+                                "%s: 'kafka.%s': expected a string, number or "
+                                "boolean",
+                                where, name);
                         return -1;
                 }
                 kafka_prop_put(cfg, kafka_name(name, strlen(name), 0), value);
@@ -474,8 +460,8 @@ static int load_setting(cm_config_t *cfg, const config_setting_t *cs,
         setting_where(cs, path, where, sizeof(where));
         s = setting_find_in(section, name);
         if (!s) {
-                seterr(errstr, errstr_size, "%s: unknown setting '%s%s%s'",
-                       where, section ? section : "", dot, name);
+                cm_errf(errstr, errstr_size, "%s: unknown setting '%s%s%s'",
+                        where, section ? section : "", dot, name);
                 return -1;
         }
         snprintf(who, sizeof(who), "%s: '%s'", where, s->path);
@@ -484,8 +470,8 @@ static int load_setting(cm_config_t *cfg, const config_setting_t *cs,
         else
                 ok_type = type == CONFIG_TYPE_STRING;
         if (!ok_type) {
-                seterr(errstr, errstr_size, "%s: expected %s", who,
-                       kind_expected(s->kind));
+                cm_errf(errstr, errstr_size, "%s: expected %s", who,
+                        kind_expected(s->kind));
                 return -1;
         }
         /* libconfig 1.5 wraps a literal beyond int silently unless it has
@@ -517,9 +503,9 @@ static int load_tree(cm_config_t *cfg, const config_setting_t *root,
                 }
                 if (!config_setting_is_group(cs)) {
                         setting_where(cs, path, where, sizeof(where));
-                        seterr(errstr, errstr_size,
-                               "%s: '%s': expected a group { ... }", where,
-                               name);
+                        cm_errf(errstr, errstr_size,
+                                "%s: '%s': expected a group { ... }", where,
+                                name);
                         return -1;
                 }
                 if (!strcmp(name, "kafka")) {
@@ -551,22 +537,22 @@ static int load_file(cm_config_t *cfg, const char *path, const char *origin,
         config_init(&lc);
         fp = fopen(path, "r");
         if (!fp) {
-                seterr(errstr, errstr_size,
-                       "cannot open config file '%s'%s: %s", path, origin,
-                       strerror(errno));
+                cm_errf(errstr, errstr_size,
+                        "cannot open config file '%s'%s: %s", path, origin,
+                        strerror(errno));
                 goto out;
         }
         /* Reading a directory would make libconfig's scanner exit. */
         if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-                seterr(errstr, errstr_size,
-                       "cannot read config file '%s'%s: %s", path, origin,
-                       strerror(EISDIR));
+                cm_errf(errstr, errstr_size,
+                        "cannot read config file '%s'%s: %s", path, origin,
+                        strerror(EISDIR));
                 goto out;
         }
         if (config_read(&lc, fp) != CONFIG_TRUE) {
                 efile = config_error_file(&lc);
-                seterr(errstr, errstr_size, "%s:%d: %s", efile ? efile : path,
-                       config_error_line(&lc), config_error_text(&lc));
+                cm_errf(errstr, errstr_size, "%s:%d: %s", efile ? efile : path,
+                        config_error_line(&lc), config_error_text(&lc));
                 goto out;
         }
         ret =
@@ -613,9 +599,9 @@ static int load_env(cm_config_t *cfg, char *errstr, size_t errstr_size)
                 if (!eq)
                         continue;
                 if (eq == var + plen) {
-                        seterr(errstr, errstr_size,
-                               "environment variable " CM_KAFKA_ENV_PREFIX
-                               ": empty librdkafka property name");
+                        cm_errf(errstr, errstr_size,
+                                "environment variable " CM_KAFKA_ENV_PREFIX
+                                ": empty librdkafka property name");
                         return -1;
                 }
                 kafka_prop_put(

@@ -81,6 +81,28 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                 reason);
 }
 
+/* Creates a client of type from conf (always consumed), with chatmem's log
+ * and error callbacks. On error returns NULL with the reason. */
+static rd_kafka_t *handle_new(rd_kafka_type_t type, rd_kafka_conf_t *conf,
+                              void *opaque, char *errstr, size_t errstr_size)
+{
+        rd_kafka_t *rk;
+        char why[512];
+
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        rd_kafka_conf_set_opaque(conf, opaque);
+        rk = rd_kafka_new(type, conf, why, sizeof(why));
+        if (!rk) {
+                snprintf(errstr, errstr_size, "cannot create %s: %s",
+                         type == RD_KAFKA_CONSUMER ? "consumer" : "producer",
+                         why);
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        return rk; /* conf is now owned by rk */
+}
+
 rd_kafka_t *cm_kafka_consumer_new(
     const cm_config_t *cfg, const char *group,
     void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -107,31 +129,19 @@ rd_kafka_t *cm_kafka_consumer_new(
             NULL,
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_t *rk = NULL;
-        char why[512];
+        rd_kafka_t *rk;
 
-        if (group &&
-            conf_set(conf, "group.id", group, errstr, errstr_size) == -1)
-                goto out;
-        if (conf_apply(conf, cfg, defaults, errstr, errstr_size) == -1)
-                goto out;
-        rd_kafka_conf_set_log_cb(conf, log_cb);
-        rd_kafka_conf_set_error_cb(conf, error_cb);
+        if ((group &&
+             conf_set(conf, "group.id", group, errstr, errstr_size) == -1) ||
+            conf_apply(conf, cfg, defaults, errstr, errstr_size) == -1) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
         if (rebalance)
                 rd_kafka_conf_set_rebalance_cb(conf, rebalance);
-        rd_kafka_conf_set_opaque(conf, opaque);
-
-        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-        if (!rk) {
-                snprintf(errstr, errstr_size, "cannot create consumer: %s",
-                         why);
-                goto out;
-        }
-        conf = NULL; /* now owned by rk */
-        rd_kafka_poll_set_consumer(rk);
-out:
-        if (conf)
-                rd_kafka_conf_destroy(conf);
+        rk = handle_new(RD_KAFKA_CONSUMER, conf, opaque, errstr, errstr_size);
+        if (rk)
+                rd_kafka_poll_set_consumer(rk);
         return rk;
 }
 
@@ -164,28 +174,14 @@ static rd_kafka_t *producer_new(const cm_config_t *cfg, const char *linger_ms,
             "linger.ms",          linger_ms, NULL,
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_t *rk = NULL;
-        char why[512];
 
-        if (conf_apply(conf, cfg, defaults, errstr, errstr_size) == -1)
-                goto out;
-        rd_kafka_conf_set_log_cb(conf, log_cb);
-        rd_kafka_conf_set_error_cb(conf, error_cb);
+        if (conf_apply(conf, cfg, defaults, errstr, errstr_size) == -1) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
         if (dr)
                 rd_kafka_conf_set_dr_msg_cb(conf, dr);
-        rd_kafka_conf_set_opaque(conf, opaque);
-
-        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-        if (!rk) {
-                snprintf(errstr, errstr_size, "cannot create producer: %s",
-                         why);
-                goto out;
-        }
-        conf = NULL; /* now owned by rk */
-out:
-        if (conf)
-                rd_kafka_conf_destroy(conf);
-        return rk;
+        return handle_new(RD_KAFKA_PRODUCER, conf, opaque, errstr, errstr_size);
 }
 
 rd_kafka_t *cm_kafka_producer_new(

@@ -86,26 +86,6 @@ static void curl_init(void)
         curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!errstr || !errstr_size)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errstr_size, fmt, ap);
-        va_end(ap);
-}
-
-/* The URL for logs: without user info, query and fragment. */
-static char *url_for_log(const char *url)
-{
-        return cm_url_redact(url);
-}
-
 /* base_url without trailing slashes, then LLM_PATH; a base that already
  * ends in /v1 (as Groq and OpenAI document theirs) gets only the rest. */
 static char *url_build(const char *base)
@@ -215,7 +195,7 @@ static int handle_open(cm_llm_t *llm, char *why, size_t why_size)
         CURL *curl = curl_easy_init();
 
         if (!curl) {
-                set_err(why, why_size, "cannot create a curl handle");
+                cm_errf(why, why_size, "cannot create a curl handle");
                 return -1;
         }
         curl_easy_setopt(curl, CURLOPT_URL, llm->url);
@@ -275,16 +255,16 @@ cm_llm_t *cm_llm_new(const cm_llm_conf_t *conf, char *errstr,
         if (!conf || !conf->base_url ||
             (strncasecmp(conf->base_url, "http://", 7) &&
              strncasecmp(conf->base_url, "https://", 8))) {
-                set_err(errstr, errstr_size,
+                cm_errf(errstr, errstr_size,
                         "llm base_url must start with http:// or https://");
                 goto err;
         }
         if (!conf->model || !*conf->model) {
-                set_err(errstr, errstr_size, "llm model is not set");
+                cm_errf(errstr, errstr_size, "llm model is not set");
                 goto err;
         }
         if (conf->api_key && strpbrk(conf->api_key, "\r\n")) {
-                set_err(errstr, errstr_size,
+                cm_errf(errstr, errstr_size,
                         "llm api_key contains a line break");
                 goto err;
         }
@@ -292,31 +272,31 @@ cm_llm_t *cm_llm_new(const cm_llm_conf_t *conf, char *errstr,
             conf->max_retries > 100 || conf->backoff_base_ms < 0 ||
             conf->backoff_max_ms < conf->backoff_base_ms ||
             conf->breaker_cooldown_ms < 0) {
-                set_err(errstr, errstr_size,
+                cm_errf(errstr, errstr_size,
                         "llm timeout_ms must be > 0, max_retries in 0..100, "
                         "0 <= backoff_base_ms <= backoff_max_ms, "
                         "breaker_cooldown_ms >= 0");
                 goto err;
         }
         if (!(conf->temperature >= 0.0 && conf->temperature <= 2.0)) {
-                set_err(errstr, errstr_size, "llm temperature must be in 0..2");
+                cm_errf(errstr, errstr_size, "llm temperature must be in 0..2");
                 goto err;
         }
         if (conf->clock && (!conf->clock->now_us || !conf->clock->sleep_us)) {
-                set_err(errstr, errstr_size,
+                cm_errf(errstr, errstr_size,
                         "llm clock needs both now_us and sleep_us");
                 goto err;
         }
         pthread_once(&curl_once, curl_init);
         if (curl_init_rc != CURLE_OK) {
-                set_err(errstr, errstr_size, "cannot initialise libcurl: %s",
+                cm_errf(errstr, errstr_size, "cannot initialise libcurl: %s",
                         curl_easy_strerror(curl_init_rc));
                 goto err;
         }
 
         llm = cm_calloc(1, sizeof(*llm));
         llm->url = url_build(conf->base_url);
-        llm->log_url = url_for_log(llm->url);
+        llm->log_url = cm_url_redact(llm->url);
         llm->model = cm_strdup(conf->model);
         if (conf->api_key && *conf->api_key)
                 llm->api_key = cm_strdup(conf->api_key);
@@ -586,37 +566,37 @@ static int reply_parse(const char *buf, size_t len, char **summary, char *why,
 
         root = json_parse_whole(buf, len);
         if (!root || !json_object_is_type(root, json_type_object)) {
-                set_err(why, why_size, "malformed JSON in the reply");
+                cm_errf(why, why_size, "malformed JSON in the reply");
                 goto out;
         }
         if (!json_object_object_get_ex(root, "choices", &choices) ||
             !json_object_is_type(choices, json_type_array) ||
             json_object_array_length(choices) == 0) {
-                set_err(why, why_size, "no choices in the reply");
+                cm_errf(why, why_size, "no choices in the reply");
                 goto out;
         }
         choice = json_object_array_get_idx(choices, 0);
         if (!json_object_is_type(choice, json_type_object) ||
             !json_object_object_get_ex(choice, "message", &message) ||
             !json_object_is_type(message, json_type_object)) {
-                set_err(why, why_size, "no message in the reply's choice");
+                cm_errf(why, why_size, "no message in the reply's choice");
                 goto out;
         }
         if (json_object_object_get_ex(message, "refusal", &refusal) &&
             json_object_is_type(refusal, json_type_string) &&
             json_object_get_string_len(refusal) > 0) {
-                set_err(why, why_size, "the model refused (refusal field)");
+                cm_errf(why, why_size, "the model refused (refusal field)");
                 goto out;
         }
         if (!json_object_object_get_ex(message, "content", &content) ||
             !json_object_is_type(content, json_type_string)) {
-                set_err(why, why_size, "no content string in the reply");
+                cm_errf(why, why_size, "no content string in the reply");
                 goto out;
         }
         s = json_object_get_string(content);
         n = (size_t)json_object_get_string_len(content);
         if (strlen(s) != n || !cm_utf8_valid(s, n)) {
-                set_err(why, why_size, "reply content is not valid UTF-8 text");
+                cm_errf(why, why_size, "reply content is not valid UTF-8 text");
                 goto out;
         }
         while (n > 0 && cm_isspace(*s)) {
@@ -638,13 +618,13 @@ static int reply_parse(const char *buf, size_t len, char **summary, char *why,
         while (n > 0 && cm_isspace(s[n - 1]))
                 n--;
         if (n == 0) {
-                set_err(why, why_size, "empty content in the reply");
+                cm_errf(why, why_size, "empty content in the reply");
                 goto out;
         }
         for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
                 l = strlen(refusals[i]);
                 if (n >= l && !strncasecmp(s, refusals[i], l)) {
-                        set_err(why, why_size,
+                        cm_errf(why, why_size,
                                 "the model refused (reply starts with "
                                 "\"%s\")",
                                 refusals[i]);
@@ -705,12 +685,12 @@ static attempt_res_t attempt_once(cm_llm_t *llm, const char *req,
                 /* The connection may be half-used: never reuse it. */
                 handle_close(llm);
                 if (at->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-                        set_err(why, why_size,
+                        cm_errf(why, why_size,
                                 "reply from '%s' exceeds %d bytes",
                                 llm->log_url, RESPONSE_MAX);
                         return ATTEMPT_FAIL;
                 }
-                set_err(why, why_size, "request to '%s' failed: %s",
+                cm_errf(why, why_size, "request to '%s' failed: %s",
                         llm->log_url,
                         llm->errbuf[0] ? llm->errbuf : curl_easy_strerror(rc));
                 return transport_retryable(rc) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
@@ -718,7 +698,7 @@ static attempt_res_t attempt_once(cm_llm_t *llm, const char *req,
         curl_easy_getinfo(llm->curl, CURLINFO_RESPONSE_CODE, &status);
         if (status < 200 || status > 299) {
                 server_message(llm, &at->body, msg, sizeof(msg));
-                set_err(why, why_size, "HTTP %ld from '%s'%s%s", status,
+                cm_errf(why, why_size, "HTTP %ld from '%s'%s%s", status,
                         llm->log_url, msg[0] ? ": " : "", msg);
                 if (status != 429 && status != 503)
                         at->retry_after_ms = -1;
@@ -799,13 +779,13 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
         if (out)
                 *out = NULL;
         if (!llm || !out || max_tokens <= 0 || (msg_cnt && !msgs)) {
-                set_err(errstr, errstr_size, "invalid argument to cm_llm_fold");
+                cm_errf(errstr, errstr_size, "invalid argument to cm_llm_fold");
                 return -1;
         }
         llm->stats.calls++;
         start_us = llm_now(llm);
         if (!breaker_allows(llm, start_us, &wait_ms)) {
-                set_err(errstr, errstr_size,
+                cm_errf(errstr, errstr_size,
                         "circuit open: %d consecutive failed calls to '%s', "
                         "next trial in %ld ms",
                         llm->consecutive_failures, llm->log_url, wait_ms);
@@ -827,7 +807,7 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                                       : remaining_ms;
                 if (attempt_timeout <= 0) {
                         len = strlen(why);
-                        set_err(why + len, sizeof(why) - len,
+                        cm_errf(why + len, sizeof(why) - len,
                                 "%stime budget spent", len ? "; " : "");
                         res = ATTEMPT_FAIL;
                         break;
@@ -849,7 +829,7 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                          * another refusal: give up now. */
                         res = ATTEMPT_FAIL;
                         len = strlen(why);
-                        set_err(why + len, sizeof(why) - len,
+                        cm_errf(why + len, sizeof(why) - len,
                                 "; the wait asked for (%ld ms) exceeds the "
                                 "budget",
                                 wait_ms);
@@ -864,10 +844,10 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
         }
         if (res != ATTEMPT_OK) {
                 if (attempts > 1)
-                        set_err(errstr, errstr_size, "%s (%d attempts)", why,
+                        cm_errf(errstr, errstr_size, "%s (%d attempts)", why,
                                 attempts);
                 else
-                        set_err(errstr, errstr_size, "%s", why);
+                        cm_errf(errstr, errstr_size, "%s", why);
                 goto out;
         }
         *out = summary;

@@ -839,27 +839,42 @@ int cm_store_session_delete_event(cm_store_t *st, const char *user,
         return (int)ret;
 }
 
+/* The user's conversation ids (SMEMBERS of P{u}:convs), connecting
+ * first: an array reply of strings the caller frees, or NULL with the
+ * reason. */
+static redisReply *user_convs(cm_store_t *st, const char *user, char *errstr,
+                              size_t errstr_size)
+{
+        char k_convs[KEY_MAX], why[512];
+        const char *argv[] = {"SMEMBERS", k_convs};
+        redisReply *r;
+
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return NULL;
+        cm_store_key(st, k_convs, sizeof(k_convs), user, NULL, "convs");
+        r = command(st, 2, argv, NULL, errstr, errstr_size);
+        if (r &&
+            cm_redis_reply_strings(r, "SMEMBERS", why, sizeof(why)) == -1) {
+                fail_with(st, why, errstr, errstr_size);
+                freeReplyObject(r);
+                r = NULL;
+        }
+        return r;
+}
+
 int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
                          size_t errstr_size)
 {
-        char k_convs[KEY_MAX], k_prof[KEY_MAX], why[512];
-        const char *members[] = {"SMEMBERS", k_convs};
+        char k_convs[KEY_MAX], k_prof[KEY_MAX];
         const char *del[] = {"DEL", k_prof, k_convs};
         redisReply *r;
         size_t i;
 
-        if (cm_store_connect(st, errstr, errstr_size) == -1)
+        r = user_convs(st, user, errstr, errstr_size);
+        if (!r)
                 return -1;
         cm_store_key(st, k_convs, sizeof(k_convs), user, NULL, "convs");
         cm_store_key(st, k_prof, sizeof(k_prof), user, NULL, "profile");
-        r = command(st, 2, members, NULL, errstr, errstr_size);
-        if (!r)
-                return -1;
-        if (cm_redis_reply_strings(r, "SMEMBERS", why, sizeof(why)) == -1) {
-                fail_with(st, why, errstr, errstr_size);
-                freeReplyObject(r);
-                return -1;
-        }
         /* Sessions first, the index last: a crash in between leaves the
          * index, and the redelivered event finishes the job. */
         for (i = 0; i < r->elements; i++) {
@@ -1050,25 +1065,15 @@ out:
 int cm_store_mark_user_dirty(cm_store_t *st, const char *user, char *errstr,
                              size_t errstr_size)
 {
-        char k_convs[KEY_MAX], why[512];
-        const char *argv[] = {"SMEMBERS", k_convs};
         const char **keys = NULL;
         char(*bufs)[CM_SESSION_KEY_MAX] = NULL;
         redisReply *r;
         size_t i;
         int ret;
 
-        if (cm_store_connect(st, errstr, errstr_size) == -1)
-                return -1;
-        cm_store_key(st, k_convs, sizeof(k_convs), user, NULL, "convs");
-        r = command(st, 2, argv, NULL, errstr, errstr_size);
+        r = user_convs(st, user, errstr, errstr_size);
         if (!r)
                 return -1;
-        if (cm_redis_reply_strings(r, "SMEMBERS", why, sizeof(why)) == -1) {
-                fail_with(st, why, errstr, errstr_size);
-                freeReplyObject(r);
-                return -1;
-        }
         keys = cm_calloc(r->elements, sizeof(*keys));
         bufs = cm_calloc(r->elements, sizeof(*bufs));
         for (i = 0; i < r->elements; i++) {
