@@ -1253,64 +1253,23 @@ int cm_profile_decode(const char *buf, size_t len, cm_profile_t *profile,
         return ret;
 }
 
-/* Makes the "at byte N" of an error about a text that had head bytes in
- * front of buf[0..len) count from buf. */
-static void rebase_offset(char *errstr, size_t errstr_size, size_t head,
-                          size_t len)
-{
-        char *at = errstr ? strstr(errstr, " at byte ") : NULL;
-        char *end, tail[256];
-        unsigned long long n;
-
-        if (!at)
-                return;
-        n = strtoull(at + strlen(" at byte "), &end, 10);
-        n = n > head ? n - head : 0;
-        if (n > len)
-                n = len;
-        snprintf(tail, sizeof(tail), "%s", end);
-        snprintf(at, errstr_size - (size_t)(at - errstr), " at byte %llu%s", n,
-                 tail);
-}
-
 int cm_history_decode(const char *buf, size_t len, size_t max_content_bytes,
                       cm_message_t **msgs, size_t *cnt, char *errstr,
                       size_t errstr_size)
 {
-        static const char head[] = "{\"history\":";
         dec_t d = {errstr, errstr_size};
-        json_object *root = NULL;
-        json_object *v;
-        cm_buf_t b;
-        int ret = -1;
+        json_object *root;
+        int ret;
 
         *msgs = NULL;
         *cnt = 0;
-        if (!buf || len == 0)
-                return cm_errf(errstr, errstr_size,
-                               "malformed JSON: empty input");
-        /* The array is read as the only member of {"history": …}, through
-         * the same checks as a request. */
-        cm_buf_init(&b);
-        cm_buf_add(&b, head, sizeof(head) - 1);
-        cm_buf_add(&b, buf, len);
-        cm_buf_add(&b, "}", 1);
-        root = cm_json_parse_object(b.buf, b.len, errstr, errstr_size);
-        if (!root) {
-                rebase_offset(errstr, errstr_size, sizeof(head) - 1, len);
-                goto out;
-        }
-        if (json_object_object_length(root) != 1) {
-                cm_errf(errstr, errstr_size,
-                        "malformed JSON: more than one value");
-                goto out;
-        }
-        member(root, "history", &v);
-        ret = pairs_value(&d, v, "history", HISTORY_MAX, max_content_bytes,
+        root = cm_json_parse_array(buf, len, errstr, errstr_size);
+        if (!root)
+                return -1;
+        /* The same checks as the history of a request. */
+        ret = pairs_value(&d, root, "history", HISTORY_MAX, max_content_bytes,
                           msgs, cnt);
-out:
         json_object_put(root);
-        cm_buf_release(&b);
         if (ret == -1) {
                 messages_free(*msgs, *cnt);
                 *msgs = NULL;

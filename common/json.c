@@ -297,8 +297,10 @@ const char *cm_json_type_name(json_object *v)
         return "unknown";
 }
 
-json_object *cm_json_parse_object(const char *buf, size_t len, char *errstr,
-                                  size_t errstr_size)
+/* Parses buf[0..len) as one JSON value of type want (an object or an
+ * array), as json.h describes. */
+static json_object *parse(const char *buf, size_t len, json_type want,
+                          char *errstr, size_t errstr_size)
 {
         json_tokener *tok = NULL;
         json_object *root = NULL;
@@ -352,9 +354,10 @@ json_object *cm_json_parse_object(const char *buf, size_t len, char *errstr,
                         "malformed JSON: trailing characters at byte %zu", end);
                 goto bad;
         }
-        if (!json_object_is_type(root, json_type_object)) {
+        if (!json_object_is_type(root, want)) {
                 cm_errf(errstr, errstr_size,
-                        "malformed JSON: top level must be an object, got %s",
+                        "malformed JSON: top level must be an %s, got %s",
+                        want == json_type_object ? "object" : "array",
                         cm_json_type_name(root));
                 goto bad;
         }
@@ -369,6 +372,18 @@ out:
                 json_tokener_free(tok);
         obj_counts_release(&oc);
         return root;
+}
+
+json_object *cm_json_parse_object(const char *buf, size_t len, char *errstr,
+                                  size_t errstr_size)
+{
+        return parse(buf, len, json_type_object, errstr, errstr_size);
+}
+
+json_object *cm_json_parse_array(const char *buf, size_t len, char *errstr,
+                                 size_t errstr_size)
+{
+        return parse(buf, len, json_type_array, errstr, errstr_size);
 }
 
 json_object *cm_json_parse_loose(const char *buf, size_t len)

@@ -41,6 +41,10 @@
 json_object *cm_json_parse_object(const char *buf, size_t len, char *errstr,
                                   size_t errstr_size);
 
+/* The same for one JSON array (a history file, say). */
+json_object *cm_json_parse_array(const char *buf, size_t len, char *errstr,
+                                 size_t errstr_size);
+
 /*
  * Parses buf[0..len) with json-c's strict tokener alone, without the
  * checks above (json-c is lenient about UTF-8, duplicate keys and the

@@ -2310,9 +2310,10 @@ static void test_history_decode(void **state)
                       "\"x\"}]",
                       "duplicate key");
         history_fails("{\"role\":\"user\",\"content\":\"x\"}",
-                      "field 'history': must be an array, got object");
+                      "top level must be an array, got object");
         history_fails("", "malformed JSON: empty input");
-        history_fails("[], \"extra\": 1", "more than one value");
+        history_fails("[], \"extra\": 1",
+                      "malformed JSON: unexpected character at byte 2");
         history_fails("[] []", "malformed JSON");
         /* byte offsets count from the start of the input */
         history_fails("[{\"role\":\"user\",\"content\":\"\xff\"}]",
