@@ -306,6 +306,17 @@ int cm_kafka_produce_again(rd_kafka_t *producer, const rd_kafka_message_t *m)
         return 0;
 }
 
+void cm_kafka_offset_store(const rd_kafka_message_t *m)
+{
+        rd_kafka_resp_err_t err;
+
+        err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+        if (err && err != RD_KAFKA_RESP_ERR__STATE)
+                cm_error("cannot store offset %lld of '%s' [%d]: %s",
+                         (long long)m->offset, rd_kafka_topic_name(m->rkt),
+                         (int)m->partition, rd_kafka_err2str(err));
+}
+
 int cm_kafka_pause_all(rd_kafka_t *rk, int pause, char *errstr,
                        size_t errstr_size)
 {

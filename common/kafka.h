@@ -102,6 +102,11 @@ int cm_kafka_delivery_retriable(rd_kafka_resp_err_t err);
  */
 int cm_kafka_produce_again(rd_kafka_t *producer, const rd_kafka_message_t *m);
 
+/* Stores the offset of m (a consumed message) for the next commit. A
+ * partition revoked meanwhile is not an error (its new owner redoes the
+ * message, harmlessly). Cannot fail (other errors are logged). */
+void cm_kafka_offset_store(const rd_kafka_message_t *m);
+
 /* Pauses (pause=1) or resumes every partition currently assigned to rk.
  * Returns 0, or -1 with the reason in errstr (assignment unreadable, or
  * the pause/resume refused). */

@@ -321,18 +321,6 @@ void cm_worker_ask_compaction(cm_worker_t *w, const char *user_id,
             NULL);
 }
 
-void cm_worker_store_offset(cm_worker_t *w, const rd_kafka_message_t *m)
-{
-        rd_kafka_resp_err_t err;
-
-        (void)w;
-        err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
-        if (err && err != RD_KAFKA_RESP_ERR__STATE)
-                cm_error("cannot store offset %lld of '%s' [%d]: %s",
-                         (long long)m->offset, rd_kafka_topic_name(m->rkt),
-                         (int)m->partition, rd_kafka_err2str(err));
-}
-
 int cm_worker_finish(cm_worker_t *w)
 {
         char errstr[512];

@@ -176,11 +176,6 @@ int cm_worker_wait_delivered(cm_worker_t *w, const cm_delivery_t *d);
 void cm_worker_ask_compaction(cm_worker_t *w, const char *user_id,
                               const char *conversation_id);
 
-/* Stores the offset of m (a consumed message) for the next commit. A
- * partition revoked meanwhile is not an error (its new owner redoes the
- * message, harmlessly). Cannot fail (other errors are logged). */
-void cm_worker_store_offset(cm_worker_t *w, const rd_kafka_message_t *m);
-
 /* Tears down in the order above and releases w. Returns the exit status:
  * 0 after a clean run, else 1 (start-up failed, or messages were left
  * undelivered), or w->status when cm_worker_init() returned 1. */

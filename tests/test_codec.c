@@ -2063,8 +2063,8 @@ static void test_session_key_split_bad(void **state)
         (void)state;
         for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 print_message("case %zu: %s\n", i, cases[i].key);
-                strcpy(user, "x");
-                strcpy(conv, "y");
+                snprintf(user, sizeof(user), "x");
+                snprintf(conv, sizeof(conv), "y");
                 assert_int_equal(cm_session_key_split(cases[i].key, user, conv,
                                                       err, sizeof(err)),
                                  -1);

@@ -14,6 +14,7 @@
 
 #include "codec.h"
 #include "context.h"
+#include "summarize_fixture.h"
 #include "tokens.h"
 #include "text.h"
 #include "util.h"
@@ -34,18 +35,6 @@ static const cm_tokenizer_t *estimate(void)
 static int est(const char *s)
 {
         return cm_tokenizer_count(estimate(), s, strlen(s));
-}
-
-static cm_message_t msg(cm_role_t role, const char *content)
-{
-        cm_message_t m;
-
-        memset(&m, 0, sizeof(m));
-        m.role = role;
-        m.content = (char *)content;
-        m.content_len = strlen(content);
-        m.tokens = -1;
-        return m;
 }
 
 static char *seed_interests[] = {"React", "Node.js"};
@@ -136,9 +125,9 @@ static void test_tokenizer_unknown(void **state)
 static void test_seed_layout(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "Can you give me a practical example?"),
-            msg(CM_ROLE_ASSISTANT, "Sure: ..."),
-            msg(CM_ROLE_USER, "Do you remember my name?"),
+            fixture_msg(CM_ROLE_USER, "Can you give me a practical example?"),
+            fixture_msg(CM_ROLE_ASSISTANT, "Sure: ..."),
+            fixture_msg(CM_ROLE_USER, "Do you remember my name?"),
         };
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 3, 2000);
         cm_context_out_t out;
@@ -175,9 +164,9 @@ static void test_seed_layout(void **state)
 static void test_design_layout(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "Can you give me a practical example?"),
-            msg(CM_ROLE_ASSISTANT, "..."),
-            msg(CM_ROLE_USER, "Do you remember my name?"),
+            fixture_msg(CM_ROLE_USER, "Can you give me a practical example?"),
+            fixture_msg(CM_ROLE_ASSISTANT, "..."),
+            fixture_msg(CM_ROLE_USER, "Do you remember my name?"),
         };
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 3, 2000);
         cm_context_out_t out;
@@ -200,7 +189,7 @@ static void test_design_layout(void **state)
 
 static void test_no_profile(void **state)
 {
-        const cm_message_t msgs[] = {msg(CM_ROLE_USER, "Hi")};
+        const cm_message_t msgs[] = {fixture_msg(CM_ROLE_USER, "Hi")};
         cm_profile_t empty = {0};
         cm_context_in_t in = input(NULL, "S.", msgs, 1, 2000);
         cm_context_out_t out;
@@ -250,8 +239,8 @@ static void test_partial_profile(void **state)
 static void test_no_summary(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "Hi"),
-            msg(CM_ROLE_ASSISTANT, "Hello"),
+            fixture_msg(CM_ROLE_USER, "Hi"),
+            fixture_msg(CM_ROLE_ASSISTANT, "Hello"),
         };
         const char *expect = "User Profile: Sumit Pandya, full stack "
                              "developer\nInterests: React, Node.js\n\n"
@@ -297,8 +286,8 @@ static void test_no_messages(void **state)
 static void test_only_messages(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_SYSTEM, "Be brief."),
-            msg(CM_ROLE_USER, "line one\nline two"),
+            fixture_msg(CM_ROLE_SYSTEM, "Be brief."),
+            fixture_msg(CM_ROLE_USER, "line one\nline two"),
         };
         cm_context_in_t in = input(NULL, NULL, msgs, 2, 2000);
         cm_context_out_t out;
@@ -313,8 +302,8 @@ static void test_only_messages(void **state)
 static void test_copies(void **state)
 {
         cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "Hi"),
-            msg(CM_ROLE_ASSISTANT, "Hello"),
+            fixture_msg(CM_ROLE_USER, "Hi"),
+            fixture_msg(CM_ROLE_ASSISTANT, "Hello"),
         };
         cm_context_in_t in = input(NULL, NULL, msgs, 2, 2000);
         cm_context_out_t out;
@@ -340,9 +329,9 @@ static void test_copies(void **state)
 static void test_full_tokens(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "Can you give me a practical example?"),
-            msg(CM_ROLE_ASSISTANT, "Sure: ..."),
-            msg(CM_ROLE_USER, "Do you remember my name?"),
+            fixture_msg(CM_ROLE_USER, "Can you give me a practical example?"),
+            fixture_msg(CM_ROLE_ASSISTANT, "Sure: ..."),
+            fixture_msg(CM_ROLE_USER, "Do you remember my name?"),
         };
         const char *full = "User Profile: Sumit Pandya, full stack developer\n"
                            "Interests: React, Node.js\n"
@@ -378,7 +367,7 @@ static void build_expect(cm_context_in_t *in, const char *untrimmed,
 
 static void test_budget_summary_trimmed(void **state)
 {
-        const cm_message_t msgs[] = {msg(CM_ROLE_USER, "Hi")};
+        const cm_message_t msgs[] = {fixture_msg(CM_ROLE_USER, "Hi")};
         const char *summary = "First sentence is rather long, really long. "
                               "Second one! Third one? Last.";
         cm_context_in_t in = input(NULL, summary, msgs, 1, 0);
@@ -409,8 +398,8 @@ static void test_budget_summary_trimmed(void **state)
 static void test_budget_summary_dropped(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "Hi"),
-            msg(CM_ROLE_ASSISTANT, "Hello there"),
+            fixture_msg(CM_ROLE_USER, "Hi"),
+            fixture_msg(CM_ROLE_ASSISTANT, "Hello there"),
         };
         /* Even the last sentence alone does not fit: the summary goes. */
         const char *summary = "Short. A last sentence that is far too long.";
@@ -453,10 +442,10 @@ static void test_budget_summary_dropped(void **state)
 static void test_budget_oldest_dropped(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "one one one one"),
-            msg(CM_ROLE_ASSISTANT, "two two two two"),
-            msg(CM_ROLE_USER, "three three three"),
-            msg(CM_ROLE_ASSISTANT, "four four four"),
+            fixture_msg(CM_ROLE_USER, "one one one one"),
+            fixture_msg(CM_ROLE_ASSISTANT, "two two two two"),
+            fixture_msg(CM_ROLE_USER, "three three three"),
+            fixture_msg(CM_ROLE_ASSISTANT, "four four four"),
         };
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 4, 0);
         cm_context_out_t out;
@@ -489,11 +478,11 @@ static void test_budget_oldest_dropped(void **state)
 static void test_budget_newest_user_kept(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "old question"),
-            msg(CM_ROLE_ASSISTANT, "old answer"),
-            msg(CM_ROLE_USER, "What is my name?"),
-            msg(CM_ROLE_ASSISTANT, "A newer and rather long assistant "
-                                   "answer that does not fit."),
+            fixture_msg(CM_ROLE_USER, "old question"),
+            fixture_msg(CM_ROLE_ASSISTANT, "old answer"),
+            fixture_msg(CM_ROLE_USER, "What is my name?"),
+            fixture_msg(CM_ROLE_ASSISTANT, "A newer and rather long assistant "
+                                           "answer that does not fit."),
         };
         cm_context_in_t in = input(&seed_profile, NULL, msgs, 4, 0);
         cm_context_out_t out;
@@ -526,8 +515,8 @@ static void test_budget_newest_user_kept(void **state)
 static void test_budget_no_user_message(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_ASSISTANT, "first first first first first"),
-            msg(CM_ROLE_SYSTEM, "newest"),
+            fixture_msg(CM_ROLE_ASSISTANT, "first first first first first"),
+            fixture_msg(CM_ROLE_SYSTEM, "newest"),
         };
         cm_context_in_t in = input(NULL, NULL, msgs, 2, 0);
         cm_context_out_t out;
@@ -542,8 +531,8 @@ static void test_budget_no_user_message(void **state)
 static void test_budget_profile_dropped(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "older"),
-            msg(CM_ROLE_USER, "Do you remember my name?"),
+            fixture_msg(CM_ROLE_USER, "older"),
+            fixture_msg(CM_ROLE_USER, "Do you remember my name?"),
         };
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 2, 0);
         cm_context_out_t out;
@@ -563,8 +552,8 @@ static void test_budget_profile_dropped(void **state)
 static void test_budget_cut_ascii(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_ASSISTANT, "dropped"),
-            msg(CM_ROLE_USER, "abcdefghijklmnopqrstuvwxyz0123456789"),
+            fixture_msg(CM_ROLE_ASSISTANT, "dropped"),
+            fixture_msg(CM_ROLE_USER, "abcdefghijklmnopqrstuvwxyz0123456789"),
         };
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 2, 0);
         cm_context_out_t out;
@@ -600,7 +589,7 @@ static void test_budget_cut_multibyte(void **state)
         /* Mixed widths: 1, 2 ("é"), 3 ("中") and 4 (emoji) bytes. */
         for (i = 0; i < 40; i++)
                 cm_buf_adds(&content, "a\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80");
-        msgs[0] = msg(CM_ROLE_USER, content.buf);
+        msgs[0] = fixture_msg(CM_ROLE_USER, content.buf);
         in = input(NULL, NULL, msgs, 1, 0);
         for (i = 1; i <= 40; i++) {
                 size_t keep = (size_t)i * 4 - 27; /* code points kept */
@@ -631,7 +620,7 @@ static void test_budget_cut_multibyte(void **state)
         cm_buf_reset(&content);
         for (i = 0; i < 50; i++)
                 cm_buf_adds(&content, "\xc3\xa9");
-        msgs[0] = msg(CM_ROLE_USER, content.buf);
+        msgs[0] = fixture_msg(CM_ROLE_USER, content.buf);
         in.max_tokens = 8; /* 32 - 27 = 5 code points */
         build(&in, &out);
         assert_string_equal(out.text,
@@ -643,7 +632,7 @@ static void test_budget_cut_multibyte(void **state)
         cm_buf_reset(&content);
         for (i = 0; i < 50; i++)
                 cm_buf_adds(&content, "\xf0\x9f\x98\x80");
-        msgs[0] = msg(CM_ROLE_USER, content.buf);
+        msgs[0] = fixture_msg(CM_ROLE_USER, content.buf);
         in.max_tokens = 7; /* 28 - 27 = 1 code point */
         build(&in, &out);
         assert_string_equal(out.text, "Recent Messages:\nUser: " MARKER
@@ -657,7 +646,7 @@ static void test_budget_cut_multibyte(void **state)
 static void test_budget_tiny(void **state)
 {
         const cm_message_t msgs[] = {
-            msg(CM_ROLE_USER, "Do you remember my name?"),
+            fixture_msg(CM_ROLE_USER, "Do you remember my name?"),
         };
         cm_message_t msgs_assistant[1];
         cm_context_in_t in = input(&seed_profile, seed_summary, msgs, 1, 0);
@@ -687,7 +676,7 @@ static void test_budget_tiny(void **state)
 
         /* "Recent Messages:\nAssistant: [...] " is exactly 32 code points:
          * the marker alone. */
-        msgs_assistant[0] = msg(CM_ROLE_ASSISTANT, "Sure.");
+        msgs_assistant[0] = fixture_msg(CM_ROLE_ASSISTANT, "Sure.");
         in = input(NULL, NULL, msgs_assistant, 1, 8);
         build(&in, &out);
         assert_string_equal(out.text, "Recent Messages:\nAssistant: " MARKER);
@@ -722,7 +711,8 @@ static void test_budget_large(void **state)
                 big[i] = (char)('a' + i % 26);
         big[64 * 1024] = '\0';
         for (i = 0; i < cnt; i++)
-                msgs[i] = msg(i % 2 ? CM_ROLE_ASSISTANT : CM_ROLE_USER, big);
+                msgs[i] =
+                    fixture_msg(i % 2 ? CM_ROLE_ASSISTANT : CM_ROLE_USER, big);
 
         /* The newest user message is cut to 2000 * 4 - 27 code points. */
         in = input(&seed_profile, seed_summary, msgs, cnt, 2000);
@@ -839,7 +829,7 @@ static void check_random_case(void)
         for (i = 0; i < cnt; i++) {
                 cm_buf_init(&contents[i]);
                 random_text(&contents[i], rng() % 4 ? rng() % 30 : rng() % 600);
-                msgs[i] = msg((cm_role_t)(rng() % 3), contents[i].buf);
+                msgs[i] = fixture_msg((cm_role_t)(rng() % 3), contents[i].buf);
         }
         for (i = cnt; i > 0; i--) {
                 if (msgs[i - 1].role == CM_ROLE_USER) {

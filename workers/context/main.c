@@ -307,14 +307,11 @@ static void revoke(cm_worker_t *w)
         }
 }
 
-/* The topic a request's reply (or error) goes to: its reply_to when given
- * and allowed, else the default. */
+/* The topic a decoded request's reply (or error) goes to: its reply_to,
+ * which request_decode() kept only when allowed, else the default. */
 static const char *reply_topic(const ctxw_t *cw, const cm_request_t *req)
 {
-        if (req->reply_to &&
-            cm_config_reply_topic_allowed(&cw->w.cfg, req->reply_to))
-                return req->reply_to;
-        return cw->w.cfg.topic_replies;
+        return req->reply_to ? req->reply_to : cw->w.cfg.topic_replies;
 }
 
 static void reply_error(ctxw_t *cw, cm_tracker_t *tr,
@@ -335,23 +332,27 @@ static void reply_error(ctxw_t *cw, cm_tracker_t *tr,
 }
 
 /* Decodes a request and checks what the codec cannot: that its reply_to
- * is allowed. Returns 0, or -1 with the reason. */
+ * is allowed. A reply_to that is not is dropped, also from a request that
+ * failed otherwise, so that every reply goes to reply_topic(). Returns 0,
+ * or -1 with the reason. */
 static int request_decode(ctxw_t *cw, const rd_kafka_message_t *m,
                           cm_request_t *req, char *errstr, size_t errstr_size)
 {
-        if (cm_request_decode(m->payload, m->len,
-                              (size_t)cw->w.cfg.max_content_bytes, req, errstr,
-                              errstr_size) == -1)
-                return -1;
-        if (req->reply_to &&
-            !cm_config_reply_topic_allowed(&cw->w.cfg, req->reply_to)) {
+        int ret = cm_request_decode(m->payload, m->len,
+                                    (size_t)cw->w.cfg.max_content_bytes, req,
+                                    errstr, errstr_size);
+
+        if (!req->reply_to ||
+            cm_config_reply_topic_allowed(&cw->w.cfg, req->reply_to))
+                return ret;
+        if (ret == 0)
                 snprintf(errstr, errstr_size,
                          "field 'reply_to': topic '%s' is not an allowed "
                          "reply topic (context.reply_topics = \"%s\")",
                          req->reply_to, cw->w.cfg.reply_topics);
-                return -1;
-        }
-        return 0;
+        free(req->reply_to);
+        req->reply_to = NULL;
+        return -1;
 }
 
 /* Answers a batch of consumed messages: decode all, pipeline the loads,

@@ -19,6 +19,7 @@
 
 #include "codec.h"
 #include "context.h"
+#include "kafka.h"
 #include "log.h"
 #include "profile.h"
 #include "store.h"
@@ -364,7 +365,7 @@ static void store_offsets(ingest_t *in)
         size_t i;
 
         for (i = 0; i < in->msg_cnt; i++)
-                cm_worker_store_offset(&in->w, in->msgs[i]);
+                cm_kafka_offset_store(in->msgs[i]);
 }
 
 static void release_batch(ingest_t *in)

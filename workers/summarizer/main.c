@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "kafka.h"
 #include "log.h"
 #include "store.h"
 #include "summarize.h"
@@ -171,7 +172,7 @@ int main(int argc, char **argv)
 
                 if (m) {
                         if (handle(&sm, m) == 0)
-                                cm_worker_store_offset(&sm.w, m);
+                                cm_kafka_offset_store(m);
                         rd_kafka_message_destroy(m);
                 }
                 rd_kafka_poll(sm.w.producer, 0);
