@@ -70,6 +70,15 @@ typedef struct cm_config {
         char *summarizer_kind;  /* "extractive" | "llm" */
         int summary_max_tokens; /* 300 */
 
+        /* archive: folded messages kept for recall */
+        int archive_max_messages; /* 10000 per session; 0 = no archive */
+        int archive_ttl;          /* -1: that of the profile; 0 = never */
+
+        /* recall: earlier messages relevant to the request's query */
+        int recall_implicit; /* 1: without query, the newest user message */
+        int recall_summary_share; /* 25: % of max_tokens the summary may
+                                     keep when messages are recalled */
+
         /* llm (summarizer.kind = "llm") */
         char *llm_base_url;    /* "http://127.0.0.1:8080" (OpenAI-compatible) */
         char *llm_model;       /* "llama-3.1-8b-instant" */
