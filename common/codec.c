@@ -588,6 +588,21 @@ int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
                 free(req->query);
                 req->query = NULL;
         }
+        if (member(root, "scope", &v)) {
+                const char *scope;
+
+                if (str_value(&d, v, "scope", 16, 1, &scope, NULL) == -1)
+                        goto out;
+                if (strcmp(scope, "user") == 0) {
+                        req->scope_user = 1;
+                } else if (strcmp(scope, "session") != 0) {
+                        cm_errf(errstr, errstr_size,
+                                "field 'scope': must be \"session\" or "
+                                "\"user\", got \"%s\"",
+                                scope);
+                        goto out;
+                }
+        }
         if (member(root, "history", &v)) {
                 req->has_history = 1;
                 if (pairs_value(&d, v, "history", HISTORY_MAX,
@@ -646,6 +661,17 @@ static int meta_value(dec_t *d, json_object *v, cm_reply_meta_t *meta)
         if (bool_value(d, f[5], "metadata.degraded", &meta->degraded) == -1 ||
             int_value(d, f[6], "metadata.build_us", 0, INT64_MAX,
                       &meta->build_us) == -1)
+                return -1;
+        /* Optional: replies of older versions lack them. */
+        if (member(v, "recalled", &f[0])) {
+                if (int_value(d, f[0], "metadata.recalled", 0, INT_MAX, &n) ==
+                    -1)
+                        return -1;
+                meta->recalled = (int)n;
+        }
+        if (member(v, "recall_us", &f[0]) &&
+            int_value(d, f[0], "metadata.recall_us", 0, INT64_MAX,
+                      &meta->recall_us) == -1)
                 return -1;
         return 0;
 }
@@ -968,6 +994,8 @@ char *cm_request_encode(const cm_request_t *req)
                 jadd(obj, "recent", jint(req->recent));
         if (req->query)
                 jadd(obj, "query", jstr(req->query));
+        if (req->scope_user)
+                jadd(obj, "scope", jstr("user"));
         if (req->has_history || req->history_cnt)
                 jadd(obj, "history",
                      pairs_json(req->history, req->history_cnt));
@@ -995,6 +1023,8 @@ char *cm_reply_encode(const cm_reply_t *reply)
              jint(reply->meta.full_history_tokens));
         jadd(meta, "degraded", jbool(reply->meta.degraded));
         jadd(meta, "build_us", jint(reply->meta.build_us));
+        jadd(meta, "recalled", jint(reply->meta.recalled));
+        jadd(meta, "recall_us", jint(reply->meta.recall_us));
         jadd(obj, "metadata", meta);
         meta = NULL; /* now owned by obj */
         return jfinish(obj);

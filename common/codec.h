@@ -76,6 +76,8 @@ typedef struct cm_request {
         int max_tokens;        /* 0 = the configured default; else 1..1000000 */
         int recent;            /* -1 = the configured default; else 0..1000 */
         char *query;           /* owned; NULL when absent */
+        int scope_user; /* 1: "scope": "user" (recall from every
+                           conversation of the user); 0: "session" */
         cm_message_t *history; /* owned; NULL when absent */
         size_t history_cnt;
         int has_history; /* 1 when the request carried "history" */
@@ -108,6 +110,8 @@ typedef struct cm_reply_meta {
         int full_history_tokens;
         int degraded;
         int64_t build_us;
+        int recalled;      /* earlier messages included for the query */
+        int64_t recall_us; /* time spent recalling them */
 } cm_reply_meta_t;
 
 /* The parts of a reply; the encoder borrows every pointer. */

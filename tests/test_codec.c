@@ -959,7 +959,8 @@ static void test_request_full(void **state)
         request_ok("{\"request_id\": \"r-991\", \"user_id\": \"u42\", "
                    "\"conversation_id\": \"default\", \"reply_to\": "
                    "\"context.replies\", \"max_tokens\": 2000, \"recent\": 3, "
-                   "\"query\": \"Do you remember my name?\", \"history\": "
+                   "\"query\": \"Do you remember my name?\", \"scope\": "
+                   "\"user\", \"history\": "
                    "[{\"role\": \"user\", \"content\": \"Hi\"}, "
                    "{\"role\": \"assistant\", \"content\": \"\"}]}",
                    &req);
@@ -970,6 +971,7 @@ static void test_request_full(void **state)
         assert_int_equal(req.max_tokens, 2000);
         assert_int_equal(req.recent, 3);
         assert_string_equal(req.query, "Do you remember my name?");
+        assert_int_equal(req.scope_user, 1);
         assert_int_equal(req.has_history, 1);
         assert_int_equal(req.history_cnt, 2);
         assert_int_equal(req.history[0].role, CM_ROLE_USER);
@@ -995,6 +997,7 @@ static void test_request_defaults(void **state)
         assert_int_equal(req.max_tokens, 0);
         assert_int_equal(req.recent, -1);
         assert_null(req.query);
+        assert_int_equal(req.scope_user, 0);
         assert_null(req.history);
         assert_int_equal(req.history_cnt, 0);
         assert_int_equal(req.has_history, 0);
@@ -1057,6 +1060,10 @@ static void test_request_bad_fields_keep_id(void **state)
              "field 'recent': must be an integer, got boolean"},
             {",\"user_id\":\"u\",\"query\":5",
              "field 'query': must be a string"},
+            {",\"user_id\":\"u\",\"scope\":\"all\"",
+             "field 'scope': must be \"session\" or \"user\", got \"all\""},
+            {",\"user_id\":\"u\",\"scope\":1",
+             "field 'scope': must be a string"},
             {",\"user_id\":\"u\",\"reply_to\":\"a/b\"",
              "field 'reply_to': forbidden character '/'"},
             {",\"user_id\":\"u\",\"reply_to\":\"a:b\"",
@@ -1331,6 +1338,8 @@ static void make_reply(cm_reply_t *reply, cm_profile_t *profile,
         reply->meta.full_history_tokens = 1630;
         reply->meta.degraded = 0;
         reply->meta.build_us = 180;
+        reply->meta.recalled = 4;
+        reply->meta.recall_us = 35;
 }
 
 static void test_reply_shape(void **state)
@@ -1388,7 +1397,7 @@ static void test_reply_shape(void **state)
                             "assistant");
 
         m = get(obj, "metadata", json_type_object);
-        assert_int_equal(json_object_object_length(m), 7);
+        assert_int_equal(json_object_object_length(m), 9);
         assert_int_equal(get_int(m, "total_messages"), 11);
         assert_true(
             json_object_get_boolean(get(m, "summarized", json_type_boolean)));
@@ -1399,6 +1408,8 @@ static void test_reply_shape(void **state)
         assert_false(
             json_object_get_boolean(get(m, "degraded", json_type_boolean)));
         assert_int_equal(get_int(m, "build_us"), 180);
+        assert_int_equal(get_int(m, "recalled"), 4);
+        assert_int_equal(get_int(m, "recall_us"), 35);
         json_object_put(obj);
         free(enc);
 }
