@@ -76,8 +76,8 @@ typedef struct cm_request {
         int max_tokens;        /* 0 = the configured default; else 1..1000000 */
         int recent;            /* -1 = the configured default; else 0..1000 */
         char *query;           /* owned; NULL when absent */
-        int scope_user; /* 1: "scope": "user" (recall from every
-                           conversation of the user); 0: "session" */
+        int scope_user;        /* 1: "scope": "user" (recall from every
+                                  conversation of the user); 0: "session" */
         cm_message_t *history; /* owned; NULL when absent */
         size_t history_cnt;
         int has_history; /* 1 when the request carried "history" */
