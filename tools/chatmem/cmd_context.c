@@ -51,6 +51,8 @@ void usage_context(FILE *fp)
                 "then a metadata line.\n"
                 "\n"
                 "  -q, --query Q          the message about to be answered\n"
+                "  -s, --scope SCOPE      where recall searches: session "
+                "(default) or user\n"
                 "  -n, --max-tokens N     token budget (default: the "
                 "server's context.max_tokens)\n"
                 "  -r, --recent N         recent messages kept verbatim "
@@ -237,11 +239,13 @@ static void print_reply(const cm_reply_doc_t *doc)
 
         printf("%s\n\n", doc->context ? doc->context : "");
         printf("tokens: %d (full history: %d), total messages: %lld, "
-               "summarized: %s, cached: %s, degraded: %s, build: %lld us\n",
+               "summarized: %s, cached: %s, degraded: %s, build: %lld us, "
+               "recalled: %d (%lld us)\n",
                meta->tokens, meta->full_history_tokens,
                (long long)meta->total_messages, yes_no(meta->summarized),
                yes_no(meta->cached), yes_no(meta->degraded),
-               (long long)meta->build_us);
+               (long long)meta->build_us, meta->recalled,
+               (long long)meta->recall_us);
 }
 
 /* Parses an option's integer in [min, max]. Returns 0, or -1 after
@@ -262,6 +266,7 @@ int cmd_context(int argc, char **argv, const char *conf_path)
 {
         static const struct option longopts[] = {
             {"query", required_argument, NULL, 'q'},
+            {"scope", required_argument, NULL, 's'},
             {"max-tokens", required_argument, NULL, 'n'},
             {"recent", required_argument, NULL, 'r'},
             {"history-file", required_argument, NULL, 'H'},
@@ -281,17 +286,28 @@ int cmd_context(int argc, char **argv, const char *conf_path)
         char *payload = NULL, *group = NULL;
         char errstr[512], key[CM_SESSION_KEY_MAX], uuid[37];
         long long max_tokens = 0, recent = -1, timeout_ms = DEFAULT_TIMEOUT_MS;
-        int opt, rc, json = 0, ret = CLI_FAIL;
+        int opt, rc, json = 0, scope_user = 0, ret = CLI_FAIL;
 
         memset(&a, 0, sizeof(a));
         memset(&req, 0, sizeof(req));
         memset(&check, 0, sizeof(check));
         memset(&doc, 0, sizeof(doc));
-        while ((opt = getopt_long(argc, argv, "q:n:r:H:t:jc:h", longopts,
+        while ((opt = getopt_long(argc, argv, "q:s:n:r:H:t:jc:h", longopts,
                                   NULL)) != -1) {
                 switch (opt) {
                 case 'q':
                         query = optarg;
+                        break;
+                case 's':
+                        if (strcmp(optarg, "user") &&
+                            strcmp(optarg, "session")) {
+                                fprintf(stderr,
+                                        "chatmem: --scope: \"session\" or "
+                                        "\"user\", not \"%s\"\n",
+                                        optarg);
+                                return CLI_USAGE;
+                        }
+                        scope_user = strcmp(optarg, "user") == 0;
                         break;
                 case 'n':
                         if (int_option("--max-tokens", optarg, 1, 1000000,
@@ -355,6 +371,7 @@ int cmd_context(int argc, char **argv, const char *conf_path)
         req.max_tokens = (int)max_tokens;
         req.recent = (int)recent;
         req.query = cm_strdup(query);
+        req.scope_user = scope_user;
         if (history_file &&
             load_history(history_file, (size_t)a.cfg.max_content_bytes, &req) ==
                 -1)
