@@ -424,8 +424,9 @@ out:
         return ret;
 }
 
-/* metadata.recalled and metadata.recall_us of a reply (-1 when absent):
- * cm_reply_doc_t does not carry them yet. */
+/* metadata.recalled and metadata.recall_us of a reply (-1 when absent),
+ * read here because cm_reply_doc_t does not carry them yet: once the codec
+ * decodes them into cm_reply_meta_t, read them there and drop this. */
 static void reply_recall(const char *buf, size_t len, int64_t *recalled,
                          int64_t *recall_us)
 {
