@@ -200,6 +200,25 @@ eval: $(BUILD)/tests/eval/eval_profile
 $(BUILD)/tests/eval/eval_profile: $(BUILD)/tests/eval/eval_profile.o $(LIB)
 	$(link)
 
+# Answer retention of the fleet's contexts on LoCoMo's very long
+# conversations beside the repository, against the last-N-tokens and BM25
+# baselines (tests/eval/eval_memory.c); ops/eval-memory.sh starts and stops
+# its own redis-server, devbroker and workers (EVAL_MEMORY_* settings
+# there). Not part of `make test`; says so and passes when the data is
+# absent. Report: build/eval/memory.json.
+EVAL_MEMORY_DATA ?= ../shared/data/locomo-dev/locomo-dev.json
+EVAL_MEMORY     = $(BUILD)/tests/eval/eval_memory
+EVAL_MEMORY_OBJ = $(patsubst %,$(BUILD)/tests/eval/%.o,eval_memory \
+		  memory_data memory_baseline memory_fleet)
+$(EVAL_MEMORY_OBJ): CFLAGS += -Itools/shared
+$(EVAL_MEMORY): $(EVAL_MEMORY_OBJ) $(TOOL_SHARED_OBJ) $(LIB)
+	$(link)
+
+.PHONY: eval-memory
+eval-memory: $(ALL_BIN) $(EVAL_MEMORY) $(TOKEN_DATA)
+	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) EVAL_MEMORY_DATA='$(EVAL_MEMORY_DATA)' \
+	    ops/eval-memory.sh $(CURDIR)/$(EVAL_MEMORY) $(CURDIR)/build/eval
+
 clean:
 	rm -rf build bin
 
@@ -222,5 +241,6 @@ bench:
 ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \
 	  $(TOOL_CHATMEM_OBJ) $(TOOL_BENCH_OBJ) \
 	  $(BUILD)/tools/devbroker/main.o $(UNIT_BIN:%=%.o) \
-	  $(BENCH_TOKENS).o $(TOKEN_TABLE).o $(BENCH_SUMMARIZE).o $(BUILD)/tests/eval/eval_profile.o
+	  $(BENCH_TOKENS).o $(TOKEN_TABLE).o $(BENCH_SUMMARIZE).o $(BUILD)/tests/eval/eval_profile.o \
+	  $(EVAL_MEMORY_OBJ)
 -include $(ALL_OBJ:.o=.d)
