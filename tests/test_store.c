@@ -473,6 +473,31 @@ static long long key_ttl(const char *user, const char *conv, const char *kind)
         return raw_int("TTL %s", k);
 }
 
+/*
+ * Folds the session's stored messages with seq <= upto, as a load gives
+ * them, into text with the cursor expected, as the summarizer does (a
+ * session without such messages folds one made-up message of seq upto).
+ * Returns what cm_store_fold_commit() returns.
+ */
+static long long fold(const char *user, const char *conv, int64_t expected,
+                      int64_t upto, const char *text, int64_t *left)
+{
+        cm_message_t fake = {.content = "x", .content_len = 1, .seq = upto};
+        cm_session_t s;
+        int64_t ignored;
+        size_t n = 0;
+        long long ret;
+
+        assert_ok(cm_store_load(st, user, conv, -1, 0, &s, err, sizeof(err)));
+        while (n < s.msg_cnt && s.msgs[n].seq <= upto)
+                n++;
+        ret = cm_store_fold_commit(st, user, conv, expected, n ? s.msgs : &fake,
+                                   n ? n : 1, text, left ? left : &ignored, err,
+                                   sizeof(err));
+        cm_session_release(&s);
+        return ret;
+}
+
 /* ------------------------------------------------------------------ */
 /* append.lua                                                           */
 
@@ -680,13 +705,13 @@ static void test_fold_races_an_append(void **state)
         append("u1", "c1", "e3", 0, 3);
         append("u1", "c1", "e4", 0, 4);
         assert_true(meta_int("u1", "c1", "cjob") > 0);
-        assert_ok(cm_store_load(st, "u1", "c1", -1, &s, err, sizeof(err)));
+        assert_ok(cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)));
         assert_int_equal(s.summary_upto, 0);
         assert_int_equal(s.msg_cnt, 4);
         /* The summarizer folds the 3 oldest; meanwhile e5 and e6 land. */
         append("u1", "c1", "e5", 0, 5);
         append("u1", "c1", "e6", 0, 6);
-        n = cm_store_fold_commit(st, "u1", "c1", s.summary_upto, s.msgs[2].seq,
+        n = cm_store_fold_commit(st, "u1", "c1", s.summary_upto, s.msgs, 3,
                                  "sum of 1-3", &left, err, sizeof(err));
         cm_session_release(&s);
         assert_int_equal(n, 3);
@@ -703,15 +728,14 @@ static void test_fold_races_an_append(void **state)
 
         /* The next fold, from the new cursor: within the threshold, the
          * mark goes. */
-        n = cm_store_fold_commit(st, "u1", "c1", 3, 5, "sum of 1-5", &left, err,
-                                 sizeof(err));
+        n = fold("u1", "c1", 3, 5, "sum of 1-5", &left);
         assert_int_equal(n, 2);
         assert_int_equal(left, 1);
         assert_list("u1", "c1", "6:e6");
         assert_raw_str("5", "HGET %s %s", k, "folded");
         assert_int_equal(meta_int("u1", "c1", "cjob"), -1);
         /* the load sees the summary and what is left */
-        assert_ok(cm_store_load(st, "u1", "c1", 3, &s, err, sizeof(err)));
+        assert_ok(cm_store_load(st, "u1", "c1", 3, 0, &s, err, sizeof(err)));
         assert_string_equal(s.summary, "sum of 1-5");
         assert_int_equal(s.summary_upto, 5);
         assert_int_equal(s.folded, 5);
@@ -731,18 +755,12 @@ static void test_fold_moved_cursor(void **state)
         append("u1", "c1", "e1", 0, 1);
         append("u1", "c1", "e2", 0, 2);
         append("u1", "c1", "e3", 0, 3);
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 1, "one",
-                                              &left, err, sizeof(err)),
-                         1);
+        assert_int_equal(fold("u1", "c1", 0, 1, "one", &left), 1);
         before = snapshot();
         /* A second summarizer, from the old cursor 0: refused. */
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 2, "stale",
-                                              &left, err, sizeof(err)),
-                         CM_FOLD_MOVED);
+        assert_int_equal(fold("u1", "c1", 0, 2, "stale", &left), CM_FOLD_MOVED);
         /* A session that is gone. */
-        assert_int_equal(cm_store_fold_commit(st, "u1", "gone", 0, 2, "x",
-                                              &left, err, sizeof(err)),
-                         CM_FOLD_MOVED);
+        assert_int_equal(fold("u1", "gone", 0, 2, "x", &left), CM_FOLD_MOVED);
         after = snapshot();
         assert_string_equal(after, before);
         free(before);
@@ -760,9 +778,7 @@ static void test_session_delete_recreated(void **state)
         append("u1", "c1", "e1", 0, 1);
         append("u1", "c1", "e2", 0, 2);
         append("u1", "c2", "x1", 0, 3);
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 1, "s",
-                                              &(int64_t){0}, err, sizeof(err)),
-                         1);
+        assert_int_equal(fold("u1", "c1", 0, 1, "s", NULL), 1);
         /* session.delete at offset 4 */
         assert_int_equal(cm_store_session_delete_event(st, "u1", "c1", 0, 4,
                                                        err, sizeof(err)),
@@ -976,6 +992,7 @@ static void test_stats_and_count(void **state)
 static void test_wrong_types_fail_clearly(void **state)
 {
         char k[512], **out = NULL, *popped[1];
+        cm_message_t one = {.content = "x", .content_len = 1, .seq = 1};
         int64_t left;
 
         (void)state;
@@ -986,10 +1003,13 @@ static void test_wrong_types_fail_clearly(void **state)
                          -1);
         assert_non_null(strstr(err, "script 'delete'"));
         assert_non_null(strstr(err, "WRONGTYPE"));
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 1, "x", &left,
-                                              err, sizeof(err)),
+        key(k, sizeof(k), "u1", "c1", "summary");
+        freeReplyObject(cmd_on(raw, "SET %s x", k));
+        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, &one, 1, "x",
+                                              &left, err, sizeof(err)),
                          -1);
         assert_non_null(strstr(err, "script 'fold'"));
+        assert_non_null(strstr(err, "WRONGTYPE"));
         freeReplyObject(cmd_on(raw, "SET " PREFIX "stats x"));
         assert_int_equal(cm_store_stats_get(st, &out, err, sizeof(err)), -1);
         assert_null(out);
@@ -1043,9 +1063,7 @@ static void test_noscript_single_calls(void **state)
         append("u1", "c1", "e2", 0, 2);
         freeReplyObject(cmd_on(raw, "ZADD " PREFIX "dirty 1 u1:c1"));
         freeReplyObject(cmd_on(raw, "SCRIPT FLUSH"));
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 1, "s", &left,
-                                              err, sizeof(err)),
-                         1);
+        assert_int_equal(fold("u1", "c1", 0, 1, "s", &left), 1);
         assert_list("u1", "c1", "2:e2");
         freeReplyObject(cmd_on(raw, "SCRIPT FLUSH"));
         assert_int_equal(cm_store_pop_dirty(st, out, 4, 10, err, sizeof(err)),
@@ -1148,7 +1166,8 @@ static void test_runner_many_args(void **state)
                 keys[i] = keybuf[i];
         }
         /* EVALSHA */
-        r = cm_redis_script_run(c, &s, keys, 3, args, 40, err, sizeof(err));
+        r = cm_redis_script_run(c, &s, keys, 3, args, NULL, 40, err,
+                                sizeof(err));
         assert_non_null(r);
         assert_ok(cm_redis_reply_ints(r, 3, v, "count", err, sizeof(err)));
         assert_int_equal(v[0], 3);
@@ -1157,13 +1176,15 @@ static void test_runner_many_args(void **state)
         freeReplyObject(r);
         /* NOSCRIPT, then EVAL with all 43 arguments */
         freeReplyObject(cmd_on(raw, "SCRIPT FLUSH"));
-        r = cm_redis_script_run(c, &s, keys, 3, args, 40, err, sizeof(err));
+        r = cm_redis_script_run(c, &s, keys, 3, args, NULL, 40, err,
+                                sizeof(err));
         assert_non_null(r);
         assert_ok(cm_redis_reply_ints(r, 3, v, "count", err, sizeof(err)));
         assert_int_equal(v[1], 40);
         freeReplyObject(r);
         /* no sha: always EVAL */
-        r = cm_redis_script_run(c, &whole, keys, 0, args, 25, err, sizeof(err));
+        r = cm_redis_script_run(c, &whole, keys, 0, args, NULL, 25, err,
+                                sizeof(err));
         assert_non_null(r);
         assert_ok(cm_redis_reply_ints(r, 3, v, "count", err, sizeof(err)));
         assert_int_equal(v[0], 0);
@@ -1193,8 +1214,8 @@ static void test_runner_many_args(void **state)
                 cm_redis_script_t bad = {"bad", "return redis.call('NOPE')",
                                          NULL};
 
-                assert_null(cm_redis_script_run(c, &bad, NULL, 0, NULL, 0, err,
-                                                sizeof(err)));
+                assert_null(cm_redis_script_run(c, &bad, NULL, 0, NULL, NULL, 0,
+                                                err, sizeof(err)));
                 assert_non_null(strstr(err, "script 'bad'"));
                 assert_int_equal(c->err, 0);
         }
@@ -1252,7 +1273,7 @@ static void test_load_after_dropped_connection(void **state)
         assert_true(cm_store_connected(st));
         kill_clients();
         /* The next call fails cleanly or succeeds, never half-way. */
-        ret = cm_store_load(st, "u1", "c1", -1, &s, err, sizeof(err));
+        ret = cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err));
         if (ret == 0) {
                 assert_int_equal(s.msg_cnt, 2);
                 cm_session_release(&s);
@@ -1263,7 +1284,7 @@ static void test_load_after_dropped_connection(void **state)
                 assert_false(cm_store_connected(st));
         }
         /* and the one after reconnects and reads the right session */
-        assert_ok(cm_store_load(st, "u1", "c1", -1, &s, err, sizeof(err)));
+        assert_ok(cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)));
         assert_int_equal(s.msg_cnt, 2);
         assert_string_equal(s.msgs[0].content, "e1");
         assert_string_equal(s.msgs[1].content, "e2");
@@ -1299,9 +1320,9 @@ static void test_pipelined_loads_across_a_drop(void **state)
         append("u1", "b", "e2", 0, 2);
         append("u1", "c", "e3", 0, 3);
         assert_ok(cm_store_connect(st, err, sizeof(err)));
-        assert_ok(cm_store_load_send(st, "u1", "a", -1, err, sizeof(err)));
-        assert_ok(cm_store_load_send(st, "u1", "b", -1, err, sizeof(err)));
-        assert_ok(cm_store_load_send(st, "u1", "c", -1, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "a", -1, 0, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "b", -1, 0, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "c", -1, 0, err, sizeof(err)));
         kill_clients();
         /* every pending recv fails, at once */
         assert_int_equal(
@@ -1315,8 +1336,8 @@ static void test_pipelined_loads_across_a_drop(void **state)
             cm_store_load_recv(st, "u1", "c", &s, err, sizeof(err)), -1);
         assert_null(s.msgs);
         /* a new pipeline is in step */
-        assert_ok(cm_store_load_send(st, "u1", "c", -1, err, sizeof(err)));
-        assert_ok(cm_store_load_send(st, "u1", "a", -1, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "c", -1, 0, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "a", -1, 0, err, sizeof(err)));
         assert_ok(cm_store_load_recv(st, "u1", "c", &s, err, sizeof(err)));
         assert_int_equal(s.msg_cnt, 1);
         assert_string_equal(s.msgs[0].content, "e3");
