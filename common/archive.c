@@ -282,7 +282,7 @@ static int payload_decode(rd_t *r, const cm_archive_header_t *h,
                     !cm_utf8_valid((const char *)r->p, clen))
                         return cm_errf(errstr, errstr_size,
                                        "archive chunk: message %lld is not "
-                                       "valid UTF-8 text",
+                                       "valid UTF-8 without NUL",
                                        (long long)out[i].seq);
                 out[i].content = cm_strndup((const char *)r->p, clen);
                 r->p += clen;
