@@ -4,6 +4,7 @@
  */
 #include "archive.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,39 @@ static void die(const char *fmt, ...)
         va_end(ap);
         fprintf(stderr, "\n");
         abort();
+}
+
+/*
+ * One zstd decompression context per thread, made on first use and freed
+ * when the thread ends: a context made for each chunk would cost more
+ * than decompressing a chunk of 64 messages (measured: 25 µs against 6).
+ */
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t dctx_key;
+
+static void dctx_free(void *dctx)
+{
+        ZSTD_freeDCtx(dctx);
+}
+
+static void dctx_key_create(void)
+{
+        if (pthread_key_create(&dctx_key, dctx_free))
+                die("cannot create a thread key");
+}
+
+static ZSTD_DCtx *dctx_get(void)
+{
+        ZSTD_DCtx *dctx;
+
+        pthread_once(&dctx_once, dctx_key_create);
+        dctx = pthread_getspecific(dctx_key);
+        if (!dctx) {
+                dctx = ZSTD_createDCtx();
+                if (!dctx || pthread_setspecific(dctx_key, dctx))
+                        die("out of memory for a zstd context");
+        }
+        return dctx;
 }
 
 static void put_le(unsigned char *p, uint64_t v, int bytes)
@@ -323,7 +357,8 @@ long cm_archive_decode(const void *chunk, size_t len, cm_message_t *out,
                                        "of %zu bytes",
                                        h.raw_len);
                 raw = cm_malloc(h.raw_len ? h.raw_len : 1);
-                got = ZSTD_decompress(raw, h.raw_len, payload, zlen);
+                got = ZSTD_decompressDCtx(dctx_get(), raw, h.raw_len, payload,
+                                          zlen);
                 if (ZSTD_isError(got) || got != h.raw_len) {
                         cm_errf(errstr, errstr_size, "archive chunk: zstd: %s",
                                 ZSTD_isError(got) ? ZSTD_getErrorName(got)

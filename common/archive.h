@@ -33,15 +33,28 @@
  * corrupt or truncated input is an error, never a crash or a bad message.
  * The event_id of a message is not kept.
  *
- * Measured (chatmem-bench archive; zstd level 3, synthetic chat text of
- * ~150 bytes per message with ~50-byte user questions and ~250-byte
- * answers), bytes per message including the header:
- *   5 messages per chunk: 95   32: 75   64: 70   128: 67   raw: 156
- * Level 19 saves 3-5% more at 20x the encoding time, level 1 loses 3-5%.
- * Chosen: chunks grow to CM_ARCHIVE_CHUNK_MSGS (64) messages, merged by
- * the fold from the tail chunk and the newly folded messages; zstd level
- * CM_ARCHIVE_LEVEL (3); a chunk is stored raw when compression does not
- * make it smaller. Decoding 10,000 archived messages takes ~3 ms.
+ * Measured with `chatmem-bench archive` (make bench; BENCH_ONLY=archive
+ * runs just that) on synthetic chat of ~135 bytes of text per message,
+ * bytes per message, header and record fields included:
+ *
+ *   messages per chunk     1      5     16     32     64    128
+ *   zstd level 1         158    103     81     72     65     62
+ *   zstd level 3         158    103     79     70     64     59
+ *   zstd level 19        156    101     77     67     59     54
+ *
+ * (real chat text measured before: 87 at 5, 66 at 32, 61 at 64 from 148
+ * bytes of text; the synthetic text compresses a little worse). Chosen:
+ * chunks grow to CM_ARCHIVE_CHUNK_MSGS (64) messages, the fold merging
+ * the newest chunk with the folded messages (folds move ~6 messages,
+ * which alone would cost ~100 bytes each); level 3 while a chunk grows,
+ * as it is encoded again at every fold (~1.4 µs per message), and level
+ * 19 once full, encoded once (~25 µs per message, 7% smaller); a chunk
+ * is stored raw when compression does not make it smaller. The archive
+ * then costs 59 bytes per message in chunks, 65 in Redis (MEMORY USAGE
+ * of a 10,000-message archive: ~646 KB, ~646 GB per 1M such sessions).
+ * 128 messages per chunk would save another 8% at twice the work per
+ * fold. Decoding takes ~0.15-0.35 µs per message (one zstd context per
+ * thread, kept).
  */
 #ifndef CM_ARCHIVE_H
 #define CM_ARCHIVE_H
@@ -58,8 +71,10 @@
 #define CM_ARCHIVE_CHUNK_MSGS 64
 /* The most messages one chunk can hold (its count is 16 bits). */
 #define CM_ARCHIVE_COUNT_MAX 65535
-/* zstd level of the chunks. */
-#define CM_ARCHIVE_LEVEL 3
+/* zstd level of a chunk while it grows (it is encoded again at each
+ * fold), and once it is full (encoded once, kept until evicted). */
+#define CM_ARCHIVE_LEVEL      3
+#define CM_ARCHIVE_LEVEL_FULL 19
 /* A decoder refuses payloads larger than this (uncompressed). */
 #define CM_ARCHIVE_RAW_MAX (64u * 1024 * 1024)
 

@@ -1217,6 +1217,13 @@ static int fold_read_tail(cm_store_t *st, const char *k_arch, size_t chunk_max,
         return 0;
 }
 
+/* The zstd level of a chunk of cnt messages: a full one is encoded once
+ * and kept, so it gets the denser level. */
+static int chunk_level(size_t cnt, size_t chunk_max)
+{
+        return cnt >= chunk_max ? CM_ARCHIVE_LEVEL_FULL : CM_ARCHIVE_LEVEL;
+}
+
 /* Encodes the chunks of a fold of folded[0..cnt) (see fold_chunks_t),
  * merging the first ones into tail[0..tail_cnt) when there is a tail. */
 static void fold_encode(const cm_message_t *folded, size_t cnt,
@@ -1234,7 +1241,8 @@ static void fold_encode(const cm_message_t *folded, size_t cnt,
                 memcpy(m, tail, tail_cnt * sizeof(*m));
                 memcpy(m + tail_cnt, folded, first * sizeof(*m));
                 fc->merged = cm_archive_encode(
-                    m, tail_cnt + first, CM_ARCHIVE_LEVEL, &fc->merged_len);
+                    m, tail_cnt + first,
+                    chunk_level(tail_cnt + first, chunk_max), &fc->merged_len);
                 free(m);
         }
         fc->chunk = cm_calloc(1 + (cnt - first + chunk_max - 1) / chunk_max,
@@ -1245,8 +1253,9 @@ static void fold_encode(const cm_message_t *folded, size_t cnt,
                 n = i == 0 ? first : chunk_max;
                 if (n > cnt - i)
                         n = cnt - i;
-                fc->chunk[fc->cnt] = cm_archive_encode(
-                    folded + i, n, CM_ARCHIVE_LEVEL, &fc->chunk_len[fc->cnt]);
+                fc->chunk[fc->cnt] =
+                    cm_archive_encode(folded + i, n, chunk_level(n, chunk_max),
+                                      &fc->chunk_len[fc->cnt]);
                 fc->cnt++;
         }
 }
