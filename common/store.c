@@ -1090,10 +1090,12 @@ int cm_store_load_user_history(cm_store_t *st, const char *user,
                         c->conv = cm_strdup(ids[i]);
                         c->msgs = cm_calloc(c->msg_cnt, sizeof(*c->msgs));
                         /* The messages move: the session keeps none. */
-                        memcpy(c->msgs, s.archive,
-                               s.archive_cnt * sizeof(*s.archive));
-                        memcpy(c->msgs + s.archive_cnt, s.msgs,
-                               s.msg_cnt * sizeof(*s.msgs));
+                        if (s.archive_cnt)
+                                memcpy(c->msgs, s.archive,
+                                       s.archive_cnt * sizeof(*s.archive));
+                        if (s.msg_cnt)
+                                memcpy(c->msgs + s.archive_cnt, s.msgs,
+                                       s.msg_cnt * sizeof(*s.msgs));
                         s.archive_cnt = 0;
                         s.msg_cnt = 0;
                         got++;
