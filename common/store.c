@@ -1176,12 +1176,15 @@ static void fold_chunks_release(fold_chunks_t *fc)
         memset(fc, 0, sizeof(*fc));
 }
 
-/* Reads the archive's newest chunk; when it has room for more messages
- * and decodes, keeps it in fc->tail and its messages in (*tail, *tail_cnt)
- * (heap array, owned). Returns 0, or -1 with the reason in errstr. */
+/* Reads the archive's newest chunk; when it has room for more messages,
+ * ends before first_seq (a session that expired and started again numbers
+ * its messages from 1 again) and decodes, keeps it in fc->tail and its
+ * messages in (*tail, *tail_cnt) (heap array, owned). Returns 0, or -1
+ * with the reason in errstr. */
 static int fold_read_tail(cm_store_t *st, const char *k_arch, size_t chunk_max,
-                          fold_chunks_t *fc, cm_message_t **tail,
-                          size_t *tail_cnt, char *errstr, size_t errstr_size)
+                          int64_t first_seq, fold_chunks_t *fc,
+                          cm_message_t **tail, size_t *tail_cnt, char *errstr,
+                          size_t errstr_size)
 {
         const char *argv[] = {"LINDEX", k_arch, "-1"};
         cm_archive_header_t h;
@@ -1199,9 +1202,9 @@ static int fold_read_tail(cm_store_t *st, const char *k_arch, size_t chunk_max,
         if (r->type != REDIS_REPLY_STRING ||
             cm_archive_header_read(r->str, r->len, &h, why, sizeof(why)) ==
                 -1 ||
-            h.count >= chunk_max) {
+            h.count >= chunk_max || h.last_seq >= first_seq) {
                 freeReplyObject(r);
-                return 0; /* none, full, or unreadable: no merge */
+                return 0; /* none, full, unreadable, of an earlier life */
         }
         *tail = cm_calloc(h.count, sizeof(**tail));
         n = cm_archive_decode(r->str, r->len, *tail, h.count, why, sizeof(why));
@@ -1290,6 +1293,16 @@ long long cm_store_fold_commit(cm_store_t *st, const char *user,
                 snprintf(errstr, errstr_size, "fold of no message");
                 return -1;
         }
+        for (i = 1; i < cnt; i++) {
+                if (folded[i].seq <= folded[i - 1].seq) {
+                        snprintf(errstr, errstr_size,
+                                 "fold of messages out of order (seq %lld "
+                                 "after %lld)",
+                                 (long long)folded[i].seq,
+                                 (long long)folded[i - 1].seq);
+                        return -1;
+                }
+        }
         cm_store_key(st, k_sum, sizeof(k_sum), user, conv, "summary");
         cm_store_key(st, k_msgs, sizeof(k_msgs), user, conv, "msgs");
         cm_store_key(st, k_meta, sizeof(k_meta), user, conv, "meta");
@@ -1299,8 +1312,8 @@ long long cm_store_fold_commit(cm_store_t *st, const char *user,
                  * the eviction of whole chunks keeps the newest one. */
                 if ((size_t)st->archive_max < chunk_max)
                         chunk_max = (size_t)st->archive_max;
-                if (fold_read_tail(st, k_arch, chunk_max, &fc, &tail, &tail_cnt,
-                                   errstr, errstr_size) == -1)
+                if (fold_read_tail(st, k_arch, chunk_max, folded[0].seq, &fc,
+                                   &tail, &tail_cnt, errstr, errstr_size) == -1)
                         goto out;
                 fold_encode(folded, cnt, tail, tail_cnt, chunk_max, &fc);
         }

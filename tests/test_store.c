@@ -922,6 +922,19 @@ static void test_fold_moves_to_archive(void **state)
         assert_int_equal(s.exists, 1);
         assert_int_equal(s.archive_cnt, 6);
         cm_session_release(&s);
+        /* It starts again from seq 1: its folds go after the archive's
+         * chunks, never merged into them. */
+        append_range("u1", "c1", 11, 20);
+        assert_int_equal(fold("u1", "c1", 0, 4, "again", &left), 4);
+        {
+                char *layout, *text = archive_text("u1", "c1", &layout);
+
+                assert_string_equal(layout, "1-6@0,1-4@6");
+                assert_string_equal(text, "1:e1,2:e2,3:e3,4:e4,5:e5,6:e6,"
+                                          "1:e11,2:e12,3:e13,4:e14");
+                free(layout);
+                free(text);
+        }
 }
 
 static void test_fold_merges_tail(void **state)
