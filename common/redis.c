@@ -366,11 +366,12 @@ int cm_redis_script_load(redisContext *rc,
 
 redisReply *cm_redis_script_run(redisContext *rc, const cm_redis_script_t *s,
                                 const char *const *keys, size_t nkeys,
-                                const char *const *args, size_t nargs,
-                                char *errstr, size_t errstr_size)
+                                const char *const *args, const size_t *arglens,
+                                size_t nargs, char *errstr, size_t errstr_size)
 {
         size_t argc = 3 + nkeys + nargs, i;
         const char **argv = cm_calloc(argc, sizeof(*argv));
+        size_t *argvlen = cm_calloc(argc, sizeof(*argvlen));
         char numkeys[24];
         redisReply *r;
 
@@ -379,13 +380,19 @@ redisReply *cm_redis_script_run(redisContext *rc, const cm_redis_script_t *s,
         for (i = 0; i < nargs; i++)
                 argv[3 + nkeys + i] = args[i];
         script_head(s, 0, argv, numkeys, nkeys);
-        r = redisCommandArgv(rc, (int)argc, argv, NULL);
+        for (i = 0; i < argc; i++)
+                argvlen[i] = i >= 3 + nkeys && arglens ? arglens[i - 3 - nkeys]
+                                                       : strlen(argv[i]);
+        r = redisCommandArgv(rc, (int)argc, argv, argvlen);
         if (is_noscript(r)) {
                 freeReplyObject(r);
                 script_head(s, 1, argv, numkeys, nkeys);
-                r = redisCommandArgv(rc, (int)argc, argv, NULL);
+                for (i = 0; i < 3; i++)
+                        argvlen[i] = strlen(argv[i]);
+                r = redisCommandArgv(rc, (int)argc, argv, argvlen);
         }
         free(argv);
+        free(argvlen);
         if (!r) {
                 snprintf(errstr, errstr_size, "script '%s': %s", s->name,
                          rc->errstr);

@@ -84,8 +84,10 @@ int cm_redis_script_load(redisContext *rc,
                          char *errstr, size_t errstr_size);
 
 /*
- * Runs script s with keys[0..nkeys) and args[0..nargs) (NUL-terminated
- * strings; any count) and waits for the reply: EVALSHA, then EVAL with
+ * Runs script s with keys[0..nkeys) (NUL-terminated strings) and
+ * args[0..nargs) (any bytes: args[i] is arglens[i] bytes long, or, with
+ * arglens NULL, every arg is a NUL-terminated string; any count) and
+ * waits for the reply: EVALSHA, then EVAL with
  * the source if the server answers NOSCRIPT (its cache was flushed or
  * Redis restarted), which also caches the script again. Returns the reply
  * (free with freeReplyObject()), or NULL and writes the reason to errstr:
@@ -94,8 +96,8 @@ int cm_redis_script_load(redisContext *rc,
  */
 redisReply *cm_redis_script_run(redisContext *rc, const cm_redis_script_t *s,
                                 const char *const *keys, size_t nkeys,
-                                const char *const *args, size_t nargs,
-                                char *errstr, size_t errstr_size);
+                                const char *const *args, const size_t *arglens,
+                                size_t nargs, char *errstr, size_t errstr_size);
 
 /*
  * A pipeline of script calls, run in one round trip (cm_redis_batch_run):

@@ -6,6 +6,7 @@
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
 
+#include "archive.h"
 #include "log.h"
 #include "lua_scripts.h" /* generated from common/lua/ */
 #include "redis.h"
@@ -61,6 +62,7 @@ enum {
         DELETE_K_META,
         DELETE_K_EIDS,
         DELETE_K_SUMMARY,
+        DELETE_K_ARCHIVE,
         DELETE_KEYS,
         DELETE_A_PARTITION = 0,
         DELETE_A_OFFSET,
@@ -71,13 +73,18 @@ enum {
         FOLD_K_SUMMARY,
         FOLD_K_MSGS,
         FOLD_K_META,
+        FOLD_K_ARCHIVE,
         FOLD_KEYS,
         FOLD_A_EXPECTED = 0,
         FOLD_A_UPTO,
         FOLD_A_TEXT,
         FOLD_A_TTL,
         FOLD_A_THRESHOLD,
-        FOLD_ARGC
+        FOLD_A_ARCHIVE_TTL,
+        FOLD_A_ARCHIVE_MAX,
+        FOLD_A_TAIL,
+        FOLD_A_MERGED,
+        FOLD_ARGC /* then the new chunks */
 };
 
 enum {
@@ -97,6 +104,8 @@ struct cm_store {
         int dedupe_window;
         int compact_threshold; /* 0: never ask for compaction */
         int compact_stale_ms;
+        int archive_max;      /* messages; 0: keep no archive */
+        int archive_ttl;      /* s; 0: none */
         size_t loads_pending; /* cm_store_load_send()s not yet received */
 };
 
@@ -114,6 +123,9 @@ cm_store_t *cm_store_new(const cm_config_t *cfg, char *errstr,
         st->session_ttl = cfg->session_ttl;
         st->profile_ttl = cfg->profile_ttl;
         st->dedupe_window = cfg->dedupe_window;
+        st->archive_max = cfg->archive_max_messages;
+        st->archive_ttl =
+            cfg->archive_ttl < 0 ? cfg->profile_ttl : cfg->archive_ttl;
         return st;
 }
 
@@ -178,20 +190,21 @@ static void fail_with(cm_store_t *st, const char *why, char *errstr,
         snprintf(errstr, errstr_size, "redis '%s' %s", st->url.safe, why);
 }
 
-/* Runs script s (connecting first). Returns the reply (caller frees), or
- * NULL with the reason in errstr; an I/O error drops the connection. */
+/* Runs script s (connecting first) with args of arglens bytes each (NULL:
+ * NUL-terminated strings). Returns the reply (caller frees), or NULL with
+ * the reason in errstr; an I/O error drops the connection. */
 static redisReply *run_script(cm_store_t *st, const cm_redis_script_t *s,
                               const char *const *keys, size_t nkeys,
-                              const char *const *args, size_t nargs,
-                              char *errstr, size_t errstr_size)
+                              const char *const *args, const size_t *arglens,
+                              size_t nargs, char *errstr, size_t errstr_size)
 {
         char why[512];
         redisReply *r;
 
         if (cm_store_connect(st, errstr, errstr_size) == -1)
                 return NULL;
-        r = cm_redis_script_run(st->rc, s, keys, nkeys, args, nargs, why,
-                                sizeof(why));
+        r = cm_redis_script_run(st->rc, s, keys, nkeys, args, arglens, nargs,
+                                why, sizeof(why));
         if (!r) {
                 fail_with(st, why, errstr, errstr_size);
                 if (st->rc->err)
@@ -416,6 +429,9 @@ void cm_session_release(cm_session_t *s)
         for (i = 0; i < s->msg_cnt; i++)
                 cm_message_release(&s->msgs[i]);
         free(s->msgs);
+        for (i = 0; i < s->archive_cnt; i++)
+                cm_message_release(&s->archive[i]);
+        free(s->archive);
         free(s->summary);
         cm_profile_release(&s->profile);
         session_clear(s);
@@ -463,14 +479,32 @@ static void profile_from_reply(const redisReply *r, cm_profile_t *p)
         json_object_put(arr);
 }
 
-/* The replies of one load, in the order cm_store_load_send() asks. */
-#define LOAD_REPLIES 5
+/* The replies of one load, in the order cm_store_load_send() asks: MULTI,
+ * the LOAD_TX commands queued, EXEC (an array of their replies), and the
+ * profile's HMGET (in another slot, so outside the transaction). */
+enum {
+        LOAD_TX_META,    /* HMGET meta total last_seq tokens last_break */
+        LOAD_TX_MSGS,    /* LRANGE msgs */
+        LOAD_TX_LEN,     /* LLEN msgs */
+        LOAD_TX_SUMMARY, /* HMGET summary text upto folded */
+        LOAD_TX_ARCHIVE, /* LRANGE archive (an empty range without the
+                            flag: every load has the same shape) */
+        LOAD_TX
+};
+enum {
+        LOAD_R_MULTI,
+        LOAD_R_EXEC = LOAD_R_MULTI + LOAD_TX + 1,
+        LOAD_R_PROFILE,
+        LOAD_REPLIES
+};
 
 int cm_store_load_send(cm_store_t *st, const char *user, const char *conv,
-                       int recent, char *errstr, size_t errstr_size)
+                       int recent, unsigned flags, char *errstr,
+                       size_t errstr_size)
 {
         char k_msgs[KEY_MAX], k_meta[KEY_MAX], k_sum[KEY_MAX], k_prof[KEY_MAX];
-        char start[16];
+        char k_arch[KEY_MAX], start[16];
+        int ok;
 
         if (!st->rc) {
                 snprintf(errstr, errstr_size, "redis '%s': not connected",
@@ -480,53 +514,129 @@ int cm_store_load_send(cm_store_t *st, const char *user, const char *conv,
         cm_store_key(st, k_msgs, sizeof(k_msgs), user, conv, "msgs");
         cm_store_key(st, k_meta, sizeof(k_meta), user, conv, "meta");
         cm_store_key(st, k_sum, sizeof(k_sum), user, conv, "summary");
+        cm_store_key(st, k_arch, sizeof(k_arch), user, conv, "archive");
         cm_store_key(st, k_prof, sizeof(k_prof), user, NULL, "profile");
         snprintf(start, sizeof(start), "%d", recent < 0 ? 0 : -recent);
 
-        if (redisAppendCommand(st->rc,
-                               "HMGET %s total last_seq tokens last_break",
-                               k_meta) != REDIS_OK)
-                goto fail;
-        if (recent == 0) {
-                if (redisAppendCommand(st->rc, "LRANGE %s 1 0", k_msgs) !=
-                    REDIS_OK)
-                        goto fail;
-        } else if (redisAppendCommand(st->rc, "LRANGE %s %s -1", k_msgs,
-                                      start) != REDIS_OK) {
-                goto fail;
+        ok = redisAppendCommand(st->rc, "MULTI") == REDIS_OK &&
+             redisAppendCommand(st->rc,
+                                "HMGET %s total last_seq tokens last_break",
+                                k_meta) == REDIS_OK;
+        /* LRANGE 1 0 is empty: recent 0 loads no message. */
+        if (ok && recent == 0)
+                ok = redisAppendCommand(st->rc, "LRANGE %s 1 0", k_msgs) ==
+                     REDIS_OK;
+        else if (ok)
+                ok = redisAppendCommand(st->rc, "LRANGE %s %s -1", k_msgs,
+                                        start) == REDIS_OK;
+        ok = ok && redisAppendCommand(st->rc, "LLEN %s", k_msgs) == REDIS_OK &&
+             redisAppendCommand(st->rc, "HMGET %s text upto folded", k_sum) ==
+                 REDIS_OK &&
+             redisAppendCommand(st->rc, "LRANGE %s %s %s", k_arch,
+                                (flags & CM_LOAD_ARCHIVE) ? "0" : "1",
+                                (flags & CM_LOAD_ARCHIVE) ? "-1" : "0") ==
+                 REDIS_OK &&
+             redisAppendCommand(st->rc, "EXEC") == REDIS_OK &&
+             redisAppendCommand(st->rc, "HMGET %s name role interests",
+                                k_prof) == REDIS_OK;
+        if (!ok) {
+                /* Part of a load is queued: the pipeline is out of step. */
+                snprintf(errstr, errstr_size, "redis '%s': %s", st->url.safe,
+                         st->rc->errstr);
+                drop_connection(st);
+                return -1;
         }
-        if (redisAppendCommand(st->rc, "LLEN %s", k_msgs) != REDIS_OK ||
-            redisAppendCommand(st->rc, "HMGET %s text upto folded", k_sum) !=
-                REDIS_OK ||
-            redisAppendCommand(st->rc, "HMGET %s name role interests",
-                               k_prof) != REDIS_OK)
-                goto fail;
         st->loads_pending++;
         return 0;
-fail:
-        /* Part of a load is queued: the pipeline is out of step. */
-        snprintf(errstr, errstr_size, "redis '%s': %s", st->url.safe,
-                 st->rc->errstr);
-        drop_connection(st);
-        return -1;
+}
+
+/* The first error reply among the replies of one load (the EXEC's
+ * elements included), or NULL. */
+static const redisReply *load_error(redisReply *const r[LOAD_REPLIES])
+{
+        const redisReply *x = r[LOAD_R_EXEC];
+        size_t i;
+
+        for (i = 0; i < LOAD_REPLIES; i++)
+                if (r[i]->type == REDIS_REPLY_ERROR)
+                        return r[i];
+        if (x->type == REDIS_REPLY_ARRAY)
+                for (i = 0; i < x->elements; i++)
+                        if (x->element[i]->type == REDIS_REPLY_ERROR)
+                                return x->element[i];
+        return NULL;
 }
 
 /* 1 when r[] has the shapes of the replies cm_store_load_send() asks for:
- * HMGET (4), LRANGE, LLEN, HMGET (3), HMGET (3). */
+ * +OK, +QUEUED each, EXEC's array of HMGET (4), LRANGE, LLEN, HMGET (3),
+ * LRANGE, and HMGET (3). */
 static int load_replies_fit(redisReply *const r[LOAD_REPLIES])
 {
-        return r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 4 &&
-               r[1]->type == REDIS_REPLY_ARRAY &&
-               r[2]->type == REDIS_REPLY_INTEGER &&
-               r[3]->type == REDIS_REPLY_ARRAY && r[3]->elements == 3 &&
-               r[4]->type == REDIS_REPLY_ARRAY && r[4]->elements == 3;
+        const redisReply *x = r[LOAD_R_EXEC], *const * e;
+        int i;
+
+        for (i = LOAD_R_MULTI; i < LOAD_R_EXEC; i++)
+                if (r[i]->type != REDIS_REPLY_STATUS)
+                        return 0;
+        if (x->type != REDIS_REPLY_ARRAY || x->elements != LOAD_TX)
+                return 0;
+        e = (const redisReply *const *)x->element;
+        return e[LOAD_TX_META]->type == REDIS_REPLY_ARRAY &&
+               e[LOAD_TX_META]->elements == 4 &&
+               e[LOAD_TX_MSGS]->type == REDIS_REPLY_ARRAY &&
+               e[LOAD_TX_LEN]->type == REDIS_REPLY_INTEGER &&
+               e[LOAD_TX_SUMMARY]->type == REDIS_REPLY_ARRAY &&
+               e[LOAD_TX_SUMMARY]->elements == 3 &&
+               e[LOAD_TX_ARCHIVE]->type == REDIS_REPLY_ARRAY &&
+               r[LOAD_R_PROFILE]->type == REDIS_REPLY_ARRAY &&
+               r[LOAD_R_PROFILE]->elements == 3;
+}
+
+/* Decodes the archive's chunks (an LRANGE reply) into s->archive, oldest
+ * first; a chunk that does not decode is skipped with a warning. */
+static void archive_from_reply(const redisReply *r, const char *user,
+                               const char *conv, cm_session_t *s)
+{
+        cm_archive_header_t h;
+        size_t i, total = 0;
+        char why[256];
+
+        for (i = 0; i < r->elements; i++) {
+                const redisReply *c = r->element[i];
+
+                if (c->type == REDIS_REPLY_STRING &&
+                    cm_archive_header_read(c->str, c->len, &h, why,
+                                           sizeof(why)) == 0)
+                        total += h.count;
+        }
+        if (!total)
+                return;
+        s->archive = cm_calloc(total, sizeof(cm_message_t));
+        for (i = 0; i < r->elements; i++) {
+                const redisReply *c = r->element[i];
+                long n = -1;
+
+                if (c->type == REDIS_REPLY_STRING)
+                        n = cm_archive_decode(
+                            c->str, c->len, s->archive + s->archive_cnt,
+                            total - s->archive_cnt, why, sizeof(why));
+                else
+                        snprintf(why, sizeof(why), "not a string");
+                if (n < 0) {
+                        cm_warn("session '%s:%s': skipping archive chunk "
+                                "%zu: %s",
+                                user, conv, i, why);
+                        continue;
+                }
+                s->archive_cnt += (size_t)n;
+        }
 }
 
 int cm_store_load_recv(cm_store_t *st, const char *user, const char *conv,
                        cm_session_t *out, char *errstr, size_t errstr_size)
 {
         redisReply *r[LOAD_REPLIES] = {NULL};
-        const redisReply *t;
+        const redisReply *t, *err, *const *e;
         int i, ret = -1;
 
         session_clear(out);
@@ -540,12 +650,11 @@ int cm_store_load_recv(cm_store_t *st, const char *user, const char *conv,
         st->loads_pending--;
         if (read_replies(st, r, LOAD_REPLIES, errstr, errstr_size) == -1)
                 goto out;
-        for (i = 0; i < LOAD_REPLIES; i++) {
-                if (r[i]->type == REDIS_REPLY_ERROR) {
-                        snprintf(errstr, errstr_size, "redis '%s' load: %s",
-                                 st->url.safe, r[i]->str);
-                        goto out;
-                }
+        err = load_error(r);
+        if (err) {
+                snprintf(errstr, errstr_size, "redis '%s' load: %s",
+                         st->url.safe, err->str);
+                goto out;
         }
         if (!load_replies_fit(r)) {
                 /* Not the replies of a load: the connection is out of
@@ -556,26 +665,29 @@ int cm_store_load_recv(cm_store_t *st, const char *user, const char *conv,
                 drop_connection(st);
                 goto out;
         }
-        out->total = reply_int(r[0]->element[0]);
-        out->last_seq = reply_int(r[0]->element[1]);
-        out->tokens = reply_int(r[0]->element[2]);
-        if (r[0]->element[3]->type == REDIS_REPLY_STRING) {
+        e = (const redisReply *const *)r[LOAD_R_EXEC]->element;
+        t = e[LOAD_TX_META];
+        out->total = reply_int(t->element[0]);
+        out->last_seq = reply_int(t->element[1]);
+        out->tokens = reply_int(t->element[2]);
+        if (t->element[3]->type == REDIS_REPLY_STRING) {
                 long long v;
 
                 out->last_break_known =
-                    cm_parse_int(r[0]->element[3]->str, -1000000, 1000000,
-                                 &v) == 0;
+                    cm_parse_int(t->element[3]->str, -1000000, 1000000, &v) ==
+                    0;
                 out->last_break = out->last_break_known ? v : 0;
         }
-        out->exists = r[0]->element[1]->type == REDIS_REPLY_STRING;
-        if (r[1]->elements > 0) {
-                out->msgs = cm_calloc(r[1]->elements, sizeof(cm_message_t));
-                for (size_t j = 0; j < r[1]->elements; j++) {
-                        const redisReply *e = r[1]->element[j];
+        out->exists = t->element[1]->type == REDIS_REPLY_STRING;
+        t = e[LOAD_TX_MSGS];
+        if (t->elements > 0) {
+                out->msgs = cm_calloc(t->elements, sizeof(cm_message_t));
+                for (size_t j = 0; j < t->elements; j++) {
+                        const redisReply *m = t->element[j];
                         char why[256];
 
-                        if (e->type != REDIS_REPLY_STRING ||
-                            cm_stored_decode(e->str, e->len,
+                        if (m->type != REDIS_REPLY_STRING ||
+                            cm_stored_decode(m->str, m->len,
                                              &out->msgs[out->msg_cnt], why,
                                              sizeof(why)) == -1) {
                                 cm_warn("session '%s:%s': skipping a stored "
@@ -586,16 +698,20 @@ int cm_store_load_recv(cm_store_t *st, const char *user, const char *conv,
                         out->msg_cnt++;
                 }
         }
-        out->stored_cnt = r[2]->integer;
-        t = r[3]->element[0];
-        out->summary = t->type == REDIS_REPLY_STRING
-                           ? cm_strndup(t->str, t->len)
+        out->stored_cnt = e[LOAD_TX_LEN]->integer;
+        t = e[LOAD_TX_SUMMARY];
+        out->summary = t->element[0]->type == REDIS_REPLY_STRING
+                           ? cm_strndup(t->element[0]->str, t->element[0]->len)
                            : cm_strdup("");
-        out->summary_upto = reply_int(r[3]->element[1]);
-        out->folded = reply_int(r[3]->element[2]);
+        out->summary_upto = reply_int(t->element[1]);
+        out->folded = reply_int(t->element[2]);
         if (*out->summary)
                 out->exists = 1;
-        profile_from_reply(r[4], &out->profile);
+        t = e[LOAD_TX_ARCHIVE];
+        archive_from_reply(t, user, conv, out);
+        if (t->elements)
+                out->exists = 1;
+        profile_from_reply(r[LOAD_R_PROFILE], &out->profile);
         ret = 0;
 out:
         for (i = 0; i < LOAD_REPLIES; i++)
@@ -607,13 +723,13 @@ out:
 }
 
 int cm_store_load(cm_store_t *st, const char *user, const char *conv,
-                  int recent, cm_session_t *out, char *errstr,
+                  int recent, unsigned flags, cm_session_t *out, char *errstr,
                   size_t errstr_size)
 {
         session_clear(out);
         if (cm_store_connect(st, errstr, errstr_size) == -1 ||
-            cm_store_load_send(st, user, conv, recent, errstr, errstr_size) ==
-                -1)
+            cm_store_load_send(st, user, conv, recent, flags, errstr,
+                               errstr_size) == -1)
                 return -1;
         return cm_store_load_recv(st, user, conv, out, errstr, errstr_size);
 }
@@ -622,9 +738,10 @@ long long cm_store_delete_session(cm_store_t *st, const char *user,
                                   const char *conv, char *errstr,
                                   size_t errstr_size)
 {
-        static const char *const kinds[] = {"msgs", "meta", "eids", "summary"};
-        char keys[4][KEY_MAX], k_convs[KEY_MAX], why[512];
-        const char *argv[5];
+        static const char *const kinds[] = {"msgs", "meta", "eids", "summary",
+                                            "archive"};
+        char keys[5][KEY_MAX], k_convs[KEY_MAX], why[512];
+        const char *argv[6];
         const char *srem[] = {"SREM", k_convs, conv};
         redisReply *r;
         long long n;
@@ -633,12 +750,12 @@ long long cm_store_delete_session(cm_store_t *st, const char *user,
         if (cm_store_connect(st, errstr, errstr_size) == -1)
                 return -1;
         argv[0] = "DEL";
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < 5; i++) {
                 cm_store_key(st, keys[i], sizeof(keys[i]), user, conv,
                              kinds[i]);
                 argv[i + 1] = keys[i];
         }
-        r = command(st, 5, argv, NULL, errstr, errstr_size);
+        r = command(st, 6, argv, NULL, errstr, errstr_size);
         if (!r)
                 return -1;
         if (cm_redis_reply_int(r, &n, "DEL", why, sizeof(why)) == -1) {
@@ -791,12 +908,12 @@ int cm_store_session_delete_event(cm_store_t *st, const char *user,
                                   size_t errstr_size)
 {
         char k_msgs[KEY_MAX], k_meta[KEY_MAX], k_eids[KEY_MAX];
-        char k_sum[KEY_MAX], k_convs[KEY_MAX], part[16], off[32], why[512];
+        char k_sum[KEY_MAX], k_arch[KEY_MAX], k_convs[KEY_MAX], part[16],
+            off[32], why[512];
         const char *keys[DELETE_KEYS] = {
-            [DELETE_K_MSGS] = k_msgs,
-            [DELETE_K_META] = k_meta,
-            [DELETE_K_EIDS] = k_eids,
-            [DELETE_K_SUMMARY] = k_sum,
+            [DELETE_K_MSGS] = k_msgs,    [DELETE_K_META] = k_meta,
+            [DELETE_K_EIDS] = k_eids,    [DELETE_K_SUMMARY] = k_sum,
+            [DELETE_K_ARCHIVE] = k_arch,
         };
         const char *args[DELETE_ARGC] = {
             [DELETE_A_PARTITION] = part,
@@ -810,10 +927,11 @@ int cm_store_session_delete_event(cm_store_t *st, const char *user,
         cm_store_key(st, k_meta, sizeof(k_meta), user, conv, "meta");
         cm_store_key(st, k_eids, sizeof(k_eids), user, conv, "eids");
         cm_store_key(st, k_sum, sizeof(k_sum), user, conv, "summary");
+        cm_store_key(st, k_arch, sizeof(k_arch), user, conv, "archive");
         snprintf(part, sizeof(part), "%d", (int)partition);
         snprintf(off, sizeof(off), "%lld", (long long)offset);
-        r = run_script(st, &cm_lua_delete, keys, DELETE_KEYS, args, DELETE_ARGC,
-                       errstr, errstr_size);
+        r = run_script(st, &cm_lua_delete, keys, DELETE_KEYS, args, NULL,
+                       DELETE_ARGC, errstr, errstr_size);
         if (!r)
                 return -1;
         if (cm_redis_reply_int(r, &ret, "script 'delete'", why, sizeof(why)) ==
@@ -862,6 +980,145 @@ static redisReply *user_convs(cm_store_t *st, const char *user, char *errstr,
         return r;
 }
 
+void cm_conv_history_free(cm_conv_history_t *h, size_t cnt)
+{
+        size_t i, j;
+
+        if (!h)
+                return;
+        for (i = 0; i < cnt; i++) {
+                for (j = 0; j < h[i].msg_cnt; j++)
+                        cm_message_release(&h[i].msgs[j]);
+                free(h[i].msgs);
+                free(h[i].conv);
+        }
+        free(h);
+}
+
+static int str_ptr_cmp(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Keeps the newest `keep` messages of h (releasing the older ones). */
+static void history_keep_newest(cm_conv_history_t *h, size_t keep)
+{
+        size_t drop = h->msg_cnt - keep, i;
+
+        for (i = 0; i < drop; i++)
+                cm_message_release(&h->msgs[i]);
+        memmove(h->msgs, h->msgs + drop, keep * sizeof(*h->msgs));
+        h->msg_cnt = keep;
+}
+
+/* Shares CM_STORE_HISTORY_MSGS out over h[0..cnt): repeatedly, every
+ * conversation with fewer messages than an equal share of what is left
+ * keeps them all; the others get that share of their newest ones. */
+static void history_bound(cm_conv_history_t *h, size_t cnt)
+{
+        size_t budget = CM_STORE_HISTORY_MSGS, open = cnt, i;
+        char *capped = cm_calloc(cnt ? cnt : 1, 1);
+        int changed = 1;
+
+        while (changed && open) {
+                size_t share = budget / open;
+
+                changed = 0;
+                for (i = 0; i < cnt; i++) {
+                        if (capped[i] || h[i].msg_cnt > share)
+                                continue;
+                        capped[i] = 1;
+                        budget -= h[i].msg_cnt;
+                        open--;
+                        changed = 1;
+                }
+        }
+        for (i = 0; i < cnt && open; i++) {
+                if (capped[i])
+                        continue;
+                history_keep_newest(&h[i], budget / open);
+                budget -= h[i].msg_cnt;
+                open--;
+        }
+        free(capped);
+}
+
+int cm_store_load_user_history(cm_store_t *st, const char *user,
+                               const char *except_conv, cm_conv_history_t **out,
+                               size_t *cnt, char *errstr, size_t errstr_size)
+{
+        cm_conv_history_t *h = NULL;
+        const char **ids = NULL;
+        redisReply *r;
+        size_t i, n = 0, got = 0;
+        int ret = -1;
+
+        *out = NULL;
+        *cnt = 0;
+        r = user_convs(st, user, errstr, errstr_size);
+        if (!r)
+                return -1;
+        ids = cm_calloc(r->elements ? r->elements : 1, sizeof(*ids));
+        for (i = 0; i < r->elements; i++)
+                if (!except_conv || strcmp(r->element[i]->str, except_conv))
+                        ids[n++] = r->element[i]->str;
+        qsort(ids, n, sizeof(*ids), str_ptr_cmp);
+        if (n > CM_STORE_HISTORY_CONVS)
+                n = CM_STORE_HISTORY_CONVS;
+        h = cm_calloc(n ? n : 1, sizeof(*h));
+        for (i = 0; i < n; i++)
+                if (cm_store_load_send(st, user, ids[i], -1, CM_LOAD_ARCHIVE,
+                                       errstr, errstr_size) == -1)
+                        goto out;
+        /* Every load is received, even after a failed one, to stay in
+         * step; the first failure is the one reported. */
+        ret = 0;
+        for (i = 0; i < n; i++) {
+                cm_session_t s;
+                char why[512];
+                cm_conv_history_t *c = &h[got];
+
+                if (cm_store_load_recv(st, user, ids[i], &s, why,
+                                       sizeof(why)) == -1) {
+                        if (ret == 0)
+                                snprintf(errstr, errstr_size, "%s", why);
+                        ret = -1;
+                        continue;
+                }
+                c->msg_cnt = s.archive_cnt + s.msg_cnt;
+                if (c->msg_cnt) {
+                        c->conv = cm_strdup(ids[i]);
+                        c->msgs = cm_calloc(c->msg_cnt, sizeof(*c->msgs));
+                        /* The messages move: the session keeps none. */
+                        if (s.archive_cnt)
+                                memcpy(c->msgs, s.archive,
+                                       s.archive_cnt * sizeof(*s.archive));
+                        if (s.msg_cnt)
+                                memcpy(c->msgs + s.archive_cnt, s.msgs,
+                                       s.msg_cnt * sizeof(*s.msgs));
+                        s.archive_cnt = 0;
+                        s.msg_cnt = 0;
+                        got++;
+                }
+                cm_session_release(&s);
+        }
+        if (ret == 0)
+                history_bound(h, got);
+out:
+        if (ret == -1) {
+                /* Sent but not received: the connection is out of step. */
+                if (st->loads_pending)
+                        drop_connection(st);
+                cm_conv_history_free(h, got);
+        } else {
+                *out = h;
+                *cnt = got;
+        }
+        free(ids);
+        freeReplyObject(r);
+        return ret;
+}
+
 int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
                          size_t errstr_size)
 {
@@ -892,38 +1149,204 @@ int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
         return 0;
 }
 
+/* What a fold adds to the archive (fold.lua's ARGV from FOLD_A_TAIL on):
+ * the newest chunk as read and, merged into it, the first folded messages
+ * (both empty when not merging), then the folded messages alone in chunks
+ * of at most chunk_max. */
+typedef struct fold_chunks {
+        redisReply *tail; /* LINDEX archive -1, when merging; else NULL */
+        char *merged;
+        size_t merged_len;
+        char **chunk;
+        size_t *chunk_len;
+        size_t cnt;
+} fold_chunks_t;
+
+static void fold_chunks_release(fold_chunks_t *fc)
+{
+        size_t i;
+
+        if (fc->tail)
+                freeReplyObject(fc->tail);
+        free(fc->merged);
+        for (i = 0; i < fc->cnt; i++)
+                free(fc->chunk[i]);
+        free(fc->chunk);
+        free(fc->chunk_len);
+        memset(fc, 0, sizeof(*fc));
+}
+
+/* Reads the archive's newest chunk; when it has room for more messages,
+ * ends before first_seq (a session that expired and started again numbers
+ * its messages from 1 again) and decodes, keeps it in fc->tail and its
+ * messages in (*tail, *tail_cnt) (heap array, owned). Returns 0, or -1
+ * with the reason in errstr. */
+static int fold_read_tail(cm_store_t *st, const char *k_arch, size_t chunk_max,
+                          int64_t first_seq, fold_chunks_t *fc,
+                          cm_message_t **tail, size_t *tail_cnt, char *errstr,
+                          size_t errstr_size)
+{
+        const char *argv[] = {"LINDEX", k_arch, "-1"};
+        cm_archive_header_t h;
+        redisReply *r;
+        char why[256];
+        long n;
+
+        *tail = NULL;
+        *tail_cnt = 0;
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        r = command(st, 3, argv, NULL, errstr, errstr_size);
+        if (!r)
+                return -1;
+        if (r->type != REDIS_REPLY_STRING ||
+            cm_archive_header_read(r->str, r->len, &h, why, sizeof(why)) ==
+                -1 ||
+            h.count >= chunk_max || h.last_seq >= first_seq) {
+                freeReplyObject(r);
+                return 0; /* none, full, unreadable, of an earlier life */
+        }
+        *tail = cm_calloc(h.count, sizeof(**tail));
+        n = cm_archive_decode(r->str, r->len, *tail, h.count, why, sizeof(why));
+        if (n < 0) {
+                cm_warn("archive '%s': its newest chunk does not decode (%s); "
+                        "not merging into it",
+                        k_arch, why);
+                free(*tail);
+                *tail = NULL;
+                freeReplyObject(r);
+                return 0;
+        }
+        *tail_cnt = (size_t)n;
+        fc->tail = r;
+        return 0;
+}
+
+/* The zstd level of a chunk of cnt messages: a full one is encoded once
+ * and kept, so it gets the denser level. */
+static int chunk_level(size_t cnt, size_t chunk_max)
+{
+        return cnt >= chunk_max ? CM_ARCHIVE_LEVEL_FULL : CM_ARCHIVE_LEVEL;
+}
+
+/* Encodes the chunks of a fold of folded[0..cnt) (see fold_chunks_t),
+ * merging the first ones into tail[0..tail_cnt) when there is a tail. */
+static void fold_encode(const cm_message_t *folded, size_t cnt,
+                        const cm_message_t *tail, size_t tail_cnt,
+                        size_t chunk_max, fold_chunks_t *fc)
+{
+        size_t first = chunk_max - (fc->tail ? tail_cnt : 0), i, n;
+
+        if (first > cnt)
+                first = cnt;
+        if (fc->tail) {
+                cm_message_t *m = cm_calloc(tail_cnt + first, sizeof(*m));
+
+                /* Shallow copies: the chunk is encoded from them. */
+                memcpy(m, tail, tail_cnt * sizeof(*m));
+                memcpy(m + tail_cnt, folded, first * sizeof(*m));
+                fc->merged = cm_archive_encode(
+                    m, tail_cnt + first,
+                    chunk_level(tail_cnt + first, chunk_max), &fc->merged_len);
+                free(m);
+        }
+        fc->chunk = cm_calloc(1 + (cnt - first + chunk_max - 1) / chunk_max,
+                              sizeof(*fc->chunk));
+        fc->chunk_len = cm_calloc(1 + (cnt - first + chunk_max - 1) / chunk_max,
+                                  sizeof(*fc->chunk_len));
+        for (i = 0; i < cnt; i += n) {
+                n = i == 0 ? first : chunk_max;
+                if (n > cnt - i)
+                        n = cnt - i;
+                fc->chunk[fc->cnt] =
+                    cm_archive_encode(folded + i, n, chunk_level(n, chunk_max),
+                                      &fc->chunk_len[fc->cnt]);
+                fc->cnt++;
+        }
+}
+
 long long cm_store_fold_commit(cm_store_t *st, const char *user,
                                const char *conv, int64_t expected_upto,
-                               int64_t new_upto, const char *text,
-                               int64_t *left, char *errstr, size_t errstr_size)
+                               const cm_message_t *folded, size_t cnt,
+                               const char *text, int64_t *left, char *errstr,
+                               size_t errstr_size)
 {
-        char k_sum[KEY_MAX], k_msgs[KEY_MAX], k_meta[KEY_MAX];
-        char exp[32], upto[32], ttl[16], th[16], why[512];
+        char k_sum[KEY_MAX], k_msgs[KEY_MAX], k_meta[KEY_MAX], k_arch[KEY_MAX];
+        char exp[32], upto[32], ttl[16], th[16], attl[16], amax[16], why[512];
         const char *keys[FOLD_KEYS] = {
             [FOLD_K_SUMMARY] = k_sum,
             [FOLD_K_MSGS] = k_msgs,
             [FOLD_K_META] = k_meta,
+            [FOLD_K_ARCHIVE] = k_arch,
         };
-        const char *args[FOLD_ARGC] = {
-            [FOLD_A_EXPECTED] = exp, [FOLD_A_UPTO] = upto,
-            [FOLD_A_TEXT] = text,    [FOLD_A_TTL] = ttl,
-            [FOLD_A_THRESHOLD] = th,
-        };
-        redisReply *r;
+        fold_chunks_t fc = {0};
+        cm_message_t *tail = NULL;
+        size_t tail_cnt = 0, i, nargs;
+        size_t chunk_max = CM_ARCHIVE_CHUNK_MSGS;
+        const char **args = NULL;
+        size_t *lens = NULL;
+        redisReply *r = NULL;
         long long v[2], n = -1;
 
         *left = 0;
+        if (cnt == 0) {
+                snprintf(errstr, errstr_size, "fold of no message");
+                return -1;
+        }
+        for (i = 1; i < cnt; i++) {
+                if (folded[i].seq <= folded[i - 1].seq) {
+                        snprintf(errstr, errstr_size,
+                                 "fold of messages out of order (seq %lld "
+                                 "after %lld)",
+                                 (long long)folded[i].seq,
+                                 (long long)folded[i - 1].seq);
+                        return -1;
+                }
+        }
         cm_store_key(st, k_sum, sizeof(k_sum), user, conv, "summary");
         cm_store_key(st, k_msgs, sizeof(k_msgs), user, conv, "msgs");
         cm_store_key(st, k_meta, sizeof(k_meta), user, conv, "meta");
+        cm_store_key(st, k_arch, sizeof(k_arch), user, conv, "archive");
+        if (st->archive_max > 0) {
+                /* A chunk never holds more than the archive may keep, so
+                 * the eviction of whole chunks keeps the newest one. */
+                if ((size_t)st->archive_max < chunk_max)
+                        chunk_max = (size_t)st->archive_max;
+                if (fold_read_tail(st, k_arch, chunk_max, folded[0].seq, &fc,
+                                   &tail, &tail_cnt, errstr, errstr_size) == -1)
+                        goto out;
+                fold_encode(folded, cnt, tail, tail_cnt, chunk_max, &fc);
+        }
         snprintf(exp, sizeof(exp), "%lld", (long long)expected_upto);
-        snprintf(upto, sizeof(upto), "%lld", (long long)new_upto);
+        snprintf(upto, sizeof(upto), "%lld", (long long)folded[cnt - 1].seq);
         snprintf(ttl, sizeof(ttl), "%d", st->session_ttl);
         snprintf(th, sizeof(th), "%d", st->compact_threshold);
-        r = run_script(st, &cm_lua_fold, keys, FOLD_KEYS, args, FOLD_ARGC,
+        snprintf(attl, sizeof(attl), "%d", st->archive_ttl);
+        snprintf(amax, sizeof(amax), "%d", st->archive_max);
+        nargs = FOLD_ARGC + fc.cnt;
+        args = cm_calloc(nargs, sizeof(*args));
+        lens = cm_calloc(nargs, sizeof(*lens));
+        args[FOLD_A_EXPECTED] = exp;
+        args[FOLD_A_UPTO] = upto;
+        args[FOLD_A_TEXT] = text;
+        args[FOLD_A_TTL] = ttl;
+        args[FOLD_A_THRESHOLD] = th;
+        args[FOLD_A_ARCHIVE_TTL] = attl;
+        args[FOLD_A_ARCHIVE_MAX] = amax;
+        for (i = 0; i < FOLD_A_TAIL; i++)
+                lens[i] = strlen(args[i]);
+        args[FOLD_A_TAIL] = fc.tail ? fc.tail->str : "";
+        lens[FOLD_A_TAIL] = fc.tail ? fc.tail->len : 0;
+        args[FOLD_A_MERGED] = fc.merged ? fc.merged : "";
+        lens[FOLD_A_MERGED] = fc.merged_len;
+        for (i = 0; i < fc.cnt; i++) {
+                args[FOLD_ARGC + i] = fc.chunk[i];
+                lens[FOLD_ARGC + i] = fc.chunk_len[i];
+        }
+        r = run_script(st, &cm_lua_fold, keys, FOLD_KEYS, args, lens, nargs,
                        errstr, errstr_size);
         if (!r)
-                return -1;
+                goto out;
         if (r->type == REDIS_REPLY_INTEGER && r->integer == CM_FOLD_MOVED) {
                 n = CM_FOLD_MOVED;
         } else if (cm_redis_reply_ints(r, 2, v, "script 'fold'", why,
@@ -933,7 +1356,15 @@ long long cm_store_fold_commit(cm_store_t *st, const char *user,
                 n = v[0];
                 *left = v[1];
         }
-        freeReplyObject(r);
+out:
+        if (r)
+                freeReplyObject(r);
+        for (i = 0; i < tail_cnt; i++)
+                cm_message_release(&tail[i]);
+        free(tail);
+        fold_chunks_release(&fc);
+        free(args);
+        free(lens);
         return n;
 }
 
@@ -1103,7 +1534,7 @@ int cm_store_pop_dirty(cm_store_t *st, char **out, int max, int64_t cutoff_ms,
         snprintf(key, sizeof(key), "%sdirty", st->prefix);
         snprintf(cnt, sizeof(cnt), "%d", max);
         snprintf(cutoff, sizeof(cutoff), "%lld", (long long)cutoff_ms);
-        r = run_script(st, &cm_lua_pop_dirty, keys, POP_DIRTY_KEYS, args,
+        r = run_script(st, &cm_lua_pop_dirty, keys, POP_DIRTY_KEYS, args, NULL,
                        POP_DIRTY_ARGC, errstr, errstr_size);
         if (!r)
                 return -1;

@@ -7,6 +7,15 @@
  *   P{u:c}:eids     zset event_id -> seq, the last dedupe_window ids (up
  *                   to 15 more between trims)
  *   P{u:c}:summary  hash: text, upto (last folded seq), folded (count)
+ *   P{u:c}:archive  list of chunks (archive.h) of the messages that folds
+ *                   moved out of msgs, oldest first: at most
+ *                   archive_max_messages of them (the oldest whole chunks
+ *                   go first), expiring archive_ttl seconds after the
+ *                   last fold (-1: the profile's TTL; 0: never). It
+ *                   outlives the session's other keys by default; a
+ *                   session that expired and starts again numbers its
+ *                   messages from 1 again, so seqs in the archive
+ *                   increase within each life of the session only.
  *   P{u}:profile    hash: name, role, interests (JSON array), and per
  *                   field <f>_ts, <f>_src ("<conv>:<seq>" it came from),
  *                   <f>_set (1 when set by profile.set: extraction then
@@ -19,7 +28,15 @@
  *                   for operators and the benchmark, never for decisions)
  * All keys of one session share the hash tag {u:c}, so the scripts run
  * unchanged on Redis Cluster (slot-local). Session keys expire after
- * session_ttl seconds without a write (0 = never).
+ * session_ttl seconds without a write (0 = never), the archive after
+ * its own TTL.
+ *
+ * The archive. A fold moves the folded messages from msgs to the archive
+ * in the same script that stores the summary (fold.lua), so a crash can
+ * neither lose nor duplicate a message between the two. Chunks grow: the
+ * fold merges the archive's newest chunk with the folded messages up to
+ * CM_ARCHIVE_CHUNK_MSGS messages, and the script replaces that chunk
+ * only if it is still byte for byte the one the fold read.
  *
  * Exactly-once append. Every event of a session comes from one partition,
  * in offset order. The append script stores, atomically with the append,
@@ -124,18 +141,30 @@ typedef struct cm_session {
         int64_t stored_cnt;   /* messages in the list now */
         cm_message_t *msgs;   /* the last `recent` messages, oldest first */
         size_t msg_cnt;
+        cm_message_t *archive; /* with CM_LOAD_ARCHIVE: every archived
+                                  message, decoded, oldest first (event_id
+                                  NULL); else NULL */
+        size_t archive_cnt;
         char *summary; /* "" when none */
         cm_profile_t profile;
 } cm_session_t;
 
+/* Flags of a load. */
+#define CM_LOAD_ARCHIVE 0x1 /* also the archive (cm_session_t.archive) */
+
 /*
  * Loads the session of user/conv with its last `recent` messages (recent
- * < 0: all) and the user's profile, in one round trip. A session that does
- * not exist gives exists=0 and empty fields. On error returns -1 with the
- * reason in errstr; out is then empty.
+ * < 0: all), with CM_LOAD_ARCHIVE in flags its archive, and the user's
+ * profile, in one round trip. The session's keys are read as one snapshot
+ * (MULTI/EXEC), so a fold never shows a message both in msgs and in the
+ * archive, or in neither: with recent < 0 and CM_LOAD_ARCHIVE, archive
+ * then msgs is the whole kept history of the session. A stored entry or
+ * an archive chunk that does not decode is skipped with a warning. A
+ * session that does not exist gives exists=0 and empty fields. On error
+ * returns -1 with the reason in errstr; out is then empty.
  */
 int cm_store_load(cm_store_t *st, const char *user, const char *conv,
-                  int recent, cm_session_t *out, char *errstr,
+                  int recent, unsigned flags, cm_session_t *out, char *errstr,
                   size_t errstr_size);
 
 /*
@@ -160,11 +189,44 @@ int cm_store_load(cm_store_t *st, const char *user, const char *conv,
  * out is then empty.
  */
 int cm_store_load_send(cm_store_t *st, const char *user, const char *conv,
-                       int recent, char *errstr, size_t errstr_size);
+                       int recent, unsigned flags, char *errstr,
+                       size_t errstr_size);
 int cm_store_load_recv(cm_store_t *st, const char *user, const char *conv,
                        cm_session_t *out, char *errstr, size_t errstr_size);
 
 void cm_session_release(cm_session_t *s);
+
+/* The bounds of cm_store_load_user_history(). */
+#define CM_STORE_HISTORY_CONVS 64    /* conversations */
+#define CM_STORE_HISTORY_MSGS  20000 /* messages, in all */
+
+/* The history of one conversation (cm_store_load_user_history()). */
+typedef struct cm_conv_history {
+        char *conv;         /* the conversation id, owned */
+        cm_message_t *msgs; /* archive then stored messages, oldest
+                               first, owned */
+        size_t msg_cnt;
+} cm_conv_history_t;
+
+/*
+ * Loads the history of every conversation of the user (P{u}:convs) but
+ * except_conv (NULL: none): the archive and the stored messages of each,
+ * as cm_store_load() with recent -1 and CM_LOAD_ARCHIVE reads them, in
+ * two round trips. Bounded: the first CM_STORE_HISTORY_CONVS conversation
+ * ids in byte order, and at most CM_STORE_HISTORY_MSGS messages in all,
+ * shared out so that every conversation keeps its newest ones (a
+ * conversation with fewer than its share keeps them all and leaves the
+ * rest to the others). Conversations with no message are left out.
+ * Returns 0 and sets *out to a heap array of *cnt conversations, in byte
+ * order of their ids (free with cm_conv_history_free()), or -1 with the
+ * reason in errstr (*out NULL, *cnt 0).
+ */
+int cm_store_load_user_history(cm_store_t *st, const char *user,
+                               const char *except_conv, cm_conv_history_t **out,
+                               size_t *cnt, char *errstr, size_t errstr_size);
+
+/* Frees h[0..cnt) and h; h may be NULL. */
+void cm_conv_history_free(cm_conv_history_t *h, size_t cnt);
 
 /*
  * Updates the user's profile from one message (extracted=1: facts found in
@@ -196,40 +258,48 @@ int cm_store_profile_update_batch(cm_store_t *st, const cm_profile_update_t *u,
                                   size_t errstr_size);
 
 /*
- * session.delete as applied by ingest: deletes the session's keys unless
- * the event at (partition, offset) was already applied (the watermark of a
- * session that was re-created after the delete is newer). Returns 1 if
- * deleted, 0 if skipped as a redelivery, -1 with the reason.
+ * session.delete as applied by ingest: deletes the session's keys, the
+ * archive too, unless the event at (partition, offset) was already applied
+ * (the watermark of a session that was re-created after the delete is
+ * newer). Returns 1 if deleted, 0 if skipped as a redelivery, -1 with the
+ * reason.
  */
 int cm_store_session_delete_event(cm_store_t *st, const char *user,
                                   const char *conv, int32_t partition,
                                   int64_t offset, char *errstr,
                                   size_t errstr_size);
 
-/* Deletes every conversation of the user and the profile (user.delete).
- * Idempotent. Returns 0, or -1 with the reason. */
+/* Deletes every conversation of the user (archives included) and the
+ * profile (user.delete). Idempotent. Returns 0, or -1 with the reason. */
 int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
                          size_t errstr_size);
 
 /*
- * The atomic fold: if the summary's upto is still expected_upto (the
- * compare-and-set on the summary cursor), removes from the head of the
- * list exactly the messages with seq <= new_upto, stores text as the
- * summary with upto = new_upto, and clears the pending compaction job, in
- * one script. Messages appended meanwhile are never touched. *left is
+ * The atomic fold of folded[0..cnt) (cnt >= 1), the oldest messages of the
+ * list as a load gave them, into the summary text. If the summary's upto
+ * is still expected_upto (the compare-and-set on the summary cursor) and
+ * the head of the list holds exactly those messages (their count and seq
+ * range), one script removes them from the list, adds them to the archive
+ * (unless archive_max_messages is 0: then they are dropped, and an
+ * archive left from before is deleted), evicts the archive's oldest
+ * chunks while it holds more than archive_max_messages, stores text as
+ * the summary with upto = the last folded seq, and clears the pending
+ * compaction job. Messages appended meanwhile are never touched. *left is
  * set to the messages left in the list; the pending job mark stays while
  * that is over the compaction threshold (cm_store_set_compaction), and the
- * caller is to fold again.
- * Returns the number of messages removed (>= 0), CM_FOLD_MOVED when the
- * cursor moved or the session is gone (nothing changed), or -1 with the
- * reason in errstr (nothing changed or everything did: Redis ran the
- * script whole or not at all).
+ * caller is to fold again. Reads the archive's newest chunk first, to
+ * merge the folded messages into it (a second round trip).
+ * Returns the number of messages moved (>= 1), CM_FOLD_MOVED when the
+ * cursor moved, the session is gone or the list is not what the fold was
+ * made from (nothing changed), or -1 with the reason in errstr (nothing
+ * changed or everything did: Redis ran the script whole or not at all).
  */
 #define CM_FOLD_MOVED (-2)
 long long cm_store_fold_commit(cm_store_t *st, const char *user,
                                const char *conv, int64_t expected_upto,
-                               int64_t new_upto, const char *text,
-                               int64_t *left, char *errstr, size_t errstr_size);
+                               const cm_message_t *folded, size_t cnt,
+                               const char *text, int64_t *left, char *errstr,
+                               size_t errstr_size);
 
 /* Clears the pending compaction job of a session with nothing to fold.
  * Returns 0, or -1 with the reason. */
@@ -267,8 +337,9 @@ int cm_store_mark_user_dirty(cm_store_t *st, const char *user, char *errstr,
 int cm_store_pop_dirty(cm_store_t *st, char **out, int max, int64_t cutoff_ms,
                        char *errstr, size_t errstr_size);
 
-/* Deletes every key of one session (operator use). Idempotent. Returns the
- * number of keys removed, or -1 with the reason in errstr. */
+/* Deletes every key of one session, its archive included (operator use).
+ * Idempotent. Returns the number of keys removed, or -1 with the reason in
+ * errstr. */
 long long cm_store_delete_session(cm_store_t *st, const char *user,
                                   const char *conv, char *errstr,
                                   size_t errstr_size);

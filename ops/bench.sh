@@ -31,6 +31,11 @@
 #                           full fetch.wait.max.ms even when data arrives
 #                           meanwhile, where a real broker answers at once;
 #                           1 ms keeps that artefact out of the latencies.
+#   BENCH_ARCHIVE_SIZES="100 1000 10000"  archived messages per session
+#                           for the archive's memory figures
+#   BENCH_ARCHIVE_SAMPLES=3 sessions measured per archive size
+#   BENCH_ONLY=archive      only the archive's figures (codec and memory;
+#                           needs no broker traffic, ~20 s), then the report
 #   BENCH_SMOKE=1           tiny sizes, for the test suite (~10 s)
 set -eu -o pipefail
 
@@ -45,6 +50,7 @@ if [ "${BENCH_SMOKE:-0}" = 1 ]; then
 	: "${BENCH_DURATION:=1}" "${BENCH_PARTITIONS:=4}"
 	: "${BENCH_RPUSH_N:=20000}" "${BENCH_BUILD_N:=2000}"
 	: "${BENCH_SWEEP:=0:1}" "${BENCH_SWEEP_RATE:=200}" "${BENCH_SWEEP_DURATION:=1}"
+	: "${BENCH_ARCHIVE_SIZES:=100 1000}" "${BENCH_ARCHIVE_SAMPLES:=1}"
 fi
 EVENTS=${BENCH_EVENTS:-1000000}
 SESSIONS=${BENCH_SESSIONS:-10000}
@@ -59,6 +65,8 @@ SWEEP_DURATION=${BENCH_SWEEP_DURATION:-3}
 PRICE=${BENCH_PRICE:-0.15}
 RPUSH_N=${BENCH_RPUSH_N:-1000000}
 BUILD_N=${BENCH_BUILD_N:-50000}
+ARCHIVE_SIZES=${BENCH_ARCHIVE_SIZES:-100 1000 10000}
+ARCHIVE_SAMPLES=${BENCH_ARCHIVE_SAMPLES:-3}
 [ -n "${BENCH_LINGER_MS:-}" ] && export CHATMEM_KAFKA_PROP_LINGER_MS=$BENCH_LINGER_MS
 export CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=${BENCH_FETCH_WAIT_MS:-1}
 
@@ -163,6 +171,28 @@ d.update(mode="ingest", workers=int(w), redis_cpu_s=round(float(r1) - float(r0),
 print(json.dumps(d))' "$workers" "$r0" "$r1" "$w0" "$w1" "$b0" "$b1" "$u0" "$u1" >>"$RES.tmp"
 }
 
+# The report: report.txt, bench.json and latency.png from the results.
+report() {
+	$PY "$here/ops/bench_report.py" "$RES" "$OUT" "$(nproc)"
+	if command -v gnuplot >/dev/null 2>&1 && [ -s "$OUT/latency.dat" ]; then
+		gnuplot <<GP 2>>"$OUT/logs/gnuplot.log" || say "gnuplot failed (see $OUT/logs/gnuplot.log)"
+set terminal png size 800,500
+set output "$OUT/latency.png"
+set title "chatmem-context: latency vs offered rate ($(nproc) cores)"
+set xlabel "offered rate (req/s)"
+set ylabel "latency (ms)"
+set logscale y
+set key top left
+set grid
+plot "$OUT/latency.dat" using 1:2 with linespoints title "p50", \
+     "" using 1:3 with linespoints title "p99", \
+     "" using 1:4 with linespoints title "p99.9"
+GP
+	fi
+	cat "$OUT/report.txt"
+	say "wrote $OUT/report.txt, $OUT/bench.json${OUT:+, $OUT/latency.png}"
+}
+
 # --- fleet -----------------------------------------------------------
 RPORT=$(free_port)
 redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$OUT/redis" \
@@ -185,6 +215,21 @@ export CHATMEM_KAFKA_BROKERS
 export CHATMEM_LOG_LEVEL=${CHATMEM_LOG_LEVEL:-warn}
 say "fleet: redis :$RPORT, devbroker $CHATMEM_KAFKA_BROKERS ($PARTS partitions)"
 say "machine: $(nproc) cores, $(uname -m), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+
+# --- 0. the archive: bytes per archived message --------------------------
+# The codec in-process, then archives of ARCHIVE_SIZES messages written to
+# Redis by the real fold path (tools/bench/archive.c), MEMORY USAGE each.
+say "[0/7] archive: codec, and Redis memory at $ARCHIVE_SIZES archived messages per session"
+bench archive --sizes "$(echo $ARCHIVE_SIZES | tr ' ' ,)" \
+	--samples "$ARCHIVE_SAMPLES" --tag ar >>"$RES.tmp"
+if [ "${BENCH_ONLY:-}" = archive ]; then
+	cat "$RES.tmp" >>"$RES"
+	rm -f "$RES.tmp"
+	report
+	exit 0
+fi
+# Its sessions go, so that the later memory figures are the ingest's alone.
+rcli --scan --pattern 'chatmem:{ar*' | xargs -r -n 500 redis-cli -p "$RPORT" del >/dev/null
 
 # --- 1. ingest, 1 worker, then memory at SESSIONS sessions -------------
 say "[1/7] ingest with 1 worker: $EVENTS events over $SESSIONS sessions"
@@ -304,21 +349,4 @@ rm -f "$RES.tmp"
 
 # --- 6. report ---------------------------------------------------------
 say "[7/7] report"
-$PY "$here/ops/bench_report.py" "$RES" "$OUT" "$(nproc)"
-if command -v gnuplot >/dev/null 2>&1 && [ -s "$OUT/latency.dat" ]; then
-	gnuplot <<GP 2>>"$OUT/logs/gnuplot.log" || say "gnuplot failed (see $OUT/logs/gnuplot.log)"
-set terminal png size 800,500
-set output "$OUT/latency.png"
-set title "chatmem-context: latency vs offered rate ($(nproc) cores)"
-set xlabel "offered rate (req/s)"
-set ylabel "latency (ms)"
-set logscale y
-set key top left
-set grid
-plot "$OUT/latency.dat" using 1:2 with linespoints title "p50", \
-     "" using 1:3 with linespoints title "p99", \
-     "" using 1:4 with linespoints title "p99.9"
-GP
-fi
-cat "$OUT/report.txt"
-say "wrote $OUT/report.txt, $OUT/bench.json${OUT:+, $OUT/latency.png}"
+report

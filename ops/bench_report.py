@@ -21,6 +21,8 @@ red = one("ref_redis")
 mem = one("memory")
 mems = one("memory_summarized")
 build = one("build")
+arch = sorted((r for r in rows if r["mode"] == "archive_memory"), key=lambda r: r["archived"])
+codec = [r for r in rows if r["mode"] == "archive_codec"]
 ctx = [r for r in rows if r["mode"] == "context"]
 cost = [r for r in rows if r["mode"] == "cost"]
 
@@ -45,6 +47,9 @@ if mem:
     per = mem["bytes_per_session_info"]
     summary["redis_bytes_per_session"] = per
     summary["redis_gb_for_1m_sessions"] = round(per * 1e6 / 1e9, 2)
+if arch:
+    summary["archive_bytes_per_msg"] = arch[-1]["bytes_per_msg"]
+    summary["archive_gb_per_1m_sessions"] = {str(r["archived"]): r["gb_per_1m_sessions"] for r in arch}
 json.dump({"summary": summary, "results": rows}, open(out + "/bench.json", "w"), indent=1)
 
 L = []
@@ -115,9 +120,10 @@ if cost:
         p("  %8d %12d %12d %7.0f%% %14.0f %14.0f" % (c["messages"], c["full_tokens"], c["chatmem_tokens"],
           100 * c["saving"], c["monthly_full_usd"], c["monthly_chatmem_usd"]))
     p("")
+if mem or arch:
+    p("Redis memory")
 if mem:
     s = mem["memory_usage_sample"]
-    p("Redis memory")
     p("  %d sessions of %d unsummarized messages: INFO used_memory grew %d bytes = %d bytes/session"
       % (mem["sessions"], mem["messages_per_session"], mem["used_memory_delta"], mem["bytes_per_session_info"]))
     p("  MEMORY USAGE of one such session's keys (sample of %d): %d..%d bytes" % (len(s), min(s), max(s)))
@@ -126,4 +132,24 @@ if mem:
         s = mems["memory_usage_sample"]
         p("  summarized session (20-50 messages folded, summary + profile), MEMORY USAGE: %d..%d bytes,"
           " ~%.2f GB per 1M" % (min(s), max(s), sum(s) / len(s) * 1e6 / 1e9))
+if arch:
+    p("  archive of folded messages, written by the real fold path (synthetic chat, ~%.0f bytes of text"
+      " per message), MEMORY USAGE:" % (codec[0]["content_bytes_per_msg"] if codec else 0))
+    p("  %10s %8s %14s %12s %14s" % ("archived", "chunks", "bytes/session", "bytes/msg", "GB per 1M"))
+    for r in arch:
+        p("  %10d %8.0f %14.0f %12.1f %14.2f" % (r["archived"], r["chunks"], r["memory_usage_bytes"],
+          r["bytes_per_msg"], r["gb_per_1m_sessions"]))
+    p("  (the chunks alone: %.1f bytes per message at %d)" % (arch[-1]["chunk_bytes_per_msg"], arch[-1]["archived"]))
+if codec:
+    p("")
+    p("Archive chunk codec, in-process: bytes per message (32-byte header included), by messages per chunk")
+    levels = sorted({r["level"] for r in codec})
+    sizes = sorted({r["chunk_msgs"] for r in codec})
+    p("  %10s" % "zstd level" + "".join("%8d" % k for k in sizes))
+    for lv in levels:
+        p("  %10d" % lv + "".join("%8.1f" % r["bytes_per_msg"] for k in sizes for r in codec
+                                   if r["chunk_msgs"] == k and r["level"] == lv))
+    p("  encode / decode us per message at 64, level 3: %s" % ", ".join(
+        "%.2f / %.2f" % (r["encode_us_per_msg"], r["decode_us_per_msg"]) for r in codec
+        if r["chunk_msgs"] == 64 and r["level"] == 3))
 open(out + "/report.txt", "w").write("\n".join(L) + "\n")

@@ -285,12 +285,20 @@ t_llm_requests() {
 	fi
 }
 
-# t_folds SESSION EVENTS_JSONL [ARGS]: every event folded or stored once.
+# t_folds SESSION EVENTS_JSONL [ARGS]: every event exactly once in the
+# session's archive or its list, in order (tests/check_folds.py).
 t_folds() {
 	_s=$1
 	_e=$2
 	shift 2
-	$PY "$T_SRC/tests/check_folds.py" --port "$T_REDIS_PORT" "$@" "$_s" "$_e"
+	$PY "$T_SRC/tests/check_folds.py" --port "$T_REDIS_PORT" \
+		--chatmem "$BIN/chatmem" "$@" "$_s" "$_e"
+}
+
+# t_archive_keys [PATTERN]: prints the archive keys (SCAN, never KEYS)
+# whose name matches *PATTERN*:archive (default: every one), one a line.
+t_archive_keys() {
+	t_rcli --scan --pattern "*${1:-}*:archive"
 }
 
 # t_faults LINE...: hands fault-injection commands to the devbroker (see

@@ -12,7 +12,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 modes = [r["mode"] for r in d["results"]]
 for m in ("ingest", "ref_kcat", "ref_redis", "memory", "prefill", "context",
-          "build", "cost"):
+          "build", "cost", "archive_codec", "archive_memory"):
     assert m in modes, "no %s result" % m
 assert sorted(r["workers"] for r in d["results"] if r["mode"] == "ingest") == [1, 2]
 for r in d["results"]:
@@ -24,6 +24,7 @@ for r in d["results"]:
         assert r["full_tokens"] > 0 and r["chatmem_tokens"] > 0
 assert [r["messages"] for r in d["results"] if r["mode"] == "cost"] == [5, 10, 20, 50]
 assert d["summary"]["redis_bytes_per_session"] > 0
+assert d["summary"]["archive_bytes_per_msg"] > 0
 PY
 [ -s "$out/report.txt" ] || t_fail "no report.txt"
 grep -q '^Context request/reply' "$out/report.txt" || t_fail "report lacks the context table"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # profile.set overrides extracted fields; session.delete forgets one
-# conversation; user.delete forgets every conversation and the profile,
-# leaving no key of the user (checked with SCAN); both are idempotent.
+# conversation, its archive of folded messages included; user.delete
+# forgets every conversation (archives included) and the profile, leaving
+# no key of the user (checked with SCAN); both are idempotent.
 #
 # Each step waits until ingest's counters in Redis cover every event sent
 # so far (they are added after a batch's writes are acknowledged), then
@@ -42,12 +43,28 @@ all_consumed
 [ "$(t_rcli hget 'chatmem:{gone}:profile' name)" = "Rear Admiral Hopper" ] ||
 	t_fail "profile.set did not override, or a later extraction replaced it: $(t_rcli hgetall 'chatmem:{gone}:profile')"
 
+# Enough messages in every conversation for the summarizer to fold them
+# into the conversation's archive.
+for s in gone:c1 gone:c2 gone:c3 stays:default; do
+	for i in 1 2 3 4 5 6 7 8; do
+		send --user "${s%%:*}" --conv "${s#*:}" --content "The build on node $i took $((i * 7)) seconds."
+	done
+done
+all_consumed
+archived() { [ "$(t_rcli exists "chatmem:{$1}:archive")" = 1 ]; }
+for s in gone:c1 gone:c2 gone:c3 stays:default; do
+	t_wait 30 archived "$s" || t_fail "the summarizer did not archive $s: $(t_rcli llen "chatmem:{$s}:msgs") messages in its list"
+done
+[ "$(t_archive_keys | wc -l)" = 4 ] || t_fail "archive keys: $(t_archive_keys)"
+
 # session.delete, twice.
 send --user gone --conv c2 --type session.delete
 send --user gone --conv c2 --type session.delete
 all_consumed
 [ "$(t_rcli exists 'chatmem:{gone:c2}:msgs')" = 0 ] || t_fail "session.delete did not delete"
-[ "$(t_rcli llen 'chatmem:{gone:c1}:msgs')" = 3 ] || t_fail "session.delete removed another conversation"
+[ -z "$(t_archive_keys 'gone:c2')" ] || t_fail "session.delete left the archive: $(t_archive_keys 'gone:c2')"
+[ "$(t_rcli hget 'chatmem:{gone:c1}:meta' total)" = 11 ] || t_fail "session.delete removed another conversation"
+archived gone:c1 || t_fail "session.delete removed another conversation's archive"
 
 # user.delete, twice.
 send --user gone --type user.delete
@@ -64,7 +81,9 @@ PYEOF
 }
 cd "$T_SRC"
 gone_keys >/dev/null || t_fail "keys of the user remain after user.delete: $(gone_keys)"
-[ "$(t_rcli llen 'chatmem:{stays:default}:msgs')" = 2 ] || t_fail "user.delete touched another user"
+[ -z "$(t_archive_keys gone)" ] || t_fail "user.delete left archives: $(t_archive_keys gone)"
+[ "$(t_rcli hget 'chatmem:{stays:default}:meta' total)" = 10 ] || t_fail "user.delete touched another user"
+[ "$(t_archive_keys)" = 'chatmem:{stays:default}:archive' ] || t_fail "user.delete touched another user's archive: $(t_archive_keys)"
 [ "$(t_rcli hget 'chatmem:{stays}:profile' name)" = "Alan" ] || t_fail "another user's profile changed (or an assistant's 'I'm Claude' was taken)"
 [ "$(t_rcli hget 'chatmem:{stays}:profile' role)" = "mathematician" ] || t_fail "the role of 'stays' is wrong: $(t_rcli hget 'chatmem:{stays}:profile' role)"
-t_pass "profile.set overrides; session.delete and user.delete (twice each) leave no key of the user (SCAN)"
+t_pass "profile.set overrides; session.delete and user.delete (twice each) leave no key of the user, no archive (SCAN)"

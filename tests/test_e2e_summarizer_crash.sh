@@ -1,7 +1,8 @@
 #!/bin/bash
 # kill -9 of the summarizer in the middle of a fold (while it waits on a
 # slow LLM), then a restart: the session stays consistent, nothing is lost
-# or duplicated, and the restarted summarizer completes the fold.
+# or duplicated between its list and its archive, and the restarted
+# summarizer completes the fold.
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis
@@ -28,10 +29,11 @@ kill -KILL "$S"
 wait "$S" 2>/dev/null || true
 before=$(t_rcli llen 'chatmem:{crashy:c1}:msgs')
 [ "$before" = 40 ] || t_fail "the fold committed before the kill ($before left): the kill was not mid-fold"
+[ -z "$(t_archive_keys crashy)" ] || t_fail "an archive was written before the fold committed"
 t_folds crashy:c1 "$T_DIR/events.jsonl" --min-folded 0 || t_fail "inconsistent right after the kill"
 
 t_start_worker summarizer summarizer-2
 folded() { [ "$(t_rcli llen 'chatmem:{crashy:c1}:msgs')" -le 3 ]; }
 t_wait 60 folded || t_fail "the restarted summarizer did not fold: $(t_rcli llen 'chatmem:{crashy:c1}:msgs') left"
 t_folds crashy:c1 "$T_DIR/events.jsonl" --min-folded 37 || t_fail "lost or duplicated after the restart"
-t_pass "kill -9 mid-fold: session unchanged, restart folded it, 0 lost, 0 duplicated"
+t_pass "kill -9 mid-fold: session unchanged, restart folded it into the archive, 0 lost, 0 duplicated"

@@ -26,6 +26,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "archive.h"
 #include "codec.h"
 #include "config.h"
 #include "log.h"
@@ -473,6 +474,31 @@ static long long key_ttl(const char *user, const char *conv, const char *kind)
         return raw_int("TTL %s", k);
 }
 
+/*
+ * Folds the session's stored messages with seq <= upto, as a load gives
+ * them, into text with the cursor expected, as the summarizer does (a
+ * session without such messages folds one made-up message of seq upto).
+ * Returns what cm_store_fold_commit() returns.
+ */
+static long long fold(const char *user, const char *conv, int64_t expected,
+                      int64_t upto, const char *text, int64_t *left)
+{
+        cm_message_t fake = {.content = "x", .content_len = 1, .seq = upto};
+        cm_session_t s;
+        int64_t ignored;
+        size_t n = 0;
+        long long ret;
+
+        assert_ok(cm_store_load(st, user, conv, -1, 0, &s, err, sizeof(err)));
+        while (n < s.msg_cnt && s.msgs[n].seq <= upto)
+                n++;
+        ret = cm_store_fold_commit(st, user, conv, expected, n ? s.msgs : &fake,
+                                   n ? n : 1, text, left ? left : &ignored, err,
+                                   sizeof(err));
+        cm_session_release(&s);
+        return ret;
+}
+
 /* ------------------------------------------------------------------ */
 /* append.lua                                                           */
 
@@ -680,13 +706,13 @@ static void test_fold_races_an_append(void **state)
         append("u1", "c1", "e3", 0, 3);
         append("u1", "c1", "e4", 0, 4);
         assert_true(meta_int("u1", "c1", "cjob") > 0);
-        assert_ok(cm_store_load(st, "u1", "c1", -1, &s, err, sizeof(err)));
+        assert_ok(cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)));
         assert_int_equal(s.summary_upto, 0);
         assert_int_equal(s.msg_cnt, 4);
         /* The summarizer folds the 3 oldest; meanwhile e5 and e6 land. */
         append("u1", "c1", "e5", 0, 5);
         append("u1", "c1", "e6", 0, 6);
-        n = cm_store_fold_commit(st, "u1", "c1", s.summary_upto, s.msgs[2].seq,
+        n = cm_store_fold_commit(st, "u1", "c1", s.summary_upto, s.msgs, 3,
                                  "sum of 1-3", &left, err, sizeof(err));
         cm_session_release(&s);
         assert_int_equal(n, 3);
@@ -703,15 +729,14 @@ static void test_fold_races_an_append(void **state)
 
         /* The next fold, from the new cursor: within the threshold, the
          * mark goes. */
-        n = cm_store_fold_commit(st, "u1", "c1", 3, 5, "sum of 1-5", &left, err,
-                                 sizeof(err));
+        n = fold("u1", "c1", 3, 5, "sum of 1-5", &left);
         assert_int_equal(n, 2);
         assert_int_equal(left, 1);
         assert_list("u1", "c1", "6:e6");
         assert_raw_str("5", "HGET %s %s", k, "folded");
         assert_int_equal(meta_int("u1", "c1", "cjob"), -1);
         /* the load sees the summary and what is left */
-        assert_ok(cm_store_load(st, "u1", "c1", 3, &s, err, sizeof(err)));
+        assert_ok(cm_store_load(st, "u1", "c1", 3, 0, &s, err, sizeof(err)));
         assert_string_equal(s.summary, "sum of 1-5");
         assert_int_equal(s.summary_upto, 5);
         assert_int_equal(s.folded, 5);
@@ -731,22 +756,621 @@ static void test_fold_moved_cursor(void **state)
         append("u1", "c1", "e1", 0, 1);
         append("u1", "c1", "e2", 0, 2);
         append("u1", "c1", "e3", 0, 3);
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 1, "one",
-                                              &left, err, sizeof(err)),
-                         1);
+        assert_int_equal(fold("u1", "c1", 0, 1, "one", &left), 1);
         before = snapshot();
         /* A second summarizer, from the old cursor 0: refused. */
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 2, "stale",
+        assert_int_equal(fold("u1", "c1", 0, 2, "stale", &left), CM_FOLD_MOVED);
+        /* A session that is gone. */
+        assert_int_equal(fold("u1", "gone", 0, 2, "x", &left), CM_FOLD_MOVED);
+        after = snapshot();
+        assert_string_equal(after, before);
+        free(before);
+        free(after);
+}
+
+/* ------------------------------------------------------------------ */
+/* The archive (fold.lua, delete.lua, loads)                            */
+
+/* Appends messages e<from>..e<to> to user/conv, at offsets from..to. */
+static void append_range(const char *user, const char *conv, int from, int to)
+{
+        char id[32];
+        int i;
+
+        for (i = from; i <= to; i++) {
+                snprintf(id, sizeof(id), "e%d", i);
+                append(user, conv, id, 0, i);
+        }
+}
+
+/* The session's archive read with plain commands: its messages as
+ * "seq:content,..." (each chunk decoded), and in *layout (when not NULL)
+ * its chunks as "first-last@base,..." (caller frees both). */
+static char *archive_text(const char *user, const char *conv, char **layout)
+{
+        char k[512], why[256];
+        redisReply *r;
+        cm_buf_t b, l;
+        size_t i, j;
+
+        key(k, sizeof(k), user, conv, "archive");
+        r = cmd_on(raw, "LRANGE %s 0 -1", k);
+        cm_buf_init(&b);
+        cm_buf_init(&l);
+        for (i = 0; i < r->elements; i++) {
+                const redisReply *c = r->element[i];
+                cm_archive_header_t h;
+                cm_message_t *m;
+                long n;
+
+                if (cm_archive_header_read(c->str, c->len, &h, why,
+                                           sizeof(why)) == -1)
+                        fail_msg("archive chunk %zu: %s", i, why);
+                cm_buf_addf(&l, "%s%lld-%lld@%lld", i ? "," : "",
+                            (long long)h.first_seq, (long long)h.last_seq,
+                            (long long)h.base);
+                m = cm_calloc(h.count, sizeof(*m));
+                n = cm_archive_decode(c->str, c->len, m, h.count, why,
+                                      sizeof(why));
+                if (n < 0)
+                        fail_msg("archive chunk %zu: %s", i, why);
+                for (j = 0; j < (size_t)n; j++) {
+                        cm_buf_addf(&b, "%s%lld:%s", b.len ? "," : "",
+                                    (long long)m[j].seq, m[j].content);
+                        cm_message_release(&m[j]);
+                }
+                free(m);
+        }
+        freeReplyObject(r);
+        if (layout)
+                *layout = cm_buf_detach(&l, NULL);
+        cm_buf_release(&l);
+        return cm_buf_detach(&b, NULL);
+}
+
+/* "<from>:e<from>,...,<to>:e<to>" */
+static char *range_text(int from, int to)
+{
+        cm_buf_t b;
+        int i;
+
+        cm_buf_init(&b);
+        for (i = from; i <= to; i++)
+                cm_buf_addf(&b, "%s%d:e%d", i > from ? "," : "", i, i);
+        return cm_buf_detach(&b, NULL);
+}
+
+static void assert_archive(const char *user, const char *conv, int from, int to,
+                           const char *layout)
+{
+        char *got_layout, *got = archive_text(user, conv, &got_layout);
+        char *want = range_text(from, to);
+
+        assert_string_equal(got, want);
+        if (layout)
+                assert_string_equal(got_layout, layout);
+        free(got);
+        free(got_layout);
+        free(want);
+}
+
+/* Reopens the store with other archive settings. */
+static void store_reopen_archive(int max_messages, int ttl)
+{
+        char url[64];
+
+        cfg.archive_max_messages = max_messages;
+        cfg.archive_ttl = ttl;
+        snprintf(url, sizeof(url), "redis://127.0.0.1:%d", srv.port);
+        store_open(url);
+}
+
+static void test_fold_moves_to_archive(void **state)
+{
+        cm_session_t s;
+        int64_t left = -1;
+        char k[512];
+        size_t i;
+
+        (void)state;
+        append_range("u1", "c1", 1, 10);
+        assert_int_equal(fold("u1", "c1", 0, 6, "sum", &left), 6);
+        assert_int_equal(left, 4);
+        assert_list("u1", "c1", "7:e7,8:e8,9:e9,10:e10");
+        assert_archive("u1", "c1", 1, 6, "1-6@0");
+        /* archive.ttl -1: the profile's TTL (7200), not the session's */
+        assert_in_range(key_ttl("u1", "c1", "archive"), 3601, 7200);
+        key(k, sizeof(k), "u1", "c1", "summary");
+        assert_raw_str("6", "HGET %s %s", k, "folded");
+
+        /* A load with the archive: archive then list is the history. */
+        assert_ok(cm_store_load(st, "u1", "c1", -1, CM_LOAD_ARCHIVE, &s, err,
+                                sizeof(err)));
+        assert_int_equal(s.archive_cnt, 6);
+        assert_int_equal(s.msg_cnt, 4);
+        for (i = 0; i < 6; i++) {
+                char want[16];
+
+                snprintf(want, sizeof(want), "e%zu", i + 1);
+                assert_int_equal(s.archive[i].seq, (int64_t)i + 1);
+                assert_string_equal(s.archive[i].content, want);
+                assert_int_equal(s.archive[i].role, CM_ROLE_USER);
+                assert_int_equal(s.archive[i].ts, 1000);
+                assert_int_equal(s.archive[i].tokens, 7);
+                assert_null(s.archive[i].event_id);
+        }
+        assert_int_equal(s.msgs[0].seq, 7);
+        cm_session_release(&s);
+        /* without the flag, none; with recent 0, no message */
+        assert_ok(cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)));
+        assert_null(s.archive);
+        assert_int_equal(s.archive_cnt, 0);
+        cm_session_release(&s);
+        assert_ok(cm_store_load(st, "u1", "c1", 0, CM_LOAD_ARCHIVE, &s, err,
+                                sizeof(err)));
+        assert_int_equal(s.archive_cnt, 6);
+        assert_int_equal(s.msg_cnt, 0);
+        assert_int_equal(s.stored_cnt, 4);
+        cm_session_release(&s);
+
+        /* A session whose other keys expired still exists by its
+         * archive. */
+        freeReplyObject(cmd_on(raw, "DEL " PREFIX "{u1:c1}:msgs " PREFIX
+                                    "{u1:c1}:meta " PREFIX "{u1:c1}:summary"));
+        assert_ok(cm_store_load(st, "u1", "c1", -1, CM_LOAD_ARCHIVE, &s, err,
+                                sizeof(err)));
+        assert_int_equal(s.exists, 1);
+        assert_int_equal(s.archive_cnt, 6);
+        cm_session_release(&s);
+        /* It starts again from seq 1: its folds go after the archive's
+         * chunks, never merged into them. */
+        append_range("u1", "c1", 11, 20);
+        assert_int_equal(fold("u1", "c1", 0, 4, "again", &left), 4);
+        {
+                char *layout, *text = archive_text("u1", "c1", &layout);
+
+                assert_string_equal(layout, "1-6@0,1-4@6");
+                assert_string_equal(text, "1:e1,2:e2,3:e3,4:e4,5:e5,6:e6,"
+                                          "1:e11,2:e12,3:e13,4:e14");
+                free(layout);
+                free(text);
+        }
+}
+
+static void test_fold_merges_tail(void **state)
+{
+        int upto;
+
+        (void)state;
+        /* Folds of 5: the newest chunk grows to 64 messages, then a new
+         * one starts. */
+        append_range("u1", "c1", 1, 140);
+        for (upto = 5; upto <= 135; upto += 5) {
+                assert_int_equal(fold("u1", "c1", upto - 5, upto, "s", NULL),
+                                 5);
+                if (upto == 10)
+                        assert_archive("u1", "c1", 1, 10, "1-10@0");
+        }
+        assert_archive("u1", "c1", 1, 135, "1-64@0,65-128@64,129-135@128");
+        assert_list("u1", "c1", "136:e136,137:e137,138:e138,139:e139,140:e140");
+
+        /* One big fold after a small one: the tail fills up to 64, the
+         * rest goes in chunks of 64. */
+        append_range("u1", "c2", 1, 160);
+        assert_int_equal(fold("u1", "c2", 0, 10, "s", NULL), 10);
+        assert_int_equal(fold("u1", "c2", 10, 150, "s", NULL), 140);
+        assert_archive("u1", "c2", 1, 150, "1-64@0,65-128@64,129-150@128");
+}
+
+/* fold.lua itself (read from the source tree), to drive it with
+ * arguments the store would not send. */
+static char *fold_src(void)
+{
+        const char *dir = getenv("CHATMEM_SRC");
+        char path[1024];
+        cm_buf_t b;
+        FILE *fp;
+        size_t n;
+        char buf[4096];
+
+        snprintf(path, sizeof(path), "%s/common/lua/fold.lua", dir ? dir : ".");
+        fp = fopen(path, "r");
+        if (!fp)
+                fail_msg("cannot read %s (set CHATMEM_SRC)", path);
+        cm_buf_init(&b);
+        while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+                cm_buf_add(&b, buf, n);
+        fclose(fp);
+        return cm_buf_detach(&b, NULL);
+}
+
+/* Runs fold.lua on u1:c1 with expected upto 'expected', the new upto of
+ * the last chunk, archive max 1000, and tail, merged and chunks[0..cnt)
+ * (lengths in lens; tail and merged may be NULL for ''). Returns the
+ * reply (caller frees). */
+static redisReply *fold_script(const char *src, int64_t expected, int64_t upto,
+                               const char *tail, size_t tail_len,
+                               const char *merged, size_t merged_len,
+                               char **chunks, size_t *lens, size_t cnt)
+{
+        cm_redis_script_t s = {"fold", src, NULL};
+        char k[4][512], exp[32], up[32];
+        const char *keys[4] = {k[0], k[1], k[2], k[3]};
+        const char *args[16];
+        size_t alen[16], i;
+        redisReply *r;
+
+        key(k[0], sizeof(k[0]), "u1", "c1", "summary");
+        key(k[1], sizeof(k[1]), "u1", "c1", "msgs");
+        key(k[2], sizeof(k[2]), "u1", "c1", "meta");
+        key(k[3], sizeof(k[3]), "u1", "c1", "archive");
+        snprintf(exp, sizeof(exp), "%lld", (long long)expected);
+        snprintf(up, sizeof(up), "%lld", (long long)upto);
+        args[0] = exp;
+        args[1] = up;
+        args[2] = "text";
+        args[3] = "3600";
+        args[4] = "2";
+        args[5] = "7200";
+        args[6] = "1000";
+        for (i = 0; i < 7; i++)
+                alen[i] = strlen(args[i]);
+        args[7] = tail ? tail : "";
+        alen[7] = tail ? tail_len : 0;
+        args[8] = merged ? merged : "";
+        alen[8] = merged ? merged_len : 0;
+        for (i = 0; i < cnt; i++) {
+                args[9 + i] = chunks[i];
+                alen[9 + i] = lens[i];
+        }
+        r = cm_redis_script_run(raw, &s, keys, 4, args, alen, 9 + cnt, err,
+                                sizeof(err));
+        if (!r)
+                fail_msg("fold.lua: %s", err);
+        return r;
+}
+
+/* The stored messages of u1:c1 with seq in [from, to], as a load gives
+ * them (heap array of *cnt; caller releases). */
+static cm_message_t *loaded(int64_t from, int64_t to, size_t *cnt)
+{
+        cm_session_t s;
+        cm_message_t *m;
+        size_t i;
+
+        assert_ok(cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)));
+        m = cm_calloc(s.msg_cnt, sizeof(*m));
+        *cnt = 0;
+        for (i = 0; i < s.msg_cnt; i++) {
+                if (s.msgs[i].seq < from || s.msgs[i].seq > to)
+                        continue;
+                m[(*cnt)++] = s.msgs[i]; /* now owned by m */
+                memset(&s.msgs[i], 0, sizeof(s.msgs[i]));
+        }
+        cm_session_release(&s);
+        return m;
+}
+
+static void release_all(cm_message_t *m, size_t cnt)
+{
+        size_t i;
+
+        for (i = 0; i < cnt; i++)
+                cm_message_release(&m[i]);
+        free(m);
+}
+
+/* A fold whose list, archive tail or chunks do not agree: the script
+ * changes nothing, or appends instead of merging. */
+static void test_fold_script_checks(void **state)
+{
+        char *src = fold_src(), *chunk[2], *merged, *tail, *before, *after;
+        size_t len[2], merged_len, tail_len, cnt, cnt2;
+        cm_message_t *m, *m2, *both;
+        redisReply *r;
+
+        (void)state;
+        append_range("u1", "c1", 1, 12);
+        assert_int_equal(fold("u1", "c1", 0, 3, "s", NULL), 3);
+        assert_archive("u1", "c1", 1, 3, "1-3@0");
+        m = loaded(4, 6, &cnt);
+        assert_int_equal(cnt, 3);
+        chunk[0] = cm_archive_encode(m, cnt, CM_ARCHIVE_LEVEL, &len[0]);
+        before = snapshot();
+
+        /* The chunks hold 4..6 but the cursor says otherwise, the new
+         * upto is not their last seq, the list's head is not 4: each
+         * refused, nothing changed. */
+        r = fold_script(src, 0, 6, NULL, 0, NULL, 0, chunk, len, 1);
+        assert_int_equal(r->integer, CM_FOLD_MOVED);
+        freeReplyObject(r);
+        r = fold_script(src, 3, 7, NULL, 0, NULL, 0, chunk, len, 1);
+        assert_int_equal(r->integer, CM_FOLD_MOVED);
+        freeReplyObject(r);
+        m2 = loaded(5, 7, &cnt2);
+        chunk[1] = cm_archive_encode(m2, cnt2, CM_ARCHIVE_LEVEL, &len[1]);
+        r = fold_script(src, 3, 7, NULL, 0, NULL, 0, &chunk[1], &len[1], 1);
+        assert_int_equal(r->integer, CM_FOLD_MOVED);
+        freeReplyObject(r);
+        /* two chunks out of order */
+        r = fold_script(src, 3, 6, NULL, 0, NULL, 0,
+                        (char *[]){chunk[1], chunk[0]},
+                        (size_t[]){len[1], len[0]}, 2);
+        assert_int_equal(r->integer, CM_FOLD_MOVED);
+        freeReplyObject(r);
+        /* a merged chunk that is not the tail plus the first chunk */
+        {
+                redisReply *t =
+                    cmd_on(raw, "LINDEX " PREFIX "{u1:c1}:archive -1");
+
+                tail = cm_strndup(t->str, t->len);
+                tail_len = t->len;
+                freeReplyObject(t);
+        }
+        r = fold_script(src, 3, 6, tail, tail_len, chunk[1], len[1], chunk, len,
+                        1);
+        assert_int_equal(r->integer, CM_FOLD_MOVED);
+        freeReplyObject(r);
+        after = snapshot();
+        assert_string_equal(after, before);
+        free(after);
+
+        /* The tail the fold read is no longer the archive's newest chunk
+         * (another writer replaced it): the new chunk is appended, not
+         * merged, and no message is lost or doubled. */
+        {
+                cm_message_t *t3 = cm_calloc(3, sizeof(*t3));
+                size_t i;
+
+                for (i = 0; i < 3; i++) {
+                        t3[i].seq = (int64_t)i + 1;
+                        t3[i].content = "other";
+                        t3[i].content_len = 5;
+                }
+                free(tail);
+                tail = cm_archive_encode(t3, 3, CM_ARCHIVE_LEVEL, &tail_len);
+                both = cm_calloc(6, sizeof(*both));
+                memcpy(both, t3, 3 * sizeof(*both));
+                memcpy(both + 3, m, 3 * sizeof(*both));
+                merged =
+                    cm_archive_encode(both, 6, CM_ARCHIVE_LEVEL, &merged_len);
+                free(both);
+                free(t3);
+        }
+        r = fold_script(src, 3, 6, tail, tail_len, merged, merged_len, chunk,
+                        len, 1);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(r->element[0]->integer, 3);
+        freeReplyObject(r);
+        assert_archive("u1", "c1", 1, 6, "1-3@0,4-6@3");
+        assert_list("u1", "c1", "7:e7,8:e8,9:e9,10:e10,11:e11,12:e12");
+        free(merged);
+        free(tail);
+
+        /* An archive chunk that cannot be read (damaged by hand) is
+         * skipped by loads, and folds neither merge into it nor fail. */
+        freeReplyObject(cmd_on(raw, "RPUSH " PREFIX "{u1:c1}:archive junk"));
+        assert_int_equal(fold("u1", "c1", 6, 8, "s", NULL), 2);
+        {
+                cm_session_t s;
+
+                assert_ok(cm_store_load(st, "u1", "c1", -1, CM_LOAD_ARCHIVE, &s,
+                                        err, sizeof(err)));
+                assert_int_equal(s.archive_cnt, 8);
+                assert_int_equal(s.archive[6].seq, 7);
+                assert_int_equal(s.archive[7].seq, 8);
+                cm_session_release(&s);
+        }
+        free(before);
+        free(chunk[0]);
+        free(chunk[1]);
+        release_all(m, cnt);
+        release_all(m2, cnt2);
+        free(src);
+}
+
+/* The list changed between the load and the commit: nothing changes. */
+static void test_fold_list_changed(void **state)
+{
+        cm_session_t s;
+        int64_t left;
+        char *before, *after;
+
+        (void)state;
+        append_range("u1", "c1", 1, 8);
+        assert_ok(cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)));
+        /* the head message went (by hand) */
+        freeReplyObject(cmd_on(raw, "LPOP " PREFIX "{u1:c1}:msgs"));
+        before = snapshot();
+        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, s.msgs, 5, "s",
                                               &left, err, sizeof(err)),
                          CM_FOLD_MOVED);
-        /* A session that is gone. */
-        assert_int_equal(cm_store_fold_commit(st, "u1", "gone", 0, 2, "x",
-                                              &left, err, sizeof(err)),
+        /* a fold that leaves out the first message */
+        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, s.msgs + 2, 3,
+                                              "s", &left, err, sizeof(err)),
                          CM_FOLD_MOVED);
         after = snapshot();
         assert_string_equal(after, before);
         free(before);
         free(after);
+        cm_session_release(&s);
+}
+
+static void test_archive_eviction_and_ttl(void **state)
+{
+        int upto;
+        char k[512];
+
+        (void)state;
+        /* At most 10: chunks of at most 10, the oldest whole ones go. */
+        store_reopen_archive(10, 0);
+        append_range("u1", "c1", 1, 30);
+        for (upto = 5; upto <= 25; upto += 5) {
+                char *text, last[32];
+                size_t n = 0;
+                const char *p;
+
+                assert_int_equal(fold("u1", "c1", upto - 5, upto, "s", NULL),
+                                 5);
+                text = archive_text("u1", "c1", NULL);
+                for (p = text; *p; p++)
+                        n += *p == ':';
+                assert_in_range(n, 1, 10);
+                /* the newest folded message is kept */
+                snprintf(last, sizeof(last), "%d:e%d", upto, upto);
+                assert_string_equal(text + strlen(text) - strlen(last), last);
+                free(text);
+        }
+        assert_archive("u1", "c1", 21, 25, "21-25@20");
+        /* archive.ttl 0: never expires */
+        assert_int_equal(key_ttl("u1", "c1", "archive"), -1);
+        assert_list("u1", "c1", "26:e26,27:e27,28:e28,29:e29,30:e30");
+
+        /* An explicit TTL. */
+        store_reopen_archive(1000, 100);
+        assert_int_equal(fold("u1", "c1", 25, 27, "s", NULL), 2);
+        assert_in_range(key_ttl("u1", "c1", "archive"), 1, 100);
+        assert_archive("u1", "c1", 21, 27, "21-27@20");
+
+        /* archive.max_messages 0: no archive; the fold drops the folded
+         * messages and the archive left from before. */
+        store_reopen_archive(0, -1);
+        assert_int_equal(fold("u1", "c1", 27, 29, "s", NULL), 2);
+        key(k, sizeof(k), "u1", "c1", "archive");
+        assert_int_equal(raw_int("EXISTS %s", k), 0);
+        assert_list("u1", "c1", "30:e30");
+        key(k, sizeof(k), "u1", "c1", "summary");
+        assert_raw_str("29", "HGET %s %s", k, "upto");
+}
+
+/* The keys of the prefix whose name contains what, found with SCAN. */
+static long long scan_count(const char *what)
+{
+        char cursor[32] = "0", match[128];
+        long long n = 0;
+
+        snprintf(match, sizeof(match), PREFIX "*%s*", what);
+        do {
+                redisReply *r =
+                    cmd_on(raw, "SCAN %s MATCH %s COUNT 1000", cursor, match);
+
+                assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+                snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+                n += (long long)r->element[1]->elements;
+                freeReplyObject(r);
+        } while (strcmp(cursor, "0"));
+        return n;
+}
+
+static void test_deletes_remove_archive(void **state)
+{
+        (void)state;
+        append_range("u1", "c1", 1, 8);
+        append_range("u1", "c2", 9, 16);
+        append_range("u1", "c3", 17, 24);
+        append_range("u2", "c1", 25, 32);
+        assert_int_equal(fold("u1", "c1", 0, 4, "s", NULL), 4);
+        assert_int_equal(fold("u1", "c2", 0, 4, "s", NULL), 4);
+        assert_int_equal(fold("u1", "c3", 0, 4, "s", NULL), 4);
+        assert_int_equal(fold("u2", "c1", 0, 4, "s", NULL), 4);
+        assert_int_equal(scan_count(":archive"), 4);
+
+        /* session.delete */
+        assert_int_equal(cm_store_session_delete_event(st, "u1", "c1", 0, 100,
+                                                       err, sizeof(err)),
+                         1);
+        assert_int_equal(scan_count("{u1:c1}"), 0);
+        /* the operator's delete: 5 keys, the archive one of them */
+        assert_int_equal(
+            cm_store_delete_session(st, "u1", "c2", err, sizeof(err)), 5);
+        assert_int_equal(scan_count("{u1:c2}"), 0);
+        /* user.delete */
+        assert_ok(cm_store_user_delete(st, "u1", err, sizeof(err)));
+        assert_int_equal(scan_count("{u1"), 0);
+        /* another user's stays */
+        assert_int_equal(scan_count(":archive"), 1);
+        {
+                char *text = archive_text("u2", "c1", NULL);
+
+                assert_string_equal(text, "1:e25,2:e26,3:e27,4:e28");
+                free(text);
+        }
+}
+
+static void test_user_history(void **state)
+{
+        cm_conv_history_t *h = NULL;
+        size_t cnt = 0, i;
+
+        (void)state;
+        append_range("u1", "a", 1, 10);
+        assert_int_equal(fold("u1", "a", 0, 6, "s", NULL), 6);
+        append_range("u1", "b", 11, 13);
+        append_range("u1", "c", 14, 15);
+        append_range("u2", "z", 16, 17);
+        assert_ok(cm_store_load_user_history(st, "u1", "b", &h, &cnt, err,
+                                             sizeof(err)));
+        assert_int_equal(cnt, 2);
+        assert_string_equal(h[0].conv, "a");
+        assert_int_equal(h[0].msg_cnt, 10);
+        for (i = 0; i < 10; i++) {
+                char want[16];
+
+                snprintf(want, sizeof(want), "e%zu", i + 1);
+                assert_int_equal(h[0].msgs[i].seq, (int64_t)i + 1);
+                assert_string_equal(h[0].msgs[i].content, want);
+        }
+        assert_string_equal(h[1].conv, "c");
+        assert_int_equal(h[1].msg_cnt, 2);
+        assert_string_equal(h[1].msgs[1].content, "e15");
+        cm_conv_history_free(h, cnt);
+        /* every conversation */
+        assert_ok(cm_store_load_user_history(st, "u1", NULL, &h, &cnt, err,
+                                             sizeof(err)));
+        assert_int_equal(cnt, 3);
+        assert_string_equal(h[1].conv, "b");
+        cm_conv_history_free(h, cnt);
+        /* a user with none */
+        assert_ok(cm_store_load_user_history(st, "nobody", NULL, &h, &cnt, err,
+                                             sizeof(err)));
+        assert_int_equal(cnt, 0);
+        cm_conv_history_free(h, cnt);
+}
+
+/* The bound of the user's history: a conversation under its share keeps
+ * everything, the others their newest messages. */
+static void test_user_history_bound(void **state)
+{
+        cm_append_t *it;
+        cm_event_t *ev;
+        cm_conv_history_t *h = NULL;
+        size_t cnt = 0, i, n = CM_STORE_HISTORY_MSGS;
+
+        (void)state;
+        it = cm_calloc(n, sizeof(*it));
+        ev = cm_calloc(n, sizeof(*ev));
+        for (i = 0; i < n; i++) {
+                char id[32];
+
+                snprintf(id, sizeof(id), "b%zu", i + 1);
+                event_init(&ev[i], "u1", "big", id);
+                it[i].ev = &ev[i];
+                it[i].offset = (int64_t)i + 1;
+                it[i].tokens = 3;
+        }
+        assert_ok(cm_store_append_batch(st, it, n, err, sizeof(err)));
+        append_range("u1", "small", 1, 30);
+        assert_ok(cm_store_load_user_history(st, "u1", NULL, &h, &cnt, err,
+                                             sizeof(err)));
+        assert_int_equal(cnt, 2);
+        assert_string_equal(h[0].conv, "big");
+        assert_int_equal(h[0].msg_cnt, n - 30);
+        assert_int_equal(h[0].msgs[0].seq, 31);
+        assert_int_equal(h[0].msgs[h[0].msg_cnt - 1].seq, (int64_t)n);
+        assert_int_equal(h[1].msg_cnt, 30);
+        cm_conv_history_free(h, cnt);
+        free(it);
+        free(ev);
 }
 
 /* ------------------------------------------------------------------ */
@@ -760,9 +1384,7 @@ static void test_session_delete_recreated(void **state)
         append("u1", "c1", "e1", 0, 1);
         append("u1", "c1", "e2", 0, 2);
         append("u1", "c2", "x1", 0, 3);
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 1, "s",
-                                              &(int64_t){0}, err, sizeof(err)),
-                         1);
+        assert_int_equal(fold("u1", "c1", 0, 1, "s", NULL), 1);
         /* session.delete at offset 4 */
         assert_int_equal(cm_store_session_delete_event(st, "u1", "c1", 0, 4,
                                                        err, sizeof(err)),
@@ -976,6 +1598,7 @@ static void test_stats_and_count(void **state)
 static void test_wrong_types_fail_clearly(void **state)
 {
         char k[512], **out = NULL, *popped[1];
+        cm_message_t one = {.content = "x", .content_len = 1, .seq = 1};
         int64_t left;
 
         (void)state;
@@ -986,10 +1609,13 @@ static void test_wrong_types_fail_clearly(void **state)
                          -1);
         assert_non_null(strstr(err, "script 'delete'"));
         assert_non_null(strstr(err, "WRONGTYPE"));
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 1, "x", &left,
-                                              err, sizeof(err)),
+        key(k, sizeof(k), "u1", "c1", "summary");
+        freeReplyObject(cmd_on(raw, "SET %s x", k));
+        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, &one, 1, "x",
+                                              &left, err, sizeof(err)),
                          -1);
         assert_non_null(strstr(err, "script 'fold'"));
+        assert_non_null(strstr(err, "WRONGTYPE"));
         freeReplyObject(cmd_on(raw, "SET " PREFIX "stats x"));
         assert_int_equal(cm_store_stats_get(st, &out, err, sizeof(err)), -1);
         assert_null(out);
@@ -1043,9 +1669,7 @@ static void test_noscript_single_calls(void **state)
         append("u1", "c1", "e2", 0, 2);
         freeReplyObject(cmd_on(raw, "ZADD " PREFIX "dirty 1 u1:c1"));
         freeReplyObject(cmd_on(raw, "SCRIPT FLUSH"));
-        assert_int_equal(cm_store_fold_commit(st, "u1", "c1", 0, 1, "s", &left,
-                                              err, sizeof(err)),
-                         1);
+        assert_int_equal(fold("u1", "c1", 0, 1, "s", &left), 1);
         assert_list("u1", "c1", "2:e2");
         freeReplyObject(cmd_on(raw, "SCRIPT FLUSH"));
         assert_int_equal(cm_store_pop_dirty(st, out, 4, 10, err, sizeof(err)),
@@ -1148,7 +1772,8 @@ static void test_runner_many_args(void **state)
                 keys[i] = keybuf[i];
         }
         /* EVALSHA */
-        r = cm_redis_script_run(c, &s, keys, 3, args, 40, err, sizeof(err));
+        r = cm_redis_script_run(c, &s, keys, 3, args, NULL, 40, err,
+                                sizeof(err));
         assert_non_null(r);
         assert_ok(cm_redis_reply_ints(r, 3, v, "count", err, sizeof(err)));
         assert_int_equal(v[0], 3);
@@ -1157,13 +1782,15 @@ static void test_runner_many_args(void **state)
         freeReplyObject(r);
         /* NOSCRIPT, then EVAL with all 43 arguments */
         freeReplyObject(cmd_on(raw, "SCRIPT FLUSH"));
-        r = cm_redis_script_run(c, &s, keys, 3, args, 40, err, sizeof(err));
+        r = cm_redis_script_run(c, &s, keys, 3, args, NULL, 40, err,
+                                sizeof(err));
         assert_non_null(r);
         assert_ok(cm_redis_reply_ints(r, 3, v, "count", err, sizeof(err)));
         assert_int_equal(v[1], 40);
         freeReplyObject(r);
         /* no sha: always EVAL */
-        r = cm_redis_script_run(c, &whole, keys, 0, args, 25, err, sizeof(err));
+        r = cm_redis_script_run(c, &whole, keys, 0, args, NULL, 25, err,
+                                sizeof(err));
         assert_non_null(r);
         assert_ok(cm_redis_reply_ints(r, 3, v, "count", err, sizeof(err)));
         assert_int_equal(v[0], 0);
@@ -1193,8 +1820,8 @@ static void test_runner_many_args(void **state)
                 cm_redis_script_t bad = {"bad", "return redis.call('NOPE')",
                                          NULL};
 
-                assert_null(cm_redis_script_run(c, &bad, NULL, 0, NULL, 0, err,
-                                                sizeof(err)));
+                assert_null(cm_redis_script_run(c, &bad, NULL, 0, NULL, NULL, 0,
+                                                err, sizeof(err)));
                 assert_non_null(strstr(err, "script 'bad'"));
                 assert_int_equal(c->err, 0);
         }
@@ -1252,7 +1879,7 @@ static void test_load_after_dropped_connection(void **state)
         assert_true(cm_store_connected(st));
         kill_clients();
         /* The next call fails cleanly or succeeds, never half-way. */
-        ret = cm_store_load(st, "u1", "c1", -1, &s, err, sizeof(err));
+        ret = cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err));
         if (ret == 0) {
                 assert_int_equal(s.msg_cnt, 2);
                 cm_session_release(&s);
@@ -1263,7 +1890,7 @@ static void test_load_after_dropped_connection(void **state)
                 assert_false(cm_store_connected(st));
         }
         /* and the one after reconnects and reads the right session */
-        assert_ok(cm_store_load(st, "u1", "c1", -1, &s, err, sizeof(err)));
+        assert_ok(cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)));
         assert_int_equal(s.msg_cnt, 2);
         assert_string_equal(s.msgs[0].content, "e1");
         assert_string_equal(s.msgs[1].content, "e2");
@@ -1299,9 +1926,9 @@ static void test_pipelined_loads_across_a_drop(void **state)
         append("u1", "b", "e2", 0, 2);
         append("u1", "c", "e3", 0, 3);
         assert_ok(cm_store_connect(st, err, sizeof(err)));
-        assert_ok(cm_store_load_send(st, "u1", "a", -1, err, sizeof(err)));
-        assert_ok(cm_store_load_send(st, "u1", "b", -1, err, sizeof(err)));
-        assert_ok(cm_store_load_send(st, "u1", "c", -1, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "a", -1, 0, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "b", -1, 0, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "c", -1, 0, err, sizeof(err)));
         kill_clients();
         /* every pending recv fails, at once */
         assert_int_equal(
@@ -1315,8 +1942,8 @@ static void test_pipelined_loads_across_a_drop(void **state)
             cm_store_load_recv(st, "u1", "c", &s, err, sizeof(err)), -1);
         assert_null(s.msgs);
         /* a new pipeline is in step */
-        assert_ok(cm_store_load_send(st, "u1", "c", -1, err, sizeof(err)));
-        assert_ok(cm_store_load_send(st, "u1", "a", -1, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "c", -1, 0, err, sizeof(err)));
+        assert_ok(cm_store_load_send(st, "u1", "a", -1, 0, err, sizeof(err)));
         assert_ok(cm_store_load_recv(st, "u1", "c", &s, err, sizeof(err)));
         assert_int_equal(s.msg_cnt, 1);
         assert_string_equal(s.msgs[0].content, "e3");
@@ -1525,6 +2152,14 @@ int main(void)
             T(test_append_batch_mixed),
             T(test_fold_races_an_append),
             T(test_fold_moved_cursor),
+            T(test_fold_moves_to_archive),
+            T(test_fold_merges_tail),
+            T(test_fold_script_checks),
+            T(test_fold_list_changed),
+            T(test_archive_eviction_and_ttl),
+            T(test_deletes_remove_archive),
+            T(test_user_history),
+            T(test_user_history_bound),
             T(test_session_delete_recreated),
             T(test_user_delete),
             T(test_profile_precedence),

@@ -44,6 +44,9 @@ typedef struct bench_opts {
         double price;            /* cost: $ per 1M input tokens */
         long long users;         /* cost */
         long long per_day;       /* cost: messages per user per day */
+        const char *sizes;       /* archive: "100,1000,10000" archived
+                                    messages per session */
+        long long samples;       /* archive: sessions per size */
 } bench_opts_t;
 
 /* The modes. Each returns the process exit status. */
@@ -53,6 +56,7 @@ int run_build(const cm_config_t *cfg, const cm_tokenizer_t *tk,
               const bench_opts_t *o);
 int run_cost(const cm_config_t *cfg, const cm_tokenizer_t *tk,
              const bench_opts_t *o);
+int run_archive(const cm_config_t *cfg, const bench_opts_t *o);
 
 /* Seconds on the monotonic clock. Cannot fail. */
 static inline double now_s(void)

@@ -14,6 +14,11 @@
  *   chatmem-bench cost     exact tokens with and without chatmem for
  *                          conversations of several lengths, and the
  *                          monthly cost they imply
+ *   chatmem-bench archive  the archive's chunk codec in-process (bytes per
+ *                          message by chunk size and zstd level), then
+ *                          archives of several sizes written to Redis by
+ *                          the real fold path: MEMORY USAGE per archived
+ *                          message and per 1M sessions
  *
  * Results are JSON lines on stdout; progress goes to stderr. Settings come
  * from chatmem.conf and the environment like every chatmem program
@@ -44,6 +49,7 @@ static void usage(FILE *fp)
                 "  build    [--iterations N]\n"
                 "  cost     [--lengths 5,10,20,50] [--price USD_PER_1M]\n"
                 "           [--users N] [--per-day N]\n"
+                "  archive  [--sizes 100,1000,10000] [--samples K] [--tag T]\n"
                 "\n"
                 "common:    [-c chatmem.conf] [--linger-ms MS] [--timeout S]\n"
                 "\n"
@@ -101,6 +107,8 @@ int main(int argc, char **argv)
             {"price", required_argument, NULL, 'p'},
             {"users", required_argument, NULL, 'u'},
             {"per-day", required_argument, NULL, 'D'},
+            {"sizes", required_argument, NULL, 'S'},
+            {"samples", required_argument, NULL, 'k'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -121,6 +129,8 @@ int main(int argc, char **argv)
             .price = 0.15,
             .users = 1000000,
             .per_day = 10,
+            .sizes = "100,1000,10000",
+            .samples = 3,
         };
         cm_config_t cfg;
         const cm_tokenizer_t *tk = NULL;
@@ -216,6 +226,13 @@ int main(int argc, char **argv)
                         bad =
                             opt_int("--per-day", optarg, 1, 100000, &o.per_day);
                         break;
+                case 'S':
+                        o.sizes = optarg;
+                        break;
+                case 'k':
+                        bad = opt_int("--samples", optarg, 1, 1000000,
+                                      &o.samples);
+                        break;
                 case 'h':
                         usage(stdout);
                         ret = 0;
@@ -252,6 +269,8 @@ int main(int argc, char **argv)
                 ret = run_ingest(&cfg, &o);
         } else if (!strcmp(mode, "context")) {
                 ret = run_context(&cfg, &o);
+        } else if (!strcmp(mode, "archive")) {
+                ret = run_archive(&cfg, &o);
         } else if (!strcmp(mode, "build") || !strcmp(mode, "cost")) {
                 if (cm_tokenizer_get(cfg.tokenizer, &tk, errstr,
                                      sizeof(errstr)) == -1) {

@@ -54,7 +54,7 @@ int redis_count(redisContext *rc, const char *prefix, const char *tag,
         args[1] = tag;
         args[2] = n;
         args[3] = full ? "1" : "0";
-        r = cm_redis_script_run(rc, &count, NULL, 0, args, 4, errstr,
+        r = cm_redis_script_run(rc, &count, NULL, 0, args, NULL, 4, errstr,
                                 errstr_size);
         if (!r)
                 return -1;

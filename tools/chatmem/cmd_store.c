@@ -4,7 +4,9 @@
  *   stats                     active sessions (SCAN, never KEYS) and
  *                             whether the cache is reachable, like the
  *                             seed's getSessionStats()
- *   session show USER [CONV]  counters, summary, profile, every message
+ *   session show USER [CONV]  counters, summary, profile, every message,
+ *                             the archive
+ *   session archive USER [CONV]  the archive, one JSON line per message
  *   session delete USER [CONV]
  */
 #include <getopt.h>
@@ -46,16 +48,25 @@ void usage_session(FILE *fp)
 {
         fprintf(fp,
                 "usage: chatmem [-c FILE] session show USER [CONV] [--json]\n"
+                "       chatmem [-c FILE] session archive USER [CONV]\n"
                 "       chatmem [-c FILE] session delete USER [CONV]\n"
                 "\n"
                 "show    prints the session USER:CONV (CONV defaults to "
                 "\"default\"): its\n"
-                "        counters, summary, the user's profile and every "
-                "stored message;\n"
-                "        exits 1 when there is no such session\n"
-                "delete  deletes every key of the session (not the user's "
-                "profile) and\n"
-                "        prints how many were removed\n"
+                "        counters, summary, the user's profile, every "
+                "stored message and\n"
+                "        every archived (folded) message; exits 1 when "
+                "there is no such\n"
+                "        session\n"
+                "archive prints the archived messages of the session, "
+                "oldest first, one\n"
+                "        JSON object per line: {\"seq\",\"role\","
+                "\"content\",\"ts\",\"tokens\"}\n"
+                "        (nothing when there are none)\n"
+                "delete  deletes every key of the session, its archive "
+                "included (not the\n"
+                "        user's profile), and prints how many were "
+                "removed\n"
                 "\n"
                 "  -j, --json         show: print one JSON object\n"
                 "  -c, --config FILE  chatmem.conf to read\n"
@@ -221,10 +232,30 @@ static json_object *profile_json(const cm_profile_t *p)
         return obj;
 }
 
+/* One message as JSON: seq, event_id (when known), role, content, ts
+ * (when known), tokens. */
+static json_object *message_json(const cm_message_t *m)
+{
+        json_object *e = json_object_new_object();
+
+        json_object_object_add(e, "seq", json_object_new_int64(m->seq));
+        if (m->event_id)
+                jadd_str(e, "event_id", m->event_id);
+        jadd_str(e, "role", cm_role_str(m->role));
+        json_object_object_add(
+            e, "content",
+            json_object_new_string_len(m->content, (int)m->content_len));
+        if (m->ts)
+                json_object_object_add(e, "ts", json_object_new_int64(m->ts));
+        json_object_object_add(e, "tokens", json_object_new_int(m->tokens));
+        return e;
+}
+
 static void show_json(const char *user, const char *conv, const cm_session_t *s)
 {
         json_object *obj = json_object_new_object();
         json_object *msgs = json_object_new_array();
+        json_object *arch = json_object_new_array();
         size_t i;
 
         jadd_str(obj, "user_id", user);
@@ -240,31 +271,36 @@ static void show_json(const char *user, const char *conv, const cm_session_t *s)
         json_object_object_add(obj, "tokens", json_object_new_int64(s->tokens));
         jadd_str(obj, "summary", s->summary ? s->summary : "");
         json_object_object_add(obj, "profile", profile_json(&s->profile));
-        for (i = 0; i < s->msg_cnt; i++) {
-                const cm_message_t *m = &s->msgs[i];
-                json_object *e = json_object_new_object();
-
-                json_object_object_add(e, "seq", json_object_new_int64(m->seq));
-                jadd_str(e, "event_id", m->event_id);
-                jadd_str(e, "role", cm_role_str(m->role));
-                json_object_object_add(e, "content",
-                                       json_object_new_string_len(
-                                           m->content, (int)m->content_len));
-                if (m->ts)
-                        json_object_object_add(e, "ts",
-                                               json_object_new_int64(m->ts));
-                json_object_object_add(e, "tokens",
-                                       json_object_new_int(m->tokens));
-                json_object_array_add(msgs, e);
-        }
+        for (i = 0; i < s->msg_cnt; i++)
+                json_object_array_add(msgs, message_json(&s->msgs[i]));
         json_object_object_add(obj, "messages", msgs);
+        json_object_object_add(obj, "archived_messages",
+                               json_object_new_int64((int64_t)s->archive_cnt));
+        for (i = 0; i < s->archive_cnt; i++)
+                json_object_array_add(arch, message_json(&s->archive[i]));
+        json_object_object_add(obj, "archive", arch);
         print_json(obj);
+}
+
+static void print_messages(const char *title, const cm_message_t *msgs,
+                           size_t cnt)
+{
+        char when[40];
+        size_t i;
+
+        printf("\n%s (%zu):\n", title, cnt);
+        for (i = 0; i < cnt; i++) {
+                const cm_message_t *m = &msgs[i];
+
+                format_ts(m->ts, when, sizeof(when));
+                printf("#%lld %s %s: %.*s\n", (long long)m->seq, when,
+                       cm_role_label(m->role), (int)m->content_len, m->content);
+        }
 }
 
 static void show_text(const char *key, const cm_session_t *s)
 {
         const cm_profile_t *p = &s->profile;
-        char when[40];
         size_t i;
 
         printf("session: %s\n", key);
@@ -283,14 +319,8 @@ static void show_text(const char *key, const cm_session_t *s)
         }
         printf("summary: %s\n",
                s->summary && *s->summary ? s->summary : "(none)");
-        printf("\nmessages (%zu):\n", s->msg_cnt);
-        for (i = 0; i < s->msg_cnt; i++) {
-                const cm_message_t *m = &s->msgs[i];
-
-                format_ts(m->ts, when, sizeof(when));
-                printf("#%lld %s %s: %.*s\n", (long long)m->seq, when,
-                       cm_role_label(m->role), (int)m->content_len, m->content);
-        }
+        print_messages("archived messages", s->archive, s->archive_cnt);
+        print_messages("messages", s->msgs, s->msg_cnt);
 }
 
 static int session_show(cm_store_t *st, const char *user, const char *conv,
@@ -300,8 +330,8 @@ static int session_show(cm_store_t *st, const char *user, const char *conv,
         char errstr[512], key[CM_SESSION_KEY_MAX];
         int exists;
 
-        if (cm_store_load(st, user, conv, -1, &s, errstr, sizeof(errstr)) ==
-            -1) {
+        if (cm_store_load(st, user, conv, -1, CM_LOAD_ARCHIVE, &s, errstr,
+                          sizeof(errstr)) == -1) {
                 cli_error("%s", errstr);
                 return CLI_FAIL;
         }
@@ -316,6 +346,24 @@ static int session_show(cm_store_t *st, const char *user, const char *conv,
                           cm_store_url(st));
         cm_session_release(&s);
         return exists ? CLI_OK : CLI_FAIL;
+}
+
+/* Prints the archived messages of the session as JSON lines. */
+static int session_archive(cm_store_t *st, const char *user, const char *conv)
+{
+        cm_session_t s;
+        char errstr[512];
+        size_t i;
+
+        if (cm_store_load(st, user, conv, 0, CM_LOAD_ARCHIVE, &s, errstr,
+                          sizeof(errstr)) == -1) {
+                cli_error("%s", errstr);
+                return CLI_FAIL;
+        }
+        for (i = 0; i < s.archive_cnt; i++)
+                print_json(message_json(&s.archive[i]));
+        cm_session_release(&s);
+        return CLI_OK;
 }
 
 static int session_delete(cm_store_t *st, const char *user, const char *conv)
@@ -354,8 +402,10 @@ int cmd_session(int argc, char **argv, const char *conf_path)
         user = argv[optind + 1];
         if (argc - optind == 3)
                 conv = argv[optind + 2];
-        if (strcmp(action, "show") && strcmp(action, "delete")) {
-                cli_error("session: unknown action '%s' (show or delete)",
+        if (strcmp(action, "show") && strcmp(action, "archive") &&
+            strcmp(action, "delete")) {
+                cli_error("session: unknown action '%s' (show, archive or "
+                          "delete)",
                           action);
                 usage_session(stderr);
                 return CLI_USAGE;
@@ -368,6 +418,8 @@ int cmd_session(int argc, char **argv, const char *conf_path)
                 goto out;
         if (!strcmp(action, "show"))
                 ret = session_show(st, user, conv, json);
+        else if (!strcmp(action, "archive"))
+                ret = session_archive(st, user, conv);
         else
                 ret = session_delete(st, user, conv);
 out:

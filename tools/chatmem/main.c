@@ -4,7 +4,8 @@
  *   chatmem [-c FILE] send      produce chat events (one, or JSON lines)
  *   chatmem [-c FILE] context   ask chatmem-context for a context, print it
  *   chatmem [-c FILE] stats     active sessions, whether Redis is reachable
- *   chatmem [-c FILE] session   show or delete one session
+ *   chatmem [-c FILE] session   show, dump the archive of, or delete one
+ *                               session
  *   chatmem tokens              count the tokens of stdin (or list them)
  *
  * Exit status: 0 ok, 1 failure, 2 usage, 3 timeout.
@@ -35,7 +36,7 @@ static const command_t commands[] = {
     {"stats", cmd_stats, usage_stats,
      "active sessions and whether the cache (Redis) is reachable"},
     {"session", cmd_session, usage_session,
-     "show or delete one session in Redis"},
+     "show, dump the archive of, or delete one session in Redis"},
     {"tokens", cmd_tokens, usage_tokens,
      "count the tokens of stdin exactly, or print their ids"},
 };

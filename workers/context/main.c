@@ -130,7 +130,7 @@ static void send_loads(ctxw_t *cw, item_t *items, size_t n)
                         continue;
                 if (cm_store_load_send(cw->w.st, items[i].req.user_id,
                                        items[i].req.conversation_id,
-                                       load_cnt(cw, &items[i].req), errstr,
+                                       load_cnt(cw, &items[i].req), 0, errstr,
                                        sizeof(errstr)) == -1) {
                         redis_trouble(cw, errstr);
                         return;

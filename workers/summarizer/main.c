@@ -5,10 +5,12 @@
  * For each job: read the session, fold every message but the newest
  * recent_verbatim into the summary (previous summary + folded messages ->
  * new summary, never the whole history), and commit with one script that
- * compares-and-sets the summary cursor (the last folded seq) and removes
- * exactly the folded messages by seq. Messages appended meanwhile are
- * never touched; if the cursor moved (another fold won), the fold is
- * redone from the new state. A failed summarization changes nothing.
+ * compares-and-sets the summary cursor (the last folded seq) and moves
+ * exactly the folded messages, checked by count and seq, from the list to
+ * the session's archive (store.h). Messages appended meanwhile are never
+ * touched; if the cursor moved (another fold won) or the list is not what
+ * was read, the fold is redone from the new state. A failed summarization
+ * changes nothing.
  *
  * The job's offset is stored once the fold is committed (or found
  * unnecessary) and, for a bad job, once its DLQ entry is delivered; a
@@ -55,7 +57,7 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
                 int64_t left = 0;
                 long long rc;
 
-                if (cm_store_load(sm->w.st, user, conv, -1, &s, errstr,
+                if (cm_store_load(sm->w.st, user, conv, -1, 0, &s, errstr,
                                   errstr_size) == -1)
                         return -1;
                 if (!s.exists || s.msg_cnt <= keep) {
@@ -70,8 +72,8 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
                 text =
                     cm_summarizer_fold(sm->sz, s.summary, s.msgs, n, &fallback);
                 rc = cm_store_fold_commit(sm->w.st, user, conv, s.summary_upto,
-                                          s.msgs[n - 1].seq, text, &left,
-                                          errstr, errstr_size);
+                                          s.msgs, n, text, &left, errstr,
+                                          errstr_size);
                 free(text);
                 cm_session_release(&s);
                 if (rc == -1)
