@@ -54,6 +54,12 @@ typedef struct item {
         cm_request_t req;
         int answer; /* 1: decoded, to be answered with a context */
         int sent;   /* 1: its load is in the Redis pipeline */
+        int loaded; /* 1: s holds the session as Redis gave it */
+        int partial; /* 1: the other conversations could not be read */
+        cm_session_t s;
+        cm_conv_history_t *others; /* scope "user": the user's other
+                                      conversations */
+        size_t others_cnt;
 } item_t;
 
 typedef struct ctxw {
@@ -99,14 +105,18 @@ static int recent_of(const ctxw_t *cw, const cm_request_t *req)
         return req->recent >= 0 ? req->recent : cw->w.cfg.recent_verbatim;
 }
 
-/* Inline history replaces the stored messages; the profile and summary
- * still come from the store when it answers. At least the newest stored
- * message is loaded, for full_history_tokens. */
-static int load_cnt(const ctxw_t *cw, const cm_request_t *req)
+/* Inline history replaces the stored messages (and is itself the whole
+ * history recall searches); the profile and summary still come from the
+ * store when it answers. Otherwise every stored message and the archive
+ * are loaded: the recent window, and the earlier messages recall ranks. */
+static int load_cnt(const cm_request_t *req)
 {
-        int recent = recent_of(cw, req);
+        return req->has_history ? 0 : -1;
+}
 
-        return req->has_history ? 0 : (recent > 0 ? recent : 1);
+static unsigned load_flags(const cm_request_t *req)
+{
+        return req->has_history ? 0 : CM_LOAD_ARCHIVE;
 }
 
 /* Sends the loads of the items to answer in one pipeline, connecting once
@@ -130,7 +140,8 @@ static void send_loads(ctxw_t *cw, item_t *items, size_t n)
                         continue;
                 if (cm_store_load_send(cw->w.st, items[i].req.user_id,
                                        items[i].req.conversation_id,
-                                       load_cnt(cw, &items[i].req), 0, errstr,
+                                       load_cnt(&items[i].req),
+                                       load_flags(&items[i].req), errstr,
                                        sizeof(errstr)) == -1) {
                         redis_trouble(cw, errstr);
                         return;
@@ -153,17 +164,69 @@ static const cm_message_t *stored_newest(const cm_session_t *s)
         return NULL;
 }
 
+/* The query recall answers: the request's; else, with recall.implicit,
+ * the newest user message of msgs[0..cnt); else NULL. */
+static const char *recall_query(const ctxw_t *cw, const cm_request_t *req,
+                                const cm_message_t *msgs, size_t cnt)
+{
+        if (req->query)
+                return req->query;
+        if (!cw->w.cfg.recall_implicit)
+                return NULL;
+        while (cnt > 0) {
+                if (msgs[--cnt].role == CM_ROLE_USER)
+                        return msgs[cnt].content;
+        }
+        return NULL;
+}
+
+/* The earlier messages recall ranks, oldest first, as one array of
+ * borrowed messages (shallow copies: never released): the user's other
+ * conversations (scope "user", each in its order), then the session's
+ * archive, then its messages before the recent window. Returns the array
+ * (free() it; NULL when empty) and sets *cnt. */
+static cm_message_t *earlier_of(const item_t *it, const cm_session_t *s,
+                                const cm_message_t *before, size_t before_cnt,
+                                size_t *cnt)
+{
+        cm_message_t *e;
+        size_t i, n = before_cnt, at = 0;
+
+        for (i = 0; i < it->others_cnt; i++)
+                n += it->others[i].msg_cnt;
+        if (!it->req.has_history)
+                n += s->archive_cnt;
+        *cnt = n;
+        if (n == 0)
+                return NULL;
+        e = cm_calloc(n, sizeof(*e));
+        for (i = 0; i < it->others_cnt; i++) {
+                memcpy(e + at, it->others[i].msgs,
+                       it->others[i].msg_cnt * sizeof(*e));
+                at += it->others[i].msg_cnt;
+        }
+        if (!it->req.has_history && s->archive_cnt) {
+                memcpy(e + at, s->archive, s->archive_cnt * sizeof(*e));
+                at += s->archive_cnt;
+        }
+        if (before_cnt)
+                memcpy(e + at, before, before_cnt * sizeof(*e));
+        return e;
+}
+
 /* Builds the reply to a decoded request from session s (request_id ""
  * gives the prebuilt shape, without request_id). Returns a heap JSON
  * string. */
-static char *build(ctxw_t *cw, const cm_request_t *req, const cm_session_t *s,
+static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
                    int degraded, int64_t t0)
 {
+        const cm_request_t *req = &it->req;
         cm_context_out_t out;
         cm_context_in_t cin;
         cm_reply_t reply;
         const cm_message_t *msgs;
-        size_t msg_cnt, take;
+        cm_message_t *earlier;
+        size_t msg_cnt, take, earlier_cnt;
         char *json;
         int recent = recent_of(cw, req), full;
 
@@ -176,6 +239,7 @@ static char *build(ctxw_t *cw, const cm_request_t *req, const cm_session_t *s,
                 msg_cnt = s->msg_cnt;
         }
         take = msg_cnt < (size_t)recent ? msg_cnt : (size_t)recent;
+        earlier = earlier_of(it, s, msgs, msg_cnt - take, &earlier_cnt);
 
         memset(&cin, 0, sizeof(cin));
         cin.profile = &s->profile;
@@ -185,14 +249,21 @@ static char *build(ctxw_t *cw, const cm_request_t *req, const cm_session_t *s,
         cin.max_tokens =
             req->max_tokens ? req->max_tokens : cw->w.cfg.max_tokens;
         cin.tk = cw->w.tk;
+        cin.query = recall_query(cw, req, msgs, msg_cnt);
+        cin.earlier = earlier;
+        cin.earlier_cnt = earlier_cnt;
+        cin.summary_max_tokens =
+            (int)((long long)cin.max_tokens * cw->w.cfg.recall_summary_share /
+                  100);
         cm_context_build(&cin, &out);
+        free(earlier);
 
         if (req->has_history || (int64_t)s->msg_cnt >= s->total) {
                 full = cm_context_full_tokens(&s->profile, msgs, msg_cnt,
                                               cw->w.tk);
         } else {
-                /* Older messages were folded or are not loaded: their line
-                 * tokens were stored at ingest and summed in the session. */
+                /* Older messages were folded: their line tokens were
+                 * stored at ingest and summed in the session. */
                 full = cm_context_full_tokens_stored(
                     &s->profile, s->tokens, stored_newest(s),
                     s->last_break_known ? &s->last_break : NULL, cw->w.tk);
@@ -215,49 +286,107 @@ static char *build(ctxw_t *cw, const cm_request_t *req, const cm_session_t *s,
         reply.meta.full_history_tokens = full;
         reply.meta.degraded = degraded;
         reply.meta.build_us = cm_mono_us() - t0;
+        reply.meta.recalled = (int)out.recalled_cnt;
+        reply.meta.recall_us = out.recall_us;
         json = cm_reply_encode(&reply);
         cw->degraded += (unsigned long long)degraded;
         cm_context_out_release(&out);
         return json;
 }
 
-/* Receives the item's load (if it was sent) and builds its reply: from
- * the loaded session, else degraded from the inline history or the cache.
- * Returns a heap JSON string. */
+/* Receives the item's load, if it was sent. Call for every item of a
+ * pipeline, in order. */
+static void receive(ctxw_t *cw, item_t *it)
+{
+        char errstr[512];
+
+        if (!it->sent)
+                return;
+        if (cm_store_load_recv(cw->w.st, it->req.user_id,
+                               it->req.conversation_id, &it->s, errstr,
+                               sizeof(errstr)) == 0) {
+                redis_fine(cw);
+                it->loaded = 1;
+        } else {
+                redis_trouble(cw, errstr);
+        }
+}
+
+/* Scope "user": loads the user's other conversations (after the
+ * pipeline: its replies are all read). Without them the reply is built
+ * from the session alone, marked degraded. */
+static void receive_others(ctxw_t *cw, item_t *it)
+{
+        char errstr[512];
+
+        if (!it->loaded || !it->req.scope_user)
+                return;
+        if (cm_store_load_user_history(cw->w.st, it->req.user_id,
+                                       it->req.conversation_id, &it->others,
+                                       &it->others_cnt, errstr,
+                                       sizeof(errstr)) == -1) {
+                redis_trouble(cw, errstr);
+                it->partial = 1;
+        }
+}
+
+/* A copy for the degraded-mode cache keeps at most this much archive. */
+#define CACHE_ARCHIVE_MAX 256
+
+/* Builds the item's reply: from its loaded session, else degraded from
+ * the inline history or the cache. Then releases what the item holds but
+ * its request. Returns a heap JSON string. */
 static char *answer(ctxw_t *cw, item_t *it)
 {
-        cm_session_t s, none;
+        cm_session_t none;
         const cm_session_t *use = &none;
-        char skey[CM_SESSION_KEY_MAX], errstr[512], *json;
+        char skey[CM_SESSION_KEY_MAX], *json;
         int64_t t0 = cm_mono_us();
-        int loaded = 0;
 
-        memset(&s, 0, sizeof(s));
         memset(&none, 0, sizeof(none));
         cm_session_key(skey, it->req.user_id, it->req.conversation_id);
-        if (it->sent) {
-                if (cm_store_load_recv(cw->w.st, it->req.user_id,
-                                       it->req.conversation_id, &s, errstr,
-                                       sizeof(errstr)) == 0) {
-                        redis_fine(cw);
-                        loaded = 1;
-                        use = &s;
-                } else {
-                        redis_trouble(cw, errstr);
-                }
-        }
-        if (!loaded && !it->req.has_history) {
+        if (it->loaded) {
+                use = &it->s;
+        } else if (!it->req.has_history) {
                 const cm_session_t *cached =
                     cm_session_cache_get(cw->cache, skey);
 
                 if (cached)
                         use = cached;
         }
-        json = build(cw, &it->req, use, !loaded, t0);
-        if (loaded && !it->req.has_history)
-                cm_session_cache_put(cw->cache, skey, &s);
-        cm_session_release(&s);
+        json = build(cw, it, use, !it->loaded || it->partial, t0);
+        if (it->loaded && !it->req.has_history) {
+                cm_session_t *s = &it->s;
+
+                if (s->archive_cnt > CACHE_ARCHIVE_MAX) {
+                        size_t drop = s->archive_cnt - CACHE_ARCHIVE_MAX, i;
+
+                        for (i = 0; i < drop; i++)
+                                cm_message_release(&s->archive[i]);
+                        memmove(s->archive, s->archive + drop,
+                                CACHE_ARCHIVE_MAX * sizeof(*s->archive));
+                        s->archive_cnt = CACHE_ARCHIVE_MAX;
+                }
+                cm_session_cache_put(cw->cache, skey, s);
+        }
+        cm_session_release(&it->s);
+        cm_conv_history_free(it->others, it->others_cnt);
+        it->others = NULL;
+        it->others_cnt = 0;
         return json;
+}
+
+/* Loads the sessions of items[0..n) (one pipeline, then the other
+ * conversations of scope "user" requests). */
+static void load_all(ctxw_t *cw, item_t *items, size_t n)
+{
+        size_t i;
+
+        send_loads(cw, items, n);
+        for (i = 0; i < n; i++)
+                receive(cw, &items[i]);
+        for (i = 0; i < n; i++)
+                receive_others(cw, &items[i]);
 }
 
 /* Stores the offsets of a batch whose replies are all delivered. */
@@ -378,7 +507,7 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
                 }
                 it->answer = 1;
         }
-        send_loads(cw, cw->items, n);
+        load_all(cw, cw->items, n);
         for (i = 0; i < n; i++) {
                 item_t *it = &cw->items[i];
 
@@ -429,7 +558,7 @@ static void publish_prebuilt(ctxw_t *cw)
                                                   it->req.conversation_id,
                                                   errstr, sizeof(errstr)) == 0;
         }
-        send_loads(cw, cw->items, (size_t)n);
+        load_all(cw, cw->items, (size_t)n);
         for (i = 0; i < n; i++) {
                 item_t *it = &cw->items[i];
 
