@@ -51,16 +51,16 @@ typedef struct plan {
         const char *profile; /* the profile lines, "" when none */
         size_t profile_len;
         int profile_on;
-        const char *summary; /* the kept suffix of in->summary */
-        size_t summary_len;  /* 0: no summary line */
-        size_t protect;      /* index of the message never dropped */
-        size_t dropped;      /* other messages dropped, oldest first */
-        int cut;             /* 1: msgs[protect] cut behind the marker */
-        size_t cut_off;      /* ... keeping content[cut_off..] */
+        const char *summary;  /* the kept suffix of in->summary */
+        size_t summary_len;   /* 0: no summary line */
+        size_t protect;       /* index of the message never dropped */
+        size_t dropped;       /* other messages dropped, oldest first */
+        int cut;              /* 1: msgs[protect] cut behind the marker */
+        size_t cut_off;       /* ... keeping content[cut_off..] */
         const size_t *recall; /* in->earlier[] in the text, chronological */
         size_t recall_cnt;
-        cm_buf_t text;       /* the text of the plan, once rendered */
-        int tokens;          /* and its tokens */
+        cm_buf_t text; /* the text of the plan, once rendered */
+        int tokens;    /* and its tokens */
 } plan_t;
 
 static int nonempty(const char *s)
@@ -120,7 +120,23 @@ static void date_render(int64_t ts, cm_buf_t *b)
         int64_t d = doy - (153 * mp + 2) / 5 + 1;
         int64_t m = mp < 10 ? mp + 3 : mp - 9;
         int64_t y = yoe + era * 400 + (m <= 2);
+        char out[40];
 
+        if (y >= 0 && y <= 9999) {
+                /* The common case, without printf: one per recalled line,
+                 * twice per build. */
+                memcpy(out, "[0000-00-00] ", 13);
+                out[1] = (char)('0' + y / 1000);
+                out[2] = (char)('0' + y / 100 % 10);
+                out[3] = (char)('0' + y / 10 % 10);
+                out[4] = (char)('0' + y % 10);
+                out[6] = (char)('0' + m / 10);
+                out[7] = (char)('0' + m % 10);
+                out[9] = (char)('0' + d / 10);
+                out[10] = (char)('0' + d % 10);
+                cm_buf_add(b, out, 13);
+                return;
+        }
         cm_buf_addf(b, "[%04lld-%02lld-%02lld] ", (long long)y, (long long)m,
                     (long long)d);
 }
@@ -402,13 +418,13 @@ typedef struct recall {
         plan_t *pl;
         const cm_message_t *cand; /* in->earlier */
         size_t cnt;
-        int *line;       /* per candidate: its line with "\n"; -1: not
-                            counted yet */
-        uint8_t *taken;  /* per candidate: in the text */
+        int *line;               /* per candidate: its line with "\n"; -1: not
+                                    counted yet */
+        uint8_t *taken;          /* per candidate: in the text */
         cm_recall_unit_t *units; /* the units taken, in rank order */
         size_t unit_cnt;
-        size_t *chrono;  /* the candidates taken, chronological */
-        int used;        /* what the units taken cost, lines with "\n" */
+        size_t *chrono; /* the candidates taken, chronological */
+        int used;       /* what the units taken cost, lines with "\n" */
         cm_buf_t scratch;
 } recall_t;
 
@@ -435,8 +451,8 @@ static int unit_cost(recall_t *rc, const cm_recall_unit_t *u, int left)
         size_t i;
 
         for (i = u->first; i <= u->last; i++) {
-                if (left <= 0 || rc->cand[i].content_len / TOKEN_MAX_BYTES >=
-                                     (size_t)left)
+                if (left <= 0 ||
+                    rc->cand[i].content_len / TOKEN_MAX_BYTES >= (size_t)left)
                         return INT_MAX;
                 if (rc->line[i] < 0)
                         rc->line[i] = line_tokens(rc, i, "\n");
@@ -446,24 +462,26 @@ static int unit_cost(recall_t *rc, const cm_recall_unit_t *u, int left)
 }
 
 /*
- * Takes units in order while they fit room: units[0..cnt), or with units
- * NULL each candidate alone, newest first. A unit that does not fit is
- * skipped; RECALL_MAX_SKIPS in a row end the search.
+ * Takes units in order while they fit room: those of search, or with
+ * search NULL each candidate alone, newest first. A unit that does not fit
+ * is skipped; RECALL_MAX_SKIPS in a row end the search.
  */
-static void recall_take(recall_t *rc, const cm_recall_unit_t *units,
-                        size_t cnt, int room)
+static void recall_take(recall_t *rc, cm_recall_search_t *search, int room)
 {
         size_t k, skips = 0, i;
 
-        for (k = 0; k < cnt && skips < RECALL_MAX_SKIPS; k++) {
+        for (k = 0; skips < RECALL_MAX_SKIPS; k++) {
                 cm_recall_unit_t u;
                 int cost;
 
-                if (units) {
-                        u = units[k];
+                if (search) {
+                        if (!cm_recall_search_next(search, &u))
+                                break;
                 } else {
+                        if (k == rc->cnt)
+                                break;
                         memset(&u, 0, sizeof(u));
-                        u.hit = u.first = u.last = cnt - 1 - k;
+                        u.hit = u.first = u.last = rc->cnt - 1 - k;
                 }
                 cost = unit_cost(rc, &u, room - rc->used);
                 if (cost > room - rc->used) {
@@ -543,8 +561,8 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
         int64_t t0 = cm_mono_us();
         cm_recall_index_t *built = NULL;
         const cm_recall_index_t *ix = in->index;
-        cm_recall_unit_t *hits = NULL;
-        size_t hit_cnt = 0, max_hits, start_cnt = 0, cap_at = 0, at, last;
+        cm_recall_search_t *search = NULL;
+        size_t hit_cnt = 0, start_cnt = 0, cap_at = 0, at, last;
         size_t *starts = NULL;
         const char *sum = pl->summary;
         size_t sum_len = pl->summary_len;
@@ -567,13 +585,9 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
                 if (!ix || cm_recall_index_count(ix) != in->earlier_cnt)
                         ix = built =
                             cm_recall_index_new(in->earlier, in->earlier_cnt);
-                max_hits = 32 + (size_t)in->max_tokens / 8;
-                if (max_hits > in->earlier_cnt)
-                        max_hits = in->earlier_cnt;
-                hits = cm_malloc(max_hits * sizeof(*hits));
-                hit_cnt = cm_recall_search(ix, in->query, strlen(in->query),
-                                           in->msgs, in->msg_cnt, hits,
-                                           max_hits);
+                search = cm_recall_search_new(ix, in->query, strlen(in->query),
+                                              in->msgs, in->msg_cnt);
+                hit_cnt = cm_recall_search_hits(search);
         }
 
         /* With hits, the summary beyond its cap is room too. */
@@ -593,12 +607,9 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
         rc.line = cm_malloc(rc.cnt * sizeof(*rc.line));
         memset(rc.line, 0xff, rc.cnt * sizeof(*rc.line)); /* -1 */
         rc.taken = cm_calloc(rc.cnt, sizeof(*rc.taken));
-        rc.units = cm_malloc((hit_cnt ? hit_cnt : rc.cnt) * sizeof(*rc.units));
+        rc.units = cm_malloc(rc.cnt * sizeof(*rc.units));
         rc.chrono = cm_malloc(rc.cnt * sizeof(*rc.chrono));
-        if (hit_cnt)
-                recall_take(&rc, hits, hit_cnt, room);
-        else
-                recall_take(&rc, NULL, rc.cnt, room);
+        recall_take(&rc, hit_cnt ? search : NULL, room);
         if (!rc.unit_cnt)
                 goto out;
         recall_chrono(&rc);
@@ -651,8 +662,8 @@ out:
                 out->recalled_cnt = pl->recall_cnt;
         }
         pl->recall = NULL; /* rc.chrono is freed below */
+        cm_recall_search_destroy(search);
         cm_recall_index_destroy(built);
-        free(hits);
         free(starts);
         free(rc.line);
         free(rc.taken);

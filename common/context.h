@@ -83,10 +83,10 @@ typedef struct cm_context_out {
         cm_message_t *recent; /* owned copies of the messages kept, oldest
                                  first; a cut message holds its cut text */
         size_t recent_cnt;
-        int profile_kept; /* 1 if the profile lines are in text */
-        int truncated;    /* 1 if anything was trimmed or dropped (the
-                             summary included, when trimmed to make room
-                             for recalled messages) */
+        int profile_kept;       /* 1 if the profile lines are in text */
+        int truncated;          /* 1 if anything was trimmed or dropped (the
+                                   summary included, when trimmed to make room
+                                   for recalled messages) */
         cm_message_t *recalled; /* owned copies of the earlier messages
                                    in text, chronological */
         size_t recalled_cnt;

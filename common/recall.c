@@ -1,14 +1,16 @@
 /*
  * recall: see recall.h for the contract.
  *
- * Index: one pass over each candidate turns its text into term hashes
- * (64-bit FNV-1a of the stem); each candidate keeps its distinct terms,
- * sorted, with their counts, its length in terms and a 64-bit sketch of its
- * term set; a table of the session's terms gives each its document
- * frequency and its postings (candidate, count), in candidate order. A
- * search then normalises the query, walks the postings of its terms and
+ * Index: one pass over each candidate turns its text into term keys (a
+ * 64-bit hash of the stem) and each key into a term id through an
+ * open-addressing table of the session's terms. A candidate keeps its
+ * distinct term ids with their counts, its length in terms and a 64-bit
+ * sketch of its term set; each term its document frequency and its
+ * postings (candidate, count) in candidate order. Nothing is sorted. A
+ * search normalises the query, walks the postings of its terms and
  * touches only the hits: its cost is that of the query and of the hits,
- * not of the session.
+ * not of the session; it ranks the hits a chunk at a time and forms units
+ * only as far as its caller asks.
  *
  * Ranking: Okapi BM25, IDF log(1 + (N - df + 0.5) / (df + 0.5)) (never
  * negative, so a term in most messages still counts a little), with N, df
@@ -24,6 +26,15 @@
  * terms that occur in the session: up to 30% for matching all of them, a
  * nudge that reorders near-ties and leaves IDF in charge. Ties go to the
  * newer message, the more likely to hold the current state of a fact.
+ *
+ * Term keys: not cm_fnv1a(). FNV-1a is a chain of one multiply per byte;
+ * an index over 700 turns keys some 20,000 words, most of them twice (the
+ * word for the stop list, then its stem), and FNV made that the largest
+ * cost of the build. The word is copied anyway into a buffer of 64-bit
+ * words, zero past its end, so its key is one multiply per 8 bytes and a
+ * fold of the high half into the low one (both bijections: words of up to
+ * 8 bytes never collide; longer ones as any 64-bit hash). Keys live only
+ * in memory, in one process.
  */
 #include "recall.h"
 
@@ -44,50 +55,79 @@
 #define REPEAT_NUM 4
 #define REPEAT_DEN 5
 
-/* Bytes of a word kept for its term; longer words are cut (consistently,
+/* Bytes of a word kept for its key; longer words are cut (consistently,
  * so they still match) and not stemmed. */
 #define WORD_MAX 48
 
+/* ---- term keys ---- */
+
+static uint64_t key_mix(uint64_t h, uint64_t c)
+{
+        return (h ^ (h >> 29) ^ c) * 0x9e3779b97f4a7c15ULL;
+}
+
+static uint64_t key_end(uint64_t h)
+{
+        h ^= h >> 32;
+        return h ? h : 1;
+}
+
+/* The key of the word w[0..n) (0 < n): its bytes packed 8 to a 64-bit
+ * chunk (byte i at bit 8 * (i % 8)), mixed, and the high half folded in.
+ * Never 0: 0 marks an empty slot. Built from bytes, not from 64-bit loads
+ * of a buffer just stored byte by byte, which would stall on store
+ * forwarding. */
+static uint64_t word_key(const char *w, size_t n)
+{
+        uint64_t h = 0, c = 0;
+        size_t i;
+
+        for (i = 0; i < n; i++) {
+                c |= (uint64_t)(unsigned char)w[i] << (8 * (i & 7));
+                if ((i & 7) == 7) {
+                        h = key_mix(h, c);
+                        c = 0;
+                }
+        }
+        return key_end(n & 7 ? key_mix(h, c) : h);
+}
+
 /* ---- byte classes and stop words, built once ---- */
 
-enum {
-        B_SEP = 0, /* separates words */
-        B_LOWER,   /* a-z */
-        B_UPPER,   /* A-Z */
-        B_DIGIT,   /* 0-9 */
-        B_APOS,    /* ' */
-        B_NUMSEP,  /* . , : / - : inside a number */
-        B_HIGH,    /* 0x80..0xff: decoded */
-};
-
-static unsigned char byte_class[256];
+/* For an ASCII letter or digit c: fold[c] is the lowercase letter or the
+ * digit, kind[c] K_LETTER or K_DIGIT, ctab[c] both (fold | kind << 8), in
+ * one load for the hot loop of scan(); 0 for any other byte. */
+enum { K_LETTER = 1, K_DIGIT = 2 };
+static unsigned char fold[256];
+static unsigned char kind[256];
+static uint16_t ctab[256];
 
 static const char *const stop_words[] = {
     /* function words */
-    "a", "about", "above", "after", "again", "against", "all", "almost",
-    "also", "am", "an", "and", "any", "anyone", "anything", "anyway", "are",
-    "around", "as", "at", "be", "because", "been", "before", "being", "below",
-    "between", "both", "but", "by", "can", "could", "did", "do", "does",
-    "doing", "done", "down", "during", "each", "either", "else", "even",
-    "ever", "every", "few", "for", "from", "further", "get", "gets", "getting",
-    "got", "had", "has", "have", "having", "he", "her", "here", "hers",
-    "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is",
-    "it", "its", "itself", "just", "let", "lot", "lots", "me", "might",
-    "mine", "more", "most", "much", "must", "my", "myself", "no", "nor",
-    "not", "now", "of", "off", "on", "once", "only", "or", "other", "our",
-    "ours", "ourselves", "out", "over", "own", "quite", "rather", "same",
-    "she", "should", "so", "some", "something", "such", "than", "that",
-    "the", "their", "theirs", "them", "themselves", "then", "there", "these",
-    "they", "this", "those", "though", "through", "to", "too", "under",
-    "until", "up", "upon", "us", "very", "was", "way", "we", "were", "what",
-    "when", "where", "which", "while", "who", "whom", "whose", "why", "will",
-    "with", "would", "yet", "you", "your", "yours", "yourself", "yourselves",
+    "a", "about", "above", "after", "again", "against", "all", "almost", "also",
+    "am", "an", "and", "any", "anyone", "anything", "anyway", "are", "around",
+    "as", "at", "be", "because", "been", "before", "being", "below", "between",
+    "both", "but", "by", "can", "could", "did", "do", "does", "doing", "done",
+    "down", "during", "each", "either", "else", "even", "ever", "every", "few",
+    "for", "from", "further", "get", "gets", "getting", "got", "had", "has",
+    "have", "having", "he", "her", "here", "hers", "herself", "him", "himself",
+    "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just",
+    "let", "lot", "lots", "me", "might", "mine", "more", "most", "much", "must",
+    "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once",
+    "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own",
+    "quite", "rather", "same", "she", "should", "so", "some", "something",
+    "such", "than", "that", "the", "their", "theirs", "them", "themselves",
+    "then", "there", "these", "they", "this", "those", "though", "through",
+    "to", "too", "under", "until", "up", "upon", "us", "very", "was", "way",
+    "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+    "whose", "why", "will", "with", "would", "yet", "you", "your", "yours",
+    "yourself", "yourselves",
     /* contractions, apostrophe dropped */
     "arent", "cant", "couldnt", "didnt", "doesnt", "dont", "hadnt", "hasnt",
     "havent", "hed", "heres", "hes", "id", "ill", "im", "isnt", "ive", "lets",
-    "shed", "shes", "shouldnt", "thats", "theres", "theyd", "theyll",
-    "theyre", "theyve", "wasnt", "wed", "werent", "weve", "whats", "wont",
-    "wouldnt", "youd", "youll", "youre", "youve",
+    "shed", "shes", "shouldnt", "thats", "theres", "theyd", "theyll", "theyre",
+    "theyve", "wasnt", "wed", "werent", "weve", "whats", "wont", "wouldnt",
+    "youd", "youll", "youre", "youve",
     /* chat filler */
     "actually", "ah", "aw", "awesome", "aww", "btw", "cool", "definitely",
     "gonna", "gosh", "gotta", "great", "haha", "hahaha", "hey", "hi", "hello",
@@ -103,59 +143,42 @@ static const char *const stop_words[] = {
 #define STOP_SLOTS    1024 /* a power of two, over twice STOP_CNT */
 #define STOP_WORD_MAX 16   /* no stop word is longer */
 
-static uint64_t stop_table[STOP_SLOTS]; /* FNV-1a hashes; 0: empty */
+static uint64_t stop_table[STOP_SLOTS]; /* keys; 0: empty */
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-
-/* 0 marks an empty slot, of the stop table and of an index's term table:
- * the hash 0 (never seen in practice) stands for itself plus one. */
-static uint64_t nonzero(uint64_t h)
-{
-        return h ? h : 1;
-}
 
 static void tables_init(void)
 {
         size_t i;
 
-        for (i = 0; i < 256; i++) {
-                if (i >= 'a' && i <= 'z')
-                        byte_class[i] = B_LOWER;
-                else if (i >= 'A' && i <= 'Z')
-                        byte_class[i] = B_UPPER;
-                else if (i >= '0' && i <= '9')
-                        byte_class[i] = B_DIGIT;
-                else if (i == '\'')
-                        byte_class[i] = B_APOS;
-                else if (i == '.' || i == ',' || i == ':' || i == '/' ||
-                         i == '-')
-                        byte_class[i] = B_NUMSEP;
-                else if (i >= 0x80)
-                        byte_class[i] = B_HIGH;
-                else
-                        byte_class[i] = B_SEP;
+        for (i = 0; i < 10; i++) {
+                fold['0' + i] = (unsigned char)('0' + i);
+                kind['0' + i] = K_DIGIT;
         }
+        for (i = 0; i < 26; i++) {
+                fold['a' + i] = fold['A' + i] = (unsigned char)('a' + i);
+                kind['a' + i] = kind['A' + i] = K_LETTER;
+        }
+        for (i = 0; i < 256; i++)
+                ctab[i] = (uint16_t)(fold[i] | kind[i] << 8);
         for (i = 0; i < STOP_CNT; i++) {
-                uint64_t h = nonzero(
-                    cm_fnv1a(stop_words[i], strlen(stop_words[i])));
-                size_t slot = h & (STOP_SLOTS - 1);
+                uint64_t key = word_key(stop_words[i], strlen(stop_words[i]));
+                size_t slot;
 
-                while (stop_table[slot] && stop_table[slot] != h)
-                        slot = (slot + 1) & (STOP_SLOTS - 1);
-                stop_table[slot] = h;
+                for (slot = key & (STOP_SLOTS - 1); stop_table[slot];
+                     slot = (slot + 1) & (STOP_SLOTS - 1))
+                        ;
+                stop_table[slot] = key;
         }
 }
 
-static int is_stop(const char *w, size_t n)
+/* Whether key is that of a stop word. */
+static int is_stop(uint64_t key)
 {
-        uint64_t h;
         size_t slot;
 
-        if (n > STOP_WORD_MAX)
-                return 0;
-        h = nonzero(cm_fnv1a(w, n));
-        for (slot = h & (STOP_SLOTS - 1); stop_table[slot];
+        for (slot = key & (STOP_SLOTS - 1); stop_table[slot];
              slot = (slot + 1) & (STOP_SLOTS - 1)) {
-                if (stop_table[slot] == h)
+                if (stop_table[slot] == key)
                         return 1;
         }
         return 0;
@@ -169,29 +192,19 @@ static int is_vowel(unsigned char c)
                c == 'y' || c >= 0x80;
 }
 
-static int has_vowel(const char *w, size_t n)
+/* A stem may lose a suffix when at least 3 bytes with a vowel are left
+ * ("painted" -> "paint", never "bed" -> "b" or "string" -> "str"). */
+static int stem_ok(const char *w, size_t n)
 {
         size_t i;
 
+        if (n < 3)
+                return 0;
         for (i = 0; i < n; i++) {
                 if (is_vowel((unsigned char)w[i]))
                         return 1;
         }
         return 0;
-}
-
-static int ends(const char *w, size_t n, const char *suffix)
-{
-        size_t k = strlen(suffix);
-
-        return n >= k && !memcmp(w + n - k, suffix, k);
-}
-
-/* A stem may lose a suffix when at least 3 bytes with a vowel are left
- * ("painted" -> "paint", never "bed" -> "b" or "string" -> "str"). */
-static int stem_ok(const char *w, size_t n)
-{
-        return n >= 3 && has_vowel(w, n);
 }
 
 /* "runn" -> "run", "stopp" -> "stop"; not "fall", "dress", "buzz". */
@@ -215,57 +228,124 @@ static size_t undouble(const char *w, size_t n)
  *   consonant + final y -> i; final e (not -ee) -> drop.
  * Both forms of a pair meet whatever the rules make of them.
  */
-static size_t stem(char *w, size_t n)
+static size_t stem(char *w, size_t n, int *changed)
 {
-        if (n >= 4 && ends(w, n, "ies"))
-                n -= 2;
-        else if ((n >= 5 && ends(w, n, "sses")) ||
-                 (n >= 5 && ends(w, n, "shes")) ||
-                 (n >= 5 && ends(w, n, "ches")) ||
-                 (n >= 4 && ends(w, n, "xes")) || (n >= 4 && ends(w, n, "zes")))
-                n -= 2;
-        else if (n >= 4 && w[n - 1] == 's' && w[n - 2] != 's' &&
-                 w[n - 2] != 'u' && w[n - 2] != 'i')
-                n -= 1;
+        size_t n0 = n;
 
-        if (n >= 5 && ends(w, n, "ing") && stem_ok(w, n - 3)) {
+        if (n >= 4 && w[n - 1] == 's') {
+                char p = w[n - 2], q = w[n - 3];
+
+                if (p == 'e' && q == 'i')
+                        n -= 2; /* -ies */
+                else if (p == 'e' && n >= 5 &&
+                         ((q == 's' && w[n - 4] == 's') ||
+                          (q == 'h' && (w[n - 4] == 's' || w[n - 4] == 'c'))))
+                        n -= 2; /* -sses, -shes, -ches */
+                else if (p == 'e' && (q == 'x' || q == 'z'))
+                        n -= 2; /* -xes, -zes */
+                else if (p != 's' && p != 'u' && p != 'i')
+                        n -= 1;
+        }
+
+        if (n >= 5 && w[n - 1] == 'g' && w[n - 2] == 'n' && w[n - 3] == 'i' &&
+            stem_ok(w, n - 3)) {
                 n = undouble(w, n - 3);
-        } else if (n >= 4 && ends(w, n, "ied")) {
-                n -= 2;
-        } else if (n >= 4 && ends(w, n, "ed") && !ends(w, n, "eed") &&
-                   stem_ok(w, n - 2)) {
-                n = undouble(w, n - 2);
-        } else if (n >= 6 && ends(w, n, "ly") && w[n - 3] != 'i') {
+        } else if (n >= 4 && w[n - 1] == 'd' && w[n - 2] == 'e') {
+                if (w[n - 3] == 'i')
+                        n -= 2; /* -ied -> -i */
+                else if (w[n - 3] != 'e' && stem_ok(w, n - 2))
+                        n = undouble(w, n - 2);
+        } else if (n >= 6 && w[n - 1] == 'y' && w[n - 2] == 'l' &&
+                   w[n - 3] != 'i') {
                 n -= 2;
         }
 
-        if (n >= 3 && w[n - 1] == 'y' && !is_vowel((unsigned char)w[n - 2]))
+        *changed = n != n0;
+        if (n >= 3 && w[n - 1] == 'y' && !is_vowel((unsigned char)w[n - 2])) {
                 w[n - 1] = 'i';
-        else if (n >= 3 && w[n - 1] == 'e' && w[n - 2] != 'e' &&
-                 (n >= 4 || w[n - 2] == 'i'))
+                *changed = 1;
+        } else if (n >= 3 && w[n - 1] == 'e' && w[n - 2] != 'e' &&
+                   (n >= 4 || w[n - 2] == 'i')) {
                 n -= 1;
+                *changed = 1;
+        }
         return n;
 }
 
-/* Where the terms of a text go: their hashes, and with text their stems
+/* Where the terms of a text go: their keys, and with text their stems
  * followed by a space. */
 typedef struct sink {
-        uint64_t *h;
+        uint64_t *key;
         size_t cnt, cap;
         cm_buf_t *text;
 } sink_t;
 
-static void sink_add(sink_t *sk, const char *w, size_t n)
+static void sink_add(sink_t *sk, const char *w, size_t n, uint64_t key)
 {
         if (sk->cnt == sk->cap) {
                 sk->cap = sk->cap ? sk->cap * 2 : 64;
-                sk->h = cm_realloc(sk->h, sk->cap * sizeof(*sk->h));
+                sk->key = cm_realloc(sk->key, sk->cap * sizeof(*sk->key));
         }
-        sk->h[sk->cnt++] = nonzero(cm_fnv1a(w, n));
+        sk->key[sk->cnt++] = key;
         if (sk->text) {
                 cm_buf_add(sk->text, w, n);
                 cm_buf_add(sk->text, " ", 1);
         }
+}
+
+/*
+ * Stores byte b as the next of the word being read in scan(): into w and
+ * into its key, which is built as word_key() builds it (h over the full
+ * 8-byte chunks, c the chunk in progress, sh its bits), in scan()'s locals
+ * so that they stay in registers: a function taking their address keeps
+ * them in memory, and a chain of loads and stores per byte.
+ */
+#define WORD_PUT(b)                                                            \
+        do {                                                                   \
+                w[stored++] = (char)(b);                                       \
+                c |= (uint64_t)(b) << sh;                                      \
+                sh += 8;                                                       \
+                if (sh == 64) {                                                \
+                        h = key_mix(h, c);                                     \
+                        c = 0;                                                 \
+                        sh = 0;                                                \
+                }                                                              \
+        } while (0)
+
+/* A finished word of n bytes, the first stored of them in w (ASCII
+ * lowercased; stored < n when it was cut), kinds K_LETTER | K_DIGIT, key
+ * the key of w[0..stored): drops it or adds its term. */
+static void word_end(sink_t *sk, char *w, size_t n, size_t stored,
+                     unsigned kinds, uint64_t key)
+{
+        int changed = 0;
+
+        if (stored < n) {
+                sink_add(sk, w, stored, key); /* cut: no stop, no stem */
+                return;
+        }
+        if (!(kinds & K_DIGIT)) {
+                if (n == 1 && (unsigned char)w[0] < 0x80)
+                        return; /* "a", "x" */
+                if (n <= STOP_WORD_MAX && is_stop(key))
+                        return;
+                n = stem(w, n, &changed);
+        } else if ((kinds & K_LETTER) && n > 2 &&
+                   ((w[n - 2] == 's' && w[n - 1] == 't') ||
+                    (w[n - 2] == 'n' && w[n - 1] == 'd') ||
+                    (w[n - 2] == 'r' && w[n - 1] == 'd') ||
+                    (w[n - 2] == 't' && w[n - 1] == 'h'))) {
+                size_t i;
+
+                for (i = 0; i < n - 2 && kind[(unsigned char)w[i]] == K_DIGIT;
+                     i++)
+                        ;
+                if (i == n - 2) {
+                        n -= 2; /* "20th" -> "20" */
+                        changed = 1;
+                }
+        }
+        sink_add(sk, w, n, changed ? word_key(w, n) : key);
 }
 
 /* Bytes of an apostrophe at s[0..n): ' or U+2019, else 0. */
@@ -281,106 +361,101 @@ static size_t apostrophe(const unsigned char *s, size_t n)
 /* Bytes of the word character at s[0..n) (n > 0), else 0. */
 static size_t word_char(const unsigned char *s, size_t n)
 {
-        unsigned char c = byte_class[s[0]];
-
-        if (c == B_LOWER || c == B_UPPER || c == B_DIGIT)
+        if (fold[s[0]])
                 return 1;
-        if (c == B_HIGH)
-                return cm_text_word_char((const char *)s, n);
-        return 0;
+        if (s[0] < 0x80)
+                return 0;
+        return cm_text_word_char((const char *)s, n);
 }
 
-/* A finished word w[0..n) (ASCII lowercased): drops it or adds its term. */
-static void word_end(sink_t *sk, char *w, size_t n, int letters, int digits,
-                     int cut)
-{
-        if (n == 0)
-                return;
-        if (!digits) {
-                if (n == 1 && (unsigned char)w[0] < 0x80)
-                        return; /* "a", "x" */
-                if (is_stop(w, n))
-                        return;
-                if (!cut)
-                        n = stem(w, n);
-        } else if (letters && n > 2 && cm_isdigit(w[n - 3]) &&
-                   (ends(w, n, "st") || ends(w, n, "nd") || ends(w, n, "rd") ||
-                    ends(w, n, "th"))) {
-                size_t i;
-
-                for (i = 0; i < n - 2 && cm_isdigit(w[i]); i++)
-                        ;
-                if (i == n - 2)
-                        n -= 2; /* "20th" -> "20" */
-        }
-        sink_add(sk, w, n);
-}
-
-/* Adds the terms of s[0..len) to sk; returns how many it added. */
+/*
+ * Adds the terms of text[0..len) to sk; returns how many it added. A word
+ * runs over word characters, an apostrophe between letters ("don't"; a
+ * final "'s" ends the word and goes) and '.', ',', ':', '/', '-' between
+ * two digits (',' dropped).
+ */
 static size_t scan(const char *text, size_t len, sink_t *sk)
 {
         const unsigned char *s = (const unsigned char *)text;
+        char w[WORD_MAX];
         size_t before = sk->cnt;
-        size_t i = 0;
+        size_t i = 0, k;
 
-        while (i < len) {
-                char w[WORD_MAX];
-                size_t n = 0, k;
-                int letters = 0, digits = 0, cut = 0;
+        for (;;) {
+                /* n bytes of the word read, stored of them in w: all but
+                 * those past WORD_MAX (a character that does not fit
+                 * whole is left out; a later one may fit: the same word
+                 * always gives the same bytes, which is what matters). */
+                size_t n = 0, stored = 0;
+                unsigned kinds = 0, sh = 0;
+                uint64_t h = 0, c = 0;
 
-                k = word_char(s + i, len - i);
-                if (k == 0) {
+                /* To the next word. */
+                while (i < len && !ctab[s[i]] && s[i] < 0x80)
+                        i++;
+                if (i >= len)
+                        break;
+                if (!ctab[s[i]] &&
+                    !cm_text_word_char((const char *)s + i, len - i)) {
                         i++;
                         continue;
                 }
-                /* A word: from s[i] while word characters, inner
-                 * apostrophes and separators inside numbers go on. */
-                while (i < len) {
-                        unsigned char c = byte_class[s[i]];
+                for (;;) {
+                        unsigned char b;
 
-                        k = word_char(s + i, len - i);
+                        /* The common case: a run of ASCII letters and
+                         * digits. */
+                        for (; i < len && ctab[s[i]]; i++, n++) {
+                                unsigned t = ctab[s[i]];
+
+                                kinds |= t;
+                                if (stored < WORD_MAX)
+                                        WORD_PUT(t & 0xff);
+                        }
+                        if (i >= len)
+                                break;
+                        b = s[i];
+                        k = b >= 0x80 ? word_char(s + i, len - i) : 0;
                         if (k) {
-                                if (c == B_DIGIT)
-                                        digits = 1;
-                                else
-                                        letters = 1;
-                                if (n + k > WORD_MAX) {
-                                        cut = 1;
-                                } else if (k == 1) {
-                                        w[n++] = (char)cm_tolower(s[i]);
-                                } else {
-                                        memcpy(w + n, s + i, k);
-                                        n += k;
-                                }
+                                size_t j;
+
+                                kinds |= K_LETTER << 8;
+                                for (j = 0; stored + k <= WORD_MAX && j < k;
+                                     j++)
+                                        WORD_PUT(s[i + j]);
+                                n += k;
                                 i += k;
                                 continue;
                         }
                         k = apostrophe(s + i, len - i);
-                        if (k && letters && i + k < len &&
-                            cm_isalpha(s[i + k])) {
-                                /* "'s" at the end of the word goes; else
-                                 * the apostrophe alone: "don't" -> "dont".
-                                 */
-                                if ((s[i + k] | 0x20) == 's' &&
+                        if (k && (kinds & K_LETTER << 8) && i + k < len &&
+                            kind[s[i + k]] == K_LETTER) {
+                                if (fold[s[i + k]] == 's' &&
                                     (i + k + 1 == len ||
                                      !word_char(s + i + k + 1,
                                                 len - i - k - 1))) {
-                                        i += k + 1;
+                                        i += k + 1; /* "Melanie's" */
                                         break;
                                 }
-                                i += k;
+                                i += k; /* "don't" */
                                 continue;
                         }
-                        if (c == B_NUMSEP && n && cm_isdigit(w[n - 1]) &&
-                            i + 1 < len && byte_class[s[i + 1]] == B_DIGIT) {
-                                if (s[i] != ',' && n < WORD_MAX)
-                                        w[n++] = (char)s[i];
+                        if ((b == '.' || b == ',' || b == ':' || b == '/' ||
+                             b == '-') &&
+                            kind[s[i - 1]] == K_DIGIT && i + 1 < len &&
+                            kind[s[i + 1]] == K_DIGIT) {
+                                if (b != ',') {
+                                        if (stored < WORD_MAX)
+                                                WORD_PUT(b);
+                                        n++;
+                                }
                                 i++;
                                 continue;
                         }
                         break;
                 }
-                word_end(sk, w, n, letters, digits, cut);
+                word_end(sk, w, n, stored, kinds >> 8,
+                         key_end(sh ? key_mix(h, c) : h));
         }
         return sk->cnt - before;
 }
@@ -394,7 +469,7 @@ size_t cm_recall_normalize(const char *text, size_t len, cm_buf_t *out)
         memset(&sk, 0, sizeof(sk));
         sk.text = out;
         n = scan(text, len, &sk);
-        free(sk.h);
+        free(sk.key);
         return n;
 }
 
@@ -405,86 +480,37 @@ enum {
         F_SHORT = 0x02,    /* a few terms in a few bytes */
 };
 
+typedef struct slot {
+        uint64_t key; /* 0: empty */
+        uint32_t term;
+} slot_t;
+
 struct cm_recall_index {
         const cm_message_t *msgs;
-        size_t cnt;
-        /* Per candidate: its distinct terms terms[off[i]..off[i + 1]),
-         * sorted, with their counts tf[]; its length in terms, its BM25
-         * length factor k1 * (1 - b + b * len / avg_len), the sketch of
-         * its term set (bit hash % 64 of each term) and flags. */
+        size_t cnt, cap;
+        /* Per candidate: its distinct term ids terms[off[i]..off[i + 1]),
+         * in text order, with their counts tf[]; its length in terms; the
+         * sketch of its term set (bit key >> 58 of each term); flags. */
         uint32_t *off;
-        uint64_t *terms;
-        uint16_t *tf;
-        float *len_factor;
+        uint32_t *len;
         uint64_t *sketch;
         uint8_t *flags;
-        /* The session's terms: an open-addressing table of hashes (0:
-         * empty) to term ids; per term id its document frequency and its
-         * postings post_doc/post_tf[post_off[t]..post_off[t + 1]). */
-        uint64_t *slot_hash;
-        uint32_t *slot_term;
+        uint32_t *terms;
+        uint16_t *tf;
+        size_t occ_cap; /* room in terms[] and tf[] */
+        uint64_t total_len;
+        /* The session's terms: an open-addressing table of keys to term
+         * ids (load at most 1/2); per id its key, its document frequency
+         * and, while a candidate is indexed, where in terms[] it was last
+         * seen (last_doc: the candidate plus one). */
+        slot_t *slots;
         size_t slot_mask;
-        size_t term_cnt;
-        uint32_t *post_off;
-        uint32_t *post_doc;
-        uint16_t *post_tf;
+        size_t term_cnt, term_cap;
+        uint64_t *term_key;
+        uint32_t *df;
+        uint32_t *last_doc;
+        uint32_t *last_pos;
 };
-
-static int cmp_u64(const void *a, const void *b)
-{
-        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-        return x < y ? -1 : x > y;
-}
-
-/* Sorts h[0..n) (short runs by insertion, the usual case for a turn). */
-static void sort_u64(uint64_t *h, size_t n)
-{
-        size_t i, j;
-
-        if (n > 32) {
-                qsort(h, n, sizeof(*h), cmp_u64);
-                return;
-        }
-        for (i = 1; i < n; i++) {
-                uint64_t v = h[i];
-
-                for (j = i; j > 0 && h[j - 1] > v; j--)
-                        h[j] = h[j - 1];
-                h[j] = v;
-        }
-}
-
-/* Sorts h[0..n) and folds repeats: returns the distinct count, with their
- * counts in tf[] when tf is not NULL. */
-static size_t sort_unique(uint64_t *h, size_t n, uint16_t *tf)
-{
-        size_t i, d = 0;
-
-        sort_u64(h, n);
-        for (i = 0; i < n; i++) {
-                if (d && h[d - 1] == h[i]) {
-                        if (tf && tf[d - 1] < UINT16_MAX)
-                                tf[d - 1]++;
-                        continue;
-                }
-                h[d] = h[i];
-                if (tf)
-                        tf[d] = 1;
-                d++;
-        }
-        return d;
-}
-
-static uint64_t sketch_of(const uint64_t *h, size_t n)
-{
-        uint64_t sk = 0;
-        size_t i;
-
-        for (i = 0; i < n; i++)
-                sk |= (uint64_t)1 << (h[i] >> 58);
-        return sk;
-}
 
 /* Whether content ends with '?', trailing spaces, closing quotes and
  * brackets and up to 16 bytes of non-ASCII (emoji, curly quotes) aside. */
@@ -509,148 +535,187 @@ static int ends_question(const char *s, size_t n)
         return 0;
 }
 
-/* The term id of hash h, or -1. */
-static long term_find(const cm_recall_index_t *ix, uint64_t h)
+/* The term id of key, or -1. */
+static long term_find(const cm_recall_index_t *ix, uint64_t key)
 {
-        size_t slot;
+        size_t i;
 
-        for (slot = h & ix->slot_mask; ix->slot_hash[slot];
-             slot = (slot + 1) & ix->slot_mask) {
-                if (ix->slot_hash[slot] == h)
-                        return (long)ix->slot_term[slot];
+        for (i = key & ix->slot_mask; ix->slots[i].key;
+             i = (i + 1) & ix->slot_mask) {
+                if (ix->slots[i].key == key)
+                        return (long)ix->slots[i].term;
         }
         return -1;
 }
 
-static void table_alloc(cm_recall_index_t *ix, size_t slots)
+/* Doubles the table. */
+static void table_grow(cm_recall_index_t *ix)
 {
-        ix->slot_hash = cm_calloc(slots, sizeof(*ix->slot_hash));
-        ix->slot_term = cm_malloc(slots * sizeof(*ix->slot_term));
+        size_t slots = (ix->slot_mask + 1) * 2, i, j;
+
+        free(ix->slots);
+        ix->slots = cm_calloc(slots, sizeof(*ix->slots));
         ix->slot_mask = slots - 1;
+        for (i = 0; i < ix->term_cnt; i++) {
+                for (j = ix->term_key[i] & ix->slot_mask; ix->slots[j].key;
+                     j = (j + 1) & ix->slot_mask)
+                        ;
+                ix->slots[j].key = ix->term_key[i];
+                ix->slots[j].term = (uint32_t)i;
+        }
 }
 
-/* The term id of hash h, added with the next id when new. */
-static uint32_t term_add(cm_recall_index_t *ix, uint64_t h)
+/* The term id of key, added when new. */
+static uint32_t term_add(cm_recall_index_t *ix, uint64_t key)
 {
-        size_t slot;
+        size_t i;
 
-        if ((ix->term_cnt + 1) * 2 > ix->slot_mask + 1) {
-                uint64_t *old_hash = ix->slot_hash;
-                uint32_t *old_term = ix->slot_term;
-                size_t old_slots = ix->slot_mask + 1, i;
+        for (i = key & ix->slot_mask; ix->slots[i].key;
+             i = (i + 1) & ix->slot_mask) {
+                if (ix->slots[i].key == key)
+                        return ix->slots[i].term;
+        }
+        if (ix->term_cnt == ix->term_cap) {
+                ix->term_cap *= 2;
+                ix->term_key = cm_realloc(ix->term_key,
+                                          ix->term_cap * sizeof(*ix->term_key));
+                ix->df = cm_realloc(ix->df, ix->term_cap * sizeof(*ix->df));
+                ix->last_doc = cm_realloc(ix->last_doc,
+                                          ix->term_cap * sizeof(*ix->last_doc));
+                ix->last_pos = cm_realloc(ix->last_pos,
+                                          ix->term_cap * sizeof(*ix->last_pos));
+        }
+        ix->term_key[ix->term_cnt] = key;
+        ix->df[ix->term_cnt] = 0;
+        ix->last_doc[ix->term_cnt] = 0;
+        ix->slots[i].key = key;
+        ix->slots[i].term = (uint32_t)ix->term_cnt;
+        ix->term_cnt++;
+        if (ix->term_cnt * 2 > ix->slot_mask + 1)
+                table_grow(ix);
+        return (uint32_t)(ix->term_cnt - 1);
+}
 
-                table_alloc(ix, old_slots * 2);
-                for (i = 0; i < old_slots; i++) {
-                        if (!old_hash[i])
-                                continue;
-                        for (slot = old_hash[i] & ix->slot_mask;
-                             ix->slot_hash[slot];
-                             slot = (slot + 1) & ix->slot_mask)
-                                ;
-                        ix->slot_hash[slot] = old_hash[i];
-                        ix->slot_term[slot] = old_term[i];
+static uint64_t sketch_bit(uint64_t key)
+{
+        return (uint64_t)1 << (key >> 58);
+}
+
+/* Makes room for cnt candidates. */
+static void docs_reserve(cm_recall_index_t *ix, size_t cnt)
+{
+        if (cnt <= ix->cap)
+                return;
+        while (ix->cap < cnt)
+                ix->cap *= 2;
+        ix->off = cm_realloc(ix->off, (ix->cap + 1) * sizeof(*ix->off));
+        ix->len = cm_realloc(ix->len, ix->cap * sizeof(*ix->len));
+        ix->sketch = cm_realloc(ix->sketch, ix->cap * sizeof(*ix->sketch));
+        ix->flags = cm_realloc(ix->flags, ix->cap * sizeof(*ix->flags));
+}
+
+/* Indexes candidate ix->cnt, msg, whose terms are keys[0..n). */
+static void doc_add(cm_recall_index_t *ix, const cm_message_t *msg,
+                    const uint64_t *keys, size_t n)
+{
+        size_t i = ix->cnt, d = ix->off[i], j;
+        uint64_t sketch = 0;
+
+        if (d + n > ix->occ_cap) {
+                while (d + n > ix->occ_cap)
+                        ix->occ_cap *= 2;
+                ix->terms =
+                    cm_realloc(ix->terms, ix->occ_cap * sizeof(*ix->terms));
+                ix->tf = cm_realloc(ix->tf, ix->occ_cap * sizeof(*ix->tf));
+        }
+        for (j = 0; j < n; j++) {
+                uint32_t t = term_add(ix, keys[j]);
+
+                if (ix->last_doc[t] == i + 1) {
+                        if (ix->tf[ix->last_pos[t]] < UINT16_MAX)
+                                ix->tf[ix->last_pos[t]]++;
+                        continue;
                 }
-                free(old_hash);
-                free(old_term);
+                ix->last_doc[t] = (uint32_t)(i + 1);
+                ix->last_pos[t] = (uint32_t)d;
+                ix->df[t]++;
+                ix->terms[d] = t;
+                ix->tf[d] = 1;
+                sketch |= sketch_bit(keys[j]);
+                d++;
         }
-        for (slot = h & ix->slot_mask; ix->slot_hash[slot];
-             slot = (slot + 1) & ix->slot_mask) {
-                if (ix->slot_hash[slot] == h)
-                        return ix->slot_term[slot];
-        }
-        ix->slot_hash[slot] = h;
-        ix->slot_term[slot] = (uint32_t)ix->term_cnt;
-        return (uint32_t)ix->term_cnt++;
+        ix->off[i + 1] = (uint32_t)d;
+        ix->len[i] = (uint32_t)n;
+        ix->sketch[i] = sketch;
+        ix->flags[i] = 0;
+        if (n <= CM_RECALL_SHORT_TERMS &&
+            msg->content_len <= CM_RECALL_SHORT_BYTES)
+                ix->flags[i] |= F_SHORT;
+        if (ends_question(msg->content, msg->content_len))
+                ix->flags[i] |= F_QUESTION;
+        ix->total_len += n;
+        ix->cnt++;
+}
+
+/* Frees what the index holds and makes it the empty index. */
+static void index_reset(cm_recall_index_t *ix)
+{
+        free(ix->off);
+        free(ix->len);
+        free(ix->sketch);
+        free(ix->flags);
+        free(ix->terms);
+        free(ix->tf);
+        free(ix->slots);
+        free(ix->term_key);
+        free(ix->df);
+        free(ix->last_doc);
+        free(ix->last_pos);
+        memset(ix, 0, sizeof(*ix));
+        ix->cap = 64;
+        ix->off = cm_calloc(ix->cap + 1, sizeof(*ix->off));
+        ix->len = cm_malloc(ix->cap * sizeof(*ix->len));
+        ix->sketch = cm_malloc(ix->cap * sizeof(*ix->sketch));
+        ix->flags = cm_malloc(ix->cap * sizeof(*ix->flags));
+        ix->occ_cap = 1024;
+        ix->terms = cm_malloc(ix->occ_cap * sizeof(*ix->terms));
+        ix->tf = cm_malloc(ix->occ_cap * sizeof(*ix->tf));
+        ix->slots = cm_calloc(1024, sizeof(*ix->slots));
+        ix->slot_mask = 1023;
+        ix->term_cap = 256;
+        ix->term_key = cm_malloc(ix->term_cap * sizeof(*ix->term_key));
+        ix->df = cm_malloc(ix->term_cap * sizeof(*ix->df));
+        ix->last_doc = cm_malloc(ix->term_cap * sizeof(*ix->last_doc));
+        ix->last_pos = cm_malloc(ix->term_cap * sizeof(*ix->last_pos));
 }
 
 cm_recall_index_t *cm_recall_index_new(const cm_message_t *msgs, size_t cnt)
 {
         cm_recall_index_t *ix = cm_calloc(1, sizeof(*ix));
+
+        index_reset(ix);
+        cm_recall_index_extend(ix, msgs, cnt);
+        return ix;
+}
+
+void cm_recall_index_extend(cm_recall_index_t *ix, const cm_message_t *msgs,
+                            size_t cnt)
+{
         sink_t sk;
-        uint32_t *tid = NULL, *df = NULL, *fill = NULL;
-        uint64_t total_len = 0;
-        double avg;
-        size_t i, j, d, tf_cap = 0;
+        size_t i;
 
         pthread_once(&tables_once, tables_init);
-        memset(&sk, 0, sizeof(sk));
+        if (cnt < ix->cnt)
+                index_reset(ix);
         ix->msgs = msgs;
-        ix->cnt = cnt;
-        ix->off = cm_calloc(cnt + 1, sizeof(*ix->off));
-        ix->len_factor = cm_malloc((cnt ? cnt : 1) * sizeof(*ix->len_factor));
-        ix->sketch = cm_malloc((cnt ? cnt : 1) * sizeof(*ix->sketch));
-        ix->flags = cm_calloc(cnt ? cnt : 1, sizeof(*ix->flags));
-
-        /* Each candidate's terms, folded to its distinct ones in place:
-         * the write position d never passes the read position. */
-        d = 0;
-        for (i = 0; i < cnt; i++) {
-                const cm_message_t *msg = &msgs[i];
-                size_t start = sk.cnt, n, u;
-
-                n = scan(msg->content, msg->content_len, &sk);
-                total_len += n;
-                ix->len_factor[i] = (float)n; /* the length, for now */
-                if (n <= CM_RECALL_SHORT_TERMS &&
-                    msg->content_len <= CM_RECALL_SHORT_BYTES)
-                        ix->flags[i] |= F_SHORT;
-                if (ends_question(msg->content, msg->content_len))
-                        ix->flags[i] |= F_QUESTION;
-                ix->sketch[i] = 0;
-                if (n) {
-                        if (tf_cap < sk.cap) {
-                                tf_cap = sk.cap;
-                                ix->tf = cm_realloc(ix->tf,
-                                                    tf_cap * sizeof(*ix->tf));
-                        }
-                        u = sort_unique(sk.h + start, n, ix->tf + d);
-                        memmove(sk.h + d, sk.h + start, u * sizeof(*sk.h));
-                        ix->sketch[i] = sketch_of(sk.h + d, u);
-                        d += u;
-                }
-                sk.cnt = d;
-                ix->off[i + 1] = (uint32_t)d;
+        docs_reserve(ix, cnt);
+        memset(&sk, 0, sizeof(sk));
+        for (i = ix->cnt; i < cnt; i++) {
+                sk.cnt = 0;
+                scan(msgs[i].content, msgs[i].content_len, &sk);
+                doc_add(ix, &msgs[i], sk.key, sk.cnt);
         }
-        ix->terms = sk.h ? sk.h : cm_malloc(sizeof(*ix->terms));
-        sk.h = NULL; /* now owned by ix */
-        if (!ix->tf)
-                ix->tf = cm_malloc(sizeof(*ix->tf));
-
-        avg = cnt && total_len ? (double)total_len / (double)cnt : 1.0;
-        for (i = 0; i < cnt; i++)
-                ix->len_factor[i] = (float)(
-                    BM25_K1 * (1.0 - BM25_B +
-                               BM25_B * (double)ix->len_factor[i] / avg));
-
-        /* The term table and the document frequencies. */
-        table_alloc(ix, 1024);
-        tid = cm_malloc((d ? d : 1) * sizeof(*tid));
-        df = cm_calloc(d + 1, sizeof(*df));
-        for (j = 0; j < d; j++) {
-                tid[j] = term_add(ix, ix->terms[j]);
-                df[tid[j]]++;
-        }
-
-        /* Postings, in candidate order. */
-        ix->post_off = cm_malloc((ix->term_cnt + 1) * sizeof(*ix->post_off));
-        ix->post_off[0] = 0;
-        for (j = 0; j < ix->term_cnt; j++)
-                ix->post_off[j + 1] = ix->post_off[j] + df[j];
-        fill = df; /* reused: the next free posting of each term */
-        memcpy(fill, ix->post_off, ix->term_cnt * sizeof(*fill));
-        ix->post_doc = cm_malloc((d ? d : 1) * sizeof(*ix->post_doc));
-        ix->post_tf = cm_malloc((d ? d : 1) * sizeof(*ix->post_tf));
-        for (i = 0; i < cnt; i++) {
-                for (j = ix->off[i]; j < ix->off[i + 1]; j++) {
-                        uint32_t p = fill[tid[j]]++;
-
-                        ix->post_doc[p] = (uint32_t)i;
-                        ix->post_tf[p] = ix->tf[j];
-                }
-        }
-        free(tid);
-        free(df);
-        return ix;
+        free(sk.key);
 }
 
 void cm_recall_index_destroy(cm_recall_index_t *ix)
@@ -658,16 +723,16 @@ void cm_recall_index_destroy(cm_recall_index_t *ix)
         if (!ix)
                 return;
         free(ix->off);
-        free(ix->terms);
-        free(ix->tf);
-        free(ix->len_factor);
+        free(ix->len);
         free(ix->sketch);
         free(ix->flags);
-        free(ix->slot_hash);
-        free(ix->slot_term);
-        free(ix->post_off);
-        free(ix->post_doc);
-        free(ix->post_tf);
+        free(ix->terms);
+        free(ix->tf);
+        free(ix->slots);
+        free(ix->term_key);
+        free(ix->df);
+        free(ix->last_doc);
+        free(ix->last_pos);
         free(ix);
 }
 
@@ -683,61 +748,102 @@ const cm_message_t *cm_recall_index_msgs(const cm_recall_index_t *ix)
 
 /* ---- search ---- */
 
-/* A term set: sorted distinct hashes and their sketch. */
+/* A term set: its size, its sketch and the ids of those of its terms
+ * that are in the index. */
 typedef struct termset {
-        const uint64_t *h;
         size_t n;
         uint64_t sketch;
+        const uint32_t *ids;
+        size_t id_cnt;
 } termset_t;
 
-static termset_t doc_terms(const cm_recall_index_t *ix, size_t i)
+typedef struct hit {
+        double score;
+        uint32_t doc;
+} hit_t;
+
+struct cm_recall_search {
+        const cm_recall_index_t *ix;
+        hit_t *hits; /* hits[0..ranked) in rank order, the rest not yet */
+        size_t hit_cnt, ranked, next, chunk;
+        uint8_t *claimed; /* per candidate: in a unit already */
+        uint32_t *chosen; /* the candidates in units, in order */
+        size_t chosen_cnt;
+        termset_t *recent; /* the recent messages' term sets */
+        size_t recent_cnt;
+        uint32_t *recent_ids;
+        uint32_t *mark; /* per term id: the stamp of the set marked */
+        uint32_t stamp;
+};
+
+static termset_t doc_set(const cm_recall_index_t *ix, size_t i)
 {
         termset_t ts;
 
-        ts.h = ix->terms + ix->off[i];
-        ts.n = ix->off[i + 1] - ix->off[i];
+        ts.ids = ix->terms + ix->off[i];
+        ts.n = ts.id_cnt = ix->off[i + 1] - ix->off[i];
         ts.sketch = ix->sketch[i];
         return ts;
 }
 
-/*
- * Whether a and b are near-repeats: Jaccard(a, b) >= 4/5. Two cheap
- * necessary conditions first: the sizes are within 4/5 of each other, and
- * the bits where the sketches differ, each set by a term of one set only,
- * are at most |a xor b| <= (1 - 4/5) * |a u b| <= (|a| + |b|) / 5.
- */
-static int near_repeat(const termset_t *a, const termset_t *b)
+static unsigned popcount64(uint64_t x)
 {
-        size_t i = 0, j = 0, inter = 0, uni;
+        x = x - ((x >> 1) & 0x5555555555555555ULL);
+        x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+        x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+        return (unsigned)((x * 0x0101010101010101ULL) >> 56);
+}
+
+/*
+ * Whether b is a near-repeat of a, the set last marked (rs->mark holds
+ * rs->stamp for a's ids): Jaccard(a, b) >= 4/5. Two cheap necessary
+ * conditions first: the sizes are within 4/5 of each other, and the bits
+ * where the sketches differ, each set by a term of one set only, number
+ * at most |a xor b| <= (1 - 4/5) * |a u b| <= (|a| + |b|) / 5.
+ */
+static int near_repeat(const cm_recall_search_t *rs, const termset_t *a,
+                       const termset_t *b)
+{
+        size_t i, inter = 0, uni;
 
         if (!a->n || !b->n)
                 return 0;
         if (a->n * REPEAT_DEN < b->n * REPEAT_NUM ||
             b->n * REPEAT_DEN < a->n * REPEAT_NUM)
                 return 0;
-        if ((size_t)__builtin_popcountll(a->sketch ^ b->sketch) *
-                REPEAT_DEN >
+        if (popcount64(a->sketch ^ b->sketch) * REPEAT_DEN >
             (a->n + b->n) * (REPEAT_DEN - REPEAT_NUM))
                 return 0;
-        while (i < a->n && j < b->n) {
-                if (a->h[i] < b->h[j]) {
-                        i++;
-                } else if (a->h[i] > b->h[j]) {
-                        j++;
-                } else {
-                        inter++;
-                        i++;
-                        j++;
-                }
-        }
+        for (i = 0; i < b->id_cnt; i++)
+                inter += rs->mark[b->ids[i]] == rs->stamp;
         uni = a->n + b->n - inter;
         return inter * REPEAT_DEN >= uni * REPEAT_NUM;
 }
 
-typedef struct hit {
-        double score;
-        uint32_t doc;
-} hit_t;
+/* Whether candidate i repeats a recent message or one already chosen. */
+static int repeats(cm_recall_search_t *rs, size_t i)
+{
+        const cm_recall_index_t *ix = rs->ix;
+        termset_t t = doc_set(ix, i);
+        size_t k;
+
+        if (!t.n)
+                return 0;
+        rs->stamp++;
+        for (k = 0; k < t.id_cnt; k++)
+                rs->mark[t.ids[k]] = rs->stamp;
+        for (k = 0; k < rs->recent_cnt; k++) {
+                if (near_repeat(rs, &t, &rs->recent[k]))
+                        return 1;
+        }
+        for (k = 0; k < rs->chosen_cnt; k++) {
+                termset_t c = doc_set(ix, rs->chosen[k]);
+
+                if (near_repeat(rs, &t, &c))
+                        return 1;
+        }
+        return 0;
+}
 
 /* Rank order: higher score first, then the newer candidate. */
 static int hit_before(const hit_t *a, const hit_t *b)
@@ -760,7 +866,8 @@ static void hit_swap(hit_t *a, hit_t *b)
         *b = t;
 }
 
-/* Moves the k best of h[0..n) (0 < k <= n) to h[0..k), in rank order. */
+/* Moves the k best of h[0..n) (0 < k <= n) to h[0..k), in rank order:
+ * quickselect (median of three), then a sort of the k. */
 static void select_best(hit_t *h, size_t n, size_t k)
 {
         size_t lo = 0, hi = n; /* the k-th best is in h[lo..hi) */
@@ -768,7 +875,6 @@ static void select_best(hit_t *h, size_t n, size_t k)
         while (k < n && hi - lo > 1) {
                 size_t mid = lo + (hi - lo) / 2, i, store = lo;
 
-                /* Median of three as the pivot, moved to h[hi - 1]. */
                 if (hit_before(&h[mid], &h[lo]))
                         hit_swap(&h[mid], &h[lo]);
                 if (hit_before(&h[hi - 1], &h[lo]))
@@ -790,33 +896,151 @@ static void select_best(hit_t *h, size_t n, size_t k)
         qsort(h, k, sizeof(*h), cmp_hit);
 }
 
-/* The state of one search while it forms units. */
-typedef struct pick {
-        const cm_recall_index_t *ix;
-        uint8_t *claimed;  /* per candidate: in a unit already */
-        uint32_t *chosen;  /* the candidates in units, in order */
-        size_t chosen_cnt;
-        termset_t *recent; /* the term sets of the recent messages */
-        size_t recent_cnt;
-} pick_t;
-
-/* Whether candidate i repeats a recent message or one already chosen. */
-static int repeats(const pick_t *pk, size_t i)
+/* Sorts k[0..n) and folds repeats; returns the distinct count. */
+static size_t sort_unique(uint64_t *k, size_t n)
 {
-        termset_t t = doc_terms(pk->ix, i);
-        size_t k;
+        size_t i, j, d = 0;
 
-        for (k = 0; k < pk->recent_cnt; k++) {
-                if (near_repeat(&t, &pk->recent[k]))
-                        return 1;
-        }
-        for (k = 0; k < pk->chosen_cnt; k++) {
-                termset_t c = doc_terms(pk->ix, pk->chosen[k]);
+        for (i = 1; i < n; i++) {
+                uint64_t v = k[i];
 
-                if (near_repeat(&t, &c))
-                        return 1;
+                for (j = i; j > 0 && k[j - 1] > v; j--)
+                        k[j] = k[j - 1];
+                k[j] = v;
         }
-        return 0;
+        for (i = 0; i < n; i++) {
+                if (!d || k[d - 1] != k[i])
+                        k[d++] = k[i];
+        }
+        return d;
+}
+
+/*
+ * Scores the hits of the query terms keys[0..q) (distinct) into rs->hits.
+ * The candidates' term lists are walked once, each id checked against the
+ * query's (a byte per term id): no postings to build or to keep up to
+ * date when the index grows, for a walk of a few thousand ids.
+ */
+static void score_hits(cm_recall_search_t *rs, const uint64_t *keys, size_t q)
+{
+        const cm_recall_index_t *ix = rs->ix;
+        double *idf = cm_malloc(q * sizeof(*idf));
+        uint8_t *qslot = cm_calloc(ix->term_cnt, sizeof(*qslot));
+        double avg =
+            ix->total_len ? (double)ix->total_len / (double)ix->cnt : 1.0;
+        size_t found = 0, i, j;
+
+        /* qslot[t]: 1 + the index in idf[] of term t, 0 when not asked. */
+        for (i = 0; i < q && found < UINT8_MAX; i++) {
+                long t = term_find(ix, keys[i]);
+                double df;
+
+                if (t < 0)
+                        continue;
+                df = ix->df[t];
+                idf[found] =
+                    log(1.0 + ((double)ix->cnt - df + 0.5) / (df + 0.5));
+                qslot[t] = (uint8_t)++found;
+        }
+        for (i = 0; found && i < ix->cnt; i++) {
+                double score = 0, norm = 0;
+                unsigned matched = 0;
+
+                for (j = ix->off[i]; j < ix->off[i + 1]; j++) {
+                        unsigned k = qslot[ix->terms[j]];
+                        double tf;
+
+                        if (!k)
+                                continue;
+                        if (!matched++)
+                                norm = BM25_K1 *
+                                       (1.0 - BM25_B +
+                                        BM25_B * (double)ix->len[i] / avg);
+                        tf = ix->tf[j];
+                        score +=
+                            idf[k - 1] * tf * (BM25_K1 + 1.0) / (tf + norm);
+                }
+                if (!matched)
+                        continue;
+                if (found > 1)
+                        score *=
+                            1.0 + COORD * (matched - 1) / (double)(found - 1);
+                rs->hits[rs->hit_cnt].doc = (uint32_t)i;
+                rs->hits[rs->hit_cnt++].score = score;
+        }
+        free(idf);
+        free(qslot);
+}
+
+/* The term sets of the recent messages, for the repeats. */
+static void recent_sets(cm_recall_search_t *rs, const cm_message_t *recent,
+                        size_t cnt)
+{
+        sink_t sk;
+        size_t i, k, ids = 0;
+
+        memset(&sk, 0, sizeof(sk));
+        rs->recent = cm_calloc(cnt ? cnt : 1, sizeof(*rs->recent));
+        rs->recent_cnt = cnt;
+        for (i = 0; i < cnt; i++) {
+                size_t start = sk.cnt;
+
+                scan(recent[i].content, recent[i].content_len, &sk);
+                sk.cnt = start + sort_unique(sk.key + start, sk.cnt - start);
+                rs->recent[i].n = sk.cnt - start;
+        }
+        rs->recent_ids =
+            cm_malloc((sk.cnt ? sk.cnt : 1) * sizeof(*rs->recent_ids));
+        for (i = 0, k = 0; i < cnt; i++) {
+                termset_t *ts = &rs->recent[i];
+                size_t end = k + ts->n;
+
+                ts->ids = rs->recent_ids + ids;
+                for (; k < end; k++) {
+                        long t = term_find(rs->ix, sk.key[k]);
+
+                        ts->sketch |= sketch_bit(sk.key[k]);
+                        if (t >= 0)
+                                rs->recent_ids[ids++] = (uint32_t)t;
+                }
+                ts->id_cnt = (size_t)(rs->recent_ids + ids - ts->ids);
+        }
+        free(sk.key);
+}
+
+cm_recall_search_t *cm_recall_search_new(const cm_recall_index_t *ix,
+                                         const char *query, size_t query_len,
+                                         const cm_message_t *recent,
+                                         size_t recent_cnt)
+{
+        cm_recall_search_t *rs = cm_calloc(1, sizeof(*rs));
+        sink_t qs;
+        size_t q;
+
+        pthread_once(&tables_once, tables_init);
+        rs->ix = ix;
+        if (!ix->cnt || !query)
+                return rs;
+        memset(&qs, 0, sizeof(qs));
+        scan(query, query_len, &qs);
+        q = sort_unique(qs.key, qs.cnt);
+        rs->hits = cm_malloc(ix->cnt * sizeof(*rs->hits));
+        score_hits(rs, qs.key, q);
+        free(qs.key);
+        if (!rs->hit_cnt)
+                return rs;
+        rs->claimed = cm_calloc(ix->cnt, sizeof(*rs->claimed));
+        rs->chosen = cm_malloc(ix->cnt * sizeof(*rs->chosen));
+        rs->mark =
+            cm_calloc(ix->term_cnt ? ix->term_cnt : 1, sizeof(*rs->mark));
+        rs->chunk = 16;
+        recent_sets(rs, recent, recent_cnt);
+        return rs;
+}
+
+size_t cm_recall_search_hits(const cm_recall_search_t *rs)
+{
+        return rs->hit_cnt;
 }
 
 static int other_role(const cm_message_t *a, const cm_message_t *b)
@@ -825,137 +1049,61 @@ static int other_role(const cm_message_t *a, const cm_message_t *b)
 }
 
 /* Forms the unit of hit h into *u; returns 0 when h is skipped. */
-static int unit_form(pick_t *pk, size_t h, double score, cm_recall_unit_t *u)
+static int unit_form(cm_recall_search_t *rs, const hit_t *h,
+                     cm_recall_unit_t *u)
 {
-        const cm_recall_index_t *ix = pk->ix;
+        const cm_recall_index_t *ix = rs->ix;
         const cm_message_t *m = ix->msgs;
-        size_t i;
+        size_t i = h->doc;
 
-        if (pk->claimed[h] || repeats(pk, h))
+        if (rs->claimed[i] || repeats(rs, i))
                 return 0;
-        u->hit = u->first = u->last = h;
-        u->score = score;
-        if (h > 0 && !pk->claimed[h - 1] &&
-            ((ix->flags[h] & F_SHORT) ||
-             (other_role(&m[h - 1], &m[h]) &&
-              (ix->flags[h - 1] & (F_QUESTION | F_SHORT)))) &&
-            !repeats(pk, h - 1))
-                u->first = h - 1;
-        if (h + 1 < ix->cnt && !pk->claimed[h + 1] &&
-            (ix->flags[h] & F_QUESTION) && (ix->flags[h + 1] & F_SHORT) &&
-            other_role(&m[h], &m[h + 1]) && !repeats(pk, h + 1))
-                u->last = h + 1;
+        u->hit = u->first = u->last = i;
+        u->score = h->score;
+        if (i > 0 && !rs->claimed[i - 1] &&
+            ((ix->flags[i] & F_SHORT) ||
+             (other_role(&m[i - 1], &m[i]) &&
+              (ix->flags[i - 1] & (F_QUESTION | F_SHORT)))) &&
+            !repeats(rs, i - 1))
+                u->first = i - 1;
+        if (i + 1 < ix->cnt && !rs->claimed[i + 1] &&
+            (ix->flags[i] & F_QUESTION) && (ix->flags[i + 1] & F_SHORT) &&
+            other_role(&m[i], &m[i + 1]) && !repeats(rs, i + 1))
+                u->last = i + 1;
         for (i = u->first; i <= u->last; i++) {
-                pk->claimed[i] = 1;
-                pk->chosen[pk->chosen_cnt++] = (uint32_t)i;
+                rs->claimed[i] = 1;
+                rs->chosen[rs->chosen_cnt++] = (uint32_t)i;
         }
         return 1;
 }
 
-size_t cm_recall_search(const cm_recall_index_t *ix, const char *query,
-                        size_t query_len, const cm_message_t *recent,
-                        size_t recent_cnt, cm_recall_unit_t *units,
-                        size_t max_units)
+int cm_recall_search_next(cm_recall_search_t *rs, cm_recall_unit_t *unit)
 {
-        sink_t qs, rs;
-        double *score = NULL;
-        uint16_t *matched = NULL;
-        hit_t *hits = NULL;
-        pick_t pk;
-        size_t q, found = 0, hit_cnt = 0, done = 0, unit_cnt = 0, i, j;
-        size_t chunk;
+        while (rs->next < rs->hit_cnt) {
+                if (rs->next == rs->ranked) {
+                        /* Rank the next chunk of the hits left. */
+                        size_t left = rs->hit_cnt - rs->ranked;
+                        size_t k = left < rs->chunk ? left : rs->chunk;
 
-        memset(&qs, 0, sizeof(qs));
-        memset(&rs, 0, sizeof(rs));
-        memset(&pk, 0, sizeof(pk));
-        if (!ix || !ix->cnt || !max_units || !query)
-                goto out;
-        pthread_once(&tables_once, tables_init);
-        scan(query, query_len, &qs);
-        q = sort_unique(qs.h, qs.cnt, NULL);
-        if (!q)
-                goto out;
-
-        /* BM25 over the postings of each query term. */
-        score = cm_calloc(ix->cnt, sizeof(*score));
-        matched = cm_calloc(ix->cnt, sizeof(*matched));
-        hits = cm_malloc(ix->cnt * sizeof(*hits));
-        for (i = 0; i < q; i++) {
-                long t = term_find(ix, qs.h[i]);
-                double df, idf;
-
-                if (t < 0)
-                        continue;
-                found++;
-                df = (double)(ix->post_off[t + 1] - ix->post_off[t]);
-                idf = log(1.0 + ((double)ix->cnt - df + 0.5) / (df + 0.5));
-                for (j = ix->post_off[t]; j < ix->post_off[t + 1]; j++) {
-                        uint32_t doc = ix->post_doc[j];
-                        double tf = ix->post_tf[j];
-
-                        if (!matched[doc]++)
-                                hits[hit_cnt++].doc = doc;
-                        score[doc] += idf * tf * (BM25_K1 + 1.0) /
-                                      (tf + ix->len_factor[doc]);
+                        select_best(rs->hits + rs->ranked, left, k);
+                        rs->ranked += k;
+                        rs->chunk *= 2;
                 }
+                if (unit_form(rs, &rs->hits[rs->next++], unit))
+                        return 1;
         }
-        for (i = 0; i < hit_cnt; i++) {
-                uint32_t doc = hits[i].doc;
-                double coord = found > 1 ? COORD * (matched[doc] - 1) /
-                                               (double)(found - 1)
-                                         : 0.0;
+        return 0;
+}
 
-                hits[i].score = score[doc] * (1.0 + coord);
-        }
-        if (!hit_cnt)
-                goto out;
-
-        /* The recent messages' term sets, for the repeats. */
-        pk.ix = ix;
-        pk.claimed = cm_calloc(ix->cnt, sizeof(*pk.claimed));
-        pk.chosen = cm_malloc(ix->cnt * sizeof(*pk.chosen));
-        pk.recent = cm_calloc(recent_cnt ? recent_cnt : 1, sizeof(*pk.recent));
-        for (i = 0; i < recent_cnt; i++) {
-                size_t start = rs.cnt, n;
-
-                n = scan(recent[i].content, recent[i].content_len, &rs);
-                if (n)
-                        rs.cnt = start + sort_unique(rs.h + start, n, NULL);
-                pk.recent[i].n = rs.cnt - start;
-        }
-        /* rs.h is final now: point into it. */
-        for (i = 0, j = 0; i < recent_cnt; j += pk.recent[i++].n) {
-                if (!pk.recent[i].n)
-                        continue;
-                pk.recent[i].h = rs.h + j;
-                pk.recent[i].sketch = sketch_of(pk.recent[i].h, pk.recent[i].n);
-        }
-        pk.recent_cnt = recent_cnt;
-
-        /* Units in rank order; the hits are ranked a chunk at a time, as
-         * far as the units need them. */
-        chunk = max_units + 8;
-        while (unit_cnt < max_units && done < hit_cnt) {
-                size_t k = hit_cnt - done < chunk ? hit_cnt - done : chunk;
-
-                select_best(hits + done, hit_cnt - done, k);
-                for (i = done; i < done + k && unit_cnt < max_units; i++) {
-                        if (unit_form(&pk, hits[i].doc, hits[i].score,
-                                      &units[unit_cnt]))
-                                unit_cnt++;
-                }
-                done += k;
-                chunk *= 2;
-        }
-
-out:
-        free(qs.h);
-        free(rs.h);
-        free(score);
-        free(matched);
-        free(hits);
-        free(pk.claimed);
-        free(pk.chosen);
-        free(pk.recent);
-        return unit_cnt;
+void cm_recall_search_destroy(cm_recall_search_t *rs)
+{
+        if (!rs)
+                return;
+        free(rs->hits);
+        free(rs->claimed);
+        free(rs->chosen);
+        free(rs->recent);
+        free(rs->recent_ids);
+        free(rs->mark);
+        free(rs);
 }

@@ -36,8 +36,8 @@
  * search: a hit that is one is skipped, a neighbour that is one is left
  * out.
  *
- * An index is immutable once built: any number of threads may search it
- * at once.
+ * An index changes only through cm_recall_index_extend(): any number of
+ * threads may search it at once, none while it is extended.
  */
 #ifndef CM_RECALL_H
 #define CM_RECALL_H
@@ -71,6 +71,18 @@ typedef struct cm_recall_unit {
  */
 cm_recall_index_t *cm_recall_index_new(const cm_message_t *msgs, size_t cnt);
 
+/*
+ * Indexes the candidates that were added at the end: msgs[0..cnt) are the
+ * candidates now, the first cm_recall_index_count(ix) of them the ones
+ * already indexed (the same messages, the array possibly moved). The index
+ * keeps msgs from now on. Costs what indexing the new ones costs, so that
+ * a caller that caches the index of a session pays only for the messages
+ * that joined it. When cnt is below the count (the oldest candidates went),
+ * the index is built anew. Not while the index is searched. Cannot fail.
+ */
+void cm_recall_index_extend(cm_recall_index_t *ix, const cm_message_t *msgs,
+                            size_t cnt);
+
 /* Frees the index (not the messages). Accepts NULL. */
 void cm_recall_index_destroy(cm_recall_index_t *ix);
 
@@ -79,21 +91,35 @@ void cm_recall_index_destroy(cm_recall_index_t *ix);
 size_t cm_recall_index_count(const cm_recall_index_t *ix);
 const cm_message_t *cm_recall_index_msgs(const cm_recall_index_t *ix);
 
+/* A search in progress: its units, best first, one at a time. */
+typedef struct cm_recall_search cm_recall_search_t;
+
 /*
- * Ranks the candidates against query[0..query_len) (any bytes; invalid
- * UTF-8 separates words) and writes up to max_units units, best first, to
- * units. recent[0..recent_cnt) are the messages already in the context
- * (may be NULL when recent_cnt is 0): their near-repeats are left out.
- * Ranking: BM25 (k1 1.2, b 0.75) with IDF and the average length from the
- * candidates, times a small bonus for each further distinct query term
- * matched; ties go to the newer hit. Returns the number of units written:
- * 0 when nothing matches (a query of stop words only, an empty index).
- * Cannot fail.
+ * Ranks the candidates of ix against query[0..query_len) (any bytes;
+ * invalid UTF-8 separates words). recent[0..recent_cnt) are the messages
+ * already in the context (may be NULL when recent_cnt is 0): their
+ * near-repeats are left out. Ranking: BM25 (k1 1.2, b 0.75) with IDF and
+ * the average length from the candidates, times a small bonus for each
+ * further distinct query term matched; ties go to the newer hit. The
+ * search reads ix and recent until destroyed; it ranks and forms units
+ * lazily, as cm_recall_search_next() asks for them. Destroy with
+ * cm_recall_search_destroy(). Cannot fail (out of memory aborts).
  */
-size_t cm_recall_search(const cm_recall_index_t *ix, const char *query,
-                        size_t query_len, const cm_message_t *recent,
-                        size_t recent_cnt, cm_recall_unit_t *units,
-                        size_t max_units);
+cm_recall_search_t *cm_recall_search_new(const cm_recall_index_t *ix,
+                                         const char *query, size_t query_len,
+                                         const cm_message_t *recent,
+                                         size_t recent_cnt);
+
+/* The number of hits: candidates sharing a term with the query (0 for a
+ * query of stop words only, or an empty index). Cannot fail. */
+size_t cm_recall_search_hits(const cm_recall_search_t *rs);
+
+/* Writes the next unit, in rank order, to *unit and returns 1; returns 0
+ * when there is none left. Cannot fail. */
+int cm_recall_search_next(cm_recall_search_t *rs, cm_recall_unit_t *unit);
+
+/* Frees the search. Accepts NULL. */
+void cm_recall_search_destroy(cm_recall_search_t *rs);
 
 /* Appends the terms of text[0..len), as the index and the search see them,
  * to out, each followed by one space (stems, in text order, repeats
