@@ -1060,10 +1060,15 @@ static int unit_form(cm_recall_search_t *rs, const hit_t *h,
                 return 0;
         u->hit = u->first = u->last = i;
         u->score = h->score;
+        /* A short hit, or an answer (a hit that is no question) to a
+         * question by the other role, or to a turn without a term ("And
+         * you", "How so"). */
         if (i > 0 && !rs->claimed[i - 1] &&
             ((ix->flags[i] & F_SHORT) ||
-             (other_role(&m[i - 1], &m[i]) &&
-              (ix->flags[i - 1] & (F_QUESTION | F_SHORT)))) &&
+             (!(ix->flags[i] & F_QUESTION) && other_role(&m[i - 1], &m[i]) &&
+              ((ix->flags[i - 1] & F_QUESTION) ||
+               ((ix->flags[i - 1] & F_SHORT) &&
+                ix->off[i] == ix->off[i - 1])))) &&
             !repeats(rs, i - 1))
                 u->first = i - 1;
         if (i + 1 < ix->cnt && !rs->claimed[i + 1] &&

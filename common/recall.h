@@ -24,9 +24,10 @@
  * A hit is a candidate sharing at least one term with the query. Hits come
  * back as units, in rank order: the hit and the neighbours its meaning
  * depends on, a contiguous run of candidates:
- * - an answer brings the question before it: the previous message, by the
- *   other role, when it ends with '?' (spaces, closing quotes and brackets
- *   and emoji aside) or is short;
+ * - an answer (a hit that is no question) brings the question before it:
+ *   the previous message, by the other role, when it ends with '?'
+ *   (spaces, closing quotes and brackets and emoji aside) or is short
+ *   without a single term ("And you", "How so");
  * - a short hit ("Yes, Paris!") brings the message before it;
  * - a question hit brings a short answer right after it, by the other role.
  * Short: at most CM_RECALL_SHORT_TERMS terms and CM_RECALL_SHORT_BYTES
