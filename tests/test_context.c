@@ -949,6 +949,7 @@ static void test_recall_recency(void **state)
 
         /* A query of words the session never used: the same. */
         in.max_tokens = base.tokens + 30;
+        cm_context_out_release(&base);
         build(&in, &base);
         assert_true(base.recalled_cnt > 0 && base.recalled_cnt < 10);
         in.query = "zeppelin";
