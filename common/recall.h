@@ -29,7 +29,9 @@
  *   (spaces, closing quotes and brackets and emoji aside) or is short
  *   without a single term ("And you", "How so");
  * - a short hit ("Yes, Paris!") brings the message before it;
- * - a question hit brings a short answer right after it, by the other role.
+ * - a question hit brings the answer right after it: the next message, by
+ *   the other role, whatever its length (what the question asked for is
+ *   there).
  * Short: at most CM_RECALL_SHORT_TERMS terms and CM_RECALL_SHORT_BYTES
  * bytes. No candidate is in two units, and no unit holds a near-repeat
  * (term sets with a Jaccard similarity of at least 0.8) of a message

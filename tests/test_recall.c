@@ -278,7 +278,7 @@ static void test_neighbours(void **state)
             /* 2, 3: a short hit brings its predecessor, same role. */
             fixture_msg(U, "We could not decide where to spend the holidays."),
             fixture_msg(U, "Porto, finally!"),
-            /* 4, 5: a question hit brings a short answer. */
+            /* 4, 5: a question hit brings the answer. */
             fixture_msg(A, "Does your sister still live in Berlin?"),
             fixture_msg(U, "Yes, she does."),
             /* 6, 7: a long statement brings nothing. */
@@ -324,16 +324,13 @@ static void test_neighbours(void **state)
         assert_int_equal(units[0].hit, 11);
         assert_int_equal(units[0].first, 11);
 
-        /* No candidate is in two units: the question ranks first (two
-         * terms), so the answer comes alone. */
+        /* A question hit brings its answer, long as it is; no candidate
+         * is in two units: the answer, a hit too, comes no more. */
         assert_int_equal(search(ix, "favourite book dune", NULL, 0, units, 4),
-                         2);
+                         1);
         assert_int_equal(units[0].hit, 0);
         assert_int_equal(units[0].first, 0);
-        assert_int_equal(units[0].last, 0);
-        assert_int_equal(units[1].hit, 1);
-        assert_int_equal(units[1].first, 1);
-        assert_int_equal(units[1].last, 1);
+        assert_int_equal(units[0].last, 1);
         cm_recall_index_destroy(ix);
 }
 
