@@ -105,40 +105,30 @@ static void line_render(const cm_message_t *msg, cm_buf_t *b)
         cm_buf_add(b, msg->content, msg->content_len);
 }
 
-/* Appends "[YYYY-MM-DD] ", the UTC date of ts (ms since the epoch, any
- * sign), to b: the proleptic Gregorian calendar from the day count
- * (H. Hinnant's civil_from_days), no locale, no time zone. */
+/* Appends "[YYYY-MM-DD] ", the UTC date of ts (cm_recall_date), to b. */
 static void date_render(int64_t ts, cm_buf_t *b)
 {
-        int64_t days = ts / 86400000 - (ts % 86400000 < 0);
-        int64_t z = days + 719468;
-        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-        int64_t doe = z - era * 146097;
-        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        int64_t mp = (5 * doy + 2) / 153;
-        int64_t d = doy - (153 * mp + 2) / 5 + 1;
-        int64_t m = mp < 10 ? mp + 3 : mp - 9;
-        int64_t y = yoe + era * 400 + (m <= 2);
-        char out[40];
+        int64_t y;
+        int m, d;
+        char out[16];
 
-        if (y >= 0 && y <= 9999) {
-                /* The common case, without printf: one per recalled line,
-                 * twice per build. */
-                memcpy(out, "[0000-00-00] ", 13);
-                out[1] = (char)('0' + y / 1000);
-                out[2] = (char)('0' + y / 100 % 10);
-                out[3] = (char)('0' + y / 10 % 10);
-                out[4] = (char)('0' + y % 10);
-                out[6] = (char)('0' + m / 10);
-                out[7] = (char)('0' + m % 10);
-                out[9] = (char)('0' + d / 10);
-                out[10] = (char)('0' + d % 10);
-                cm_buf_add(b, out, 13);
+        cm_recall_date(ts, &y, &m, &d);
+        if (y < 0 || y > 9999) {
+                cm_buf_addf(b, "[%04lld-%02d-%02d] ", (long long)y, m, d);
                 return;
         }
-        cm_buf_addf(b, "[%04lld-%02lld-%02lld] ", (long long)y, (long long)m,
-                    (long long)d);
+        /* The common case, without printf: one per recalled line, twice
+         * per build. */
+        memcpy(out, "[0000-00-00] ", 13);
+        out[1] = (char)('0' + y / 1000);
+        out[2] = (char)('0' + y / 100 % 10);
+        out[3] = (char)('0' + y / 10 % 10);
+        out[4] = (char)('0' + y % 10);
+        out[6] = (char)('0' + m / 10);
+        out[7] = (char)('0' + m % 10);
+        out[9] = (char)('0' + d / 10);
+        out[10] = (char)('0' + d % 10);
+        cm_buf_add(b, out, 13);
 }
 
 /* Appends the line of a recalled message: its date when known, then as

@@ -151,32 +151,12 @@ static const char *const stop_words[] = {
 #define STOP_WORD_MAX 16   /* no stop word is longer */
 
 static uint64_t stop_table[STOP_SLOTS]; /* keys; 0: empty */
+
+static const char *const month_names[] = {
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December"};
+static uint64_t month_key[12]; /* their terms' keys */
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-
-static void tables_init(void)
-{
-        size_t i;
-
-        for (i = 0; i < 10; i++) {
-                fold['0' + i] = (unsigned char)('0' + i);
-                kind['0' + i] = K_DIGIT;
-        }
-        for (i = 0; i < 26; i++) {
-                fold['a' + i] = fold['A' + i] = (unsigned char)('a' + i);
-                kind['a' + i] = kind['A' + i] = K_LETTER;
-        }
-        for (i = 0; i < 256; i++)
-                ctab[i] = (uint16_t)(fold[i] | kind[i] << 8);
-        for (i = 0; i < STOP_CNT; i++) {
-                uint64_t key = word_key(stop_words[i], strlen(stop_words[i]));
-                size_t slot;
-
-                for (slot = key & (STOP_SLOTS - 1); stop_table[slot];
-                     slot = (slot + 1) & (STOP_SLOTS - 1))
-                        ;
-                stop_table[slot] = key;
-        }
-}
 
 /* Whether key is that of a stop word. */
 static int is_stop(uint64_t key)
@@ -294,7 +274,7 @@ static void sink_add(sink_t *sk, const char *w, size_t n, uint64_t key)
                 sk->key = cm_realloc(sk->key, sk->cap * sizeof(*sk->key));
         }
         sk->key[sk->cnt++] = key;
-        if (sk->text) {
+        if (sk->text && w) {
                 cm_buf_add(sk->text, w, n);
                 cm_buf_add(sk->text, " ", 1);
         }
@@ -467,6 +447,39 @@ static size_t scan(const char *text, size_t len, sink_t *sk)
         return sk->cnt - before;
 }
 
+static void tables_init(void)
+{
+        size_t i;
+
+        for (i = 0; i < 10; i++) {
+                fold['0' + i] = (unsigned char)('0' + i);
+                kind['0' + i] = K_DIGIT;
+        }
+        for (i = 0; i < 26; i++) {
+                fold['a' + i] = fold['A' + i] = (unsigned char)('a' + i);
+                kind['a' + i] = kind['A' + i] = K_LETTER;
+        }
+        for (i = 0; i < 256; i++)
+                ctab[i] = (uint16_t)(fold[i] | kind[i] << 8);
+        for (i = 0; i < STOP_CNT; i++) {
+                uint64_t key = word_key(stop_words[i], strlen(stop_words[i]));
+                size_t slot;
+
+                for (slot = key & (STOP_SLOTS - 1); stop_table[slot];
+                     slot = (slot + 1) & (STOP_SLOTS - 1))
+                        ;
+                stop_table[slot] = key;
+        }
+        for (i = 0; i < 12; i++) {
+                sink_t sk;
+
+                memset(&sk, 0, sizeof(sk));
+                scan(month_names[i], strlen(month_names[i]), &sk);
+                month_key[i] = sk.key[0];
+                free(sk.key);
+        }
+}
+
 size_t cm_recall_normalize(const char *text, size_t len, cm_buf_t *out)
 {
         sink_t sk;
@@ -499,6 +512,7 @@ struct cm_recall_index {
          * in text order, with their counts tf[]; its length in terms; the
          * sketch of its term set (bit key >> 58 of each term); flags. */
         uint32_t *off;
+        uint32_t *distinct; /* of the content's terms, the first ids */
         uint32_t *len;
         uint64_t *sketch;
         uint8_t *flags;
@@ -617,17 +631,21 @@ static void docs_reserve(cm_recall_index_t *ix, size_t cnt)
                 ix->cap *= 2;
         ix->off = cm_realloc(ix->off, (ix->cap + 1) * sizeof(*ix->off));
         ix->len = cm_realloc(ix->len, ix->cap * sizeof(*ix->len));
+        ix->distinct =
+            cm_realloc(ix->distinct, ix->cap * sizeof(*ix->distinct));
         ix->sketch = cm_realloc(ix->sketch, ix->cap * sizeof(*ix->sketch));
         ix->flags = cm_realloc(ix->flags, ix->cap * sizeof(*ix->flags));
 }
 
-/* Indexes candidate ix->cnt, msg, whose terms are keys[0..n). */
+/* Indexes candidate ix->cnt, msg, whose terms are keys[0..n): those of
+ * its content, keys[0..content_n), then those of its date. */
 static void doc_add(cm_recall_index_t *ix, const cm_message_t *msg,
-                    const uint64_t *keys, size_t n)
+                    const uint64_t *keys, size_t n, size_t content_n)
 {
         size_t i = ix->cnt, d = ix->off[i], j;
         uint64_t sketch = 0;
 
+        ix->distinct[i] = 0;
         if (d + n > ix->occ_cap) {
                 while (d + n > ix->occ_cap)
                         ix->occ_cap *= 2;
@@ -648,14 +666,17 @@ static void doc_add(cm_recall_index_t *ix, const cm_message_t *msg,
                 ix->df[t]++;
                 ix->terms[d] = t;
                 ix->tf[d] = 1;
-                sketch |= sketch_bit(keys[j]);
+                if (j < content_n) {
+                        sketch |= sketch_bit(keys[j]);
+                        ix->distinct[i]++;
+                }
                 d++;
         }
         ix->off[i + 1] = (uint32_t)d;
         ix->len[i] = (uint32_t)n;
         ix->sketch[i] = sketch;
         ix->flags[i] = 0;
-        if (n <= CM_RECALL_SHORT_TERMS &&
+        if (content_n <= CM_RECALL_SHORT_TERMS &&
             msg->content_len <= CM_RECALL_SHORT_BYTES)
                 ix->flags[i] |= F_SHORT;
         if (ends_question(msg->content, msg->content_len))
@@ -668,6 +689,7 @@ static void doc_add(cm_recall_index_t *ix, const cm_message_t *msg,
 static void index_reset(cm_recall_index_t *ix)
 {
         free(ix->off);
+        free(ix->distinct);
         free(ix->len);
         free(ix->sketch);
         free(ix->flags);
@@ -682,6 +704,7 @@ static void index_reset(cm_recall_index_t *ix)
         ix->cap = 64;
         ix->off = cm_calloc(ix->cap + 1, sizeof(*ix->off));
         ix->len = cm_malloc(ix->cap * sizeof(*ix->len));
+        ix->distinct = cm_malloc(ix->cap * sizeof(*ix->distinct));
         ix->sketch = cm_malloc(ix->cap * sizeof(*ix->sketch));
         ix->flags = cm_malloc(ix->cap * sizeof(*ix->flags));
         ix->occ_cap = 1024;
@@ -694,6 +717,48 @@ static void index_reset(cm_recall_index_t *ix)
         ix->df = cm_malloc(ix->term_cap * sizeof(*ix->df));
         ix->last_doc = cm_malloc(ix->term_cap * sizeof(*ix->last_doc));
         ix->last_pos = cm_malloc(ix->term_cap * sizeof(*ix->last_pos));
+}
+
+void cm_recall_date(int64_t ts, int64_t *year, int *month, int *day)
+{
+        int64_t days = ts / 86400000 - (ts % 86400000 < 0);
+        int64_t z = days + 719468;
+        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+        int64_t doe = z - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        int64_t mp = (5 * doy + 2) / 153;
+
+        *day = (int)(doy - (153 * mp + 2) / 5 + 1);
+        *month = (int)(mp < 10 ? mp + 3 : mp - 9);
+        *year = yoe + era * 400 + (*month <= 2);
+}
+
+/*
+ * Adds the terms of the date of ts, when known, to sk: its month's name
+ * and its year, as the words "July" and "2022" give them, so that a
+ * question about "July 2022" finds what was said then, as the context
+ * shows it ("[2022-07-09] ..."). Not the day: a bare number in a query is
+ * more often a count than a day. Not among the terms that make two
+ * messages repeats of each other.
+ */
+static void date_terms(int64_t ts, sink_t *sk)
+{
+        int64_t year;
+        int month, day;
+        char digits[4];
+
+        if (!ts)
+                return;
+        cm_recall_date(ts, &year, &month, &day);
+        if (year < 1000 || year > 9999)
+                return;
+        sink_add(sk, NULL, 0, month_key[month - 1]);
+        digits[0] = (char)('0' + year / 1000);
+        digits[1] = (char)('0' + year / 100 % 10);
+        digits[2] = (char)('0' + year / 10 % 10);
+        digits[3] = (char)('0' + year % 10);
+        sink_add(sk, NULL, 0, word_key(digits, 4));
 }
 
 cm_recall_index_t *cm_recall_index_new(const cm_message_t *msgs, size_t cnt)
@@ -718,9 +783,12 @@ void cm_recall_index_extend(cm_recall_index_t *ix, const cm_message_t *msgs,
         docs_reserve(ix, cnt);
         memset(&sk, 0, sizeof(sk));
         for (i = ix->cnt; i < cnt; i++) {
+                size_t content_n;
+
                 sk.cnt = 0;
-                scan(msgs[i].content, msgs[i].content_len, &sk);
-                doc_add(ix, &msgs[i], sk.key, sk.cnt);
+                content_n = scan(msgs[i].content, msgs[i].content_len, &sk);
+                date_terms(msgs[i].ts, &sk);
+                doc_add(ix, &msgs[i], sk.key, sk.cnt, content_n);
         }
         free(sk.key);
 }
@@ -730,6 +798,7 @@ void cm_recall_index_destroy(cm_recall_index_t *ix)
         if (!ix)
                 return;
         free(ix->off);
+        free(ix->distinct);
         free(ix->len);
         free(ix->sketch);
         free(ix->flags);
@@ -788,7 +857,7 @@ static termset_t doc_set(const cm_recall_index_t *ix, size_t i)
         termset_t ts;
 
         ts.ids = ix->terms + ix->off[i];
-        ts.n = ts.id_cnt = ix->off[i + 1] - ix->off[i];
+        ts.n = ts.id_cnt = ix->distinct[i];
         ts.sketch = ix->sketch[i];
         return ts;
 }

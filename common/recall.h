@@ -21,6 +21,10 @@
  * "hike"/"hiking", "party"/"parties", "movie"/"movies". Stems are keys,
  * not words ("hiking" is "hik").
  *
+ * A candidate whose ts is known also has the terms of its date's month
+ * and year ("July", "2022"), for the questions that name a time; they
+ * count for ranking, not for repeats.
+ *
  * A hit is a candidate sharing at least one term with the query. Hits come
  * back as units, in rank order: the hit and the neighbours its meaning
  * depends on, a contiguous run of candidates:
@@ -123,6 +127,11 @@ int cm_recall_search_next(cm_recall_search_t *rs, cm_recall_unit_t *unit);
 
 /* Frees the search. Accepts NULL. */
 void cm_recall_search_destroy(cm_recall_search_t *rs);
+
+/* The UTC calendar date of ts (ms since the epoch, any sign; the
+ * proleptic Gregorian calendar): what the context prints before a recalled
+ * message and what recall indexes of it. Cannot fail. */
+void cm_recall_date(int64_t ts, int64_t *year, int *month, int *day);
 
 /* Appends the terms of text[0..len), as the index and the search see them,
  * to out, each followed by one space (stems, in text order, repeats

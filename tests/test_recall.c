@@ -369,6 +369,44 @@ static void test_repeats(void **state)
         cm_recall_index_destroy(ix);
 }
 
+/* A message's date gives it the terms of its month and year; they do not
+ * make repeats differ. */
+static void test_date_terms(void **state)
+{
+        cm_message_t m[] = {
+            fixture_msg(U, "We signed the lease for the flat."),
+            fixture_msg(U, "We signed the lease for the flat."),
+            fixture_msg(U, "Nothing much happened with the flat."),
+            fixture_msg(A, "July is warm in Lisbon."),
+        };
+        cm_recall_index_t *ix;
+        cm_recall_unit_t units[4];
+        int64_t y;
+        int mo, d;
+
+        (void)state;
+        m[0].ts = 1657324800000LL; /* 2022-07-09 */
+        m[1].ts = 1668000000000LL; /* 2022-11-09 */
+        m[2].ts = 1657411200000LL; /* 2022-07-10 */
+        cm_recall_date(m[0].ts, &y, &mo, &d);
+        assert_true(y == 2022 && mo == 7 && d == 9);
+        cm_recall_date(-1, &y, &mo, &d);
+        assert_true(y == 1969 && mo == 12 && d == 31);
+        ix = cm_recall_index_new(m, COUNT(m));
+        /* "July 2022": the turns of July 2022 first (month and year), then
+         * the one that says "July"; the November signing repeats the July
+         * one. */
+        assert_int_equal(
+            search(ix, "What did we sign in July 2022?", NULL, 0, units, 4), 3);
+        assert_int_equal(units[0].hit, 0); /* sign, July, 2022 */
+        assert_int_equal(units[1].hit, 2); /* July, 2022 */
+        assert_int_equal(units[2].hit, 3); /* July */
+        /* The lease, signed twice months apart: one repeat of the other. */
+        assert_int_equal(search(ix, "lease", NULL, 0, units, 4), 1);
+        assert_int_equal(units[0].hit, 1);
+        cm_recall_index_destroy(ix);
+}
+
 static void test_index_extend(void **state)
 {
         size_t cnt, i, n1, n2, k;
@@ -462,6 +500,7 @@ int main(void)
             cmocka_unit_test(test_rank_ties_newer),
             cmocka_unit_test(test_neighbours),
             cmocka_unit_test(test_repeats),
+            cmocka_unit_test(test_date_terms),
             cmocka_unit_test(test_index_extend),
             cmocka_unit_test(test_nothing),
         };
