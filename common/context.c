@@ -454,9 +454,10 @@ static int unit_cost(recall_t *rc, const cm_recall_unit_t *u, int left)
 /*
  * Takes units in order while they fit room: those of search, or with
  * search NULL each candidate alone, newest first. A unit that does not fit
- * is skipped; RECALL_MAX_SKIPS in a row end the search.
+ * is skipped; RECALL_MAX_SKIPS in a row end the search. Returns how many
+ * units were tried.
  */
-static void recall_take(recall_t *rc, cm_recall_search_t *search, int room)
+static size_t recall_take(recall_t *rc, cm_recall_search_t *search, int room)
 {
         size_t k, skips = 0, i;
 
@@ -484,6 +485,7 @@ static void recall_take(recall_t *rc, cm_recall_search_t *search, int room)
                 for (i = u.first; i <= u.last; i++)
                         rc->taken[i] = 1;
         }
+        return k;
 }
 
 /* Lists the candidates taken, chronological, as the plan's section. */
@@ -599,7 +601,13 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
         rc.taken = cm_calloc(rc.cnt, sizeof(*rc.taken));
         rc.units = cm_malloc(rc.cnt * sizeof(*rc.units));
         rc.chrono = cm_malloc(rc.cnt * sizeof(*rc.chrono));
-        recall_take(&rc, hit_cnt ? search : NULL, room);
+        if (!hit_cnt || !recall_take(&rc, search, room)) {
+                /* No query, or nothing it matches that is no repeat: the
+                 * newest earlier messages, in the room left. */
+                cap_at = 0;
+                room = slack - head - reserve;
+                recall_take(&rc, NULL, room);
+        }
         if (!rc.unit_cnt)
                 goto out;
         recall_chrono(&rc);
@@ -610,9 +618,11 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
         need = head + rc.used - rc.line[last] +
                line_tokens(&rc, last, in->msg_cnt ? "\n\n" : "") - slack;
         if (need > 0 && cap_at > 0) {
+                int cost;
+
                 /* Trim the summary from its start, only as far as need. */
                 at = summary_fit(&rc, sum, sum_len, starts, start_cnt, 1,
-                                 cap_at, kept_cost - need, &cap_cost);
+                                 cap_at, kept_cost - need, &cost);
                 pl->summary = sum + (at < start_cnt ? starts[at] : sum_len);
                 pl->summary_len = (size_t)(sum + sum_len - pl->summary);
         }
@@ -651,7 +661,10 @@ out:
                                      &in->earlier[pl->recall[i]], 0, 0);
                 out->recalled_cnt = pl->recall_cnt;
         }
-        pl->recall = NULL; /* rc.chrono is freed below */
+        /* The text has the section; the plan, whose list goes with rc,
+         * no longer. */
+        pl->recall = NULL;
+        pl->recall_cnt = 0;
         cm_recall_search_destroy(search);
         cm_recall_index_destroy(built);
         free(starts);

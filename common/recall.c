@@ -1124,6 +1124,17 @@ static int other_role(const cm_message_t *a, const cm_message_t *b)
         return a->role != b->role;
 }
 
+/* Whether the message after question i is its answer, free to come
+ * along: by the other role, in no unit yet, no repeat. */
+static int answer_follows(cm_recall_search_t *rs, size_t i)
+{
+        const cm_recall_index_t *ix = rs->ix;
+
+        return i + 1 < ix->cnt && !rs->claimed[i + 1] &&
+               other_role(&ix->msgs[i], &ix->msgs[i + 1]) &&
+               !repeats(rs, i + 1);
+}
+
 /* Forms the unit of hit h into *u; returns 0 when h is skipped. */
 static int unit_form(cm_recall_search_t *rs, const hit_t *h,
                      cm_recall_unit_t *u)
@@ -1132,10 +1143,18 @@ static int unit_form(cm_recall_search_t *rs, const hit_t *h,
         const cm_message_t *m = ix->msgs;
         size_t i = h->doc;
 
-        if (rs->claimed[i] || repeats(rs, i))
+        if (rs->claimed[i])
                 return 0;
-        u->hit = u->first = u->last = i;
         u->score = h->score;
+        if (repeats(rs, i)) {
+                /* A question asked again (the newest user message, say):
+                 * the answer it had is still worth recalling, alone. */
+                if (!(ix->flags[i] & F_QUESTION) || !answer_follows(rs, i))
+                        return 0;
+                u->hit = u->first = u->last = i + 1;
+                goto claim;
+        }
+        u->hit = u->first = u->last = i;
         /* A short hit, or an answer (a hit that is no question) to a
          * question by the other role, or to a turn without a term ("And
          * you", "How so"). */
@@ -1143,8 +1162,7 @@ static int unit_form(cm_recall_search_t *rs, const hit_t *h,
             ((ix->flags[i] & F_SHORT) ||
              (!(ix->flags[i] & F_QUESTION) && other_role(&m[i - 1], &m[i]) &&
               ((ix->flags[i - 1] & F_QUESTION) ||
-               ((ix->flags[i - 1] & F_SHORT) &&
-                ix->off[i] == ix->off[i - 1])))) &&
+               ((ix->flags[i - 1] & F_SHORT) && !ix->distinct[i - 1])))) &&
             !repeats(rs, i - 1))
                 u->first = i - 1;
         /* A question hit, the answer after it by the other role: what
@@ -1152,10 +1170,9 @@ static int unit_form(cm_recall_search_t *rs, const hit_t *h,
          * long two-person conversations, bringing it even when long
          * keeps the answer to 7 to 10% more questions at 500 to 2000
          * tokens than bringing only a short one.) */
-        if (i + 1 < ix->cnt && !rs->claimed[i + 1] &&
-            (ix->flags[i] & F_QUESTION) && other_role(&m[i], &m[i + 1]) &&
-            !repeats(rs, i + 1))
+        if ((ix->flags[i] & F_QUESTION) && answer_follows(rs, i))
                 u->last = i + 1;
+claim:
         for (i = u->first; i <= u->last; i++) {
                 rs->claimed[i] = 1;
                 rs->chosen[rs->chosen_cnt++] = (uint32_t)i;

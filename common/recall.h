@@ -41,7 +41,8 @@
  * (term sets with a Jaccard similarity of at least 0.8) of a message
  * already in a better unit or of one of the recent messages given to the
  * search: a hit that is one is skipped, a neighbour that is one is left
- * out.
+ * out; but a question asked again (a repeat of the newest user message,
+ * say) still brings the answer it had, alone.
  *
  * An index changes only through cm_recall_index_extend(): any number of
  * threads may search it at once, none while it is extended.
@@ -63,7 +64,8 @@ typedef struct cm_recall_index cm_recall_index_t;
 /* One unit of a search: msgs[first..last] (chronological, first <= hit <=
  * last), the hit and the neighbours it brings. */
 typedef struct cm_recall_unit {
-        size_t hit;   /* the candidate that matched the query */
+        size_t hit;   /* the candidate that matched the query (for a
+                         question asked again, its answer) */
         size_t first; /* the unit's first candidate */
         size_t last;  /* and its last, inclusive */
         double score; /* the hit's score, > 0; higher ranks first */

@@ -947,7 +947,8 @@ static void test_recall_recency(void **state)
         }
         assert_int_equal(last, 10);
 
-        /* A query of words the session never used: the same. */
+        /* A query of words the session never used, or that only
+         * repeats match: the same. */
         in.max_tokens = base.tokens + 30;
         cm_context_out_release(&base);
         build(&in, &base);
@@ -956,6 +957,16 @@ static void test_recall_recency(void **state)
         build(&in, &out);
         assert_string_equal(out.text, base.text);
         cm_context_out_release(&out);
+        text[0][0] = '\0';
+        strcat(text[0], "Thanks for listening.");
+        earlier[0].content_len = strlen(text[0]);
+        in.query = "thanks for listening";
+        in.summary_max_tokens = 1;
+        build(&in, &out);
+        assert_string_equal(out.text, base.text);
+        assert_string_equal(out.summary, base.summary);
+        cm_context_out_release(&out);
+        in.summary_max_tokens = 0;
         in.query = "";
         build(&in, &out);
         assert_string_equal(out.text, base.text);

@@ -361,6 +361,27 @@ static void test_repeats(void **state)
         assert_int_equal(units[0].hit, 3); /* the newest of the repeats */
         assert_int_equal(n, 3);            /* with 1 and 4 */
 
+        /* A question asked again: not itself, but the answer it had. */
+        {
+                cm_message_t q[] = {
+                    fixture_msg(U, "What was the name of the vet in Lyon?"),
+                    fixture_msg(A, "It was Dr. Martin, near the station."),
+                    fixture_msg(A, "Anything else about Lyon?"),
+                };
+                const cm_message_t again[] = {
+                    fixture_msg(U, "What was the name of that vet in Lyon?"),
+                };
+                cm_recall_index_t *qx = cm_recall_index_new(q, COUNT(q));
+
+                assert_int_equal(
+                    search(qx, again[0].content, again, 1, units, 8), 2);
+                assert_int_equal(units[0].hit, 1);
+                assert_int_equal(units[0].first, 1);
+                assert_int_equal(units[0].last, 1);
+                assert_int_equal(units[1].hit, 2); /* "Lyon" */
+                cm_recall_index_destroy(qx);
+        }
+
         /* A repeat of a recent message is not recalled. */
         assert_int_equal(search(ix, "Luna and the snow", NULL, 0, units, 8), 1);
         assert_int_equal(units[0].hit, 5);
