@@ -30,18 +30,19 @@
  * the marker "[…] ". The text is always valid UTF-8.
  *
  * Earlier messages (recall) only take what is left: recent messages, the
- * profile and the summary up to summary_max_tokens come first, the
- * recalled messages next, and the summary beyond summary_max_tokens last.
- * With a query, the candidates that match it (recall.h) are taken in rank
- * order, a hit with its neighbours as one unit, skipping a unit that does
- * not fit and trying the next ones (up to 8 skips in a row); the summary
- * is trimmed towards summary_max_tokens only as far as the units taken
- * need. Without a query, or when nothing matches it, the newest earlier
- * messages fill the room left, newest first, with the same skipping, so
- * that the context holds at least what the last tokens of the history
- * would. Nothing is recalled when the budget did not keep every recent
- * message whole with the profile. Without candidates the text is exactly
- * what it was before recall existed.
+ * profile and the summary up to summary_max_tokens (all of it when that is
+ * 0) come first, the recalled messages next, and the summary beyond
+ * summary_max_tokens last. With a query, the candidates that match it
+ * (recall.h) are taken in rank order, a hit with its neighbours as one
+ * unit, skipping a unit that does not fit and trying the next ones (up to
+ * 8 skips in a row); the summary is trimmed towards summary_max_tokens
+ * only as far as the units taken need. Without a query, or when nothing
+ * but repeats of the recent messages matches it, the newest earlier
+ * messages fill the room left after the whole summary, newest first, with
+ * the same skipping: what the last tokens of the history would hold.
+ * Nothing is recalled when the budget did not keep every recent message
+ * whole with the profile. Without candidates the text is exactly what it
+ * was before recall existed.
  */
 #ifndef CM_CONTEXT_H
 #define CM_CONTEXT_H
