@@ -685,8 +685,8 @@ static void doc_add(cm_recall_index_t *ix, const cm_message_t *msg,
         ix->cnt++;
 }
 
-/* Frees what the index holds and makes it the empty index. */
-static void index_reset(cm_recall_index_t *ix)
+/* Frees what the index holds (not the index). */
+static void index_release(cm_recall_index_t *ix)
 {
         free(ix->off);
         free(ix->distinct);
@@ -700,6 +700,12 @@ static void index_reset(cm_recall_index_t *ix)
         free(ix->df);
         free(ix->last_doc);
         free(ix->last_pos);
+}
+
+/* Frees what the index holds and makes it the empty index. */
+static void index_reset(cm_recall_index_t *ix)
+{
+        index_release(ix);
         memset(ix, 0, sizeof(*ix));
         ix->cap = 64;
         ix->off = cm_calloc(ix->cap + 1, sizeof(*ix->off));
@@ -797,18 +803,7 @@ void cm_recall_index_destroy(cm_recall_index_t *ix)
 {
         if (!ix)
                 return;
-        free(ix->off);
-        free(ix->distinct);
-        free(ix->len);
-        free(ix->sketch);
-        free(ix->flags);
-        free(ix->terms);
-        free(ix->tf);
-        free(ix->slots);
-        free(ix->term_key);
-        free(ix->df);
-        free(ix->last_doc);
-        free(ix->last_pos);
+        index_release(ix);
         free(ix);
 }
 
