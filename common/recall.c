@@ -451,16 +451,17 @@ static void tables_init(void)
 {
         size_t i;
 
-        for (i = 0; i < 10; i++) {
-                fold['0' + i] = (unsigned char)('0' + i);
-                kind['0' + i] = K_DIGIT;
-        }
-        for (i = 0; i < 26; i++) {
-                fold['a' + i] = fold['A' + i] = (unsigned char)('a' + i);
-                kind['a' + i] = kind['A' + i] = K_LETTER;
-        }
-        for (i = 0; i < 256; i++)
+        /* From the text module's locale-free ctype, once. */
+        for (i = 0; i < 256; i++) {
+                if (cm_isdigit((int)i)) {
+                        fold[i] = (unsigned char)i;
+                        kind[i] = K_DIGIT;
+                } else if (cm_isalpha((int)i)) {
+                        fold[i] = (unsigned char)cm_tolower((int)i);
+                        kind[i] = K_LETTER;
+                }
                 ctab[i] = (uint16_t)(fold[i] | kind[i] << 8);
+        }
         for (i = 0; i < STOP_CNT; i++) {
                 uint64_t key = word_key(stop_words[i], strlen(stop_words[i]));
                 size_t slot;
