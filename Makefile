@@ -11,6 +11,7 @@
 #   make V=1        show the commands
 #   make bench-tokenizer  tokenizer speed against the npm tiktokens
 #   make bench-summarize  extractive summarizer speed
+#   make bench-recall     recall latency on a 700-turn session
 
 OPT      ?= -O2
 CC       ?= cc
@@ -62,7 +63,7 @@ UNIT_BIN   = $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 E2E        = $(sort $(wildcard tests/test_e2e_*.sh))
 
 .PHONY: all deps check-deps test unit e2e demo up down clean format \
-	fmt-check bench-tokenizer bench-summarize token-table
+	fmt-check bench-tokenizer bench-summarize bench-recall token-table
 .DEFAULT_GOAL := all
 
 all: check-deps
@@ -169,6 +170,13 @@ BENCH_SUMMARIZE = $(BUILD)/tests/bench/bench_summarize
 bench-summarize: $(BENCH_SUMMARIZE) $(TOKEN_DATA)
 	$(Q)$(BENCH_SUMMARIZE)
 
+# Recall latency: index build, search and the context build with and
+# without recall on a synthetic 700-turn session
+# (tests/bench/bench_recall.c); prints p50/p99 microseconds.
+BENCH_RECALL = $(BUILD)/tests/bench/bench_recall
+bench-recall: $(BENCH_RECALL) $(TOKEN_DATA)
+	$(Q)$(BENCH_RECALL)
+
 # Token reduction on the seed-style conversation (tests/seed50.py), exact
 # cl100k_base counts: full history against chatmem's context.
 TOKEN_TABLE = $(BUILD)/tests/bench/token_table
@@ -241,6 +249,6 @@ bench:
 ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \
 	  $(TOOL_CHATMEM_OBJ) $(TOOL_BENCH_OBJ) \
 	  $(BUILD)/tools/devbroker/main.o $(UNIT_BIN:%=%.o) \
-	  $(BENCH_TOKENS).o $(TOKEN_TABLE).o $(BENCH_SUMMARIZE).o $(BUILD)/tests/eval/eval_profile.o \
-	  $(EVAL_MEMORY_OBJ)
+	  $(BENCH_TOKENS).o $(TOKEN_TABLE).o $(BENCH_SUMMARIZE).o $(BENCH_RECALL).o \
+	  $(BUILD)/tests/eval/eval_profile.o $(EVAL_MEMORY_OBJ)
 -include $(ALL_OBJ:.o=.d)

@@ -8,11 +8,18 @@
  *   Interests: <a>, <b>
  *   Summary: <summary>
  *   <blank line, only when one of the lines above is present>
+ *   Relevant Earlier Messages:
+ *   [2023-05-08] User: <content>
+ *   Assistant: <content>
+ *   <blank line, only when recent messages follow>
  *   Recent Messages:
  *   User: <content>
  *   Assistant: <content>
  *
- * Lines are joined with "\n"; the text has no trailing newline.
+ * Lines are joined with "\n"; the text has no trailing newline. Messages
+ * recalled from the earlier ones are in chronological order (their order
+ * in the candidate array), each behind its date [YYYY-MM-DD] (UTC) when
+ * its ts is not 0.
  *
  * Budget: the returned text never has more than max_tokens tokens, counted
  * with the given tokenizer on the exact text returned. When it must cut, it
@@ -21,6 +28,21 @@
  * newest user message; the profile and interests lines; finally it cuts the
  * newest user message itself from its start, on a UTF-8 boundary, behind
  * the marker "[…] ". The text is always valid UTF-8.
+ *
+ * Earlier messages (recall) only take what is left: recent messages, the
+ * profile and the summary up to summary_max_tokens (all of it when that is
+ * 0) come first, the recalled messages next, and the summary beyond
+ * summary_max_tokens last. With a query, the candidates that match it
+ * (recall.h) are taken in rank order, a hit with its neighbours as one
+ * unit, skipping a unit that does not fit and trying the next ones (up to
+ * 8 skips in a row); the summary is trimmed towards summary_max_tokens
+ * only as far as the units taken need. Without a query, or when nothing
+ * but repeats of the recent messages matches it, the newest earlier
+ * messages fill the room left after the whole summary, newest first, with
+ * the same skipping: what the last tokens of the history would hold.
+ * Nothing is recalled when the budget did not keep every recent message
+ * whole with the profile. Without candidates the text is exactly what it
+ * was before recall existed.
  */
 #ifndef CM_CONTEXT_H
 #define CM_CONTEXT_H
@@ -30,6 +52,7 @@
 
 #include "message.h"
 #include "profile.h"
+#include "recall.h"
 #include "tokens.h"
 
 typedef struct cm_context_in {
@@ -39,6 +62,18 @@ typedef struct cm_context_in {
         size_t msg_cnt;
         int max_tokens; /* > 0 */
         const cm_tokenizer_t *tk;
+        /* Recall (all optional, zeroed: none). */
+        const char *query;           /* NULL or "": no query */
+        const cm_message_t *earlier; /* recall candidates, oldest first,
+                                        none of them among msgs */
+        size_t earlier_cnt;
+        /* An index over exactly earlier[0..earlier_cnt), for a caller that
+         * caches it; NULL (or one of another count): built here. */
+        const cm_recall_index_t *index;
+        /* Tokens the summary line (with its break) may keep when it must
+         * make room for recalled messages; 0: no cap, the summary never
+         * yields to them. */
+        int summary_max_tokens;
 } cm_context_in_t;
 
 typedef struct cm_context_out {
@@ -49,8 +84,15 @@ typedef struct cm_context_out {
         cm_message_t *recent; /* owned copies of the messages kept, oldest
                                  first; a cut message holds its cut text */
         size_t recent_cnt;
-        int profile_kept; /* 1 if the profile lines are in text */
-        int truncated;    /* 1 if anything was trimmed or dropped */
+        int profile_kept;       /* 1 if the profile lines are in text */
+        int truncated;          /* 1 if anything was trimmed or dropped (the
+                                   summary included, when trimmed to make room
+                                   for recalled messages) */
+        cm_message_t *recalled; /* owned copies of the earlier messages
+                                   in text, chronological */
+        size_t recalled_cnt;
+        int64_t recall_us; /* time spent on recall (index, ranking and
+                              fitting); 0 without candidates */
 } cm_context_out_t;
 
 /* Builds the context. Cannot fail (out of memory aborts). Release out with

@@ -7,6 +7,13 @@
  *   returned text, and no more than the budget; the newest user message is
  *   there verbatim, or cut behind the marker only when its line alone,
  *   under "Recent Messages:", is over the budget; the text is valid UTF-8.
+ * - test_budget_recall_*: the same with earlier messages to recall
+ *   (random queries, none, summary caps, prebuilt indexes): within the
+ *   budget, exact, valid UTF-8, the text is its parts in the layout
+ *   (recalled messages chronological, with their dates, only on top of
+ *   every recent message), and the summary gives way to them only as far
+ *   as they need (with the exact tokenizers, one sentence more would not
+ *   fit).
  * - test_full_stored_*: the full history's tokens from per-line counts
  *   (cm_context_full_tokens_stored, what the context worker uses once older
  *   messages are folded) equal a recount of the full history's text.
@@ -21,11 +28,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "codec.h"
 #include "context.h"
+#include "recall.h"
 #include "tokens.h"
 #include "text.h"
 #include "util.h"
@@ -378,6 +387,243 @@ static void test_budget_o200k(void **state)
         run_budget("o200k_base", 0x2545f4914f6cdd1dULL, 300);
 }
 
+/* ---- the budget with recalled messages ---- */
+
+/* The offsets where a trimmed summary may start (as context.c cuts it:
+ * after '.', '!' or '?' and whitespace), into starts[], which has room for
+ * len + 1; returns their number, starts[0] = 0. */
+static size_t summary_starts(const char *s, size_t len, size_t *starts)
+{
+        size_t n = 0, i;
+
+        starts[n++] = 0;
+        for (i = 0; i + 1 < len; i++) {
+                size_t j = i + 1;
+
+                if (s[i] != '.' && s[i] != '!' && s[i] != '?')
+                        continue;
+                while (j < len && (s[j] == ' ' || s[j] == '\n' ||
+                                   s[j] == '\t' || s[j] == '\r'))
+                        j++;
+                if (j == i + 1 || j == len)
+                        continue;
+                starts[n++] = j;
+                i = j - 1;
+        }
+        return n;
+}
+
+/* Appends the line of a recalled message, its date first when known. */
+static void recalled_line(cm_buf_t *b, const cm_message_t *m)
+{
+        if (m->ts) {
+                time_t t = (time_t)(m->ts / 1000 - (m->ts % 1000 < 0));
+                struct tm tm;
+
+                gmtime_r(&t, &tm);
+                cm_buf_addf(b, "[%04d-%02d-%02d] ", tm.tm_year + 1900,
+                            tm.tm_mon + 1, tm.tm_mday);
+        }
+        cm_buf_addf(b, "%s: ", cm_role_label(m->role));
+        cm_buf_add(b, m->content, m->content_len);
+}
+
+/*
+ * The text out should be, from its parts: the context built without
+ * candidates and with out's summary (a budget that cuts nothing), with
+ * the section of out's recalled messages before "Recent Messages:".
+ * summary replaces out's summary when not NULL.
+ */
+static void expected_text(const cm_context_in_t *in,
+                          const cm_context_out_t *out, const char *summary,
+                          cm_buf_t *b)
+{
+        cm_context_in_t bare = *in;
+        cm_context_out_t o;
+        const char *recent;
+        size_t i, head;
+
+        bare.earlier = NULL;
+        bare.earlier_cnt = 0;
+        bare.index = NULL;
+        bare.summary = summary ? summary : out->summary;
+        bare.max_tokens = 1 << 30;
+        cm_context_build(&bare, &o);
+        recent = in->msg_cnt ? strstr(o.text, "Recent Messages:") : NULL;
+        head = recent ? (size_t)(recent - o.text) : o.text_len;
+        cm_buf_reset(b);
+        cm_buf_add(b, o.text, head);
+        if (out->recalled_cnt) {
+                if (!recent && head)
+                        cm_buf_adds(b, "\n\n");
+                cm_buf_adds(b, "Relevant Earlier Messages:");
+                for (i = 0; i < out->recalled_cnt; i++) {
+                        cm_buf_adds(b, "\n");
+                        recalled_line(b, &out->recalled[i]);
+                }
+                if (recent)
+                        cm_buf_adds(b, "\n\n");
+        }
+        cm_buf_add(b, o.text + head, o.text_len - head);
+        cm_context_out_release(&o);
+}
+
+typedef struct recall_stats {
+        int cases, recalled, recency, trimmed, units;
+} recall_stats_t;
+
+static void check_recall_case(const cm_tokenizer_t *tk, int exact,
+                              recall_stats_t *st)
+{
+        session_t s;
+        cm_context_in_t in;
+        cm_context_out_t out, bare;
+        cm_recall_index_t *ix = NULL;
+        cm_buf_t query, expect;
+        size_t recent, i;
+
+        session_random(&s, 2, 80);
+        recent = rng_range(1, s.cnt - 1 < 6 ? s.cnt - 1 : 6);
+        for (i = 0; i < s.cnt; i++) {
+                s.msgs[i].seq = (int64_t)i + 1;
+                /* Dates from 1969 to 2033, some unknown. */
+                s.msgs[i].ts =
+                    rng() % 4 ? (int64_t)rng() * 470 - 100000000000LL : 0;
+        }
+        cm_buf_init(&query);
+        cm_buf_init(&expect);
+        random_text(&query, rng_range(1, 80));
+
+        memset(&in, 0, sizeof(in));
+        in.profile = s.with_profile ? &s.profile : NULL;
+        in.summary = s.summary.buf;
+        in.earlier = s.msgs;
+        in.earlier_cnt = s.cnt - recent;
+        in.msgs = s.msgs + in.earlier_cnt;
+        in.msg_cnt = recent;
+        in.max_tokens = (int)rng_range(50, 4000);
+        in.tk = tk;
+        in.query = rng() % 5 ? query.buf : NULL;
+        in.summary_max_tokens =
+            rng() % 3 ? (int)rng_range(1, (size_t)in.max_tokens / 2) : 0;
+        if (rng() % 2) {
+                ix = cm_recall_index_new(in.earlier, in.earlier_cnt);
+                in.index = ix;
+        }
+        cm_context_build(&in, &out);
+
+        /* Exact, within the budget, valid UTF-8. */
+        assert_int_equal(out.text_len, strlen(out.text));
+        assert_int_equal(out.tokens,
+                         cm_tokenizer_count(tk, out.text, out.text_len));
+        assert_true(out.tokens <= in.max_tokens);
+        assert_true(cm_utf8_valid(out.text, out.text_len));
+
+        /* The text is its parts, in the layout; recalled messages are
+         * earlier ones, chronological, whole. */
+        for (i = 0; i < out.recalled_cnt; i++) {
+                const cm_message_t *r = &out.recalled[i];
+                const cm_message_t *src = &s.msgs[r->seq - 1];
+
+                assert_true(r->seq >= 1 && (size_t)r->seq <= in.earlier_cnt);
+                assert_true(i == 0 || r->seq > out.recalled[i - 1].seq);
+                assert_int_equal(r->content_len, src->content_len);
+                assert_memory_equal(r->content, src->content, r->content_len);
+                assert_int_equal(r->ts, src->ts);
+        }
+        if (out.recalled_cnt) {
+                /* Only on top of every recent message. */
+                assert_int_equal(out.recent_cnt, recent);
+                assert_int_equal(out.profile_kept,
+                                 in.profile &&
+                                     (in.profile->name || in.profile->role ||
+                                      in.profile->interest_cnt));
+                expected_text(&in, &out, NULL, &expect);
+                assert_int_equal(out.text_len, expect.len);
+                assert_memory_equal(out.text, expect.buf, expect.len);
+        }
+
+        /* The summary gives way to recall only down to its cap, and only
+         * as far as needed: one sentence more would not fit. */
+        in.earlier_cnt = 0;
+        cm_context_build(&in, &bare);
+        assert_true(strlen(out.summary) <= strlen(bare.summary));
+        if (strlen(out.summary) < strlen(bare.summary)) {
+                size_t *starts =
+                    cm_malloc((s.summary.len + 1) * sizeof(*starts));
+                size_t n = summary_starts(s.summary.buf, s.summary.len, starts);
+                size_t kept = s.summary.len - strlen(out.summary), k;
+
+                assert_true(out.recalled_cnt > 0);
+                assert_true(in.query && in.summary_max_tokens > 0);
+                assert_int_equal(out.truncated, 1);
+                for (k = 0; k < n && starts[k] < kept; k++)
+                        ;
+                assert_true(k > 0);
+                if (exact && recent) {
+                        expected_text(&in, &out, s.summary.buf + starts[k - 1],
+                                      &expect);
+                        if (count(tk, &expect) <= in.max_tokens)
+                                fail_msg("%s: the summary was trimmed to %zu "
+                                         "bytes where %zu fit",
+                                         cm_tokenizer_name(tk),
+                                         strlen(out.summary),
+                                         s.summary.len - starts[k - 1]);
+                }
+                st->trimmed++;
+                free(starts);
+        }
+        st->cases++;
+        st->recalled += out.recalled_cnt > 0;
+        st->recency += out.recalled_cnt > 0 && !in.query;
+        st->units += (int)out.recalled_cnt;
+        cm_context_out_release(&bare);
+        cm_context_out_release(&out);
+        cm_recall_index_destroy(ix);
+        cm_buf_release(&query);
+        cm_buf_release(&expect);
+        session_release(&s);
+}
+
+static void run_recall(const char *encoding, uint64_t seed, int cases)
+{
+        const cm_tokenizer_t *tk = get(encoding);
+        recall_stats_t st;
+        int n;
+
+        memset(&st, 0, sizeof(st));
+        rng_state = seed;
+        for (n = 0; n < cases; n++)
+                check_recall_case(tk, strcmp(encoding, "estimate") != 0, &st);
+        print_message("%s: %d sessions: %d with recalled messages (%d "
+                      "without a query), %d messages in all; %d summaries "
+                      "trimmed for them\n",
+                      encoding, st.cases, st.recalled, st.recency, st.units,
+                      st.trimmed);
+        /* The random sessions reach every path. */
+        assert_true(st.recalled > cases / 10);
+        assert_true(st.recency > 0);
+        assert_true(st.trimmed > 0);
+}
+
+static void test_budget_recall_cl100k(void **state)
+{
+        (void)state;
+        run_recall("cl100k_base", 0x94d049bb133111ebULL, 600);
+}
+
+static void test_budget_recall_o200k(void **state)
+{
+        (void)state;
+        run_recall("o200k_base", 0xbf58476d1ce4e5b9ULL, 200);
+}
+
+static void test_budget_recall_estimate(void **state)
+{
+        (void)state;
+        run_recall("estimate", 0xd6e8feb86659fd93ULL, 300);
+}
+
 /* ---- full history from stored line tokens ---- */
 
 /* Ends and starts of lines that could make a pre-token span a line
@@ -571,6 +817,9 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_budget_cl100k),
             cmocka_unit_test(test_budget_o200k),
+            cmocka_unit_test(test_budget_recall_cl100k),
+            cmocka_unit_test(test_budget_recall_o200k),
+            cmocka_unit_test(test_budget_recall_estimate),
             cmocka_unit_test(test_full_stored_cl100k),
             cmocka_unit_test(test_full_stored_o200k),
             cmocka_unit_test(test_full_stored_estimate),

@@ -742,6 +742,401 @@ static void test_budget_large(void **state)
         free(msgs);
 }
 
+/* ---- recall ---- */
+
+#define DAY_0508 1683504000000LL /* 2023-05-08T00:00Z */
+#define DAY_0601 1685577600000LL /* 2023-06-01T00:00Z */
+
+/* A message with its sequence and time. */
+static cm_message_t dated(cm_role_t role, const char *content, int64_t seq,
+                          int64_t ts)
+{
+        cm_message_t m = fixture_msg(role, content);
+
+        m.seq = seq;
+        m.ts = ts;
+        return m;
+}
+
+/* A message literal (role, content). */
+#define MSG(r, s)                                                              \
+        {                                                                      \
+                .role = (r), .content = (char *)(s),                           \
+                .content_len = sizeof(s) - 1, .tokens = -1                     \
+        }
+
+static const cm_message_t recall_recent[] = {
+    MSG(CM_ROLE_USER, "Thanks for listening."),
+    MSG(CM_ROLE_ASSISTANT, "Any time."),
+    MSG(CM_ROLE_USER, "Which support group did I go to, and what colour did "
+                      "we paint the kitchen?"),
+};
+
+static cm_context_in_t recall_input(const cm_message_t *earlier, size_t cnt,
+                                    const char *query, int max_tokens)
+{
+        cm_context_in_t in =
+            input(&seed_profile, seed_summary, recall_recent, 3, max_tokens);
+
+        in.earlier = earlier;
+        in.earlier_cnt = cnt;
+        in.query = query;
+        return in;
+}
+
+static void test_recall_layout(void **state)
+{
+        cm_message_t earlier[] = {
+            dated(CM_ROLE_USER, "I went to the LGBTQ support group yesterday.",
+                  1, DAY_0508 + 3600000),
+            dated(CM_ROLE_ASSISTANT, "That sounds empowering!", 2,
+                  DAY_0508 + 3660000),
+            dated(CM_ROLE_USER, "My car broke down on the highway.", 3, 0),
+            dated(CM_ROLE_ASSISTANT, "Oh no, I hope you are safe.", 4, 0),
+            dated(CM_ROLE_USER, "We painted the kitchen green last weekend.", 5,
+                  DAY_0601 + 86399999),
+            dated(CM_ROLE_ASSISTANT, "Green is a bold choice for a kitchen!", 6,
+                  DAY_0601 + 86400000 - 1),
+        };
+        cm_context_in_t in =
+            recall_input(earlier, 6, recall_recent[2].content, 2000);
+        cm_context_out_t out;
+        size_t i;
+
+        (void)state;
+        build(&in, &out);
+        assert_string_equal(
+            out.text,
+            "User Profile: Sumit Pandya, full stack developer\n"
+            "Interests: React, Node.js\n"
+            "Summary: The user asked about async/await in JavaScript; "
+            "examples were given.\n"
+            "\n"
+            "Relevant Earlier Messages:\n"
+            "[2023-05-08] User: I went to the LGBTQ support group "
+            "yesterday.\n"
+            "[2023-06-01] User: We painted the kitchen green last weekend.\n"
+            "[2023-06-01] Assistant: Green is a bold choice for a kitchen!\n"
+            "\n"
+            "Recent Messages:\n"
+            "User: Thanks for listening.\n"
+            "Assistant: Any time.\n"
+            "User: Which support group did I go to, and what colour did we "
+            "paint the kitchen?");
+        assert_int_equal(out.truncated, 0);
+        assert_string_equal(out.summary, seed_summary);
+        assert_int_equal(out.recent_cnt, 3);
+        /* Owned copies, chronological, with what the store knows. */
+        assert_int_equal(out.recalled_cnt, 3);
+        assert_int_equal(out.recalled[0].seq, 1);
+        assert_int_equal(out.recalled[1].seq, 5);
+        assert_int_equal(out.recalled[2].seq, 6);
+        for (i = 0; i < out.recalled_cnt; i++) {
+                const cm_message_t *src = &earlier[out.recalled[i].seq - 1];
+
+                assert_ptr_not_equal(out.recalled[i].content, src->content);
+                assert_string_equal(out.recalled[i].content, src->content);
+                assert_int_equal(out.recalled[i].ts, src->ts);
+                assert_int_equal(out.recalled[i].role, src->role);
+        }
+        assert_true(out.recall_us >= 0);
+        cm_context_out_release(&out);
+}
+
+/* The date in front of a recalled line: UTC, any year, none for ts 0. */
+static void test_recall_dates(void **state)
+{
+        static const struct {
+                int64_t ts;
+                const char *line;
+        } cases[] = {
+            {1, "[1970-01-01] User: zebra"},
+            {-1, "[1969-12-31] User: zebra"},
+            {1709164800000LL + 3600000, "[2024-02-29] User: zebra"},
+            {951868800000LL - 1, "[2000-02-29] User: zebra"},
+            {951868800000LL, "[2000-03-01] User: zebra"},
+            {253402300800000LL, "[10000-01-01] User: zebra"},
+            {0, "\nUser: zebra"},
+        };
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                cm_message_t earlier[] = {
+                    dated(CM_ROLE_USER, "zebra", 1, cases[i].ts)};
+                cm_context_in_t in = recall_input(earlier, 1, "zebra", 2000);
+                cm_context_out_t out;
+
+                build(&in, &out);
+                assert_int_equal(out.recalled_cnt, 1);
+                if (!strstr(out.text, cases[i].line))
+                        fail_msg("ts %lld: no \"%s\" in \"%s\"",
+                                 (long long)cases[i].ts, cases[i].line,
+                                 out.text);
+                cm_context_out_release(&out);
+        }
+}
+
+/* Recalled messages are in their order among the candidates, whatever
+ * their rank. */
+static void test_recall_chronological(void **state)
+{
+        cm_message_t earlier[12];
+        char text[12][64];
+        cm_context_in_t in;
+        cm_context_out_t out;
+        const char *prev = NULL;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < 12; i++) {
+                /* The later, the fewer query terms: rank is the reverse
+                 * of time. */
+                snprintf(text[i], sizeof(text[i]), "%s%s%s note %zu",
+                         i < 4 ? "alpha " : "", i < 8 ? "beta " : "", "gamma",
+                         i);
+                earlier[i] = dated(i % 2 ? CM_ROLE_ASSISTANT : CM_ROLE_USER,
+                                   text[i], (int64_t)i + 1, 0);
+        }
+        in = recall_input(earlier, 12, "alpha beta gamma", 2000);
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 12);
+        for (i = 0; i < out.recalled_cnt; i++) {
+                const char *at = strstr(out.text, out.recalled[i].content);
+
+                assert_int_equal(out.recalled[i].seq, (int64_t)i + 1);
+                assert_non_null(at);
+                assert_true(!prev || at > prev);
+                prev = at;
+        }
+        cm_context_out_release(&out);
+}
+
+/* Without a query, or when it matches nothing, the newest earlier
+ * messages fill the room left. */
+static void test_recall_recency(void **state)
+{
+        cm_message_t earlier[10];
+        char text[10][32];
+        cm_context_in_t in;
+        cm_context_out_t out, base;
+        size_t i, last = 0;
+        int max;
+
+        (void)state;
+        for (i = 0; i < 10; i++) {
+                snprintf(text[i], sizeof(text[i]), "older message %zu", i);
+                earlier[i] = dated(CM_ROLE_USER, text[i], (int64_t)i + 1, 0);
+        }
+        in = recall_input(earlier, 10, NULL, 2000);
+        in.earlier_cnt = 0;
+        build(&in, &base);
+        in.earlier_cnt = 10;
+        for (max = base.tokens; max < base.tokens + 80; max++) {
+                in.max_tokens = max;
+                build(&in, &out);
+                /* The newest ones, as many as fit, never fewer than with
+                 * one token less. */
+                assert_true(out.recalled_cnt >= last);
+                for (i = 0; i < out.recalled_cnt; i++)
+                        assert_int_equal(
+                            out.recalled[i].seq,
+                            (int64_t)(10 - out.recalled_cnt + i + 1));
+                last = out.recalled_cnt;
+                cm_context_out_release(&out);
+        }
+        assert_int_equal(last, 10);
+
+        /* A query of words the session never used, or that only
+         * repeats match: the same. */
+        in.max_tokens = base.tokens + 30;
+        cm_context_out_release(&base);
+        build(&in, &base);
+        assert_true(base.recalled_cnt > 0 && base.recalled_cnt < 10);
+        in.query = "zeppelin";
+        build(&in, &out);
+        assert_string_equal(out.text, base.text);
+        cm_context_out_release(&out);
+        text[0][0] = '\0';
+        strcat(text[0], "Thanks for listening.");
+        earlier[0].content_len = strlen(text[0]);
+        in.query = "thanks for listening";
+        in.summary_max_tokens = 1;
+        build(&in, &out);
+        assert_string_equal(out.text, base.text);
+        assert_string_equal(out.summary, base.summary);
+        cm_context_out_release(&out);
+        in.summary_max_tokens = 0;
+        in.query = "";
+        build(&in, &out);
+        assert_string_equal(out.text, base.text);
+        cm_context_out_release(&out);
+        cm_context_out_release(&base);
+}
+
+/* No candidates: the text of before recall, byte for byte, whatever the
+ * query. */
+static void test_recall_no_candidates(void **state)
+{
+        cm_context_in_t in = recall_input(NULL, 0, NULL, 2000);
+        cm_context_out_t a, b;
+        int max;
+
+        (void)state;
+        for (max = 1; max < 120; max += 7) {
+                in.max_tokens = max;
+                in.query = NULL;
+                build(&in, &a);
+                in.query = "support group kitchen";
+                in.summary_max_tokens = 5;
+                build(&in, &b);
+                assert_string_equal(a.text, b.text);
+                assert_string_equal(a.summary, b.summary);
+                assert_int_equal(a.truncated, b.truncated);
+                assert_int_equal(b.recalled_cnt, 0);
+                assert_null(b.recalled);
+                assert_int_equal(b.recall_us, 0);
+                cm_context_out_release(&a);
+                cm_context_out_release(&b);
+        }
+}
+
+/* The summary yields to recalled messages only beyond summary_max_tokens,
+ * from its oldest sentences, and only as far as they need. */
+static void test_recall_summary_share(void **state)
+{
+        /* Five sentences of 16 code points (4 "estimate" tokens) each. */
+        const char *summary = "Aaaa aaaa aaaaa. Bbbb bbbb bbbbb. Cccc cccc "
+                              "ccccc. Dddd dddd ddddd. Eeee eeee eeeee.";
+        cm_message_t earlier[] = {
+            dated(CM_ROLE_USER, "The kitchen is green now.", 1, 0),
+        };
+        cm_context_in_t in = recall_input(earlier, 1, "kitchen", 0);
+        cm_context_out_t out, base;
+
+        (void)state;
+        in.profile = NULL;
+        in.summary = summary;
+        in.earlier_cnt = 0;
+        in.max_tokens = 1000;
+        build(&in, &base);
+        in.earlier_cnt = 1;
+
+        /* The budget of the text without recall: the summary whole with a
+         * cap of 0, no recall. */
+        in.max_tokens = base.tokens;
+        build(&in, &out);
+        assert_string_equal(out.text, base.text);
+        assert_int_equal(out.recalled_cnt, 0);
+        cm_context_out_release(&out);
+
+        /* With a cap, the oldest sentences make room (tests/test_budget.c
+         * checks, with the exact tokenizers, that no more go than
+         * needed; "estimate" counts each piece rounded up). */
+        in.summary_max_tokens = 10;
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 1);
+        assert_int_equal(out.truncated, 1);
+        assert_true(strlen(out.summary) < strlen(summary));
+        assert_true(strstr(summary, out.summary) != NULL);
+        assert_string_equal(out.summary + strlen(out.summary) - 16,
+                            "Eeee eeee eeeee.");
+        cm_context_out_release(&out);
+
+        /* Never below the cap: a cap of the whole summary keeps it. */
+        in.summary_max_tokens = 1000;
+        build(&in, &out);
+        assert_string_equal(out.summary, summary);
+        assert_int_equal(out.recalled_cnt, 0);
+        cm_context_out_release(&out);
+
+        /* Room to spare: nothing trimmed. */
+        in.summary_max_tokens = 10;
+        in.max_tokens = base.tokens + 40;
+        build(&in, &out);
+        assert_string_equal(out.summary, summary);
+        assert_int_equal(out.recalled_cnt, 1);
+        assert_int_equal(out.truncated, 0);
+        cm_context_out_release(&out);
+        cm_context_out_release(&base);
+}
+
+/* Recall only where every recent message is whole. */
+static void test_recall_after_recent(void **state)
+{
+        cm_message_t earlier[] = {
+            dated(CM_ROLE_USER, "kitchen", 1, 0),
+        };
+        cm_context_in_t in = recall_input(earlier, 1, "kitchen", 0);
+        cm_context_out_t out;
+
+        (void)state;
+        in.summary_max_tokens = 1;
+        in.max_tokens = est("User Profile: Sumit Pandya, full stack "
+                            "developer\nInterests: React, Node.js\n\n"
+                            "Recent Messages:\nAssistant: Any time.\n") +
+                        est(recall_recent[2].content) + 4;
+        build(&in, &out);
+        assert_int_equal(out.recent_cnt, 2);
+        assert_int_equal(out.recalled_cnt, 0);
+        assert_null(strstr(out.text, "Relevant"));
+        cm_context_out_release(&out);
+}
+
+/* A unit that does not fit is skipped for the next ones. */
+static void test_recall_skips(void **state)
+{
+        char big[2001];
+        cm_message_t earlier[3];
+        cm_context_in_t in;
+        cm_context_out_t out;
+
+        (void)state;
+        memset(big, 'x', sizeof(big) - 1);
+        memcpy(big, "kitchen kitchen kitchen ", 24);
+        big[sizeof(big) - 1] = '\0';
+        earlier[0] = dated(CM_ROLE_USER, "The kitchen tiles are blue.", 1, 0);
+        earlier[1] = dated(CM_ROLE_ASSISTANT, "Nice.", 2, 0);
+        earlier[2] = dated(CM_ROLE_USER, big, 3, 0);
+        in = recall_input(earlier, 3, "kitchen", 400);
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 1);
+        assert_int_equal(out.recalled[0].seq, 1);
+        cm_context_out_release(&out);
+}
+
+/* A prebuilt index gives the same text; one over another count is not
+ * used. */
+static void test_recall_index_given(void **state)
+{
+        cm_message_t earlier[] = {
+            dated(CM_ROLE_USER, "I went to the LGBTQ support group.", 1, 0),
+            dated(CM_ROLE_USER, "We painted the kitchen green.", 2, 0),
+            dated(CM_ROLE_USER, "Thanks for listening.", 3, 0),
+        };
+        cm_recall_index_t *ix = cm_recall_index_new(earlier, 3);
+        cm_recall_index_t *other = cm_recall_index_new(earlier, 2);
+        cm_context_in_t in =
+            recall_input(earlier, 3, recall_recent[2].content, 2000);
+        cm_context_out_t a, b, c;
+
+        (void)state;
+        build(&in, &a);
+        in.index = ix;
+        build(&in, &b);
+        in.index = other;
+        build(&in, &c);
+        assert_string_equal(a.text, b.text);
+        assert_string_equal(a.text, c.text);
+        /* "Thanks for listening." repeats a recent message. */
+        assert_int_equal(a.recalled_cnt, 2);
+        cm_context_out_release(&a);
+        cm_context_out_release(&b);
+        cm_context_out_release(&c);
+        cm_recall_index_destroy(ix);
+        cm_recall_index_destroy(other);
+}
+
 /* ---- property test ---- */
 
 static uint64_t rng_state;
@@ -944,6 +1339,15 @@ int main(void)
             cmocka_unit_test(test_budget_cut_multibyte),
             cmocka_unit_test(test_budget_tiny),
             cmocka_unit_test(test_budget_large),
+            cmocka_unit_test(test_recall_layout),
+            cmocka_unit_test(test_recall_dates),
+            cmocka_unit_test(test_recall_chronological),
+            cmocka_unit_test(test_recall_recency),
+            cmocka_unit_test(test_recall_no_candidates),
+            cmocka_unit_test(test_recall_summary_share),
+            cmocka_unit_test(test_recall_after_recent),
+            cmocka_unit_test(test_recall_skips),
+            cmocka_unit_test(test_recall_index_given),
             cmocka_unit_test(test_property_random),
         };
 
