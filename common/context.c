@@ -601,9 +601,12 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
         rc.taken = cm_calloc(rc.cnt, sizeof(*rc.taken));
         rc.units = cm_malloc(rc.cnt * sizeof(*rc.units));
         rc.chrono = cm_malloc(rc.cnt * sizeof(*rc.chrono));
-        if (!hit_cnt || !recall_take(&rc, search, room)) {
-                /* No query, or nothing it matches that is no repeat: the
-                 * newest earlier messages, in the room left. */
+        if (hit_cnt) {
+                recall_take(&rc, search, room);
+        } else if (!nonempty(in->query)) {
+                /* No query: the newest earlier messages, in the room left.
+                 * A query that matches nothing recalls nothing: what is
+                 * not relevant costs tokens and holds nothing asked for. */
                 cap_at = 0;
                 room = slack - head - reserve;
                 recall_take(&rc, NULL, room);

@@ -36,10 +36,12 @@
  * (recall.h) are taken in rank order, a hit with its neighbours as one
  * unit, skipping a unit that does not fit and trying the next ones (up to
  * 8 skips in a row); the summary is trimmed towards summary_max_tokens
- * only as far as the units taken need. Without a query, or when nothing
- * but repeats of the recent messages matches it, the newest earlier
- * messages fill the room left after the whole summary, newest first, with
- * the same skipping: what the last tokens of the history would hold.
+ * only as far as the units taken need. A query that nothing but repeats
+ * of the recent messages matches recalls nothing (what is not relevant
+ * costs tokens and holds nothing asked for). Without a query, the newest
+ * earlier messages fill the room left after the whole summary, newest
+ * first, with the same skipping: what the last tokens of the history
+ * would hold.
  * Nothing is recalled when the budget did not keep every recent message
  * whole with the profile. Without candidates the text is exactly what it
  * was before recall existed.

@@ -948,13 +948,16 @@ static void test_recall_recency(void **state)
         assert_int_equal(last, 10);
 
         /* A query of words the session never used, or that only
-         * repeats match: the same. */
+         * repeats match: nothing recalled, the text without candidates.
+         * No query at all ("" is none): the newest ones again. */
         in.max_tokens = base.tokens + 30;
+        in.earlier_cnt = 0;
         cm_context_out_release(&base);
         build(&in, &base);
-        assert_true(base.recalled_cnt > 0 && base.recalled_cnt < 10);
+        in.earlier_cnt = 10;
         in.query = "zeppelin";
         build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 0);
         assert_string_equal(out.text, base.text);
         cm_context_out_release(&out);
         text[0][0] = '\0';
@@ -963,13 +966,15 @@ static void test_recall_recency(void **state)
         in.query = "thanks for listening";
         in.summary_max_tokens = 1;
         build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 0);
         assert_string_equal(out.text, base.text);
         assert_string_equal(out.summary, base.summary);
         cm_context_out_release(&out);
         in.summary_max_tokens = 0;
         in.query = "";
         build(&in, &out);
-        assert_string_equal(out.text, base.text);
+        assert_true(out.recalled_cnt > 0 && out.recalled_cnt < 10);
+        assert_int_equal(out.recalled[out.recalled_cnt - 1].seq, 10);
         cm_context_out_release(&out);
         cm_context_out_release(&base);
 }
