@@ -131,11 +131,32 @@ static void date_render(int64_t ts, cm_buf_t *b)
         cm_buf_add(b, out, 13);
 }
 
-/* Appends the line of a recalled message: its date when known, then as
- * line_render(). */
-static void recalled_render(const cm_message_t *msg, cm_buf_t *b)
+/* The UTC day of ts (ms), for comparing dates. */
+static int64_t day_of(int64_t ts)
 {
-        if (msg->ts)
+        int64_t day = ts / 86400000;
+
+        return ts < 0 && ts % 86400000 ? day - 1 : day;
+}
+
+/* Whether the line of msg shows its date after the line of prev (NULL:
+ * msg's is the first line of the section): when its ts is known and its
+ * day is not that of prev. A run of messages of one day shows the date
+ * once, as a header of the run, which saves its 8 tokens on every line
+ * but the first. */
+static int dated(const cm_message_t *msg, const cm_message_t *prev)
+{
+        if (!msg->ts)
+                return 0;
+        return !prev || !prev->ts || day_of(prev->ts) != day_of(msg->ts);
+}
+
+/* Appends the line of a recalled message after that of prev (NULL: none):
+ * its date when dated(), then as line_render(). */
+static void recalled_render(const cm_message_t *msg, const cm_message_t *prev,
+                            cm_buf_t *b)
+{
+        if (dated(msg, prev))
                 date_render(msg->ts, b);
         line_render(msg, b);
 }
@@ -176,7 +197,8 @@ static int plan_fits(plan_t *pl)
         }
         for (i = 0; i < pl->recall_cnt; i++) {
                 cm_buf_adds(b, "\n");
-                recalled_render(&in->earlier[pl->recall[i]], b);
+                recalled_render(&in->earlier[pl->recall[i]],
+                                i ? &in->earlier[pl->recall[i - 1]] : NULL, b);
         }
         if (in->msg_cnt) {
                 if (b->len)
@@ -408,8 +430,9 @@ typedef struct recall {
         plan_t *pl;
         const cm_message_t *cand; /* in->earlier */
         size_t cnt;
-        int *line;               /* per candidate: its line with "\n"; -1: not
-                                    counted yet */
+        int *line;               /* per candidate: its line with "\n", dated;
+                                    -1: not counted yet */
+        int *plain;              /* and without its date; -1: not counted */
         uint8_t *taken;          /* per candidate: in the text */
         cm_recall_unit_t *units; /* the units taken, in rank order */
         size_t unit_cnt;
@@ -423,31 +446,69 @@ static int count_buf(const plan_t *pl, const cm_buf_t *b)
         return cm_tokenizer_count(pl->in->tk, b->buf, b->len);
 }
 
-/* Tokens of candidate i's line followed by tail ("\n" or "\n\n"; "" at
- * the end of the text). */
-static int line_tokens(recall_t *rc, size_t i, const char *tail)
+/* Tokens of candidate i's line after that of candidate prev (NO_PREV:
+ * the first), followed by tail ("\n" or "\n\n"; "" at the end of the
+ * text). */
+#define NO_PREV SIZE_MAX
+static int line_tokens(recall_t *rc, size_t i, size_t prev, const char *tail)
 {
         cm_buf_reset(&rc->scratch);
-        recalled_render(&rc->cand[i], &rc->scratch);
+        recalled_render(&rc->cand[i], prev == NO_PREV ? NULL : &rc->cand[prev],
+                        &rc->scratch);
         cm_buf_adds(&rc->scratch, tail);
         return count_buf(rc->pl, &rc->scratch);
 }
 
-/* The cost of unit u, or INT_MAX when it is sure to be over left: a
- * line of more than TOKEN_MAX_BYTES bytes a token is not even counted. */
+/* The cost of candidate i's line with "\n" after that of prev (NO_PREV:
+ * the first), counted once for each of its two forms. Lines are counted
+ * apart: after a line break no pre-token of cl100k_base or o200k_base
+ * spans two lines (context.h). */
+static int line_cost(recall_t *rc, size_t i, size_t prev)
+{
+        int with_date = dated(&rc->cand[i], prev == NO_PREV ? NULL
+                                                            : &rc->cand[prev]);
+        int *slot = with_date ? &rc->line[i] : &rc->plain[i];
+
+        if (*slot < 0)
+                *slot = line_tokens(rc, i, with_date ? NO_PREV : prev, "\n");
+        return *slot;
+}
+
+/* The candidate taken before i (NO_PREV: none), and after i (NO_PREV). */
+static size_t taken_before(const recall_t *rc, size_t i)
+{
+        while (i > 0)
+                if (rc->taken[--i])
+                        return i;
+        return NO_PREV;
+}
+
+static size_t taken_after(const recall_t *rc, size_t i)
+{
+        while (++i < rc->cnt)
+                if (rc->taken[i])
+                        return i;
+        return NO_PREV;
+}
+
+/* What taking unit u adds to the cost of the section's lines (its own
+ * lines, and the date the line after it may no longer show), or INT_MAX
+ * when it is sure to be over left: a line of more than TOKEN_MAX_BYTES
+ * bytes a token is not even counted. */
 static int unit_cost(recall_t *rc, const cm_recall_unit_t *u, int left)
 {
+        size_t prev = taken_before(rc, u->first), next, i;
         int64_t sum = 0;
-        size_t i;
 
         for (i = u->first; i <= u->last; i++) {
                 if (left <= 0 ||
                     rc->cand[i].content_len / TOKEN_MAX_BYTES >= (size_t)left)
                         return INT_MAX;
-                if (rc->line[i] < 0)
-                        rc->line[i] = line_tokens(rc, i, "\n");
-                sum += rc->line[i];
+                sum += line_cost(rc, i, i == u->first ? prev : i - 1);
         }
+        next = taken_after(rc, u->last);
+        if (next != NO_PREV)
+                sum += line_cost(rc, next, u->last) - line_cost(rc, next, prev);
         return sum > INT_MAX ? INT_MAX : (int)sum;
 }
 
@@ -554,7 +615,7 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
         cm_recall_index_t *built = NULL;
         const cm_recall_index_t *ix = in->index;
         cm_recall_search_t *search = NULL;
-        size_t hit_cnt = 0, start_cnt = 0, cap_at = 0, at, last;
+        size_t hit_cnt = 0, start_cnt = 0, cap_at = 0, at, last, prev;
         size_t *starts = NULL;
         const char *sum = pl->summary;
         size_t sum_len = pl->summary_len;
@@ -598,6 +659,8 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
 
         rc.line = cm_malloc(rc.cnt * sizeof(*rc.line));
         memset(rc.line, 0xff, rc.cnt * sizeof(*rc.line)); /* -1 */
+        rc.plain = cm_malloc(rc.cnt * sizeof(*rc.plain));
+        memset(rc.plain, 0xff, rc.cnt * sizeof(*rc.plain));
         rc.taken = cm_calloc(rc.cnt, sizeof(*rc.taken));
         rc.units = cm_malloc(rc.cnt * sizeof(*rc.units));
         rc.chrono = cm_malloc(rc.cnt * sizeof(*rc.chrono));
@@ -618,8 +681,10 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
         /* The exact cost: the last line ends with the section's blank line
          * (or the text), not with one "\n". */
         last = pl->recall[pl->recall_cnt - 1];
-        need = head + rc.used - rc.line[last] +
-               line_tokens(&rc, last, in->msg_cnt ? "\n\n" : "") - slack;
+        prev = pl->recall_cnt > 1 ? pl->recall[pl->recall_cnt - 2] : NO_PREV;
+        need = head + rc.used - line_cost(&rc, last, prev) +
+               line_tokens(&rc, last, prev, in->msg_cnt ? "\n\n" : "") -
+               slack;
         if (need > 0 && cap_at > 0) {
                 int cost;
 
@@ -672,6 +737,7 @@ out:
         cm_recall_index_destroy(built);
         free(starts);
         free(rc.line);
+        free(rc.plain);
         free(rc.taken);
         free(rc.units);
         free(rc.chrono);

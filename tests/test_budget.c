@@ -413,16 +413,33 @@ static size_t summary_starts(const char *s, size_t len, size_t *starts)
         return n;
 }
 
-/* Appends the line of a recalled message, its date first when known. */
-static void recalled_line(cm_buf_t *b, const cm_message_t *m)
+/* The UTC calendar day of ts (ms), by gmtime_r: an independent check of
+ * the context's own calendar. */
+static void utc_day(int64_t ts, struct tm *tm)
+{
+        time_t t = (time_t)(ts / 1000 - (ts % 1000 < 0));
+
+        gmtime_r(&t, tm);
+}
+
+/* Appends the line of a recalled message after prev (NULL: the first),
+ * its date first when known and not the day of prev. */
+static void recalled_line(cm_buf_t *b, const cm_message_t *m,
+                          const cm_message_t *prev)
 {
         if (m->ts) {
-                time_t t = (time_t)(m->ts / 1000 - (m->ts % 1000 < 0));
-                struct tm tm;
+                struct tm tm, ptm;
+                int same = 0;
 
-                gmtime_r(&t, &tm);
-                cm_buf_addf(b, "[%04d-%02d-%02d] ", tm.tm_year + 1900,
-                            tm.tm_mon + 1, tm.tm_mday);
+                utc_day(m->ts, &tm);
+                if (prev && prev->ts) {
+                        utc_day(prev->ts, &ptm);
+                        same = tm.tm_year == ptm.tm_year &&
+                               tm.tm_yday == ptm.tm_yday;
+                }
+                if (!same)
+                        cm_buf_addf(b, "[%04d-%02d-%02d] ", tm.tm_year + 1900,
+                                    tm.tm_mon + 1, tm.tm_mday);
         }
         cm_buf_addf(b, "%s: ", cm_role_label(m->role));
         cm_buf_add(b, m->content, m->content_len);
@@ -459,7 +476,8 @@ static void expected_text(const cm_context_in_t *in,
                 cm_buf_adds(b, "Relevant Earlier Messages:");
                 for (i = 0; i < out->recalled_cnt; i++) {
                         cm_buf_adds(b, "\n");
-                        recalled_line(b, &out->recalled[i]);
+                        recalled_line(b, &out->recalled[i],
+                                      i ? &out->recalled[i - 1] : NULL);
                 }
                 if (recent)
                         cm_buf_adds(b, "\n\n");
@@ -486,9 +504,15 @@ static void check_recall_case(const cm_tokenizer_t *tk, int exact,
         recent = rng_range(1, s.cnt - 1 < 6 ? s.cnt - 1 : 6);
         for (i = 0; i < s.cnt; i++) {
                 s.msgs[i].seq = (int64_t)i + 1;
-                /* Dates from 1969 to 2033, some unknown. */
-                s.msgs[i].ts =
-                    rng() % 4 ? (int64_t)rng() * 470 - 100000000000LL : 0;
+                /* Dates from 1969 to 2033, some unknown, often the
+                 * day of the message before (one date for the run). */
+                if (rng() % 4 == 0)
+                        s.msgs[i].ts = 0;
+                else if (i > 0 && s.msgs[i - 1].ts && rng() % 2)
+                        s.msgs[i].ts =
+                            s.msgs[i - 1].ts + (int64_t)(rng() % 3600000);
+                else
+                        s.msgs[i].ts = (int64_t)rng() * 470 - 100000000000LL;
         }
         cm_buf_init(&query);
         cm_buf_init(&expect);

@@ -816,7 +816,7 @@ static void test_recall_layout(void **state)
             "[2023-05-08] User: I went to the LGBTQ support group "
             "yesterday.\n"
             "[2023-06-01] User: We painted the kitchen green last weekend.\n"
-            "[2023-06-01] Assistant: Green is a bold choice for a kitchen!\n"
+            "Assistant: Green is a bold choice for a kitchen!\n"
             "\n"
             "Recent Messages:\n"
             "User: Thanks for listening.\n"
