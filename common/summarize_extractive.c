@@ -100,7 +100,24 @@ static const char *const stop_words[] = {
 
 /* Greetings, politeness and small talk: never content. Sorted. */
 static const char *const filler_words[] = {
-    "absolutely", "afternoon", "agree", "ah", "alright", "amazing", "anyway", "anyways", "awesome", "believe", "bit", "btw", "bye", "care", "chat", "chatting", "cool", "course", "day", "definitely", "enjoy", "evening", "exactly", "excellent", "fantastic", "feel", "feeling", "fine", "fun", "glad", "good", "goodbye", "great", "greetings", "guess", "haha", "happy", "hear", "hello", "help", "hey", "hi", "hiya", "hmm", "hope", "hopefully", "indeed", "interesting", "kind", "know", "later", "like", "little", "lol", "love", "mean", "meet", "morning", "nice", "night", "nope", "oh", "ok", "okay", "perfect", "please", "right", "see", "sorry", "sound", "sounds", "sure", "talk", "talking", "tell", "thank", "thanks", "think", "thx", "totally", "true", "welcome", "well", "wish", "wonderful", "wow", "yeah", "yep", "yes", "yup",
+    "absolutely", "afternoon", "agree",       "ah",        "alright",
+    "amazing",    "anyway",    "anyways",     "awesome",   "believe",
+    "bit",        "btw",       "bye",         "care",      "chat",
+    "chatting",   "cool",      "course",      "day",       "definitely",
+    "enjoy",      "evening",   "exactly",     "excellent", "fantastic",
+    "feel",       "feeling",   "fine",        "fun",       "glad",
+    "good",       "goodbye",   "great",       "greetings", "guess",
+    "haha",       "happy",     "hear",        "hello",     "help",
+    "hey",        "hi",        "hiya",        "hmm",       "hope",
+    "hopefully",  "indeed",    "interesting", "kind",      "know",
+    "later",      "like",      "little",      "lol",       "love",
+    "mean",       "meet",      "morning",     "nice",      "night",
+    "nope",       "oh",        "ok",          "okay",      "perfect",
+    "please",     "right",     "see",         "sorry",     "sound",
+    "sounds",     "sure",      "talk",        "talking",   "tell",
+    "thank",      "thanks",    "think",       "thx",       "totally",
+    "true",       "welcome",   "well",        "wish",      "wonderful",
+    "wow",        "yeah",      "yep",         "yes",       "yup",
 };
 
 /* Words the summary itself adds; ignored when comparing sentences. */
