@@ -270,10 +270,26 @@ static const char *const reporting[] = {
     "says",    "said",    "tell",  "telling", "tells",    "think",
     "thinks",  "thought", "told",  NULL};
 
+/* They start a new clause: "I used to paint but now I'm a nurse". */
+static const char *const conjunctions[] = {
+    "although", "and",     "because", "but", "or", "so",
+    "though",   "whereas", "while",   "yet", NULL};
+
 /* Before a role in its clause: it was ("I used to work as…"). */
 static const char *const past_words[] = {"ex",   "former",     "formerly",
                                          "once", "previously", "used",
                                          "was",  "were",       NULL};
+
+/* After "the", a part or a quality of something said before ("I love the
+ * characters", "I like the way…"). */
+static const char *const anaphoric[] = {
+    "atmosphere",  "challenge", "character", "characters", "concept",
+    "convenience", "design",    "details",   "ending",     "energy",
+    "experience",  "fact",      "feel",      "feeling",    "freedom",
+    "idea",        "look",      "part",      "people",     "plot",
+    "process",     "rest",      "results",   "smell",      "sound",
+    "stories",     "story",     "taste",     "thought",    "vibe",
+    "way",         "work",      NULL};
 
 /* An interest made only of these says nothing ("learn new things", "help
  * people", "have fun", "my job"). */
@@ -721,10 +737,10 @@ static void add_interest(const scan_t *sc, size_t first, size_t last,
         size_t k;
         char *item;
 
-        /* "I love the characters": a definite description points back at
-         * something said before; "the Beatles" names something */
-        if (tok_eq(sc, first, "the") && is_word(sc, first + 1) &&
-            !cm_isupper(sc->text[sc->toks[first + 1].off]))
+        /* "I love the characters": a definite description of a part or a
+         * quality points back at something said before ("the beach", "the
+         * Beatles" do not) */
+        if (tok_eq(sc, first, "the") && tok_in(sc, first + 1, anaphoric))
                 return;
         while (first < last && tok_in(sc, first, interest_lead))
                 first++;
@@ -847,7 +863,9 @@ static int hedged(const scan_t *sc, size_t i, field_t field)
                 ;
         if (tok_punct(sc, k, '?'))
                 return 1;
-        for (k = i; k > 0 && !clause_sep(sc, k - 1); k--) {
+        for (k = i; k > 0 && !clause_sep(sc, k - 1) &&
+                    !tok_in(sc, k - 1, conjunctions);
+             k--) {
                 if (tok_in(sc, k - 1, irrealis) || tok_in(sc, k - 1, negations))
                         return 1;
                 if (field == FIELD_ROLE && tok_in(sc, k - 1, past_words))
