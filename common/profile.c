@@ -222,8 +222,8 @@ static const char *const interest_reject[] = {
 /* An interest with one of these anywhere refers to something said before
  * ("a big fan of both of them"), not to a topic. */
 static const char *const interest_pronouns[] = {
-    "her",  "him",   "it", "that", "them", "these",
-    "this", "those", "us", "you",  NULL};
+    "her",   "him",  "his",   "it", "its", "that", "their", "them",
+    "these", "this", "those", "us", "you", "your", NULL};
 
 /* Subjects that show who a sentence is about, for "as a X". */
 static const char *const first_person[] = {"i",    "i'd", "i'll",   "i'm",
@@ -808,6 +808,10 @@ static void parse_interests(const scan_t *sc, size_t i, cm_profile_t *out)
         size_t start;
         size_t k;
 
+        /* "I love their long, flowing fins": the whole list is about
+         * something said before */
+        if (tok_in(sc, i, interest_pronouns))
+                return;
         while (!clause_end(sc, end))
                 end++;
         if (tok_punct(sc, end, '?')) {

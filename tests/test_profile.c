@@ -331,6 +331,8 @@ static void test_interest_references(void **state)
         expect_nothing("I love the characters.");
         expect_nothing("I really enjoy the work.");
         expect_nothing("I like to think I'm smart.");
+        expect_nothing("I love their long, flowing fins.");
+        expect_nothing("I also like his song \"The Plan\".");
         expect_interest("I love the Rolling Stones.", "Rolling Stones");
 }
 
