@@ -18,9 +18,9 @@
  *      you'll love it", "That's great!"), not clauses about the listener,
  *      not clauses whose object is a bare pronoun ("I love it"), unless
  *      they carry a name, a number or a date;
- *    - the user's questions that ask for something ("Can you explain
- *      async/await?" → "User asked about async/await.") or that have a
- *      topic (two content words, or a name, a number, a technical term);
+ *    - the user's questions that have a topic (two content words, or a
+ *      name, a number, a technical term; "Can you explain async/await?" →
+ *      "User asked about async/await."), not "What do you do?";
  *    - the user's short answer to the assistant's question about them,
  *      with the question ("Asked "What's your favorite color?", user said:
  *      Orange.");
@@ -1096,21 +1096,20 @@ static void emit(fold_t *fd, const char *s, size_t n, origin_t origin,
         const char *label = origin == ORIGIN_ASSISTANT ? "Assistant" : "User";
         size_t cnt = split_words(s, n, &fd->words, &fd->word_cap);
         size_t req = question ? request_len(fd->words, cnt) : 0;
+        size_t at = 0; /* the object of "explain", "tell me about"… */
         cm_buf_t b;
 
+        if (req && (words_seq(fd->words, cnt, req - 1, "explain") ||
+                    words_seq(fd->words, cnt, req - 1, "describe")))
+                at = req;
+        else if (req && words_seq(fd->words, cnt, req - 1, "tell me about"))
+                at = req + 2;
         cm_buf_init(&b);
         if (origin == ORIGIN_SUMMARY) {
                 cm_buf_add(&b, s, n);
-        } else if (question && req && req < cnt &&
-                   (words_seq(fd->words, cnt, req - 1, "explain") ||
-                    words_seq(fd->words, cnt, req - 1, "describe") ||
-                    words_seq(fd->words, cnt, req - 1, "tell me about"))) {
+        } else if (at > 0 && at < cnt) {
                 /* "Can you explain async/await?" → "asked about
                  * async/await." */
-                size_t at =
-                    req +
-                    (strcmp(fd->words[req - 1].lower, "tell") == 0 ? 2 : 0);
-
                 cm_buf_adds(&b, "User asked about ");
                 cm_buf_add(&b, s + fd->words[at].off, n - fd->words[at].off);
                 while (b.len > 0 && strchr("?!. ", b.buf[b.len - 1]))
@@ -1141,8 +1140,9 @@ static void emit(fold_t *fd, const char *s, size_t n, origin_t origin,
  * clauses about the listener and clauses ending in a bare pronoun ("I love
  * it") are dropped unless they carry a name, a number or a date; the rest
  * must be about the speaker or carry such a fact, and reach MIN_SCORE.
- * User questions: kept when they ask for something ("Can you explain…")
- * or about a topic, not about the listener ("What do you do?").
+ * User questions: kept when they have a topic: two content words, or a
+ * name, a number, a technical term ("Can you explain async/await?", not
+ * "What do you do?").
  * Assistant clauses: kept for the facts they add (numbers, dates,
  * decisions, names the user did not say), not for explanations.
  */
@@ -1172,9 +1172,6 @@ static double clause_score(fold_t *fd, const char *s, size_t n, origin_t origin,
                 return -1;
         hard = hard_facts(&f);
         if (question) {
-                if (f.listener && !request_len(w, cnt) && hard < 1.5 &&
-                    f.content < 2)
-                        return -1;
                 if (f.content < 2 && hard == 0)
                         return -1;
                 return 2.0 + hard + 0.3 * min_d(f.content, 6);
