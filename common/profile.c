@@ -953,8 +953,6 @@ static void try_role(const scan_t *sc, size_t i, cm_profile_t *out)
         size_t m;
         size_t j;
 
-        if (!is_word(sc, i) || hedged(sc, i, FIELD_ROLE))
-                return;
         if ((m = tok_i_am(sc, i))) {
                 j = skip_adverb(sc, i + m);
                 role = parse_role(sc, j, 1, 0);
@@ -975,27 +973,27 @@ static void try_role(const scan_t *sc, size_t i, cm_profile_t *out)
                 if (about_speaker(sc, i))
                         role = parse_role(sc, i + 1, 1, 0);
         }
+        if (role && hedged(sc, i, FIELD_ROLE)) {
+                free(role);
+                role = NULL;
+        }
         if (role)
                 set_field(&out->role, role);
 }
 
-static void try_interests(const scan_t *sc, size_t i, cm_profile_t *out)
+/* Where the interests of a trigger at token i start ("I love X", "I'm
+ * into X", "my hobby is X"…), or 0 when there is none. */
+static size_t interest_start(const scan_t *sc, size_t i)
 {
         size_t m;
         size_t j;
 
-        if (!is_word(sc, i) || hedged(sc, i, FIELD_INTEREST))
-                return;
         if (tok_eq(sc, i, "i")) {
                 j = skip_adverb(sc, i + 1);
-                if (tok_in(sc, j, interest_verbs)) {
-                        parse_interests(sc, j + 1, out);
-                        return;
-                }
-                if ((m = tok_seq(sc, j, "work with"))) {
-                        parse_interests(sc, j + m, out);
-                        return;
-                }
+                if (tok_in(sc, j, interest_verbs))
+                        return j + 1;
+                if ((m = tok_seq(sc, j, "work with")))
+                        return j + m;
         }
         if ((m = tok_i_am(sc, i))) {
                 j = skip_adverb(sc, i + m);
@@ -1006,14 +1004,23 @@ static void try_interests(const scan_t *sc, size_t i, cm_profile_t *out)
                     (m = tok_seq(sc, j, "a fan of")) ||
                     (m = tok_seq(sc, j, "a big fan of")) ||
                     (m = tok_seq(sc, j, "a huge fan of")))
-                        parse_interests(sc, j + m, out);
-                return;
+                        return j + m;
+                return 0;
         }
         if ((m = tok_seq(sc, i, "my hobby is")) ||
             (m = tok_seq(sc, i, "my hobbies are")) ||
             (m = tok_seq(sc, i, "my hobbies include")) ||
             (m = tok_seq(sc, i, "my passion is")))
-                parse_interests(sc, i + m, out);
+                return i + m;
+        return 0;
+}
+
+static void try_interests(const scan_t *sc, size_t i, cm_profile_t *out)
+{
+        size_t j = interest_start(sc, i);
+
+        if (j > 0 && !hedged(sc, i, FIELD_INTEREST))
+                parse_interests(sc, j, out);
 }
 
 int cm_profile_extract(const char *text, size_t len, cm_profile_t *out)

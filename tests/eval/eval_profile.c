@@ -724,6 +724,9 @@ static void print_profile(const tally_t *t)
                 print_row("role", half_names[h], &t[h].role);
         for (h = 0; h < 3; h++)
                 print_row("interests", half_names[h], &t[h].interest);
+        printf("Precision is against the persona only: a speaker's statement "
+               "about themself that\ntheir persona does not list (\"I'm a "
+               "student\") counts as wrong.\n");
 }
 
 static void print_names(const tally_t *t, name_stat_t *names, size_t name_cnt)
