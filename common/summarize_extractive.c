@@ -1242,6 +1242,22 @@ static int user_sentence(const char *s, size_t n)
         return n > 6 && strncmp(s, "Asked ", 6) == 0;
 }
 
+/* Splits the trimmed sentence *s[0..*n) into fd->words after dropping a
+ * leading greeting ("Hi Tom, …"), which moves *s on. Returns the word
+ * count. */
+static size_t open_sentence(fold_t *fd, const char **s, size_t *n)
+{
+        size_t cnt = split_words(*s, *n, &fd->words, &fd->word_cap);
+        size_t at = strip_greeting(*s, *n, fd->words, cnt);
+
+        if (at == 0)
+                return cnt;
+        *s += at;
+        *n -= at;
+        trim(s, n);
+        return split_words(*s, *n, &fd->words, &fd->word_cap);
+}
+
 /* Considers one sentence s[0..n) of the given origin. */
 static void add_sentence(fold_t *fd, const char *s, size_t n, origin_t origin)
 {
@@ -1260,16 +1276,10 @@ static void add_sentence(fold_t *fd, const char *s, size_t n, origin_t origin)
         trim(&s, &n);
         if (n == 0)
                 return;
-        cnt = split_words(s, n, &fd->words, &fd->word_cap);
-        if (origin != ORIGIN_SUMMARY) {
-                at = strip_greeting(s, n, fd->words, cnt);
-                if (at > 0) {
-                        s += at;
-                        n -= at;
-                        trim(&s, &n);
-                        cnt = split_words(s, n, &fd->words, &fd->word_cap);
-                }
-        }
+        if (origin == ORIGIN_SUMMARY)
+                cnt = split_words(s, n, &fd->words, &fd->word_cap);
+        else
+                cnt = open_sentence(fd, &s, &n);
         if (cnt > 2 && origin != ORIGIN_SUMMARY &&
             in_list(fd->words[0].lower, LIST(coordinators))) {
                 /* "But I'm thinking about Wharton." */
@@ -1371,20 +1381,12 @@ static void add_answer(fold_t *fd, const char *asked, const char *s, size_t n)
 static void remember_question(fold_t *fd, const char *s, size_t n)
 {
         size_t cnt;
-        size_t at;
         features_t f;
 
         trim(&s, &n);
         if (n == 0 || s[n - 1] != '?')
                 return;
-        cnt = split_words(s, n, &fd->words, &fd->word_cap);
-        at = strip_greeting(s, n, fd->words, cnt);
-        if (at > 0) {
-                s += at;
-                n -= at;
-                trim(&s, &n);
-                cnt = split_words(s, n, &fd->words, &fd->word_cap);
-        }
+        cnt = open_sentence(fd, &s, &n);
         features(s, fd->words, cnt, NULL, 0, &f);
         if (!f.listener || f.content < 2 || n > SENT_MAX_BYTES / 2)
                 return;
