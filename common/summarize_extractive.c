@@ -21,9 +21,10 @@
  *    - the user's questions that have a topic (two content words, or a
  *      name, a number, a technical term; "Can you explain async/await?" →
  *      "User asked about async/await."), not "What do you do?";
- *    - the user's short answer to the assistant's question about them,
- *      with the question ("Asked "What's your favorite color?", user said:
- *      Orange.");
+ *    - the user's short answer (at most ANSWER_MAX_WORDS words, or one
+ *      that says nothing on its own) to the assistant's question about
+ *      them, with the question ("Asked "What's your favorite color?", user
+ *      said: Orange.");
  *    - of the assistant, only the facts it adds: numbers, dates, decisions,
  *      names the user did not say (HARD_MIN); explanations, questions back
  *      and its statements about itself are dropped.
@@ -53,14 +54,15 @@
 #include "text.h"
 #include "util.h"
 
-#define MIN_SCORE      2.5 /* a user clause below is dropped */
-#define HARD_MIN       2.5 /* an assistant clause needs this many facts */
-#define SUMMARY_BONUS  1.5
-#define RECENCY_WEIGHT 1.5
-#define DUP_JACCARD    0.6
-#define SENT_MAX_BYTES 200
-#define WORD_MAX       32 /* longer words are never on a list */
-#define ELLIPSIS       "\xe2\x80\xa6"
+#define MIN_SCORE        2.5 /* a user clause below is dropped */
+#define HARD_MIN         2.5 /* an assistant clause needs this many facts */
+#define SUMMARY_BONUS    1.5
+#define RECENCY_WEIGHT   1.5
+#define DUP_JACCARD      0.6
+#define SENT_MAX_BYTES   200
+#define ANSWER_MAX_WORDS 6  /* a shorter answer goes with its question */
+#define WORD_MAX         32 /* longer words are never on a list */
+#define ELLIPSIS         "\xe2\x80\xa6"
 
 /* Function words: never content. Sorted (strcmp) for bsearch. */
 static const char *const stop_words[] = {
@@ -1348,9 +1350,8 @@ static void add_sentence(fold_t *fd, const char *s, size_t n, origin_t origin)
 
 /*
  * The user's message whose first sentence is s[0..n) answered the
- * assistant's question asked, and nothing of it was kept: when that
- * sentence is an answer ("Orange.", "No, I don't."), the question goes
- * with it ("Asked "What's your favorite color?", user said: Orange.").
+ * assistant's question asked: the question goes with that sentence
+ * ("Asked "What's your favorite color?", user said: Orange.").
  */
 static void add_answer(fold_t *fd, const char *asked, const char *s, size_t n)
 {
@@ -1393,23 +1394,58 @@ static void remember_question(fold_t *fd, const char *s, size_t n)
         fd->asked = cm_strndup(s, n);
 }
 
-/* Cuts text into sentences and considers each. */
+/* Drops the candidates from index mark on. */
+static void cands_drop(fold_t *fd, size_t mark)
+{
+        while (fd->cnt > mark) {
+                fd->cnt--;
+                free(fd->cands[fd->cnt].text);
+                free(fd->cands[fd->cnt].hash);
+        }
+}
+
+/* The sentence s[0..n) is a short statement with a topic ("I'm a
+ * welder.", "Winter, for sure."): it leans on the question before it. */
+static int short_answer(fold_t *fd, const char *s, size_t n)
+{
+        size_t cnt;
+        features_t f;
+
+        trim(&s, &n);
+        if (n == 0 || s[n - 1] == '?')
+                return 0;
+        cnt = split_words(s, n, &fd->words, &fd->word_cap);
+        features(s, fd->words, cnt, NULL, 0, &f);
+        return cnt <= ANSWER_MAX_WORDS && f.content > 0;
+}
+
+/* Cuts text into sentences and considers each. The user's answer to the
+ * assistant's question about them goes with the question when its first
+ * sentence is short or nothing of it is kept (add_answer()). */
 static void add_text(fold_t *fd, const char *text, size_t len, origin_t origin)
 {
         size_t at = 0;
         size_t last = 0;
         size_t before = fd->cnt;
         char *asked = fd->asked;
+        int answered = 0;
 
         fd->asked = NULL;
         while (at < len) {
                 size_t n = sentence_len(text + at, len - at);
+                size_t mark = fd->cnt;
 
                 add_sentence(fd, text + at, n, origin);
+                if (at == 0 && asked && origin == ORIGIN_USER &&
+                    short_answer(fd, text, n)) {
+                        cands_drop(fd, mark);
+                        add_answer(fd, asked, text, n);
+                        answered = 1;
+                }
                 last = at;
                 at += n;
         }
-        if (asked && origin == ORIGIN_USER && fd->cnt == before)
+        if (asked && origin == ORIGIN_USER && !answered && fd->cnt == before)
                 add_answer(fd, asked, text, sentence_len(text, len));
         free(asked);
         if (origin == ORIGIN_USER)

@@ -328,6 +328,13 @@ static void test_answer_keeps_question(void **state)
         m[1] = U("I'm a welder.");
         assert_false(keeps(m, 2, "Asked"));
         assert_true(keeps(m, 2, "User is a welder."));
+        /* a short answer leans on the question even when it is kept */
+        m[0] = A("Which season do you like best?");
+        m[1] = U("Winter, for sure. I love skiing in the Alps.");
+        assert_true(keeps(m, 2,
+                          "Asked \"Which season do you like best?\", "
+                          "user said: Winter, for sure."));
+        assert_true(keeps(m, 2, "User loves skiing in the Alps."));
         /* the rest of the message says it: no need for the question */
         m[0] = A("Do you have any hobbies?");
         m[1] = U("Sure. I collect vinyl records.");
