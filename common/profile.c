@@ -147,30 +147,31 @@ static const char *const occupations[] = {
 /* Words ending like an occupation (-er, -or, -ist) that name a mood, a
  * relation, a habit or a comparison instead. */
 static const char *const non_occupations[] = {
-    "after",         "atheist",    "baptist",   "beginner",  "believer",
-    "client",        "better",     "bigger",    "bitter",    "brother",
-    "buddhist",      "character",  "clever",    "color",     "colour",
-    "computer",      "communist",  "corner",    "customer",  "daughter",
-    "dinner",        "door",       "dreamer",   "drinker",   "eater",
-    "either",        "error",      "ever",      "extremist", "father",
-    "favor",         "favour",     "feminist",  "fighter",   "floor",
-    "follower",      "foreigner",  "former",    "gamer",     "grandfather",
-    "grandmother",   "honor",      "horror",    "humor",     "idealist",
-    "inferior",      "junior",     "killer",    "later",     "learner",
-    "leftover",      "letter",     "listener",  "loner",     "loser",
-    "lover",         "lower",      "major",     "matter",    "member",
-    "methodist",     "minimalist", "minor",     "mirror",    "monster",
-    "mother",        "neighbor",   "neighbour", "neither",   "never",
-    "newcomer",      "number",     "older",     "optimist",  "order",
-    "other",         "outsider",   "over",      "paper",     "partner",
-    "perfectionist", "pessimist",  "power",     "prior",     "proper",
-    "rather",        "reader",     "realist",   "runner",    "senior",
-    "sister",        "sleeper",    "smaller",   "smoker",    "sober",
-    "socialist",     "speaker",    "stranger",  "summer",    "superior",
-    "supporter",     "survivor",   "talker",    "thinker",   "tourist",
-    "traveler",      "traveller",  "under",     "upper",     "user",
-    "walker",        "water",      "weather",   "whatever",  "winner",
-    "winter",        "worker",     "younger",   NULL};
+    "after",     "atheist",     "baptist",       "beginner",   "believer",
+    "client",    "better",      "bigger",        "bitter",     "brother",
+    "buddhist",  "character",   "clever",        "color",      "colour",
+    "computer",  "communist",   "corner",        "customer",   "daughter",
+    "dinner",    "door",        "dreamer",       "drinker",    "enthusiast",
+    "hobbyist",  "eater",       "either",        "error",      "ever",
+    "extremist", "father",      "favor",         "favour",     "feminist",
+    "fighter",   "floor",       "follower",      "foreigner",  "former",
+    "gamer",     "grandfather", "grandmother",   "honor",      "horror",
+    "humor",     "idealist",    "inferior",      "junior",     "killer",
+    "later",     "learner",     "leftover",      "letter",     "listener",
+    "loner",     "loser",       "lover",         "lower",      "major",
+    "matter",    "member",      "methodist",     "minimalist", "minor",
+    "mirror",    "monster",     "mother",        "neighbor",   "neighbour",
+    "neither",   "never",       "newcomer",      "number",     "older",
+    "optimist",  "order",       "other",         "outsider",   "over",
+    "paper",     "partner",     "perfectionist", "pessimist",  "power",
+    "prior",     "proper",      "rather",        "reader",     "realist",
+    "runner",    "senior",      "sister",        "sleeper",    "smaller",
+    "smoker",    "sober",       "socialist",     "speaker",    "stranger",
+    "summer",    "superior",    "supporter",     "survivor",   "talker",
+    "thinker",   "tourist",     "traveler",      "traveller",  "under",
+    "upper",     "user",        "walker",        "water",      "weather",
+    "whatever",  "winner",      "winter",        "worker",     "younger",
+    NULL};
 
 /* A role phrase with one of these states a skill or a taste ("a pretty
  * good cook", "a big fan"), not an occupation. */
@@ -211,6 +212,7 @@ static const char *const interest_trail[] = {
  * "I like that idea", "I love when…"). */
 static const char *const interest_reject[] = {
     "anything",   "being", "believe", "both",   "each",    "either",
+    "i",          "i'd",   "i'll",    "i'm",    "i've",    "mine",
     "everything", "hear",  "hearing", "her",    "him",     "how",
     "imagine",    "it",    "it's",    "its",    "know",    "me",
     "nothing",    "one",   "ones",    "our",    "pretend", "say",
@@ -222,8 +224,8 @@ static const char *const interest_reject[] = {
 /* An interest with one of these anywhere refers to something said before
  * ("a big fan of both of them"), not to a topic. */
 static const char *const interest_pronouns[] = {
-    "her",   "him",  "his",   "it", "its", "that", "their", "them",
-    "these", "this", "those", "us", "you", "your", NULL};
+    "her",  "him",   "his",  "it",    "its", "mine", "that", "their",
+    "them", "these", "this", "those", "us",  "you",  "your", NULL};
 
 /* Subjects that show who a sentence is about, for "as a X". */
 static const char *const first_person[] = {"i",    "i'd", "i'll",   "i'm",

@@ -199,6 +199,7 @@ static void test_role_traps(void **state)
         expect_nothing("I'm no longer a teacher");
         expect_nothing("I'm a mother of two");
         expect_nothing("I'm a vegan");
+        expect_nothing("I'm just a hobbyist");
         expect_nothing("My sister works as a nurse.");
         expect_nothing("She is a teacher.");
         expect_nothing("As a result, it failed.");
@@ -333,6 +334,7 @@ static void test_interest_references(void **state)
         expect_nothing("I like to think I'm smart.");
         expect_nothing("I love their long, flowing fins.");
         expect_nothing("I also like his song \"The Plan\".");
+        expect_nothing("They are! I love mine to death.");
         expect_interest("I love the Rolling Stones.", "Rolling Stones");
 }
 
