@@ -1120,14 +1120,19 @@ static void emit(fold_t *fd, const char *s, size_t n, origin_t origin,
                 cm_buf_adds(&b, "User asked: ");
                 cm_buf_add(&b, s, n);
         } else if (!third_person(&b, s, n, fd->words, cnt, label)) {
-                if (origin == ORIGIN_USER)
+                size_t first = 0;
+
+                if (origin == ORIGIN_USER) {
                         cm_buf_adds(&b, "User said: ");
+                        first = b.len;
+                }
                 cm_buf_add(&b, s, n);
-                /* a clause cut from a longer sentence starts with a capital
-                 * ("async function…" is left as it is) */
-                if (origin == ORIGIN_ASSISTANT && cm_islower(b.buf[0]) &&
-                    cnt > 1 && !technical(s, &fd->words[0]))
-                        b.buf[0] = (char)cm_toupper(b.buf[0]);
+                /* a clause cut from a longer sentence, or one after a
+                 * greeting, starts with a capital ("async function…" is
+                 * left as it is) */
+                if (cm_islower(b.buf[first]) && cnt > 1 &&
+                    !technical(s, &fd->words[0]))
+                        b.buf[first] = (char)cm_toupper(b.buf[first]);
         }
         cap_bytes(&b, SENT_MAX_BYTES);
         end_sentence(&b);

@@ -233,6 +233,9 @@ static void test_other_statements(void **state)
         assert_true(keeps(m, 1, "conference starts on 12 May"));
         m[0] = U("Knitting is my passion.");
         assert_true(keeps(m, 1, "Knitting is my passion"));
+        /* what is left after a greeting starts with a capital */
+        m[0] = U("Anyway, the ferry leaves at 6 tomorrow.");
+        assert_true(keeps(m, 1, "User said: The ferry leaves at 6 tomorrow."));
 }
 
 /* Questions: requests and topics stay, questions without one go. */
