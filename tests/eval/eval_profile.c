@@ -38,7 +38,13 @@
  * content words found in the summary, next to the share found in the
  * whole conversation (the ceiling: personas are often paraphrased); the
  * figure to hold is their ratio. Beside it, the summary's tokens as a
- * share of the conversation's.
+ * share of the conversation's. A second ratio counts a fact's word as
+ * present only where the user voices it: in the user's lines, or in a
+ * question put to the user just before they answer. The conversations
+ * were generated, and the other speaker often says the user's persona
+ * facts as its own ("I love cats" in the wrong mouth); the first ratio
+ * credits a summary for keeping those, and for generic words such as
+ * "favorite" or "work" anywhere.
  *
  * Exits 0 with a message when the data file is absent.
  */
@@ -512,6 +518,8 @@ static void eval_profile(const convo_t *cv, count_t *role, count_t *interest,
 typedef struct retention {
         double summary;      /* sum over facts of the share kept */
         double conversation; /* sum over facts of the share in the text */
+        double voiced;       /* … of the share the speaker voices */
+        double voiced_kept;  /* … of the share voiced and kept */
         size_t facts;
         double summary_tokens;
         double convo_tokens;
@@ -532,43 +540,66 @@ static int has_stem(const char *text, const char *stemmed)
         return 0;
 }
 
-/* Shares of fact's content words (crudely stemmed) found in summary and in
- * convo. */
+/* Adds to rt the shares of fact's content words (crudely stemmed) found
+ * in summary, in convo, in voiced and in both voiced and summary. */
 static void fact_words(const char *fact, const char *summary, const char *convo,
-                       double *in_sum, double *in_convo)
+                       const char *voiced, retention_t *rt)
 {
         const char *s = fact;
         size_t words = 0;
         size_t hit_s = 0;
         size_t hit_c = 0;
+        size_t hit_v = 0;
+        size_t hit_vs = 0;
         char w[64];
 
         while ((s = next_word(s, w, sizeof(w))) != NULL) {
+                int v;
+
                 if (strlen(w) < 3 || is_fact_stop(w))
                         continue;
                 words++;
                 stem(w);
                 hit_s += has_stem(summary, w);
                 hit_c += has_stem(convo, w);
+                v = has_stem(voiced, w);
+                hit_v += v;
+                hit_vs += v && has_stem(summary, w);
         }
-        *in_sum = words ? (double)hit_s / (double)words : 1.0;
-        *in_convo = words ? (double)hit_c / (double)words : 1.0;
+        if (words == 0)
+                words = hit_s = hit_c = hit_v = hit_vs = 1;
+        rt->summary += (double)hit_s / (double)words;
+        rt->conversation += (double)hit_c / (double)words;
+        rt->voiced += (double)hit_v / (double)words;
+        rt->voiced_kept += (double)hit_vs / (double)words;
 }
 
 /* Adds the retention of facts in summary (and in convo) to rt. */
 static void retain(const strv_t *facts, const char *summary, const char *convo,
-                   retention_t *rt)
+                   const char *voiced, retention_t *rt)
 {
         size_t i;
 
         for (i = 0; i < facts->cnt; i++) {
-                double s;
-                double c;
-
-                fact_words(facts->v[i], summary, convo, &s, &c);
-                rt->summary += s;
-                rt->conversation += c;
+                fact_words(facts->v[i], summary, convo, voiced, rt);
                 rt->facts++;
+        }
+}
+
+/* Appends the questions (sentences ending in '?') of line to b. */
+static void add_questions(cm_buf_t *b, const char *line)
+{
+        const char *start = line;
+        const char *p;
+
+        for (p = line; *p; p++) {
+                if (*p != '.' && *p != '!' && *p != '?')
+                        continue;
+                if (*p == '?') {
+                        cm_buf_add(b, start, (size_t)(p + 1 - start));
+                        cm_buf_adds(b, "\n");
+                }
+                start = p + 1;
         }
 }
 
@@ -581,10 +612,12 @@ static void eval_summary(const convo_t *cv, int user, const cm_tokenizer_t *tk,
         char *summary = cm_strdup("");
         const char *text;
         cm_buf_t convo;
+        cm_buf_t voiced; /* what the user says, and what they are asked */
         size_t i;
         size_t at;
 
         cm_buf_init(&convo);
+        cm_buf_init(&voiced);
         for (i = 0; i < cv->line.cnt; i++) {
                 msgs[i].role =
                     cv->speaker[i] == user ? CM_ROLE_USER : CM_ROLE_ASSISTANT;
@@ -593,6 +626,12 @@ static void eval_summary(const convo_t *cv, int user, const cm_tokenizer_t *tk,
                 msgs[i].tokens = -1;
                 cm_buf_adds(&convo, cv->line.v[i]);
                 cm_buf_adds(&convo, "\n");
+                if (cv->speaker[i] == user) {
+                        cm_buf_adds(&voiced, cv->line.v[i]);
+                        cm_buf_adds(&voiced, "\n");
+                } else if (i + 1 < cv->line.cnt && cv->speaker[i + 1] == user) {
+                        add_questions(&voiced, cv->line.v[i]);
+                }
         }
         for (at = 0; at < cv->line.cnt; at += FOLD_STEP) {
                 cm_fold_in_t in;
@@ -617,13 +656,14 @@ static void eval_summary(const convo_t *cv, int user, const cm_tokenizer_t *tk,
         if (verbose)
                 fprintf(stderr, "summary (User %d as the user): %s\n", user + 1,
                         summary);
-        retain(&cv->persona[user], summary, text, rt);
-        retain(&cv->persona[1 - user], summary, text, rt_other);
+        retain(&cv->persona[user], summary, text, voiced.buf, rt);
+        retain(&cv->persona[1 - user], summary, text, "", rt_other);
         rt->summary_tokens += cm_tokenizer_count(tk, summary, strlen(summary));
         rt->convo_tokens += cm_tokenizer_count(tk, text, convo.len);
         free(summary);
         free(msgs);
         cm_buf_release(&convo);
+        cm_buf_release(&voiced);
 }
 
 /* Everything counted over a set of conversations. */
@@ -654,6 +694,8 @@ static void retention_add(retention_t *to, const retention_t *r)
 {
         to->summary += r->summary;
         to->conversation += r->conversation;
+        to->voiced += r->voiced;
+        to->voiced_kept += r->voiced_kept;
         to->facts += r->facts;
         to->summary_tokens += r->summary_tokens;
         to->convo_tokens += r->convo_tokens;
@@ -787,6 +829,14 @@ static void print_summary(const tally_t *t)
                        n > 0 ? u->convo_tokens / n : 0,
                        share(u->summary_tokens, u->convo_tokens));
         }
+        printf("  'user' side's facts as the user voices them (their lines, "
+               "and the question put to\n  them before they answer; the other "
+               "side often says the user's persona facts\n  as its own in "
+               "this data): kept of those voiced, %.1f%% / %.1f%% / %.1f%% "
+               "(1st / 2nd / all)\n",
+               share(t[0].user.voiced_kept, t[0].user.voiced),
+               share(t[1].user.voiced_kept, t[1].user.voiced),
+               share(t[2].user.voiced_kept, t[2].user.voiced));
         printf("  fold time: %.1f us per fold of up to %d messages (%zu "
                "folds)\n",
                (double)t[2].user.fold_us /
