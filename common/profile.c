@@ -1,22 +1,37 @@
 /*
  * profile: name, role and interests from what the user says about themself.
  *
+ * A wrong profile is worse than none: it lands in every context. So only
+ * first-person statements are taken, and only at their word.
+ *
  * The message is normalised (curly apostrophes become ASCII), cut into word
- * and punctuation tokens, and every word is tried as the start of a trigger
- * ("my name is", "call me", "I'm", "I work as", "as a", "I love", "I'm
- * into"…). What follows a trigger is read with hand-written rules, no
+ * and punctuation tokens (each marked when inside quotation marks), and
+ * every word is tried as the start of a trigger ("my name is", "call me",
+ * "I'm", "I work as", "As a … ,", "I love", "I'm into"…). A trigger is
+ * dropped when its statement is not a fact about the speaker now (hedged()):
+ * quoted; in a clause that is a question; after "if", "would", "want",
+ * "maybe"… or "not", "never"… in its clause; after "said", "told",
+ * "think"… in its sentence; for a role, after "used to", "was" in its
+ * clause. What follows a kept trigger is read with hand-written rules, no
  * regular expressions:
  *
  * - a name is 1-3 capitalised words that are not a mood, an adverb, a verb
- *   form (-ing/-ed), a role word ("user", "assistant") or a determiner;
+ *   form (-ing/-ed), a role word ("user", "assistant") or a determiner,
+ *   and not followed by a number ("User 1");
  * - a role is a noun phrase of at most 5 words whose last word names an
  *   occupation (a known head noun, or -er/-or/-ist that is not on a list of
- *   non-occupations such as "lover", "beginner", "optimist");
- * - interests are the rest of the clause, split on ",", "&" and "and".
+ *   non-occupations such as "lover", "beginner", "optimist"), not a skill
+ *   ("a good cook") or a former one ("a former nurse");
+ * - interests are the rest of the clause, split on ",", "&" and "and",
+ *   up to a question tagged on ("I love hiking, do you?"); not a pronoun
+ *   or a definite description that points back ("I love it", "I love the
+ *   characters"; "the Beatles" is a name), not only generic words ("learn
+ *   new things", "help people", "my job").
  *
  * Within one message the last statement of a field wins. Names are facts
  * about whoever speaks: "I'm Claude" said by an assistant gives "Claude",
- * which is why the caller passes user messages only.
+ * which is why the caller passes user messages only; the names the user
+ * greets ("Hi Tom") are never taken.
  */
 #include "profile.h"
 
@@ -42,6 +57,7 @@ typedef struct tok {
         tok_kind_t kind;
         size_t off; /* into scan_t.text */
         size_t len;
+        int quoted; /* inside quotation marks */
 } tok_t;
 
 /* One message, normalised and tokenised. */
@@ -51,21 +67,22 @@ typedef struct scan {
         tok_t *toks; /* owned */
         size_t cnt;
         size_t cap;
+        int in_quote; /* while tokenising: after an opening quotation mark */
 } scan_t;
 
 /* Words that are never (the first word of) a name. */
 static const char *const name_reject[] = {
     "a", "about", "absolutely", "actually", "afraid", "ai", "all", "allergic",
     "almost", "alone", "also", "always", "an", "and", "assistant", "at",
-    "available", "aware", "back", "basically", "being", "bored", "bot", "both",
-    "busy", "but", "certain", "chatbot", "cold", "confused", "curious",
+    "available", "aware", "back", "basically", "being", "big", "bored", "bot",
+    "both", "busy", "but", "certain", "chatbot", "cold", "confused", "curious",
     "currently", "definitely", "done", "down", "dr", "early", "even", "excited",
     "fine", "finally", "for", "free", "from", "glad", "going", "good",
     "grateful", "great", "happy", "her", "here", "his", "home", "hot", "human",
     "hungry", "ill", "in", "into", "is", "it", "its", "just", "kind", "late",
-    "like", "literally", "lost", "lucky", "married", "me", "mostly", "my",
-    "nervous", "never", "new", "no", "nobody", "not", "now", "of", "off", "ok",
-    "okay", "old", "on", "one", "only", "our", "out", "over", "pretty",
+    "like", "literally", "little", "lost", "lucky", "married", "me", "mostly",
+    "my", "nervous", "never", "new", "no", "nobody", "not", "now", "of", "off",
+    "ok", "okay", "old", "on", "one", "only", "our", "out", "over", "pretty",
     "probably", "proud", "quite", "ready", "really", "retired", "right", "sad",
     "scared", "sick", "single", "sir", "so", "somebody", "someone", "sorry",
     "sort", "still", "stuck", "such", "super", "sure", "that", "the", "their",
@@ -130,30 +147,31 @@ static const char *const occupations[] = {
 /* Words ending like an occupation (-er, -or, -ist) that name a mood, a
  * relation, a habit or a comparison instead. */
 static const char *const non_occupations[] = {
-    "after",         "atheist",    "baptist",   "beginner",  "believer",
-    "client",        "better",     "bigger",    "bitter",    "brother",
-    "buddhist",      "character",  "clever",    "color",     "colour",
-    "computer",      "communist",  "corner",    "customer",  "daughter",
-    "dinner",        "door",       "dreamer",   "drinker",   "eater",
-    "either",        "error",      "ever",      "extremist", "father",
-    "favor",         "favour",     "feminist",  "fighter",   "floor",
-    "follower",      "foreigner",  "former",    "gamer",     "grandfather",
-    "grandmother",   "honor",      "horror",    "humor",     "idealist",
-    "inferior",      "junior",     "killer",    "later",     "learner",
-    "leftover",      "letter",     "listener",  "loner",     "loser",
-    "lover",         "lower",      "major",     "matter",    "member",
-    "methodist",     "minimalist", "minor",     "mirror",    "monster",
-    "mother",        "neighbor",   "neighbour", "neither",   "never",
-    "newcomer",      "number",     "older",     "optimist",  "order",
-    "other",         "outsider",   "over",      "paper",     "partner",
-    "perfectionist", "pessimist",  "power",     "prior",     "proper",
-    "rather",        "reader",     "realist",   "runner",    "senior",
-    "sister",        "sleeper",    "smaller",   "smoker",    "sober",
-    "socialist",     "speaker",    "stranger",  "summer",    "superior",
-    "supporter",     "survivor",   "talker",    "thinker",   "tourist",
-    "traveler",      "traveller",  "under",     "upper",     "user",
-    "walker",        "water",      "weather",   "whatever",  "winner",
-    "winter",        "worker",     "younger",   NULL};
+    "after",     "atheist",     "baptist",       "beginner",   "believer",
+    "client",    "better",      "bigger",        "bitter",     "brother",
+    "buddhist",  "character",   "clever",        "color",      "colour",
+    "computer",  "communist",   "corner",        "customer",   "daughter",
+    "dinner",    "door",        "dreamer",       "drinker",    "enthusiast",
+    "hobbyist",  "eater",       "either",        "error",      "ever",
+    "extremist", "father",      "favor",         "favour",     "feminist",
+    "fighter",   "floor",       "follower",      "foreigner",  "former",
+    "gamer",     "grandfather", "grandmother",   "honor",      "horror",
+    "humor",     "idealist",    "inferior",      "junior",     "killer",
+    "later",     "learner",     "leftover",      "letter",     "listener",
+    "loner",     "loser",       "lover",         "lower",      "major",
+    "matter",    "member",      "methodist",     "minimalist", "minor",
+    "mirror",    "monster",     "mother",        "neighbor",   "neighbour",
+    "neither",   "never",       "newcomer",      "number",     "older",
+    "optimist",  "order",       "other",         "outsider",   "over",
+    "paper",     "partner",     "perfectionist", "pessimist",  "power",
+    "prior",     "proper",      "rather",        "reader",     "realist",
+    "runner",    "senior",      "sister",        "sleeper",    "smaller",
+    "smoker",    "sober",       "socialist",     "speaker",    "stranger",
+    "summer",    "superior",    "supporter",     "survivor",   "talker",
+    "thinker",   "tourist",     "traveler",      "traveller",  "under",
+    "upper",     "user",        "walker",        "water",      "weather",
+    "whatever",  "winner",      "winter",        "worker",     "younger",
+    NULL};
 
 /* A role phrase with one of these states a skill or a taste ("a pretty
  * good cook", "a big fan"), not an occupation. */
@@ -179,10 +197,11 @@ static const char *const clause_stop[] = {
     "while",    "who",     "whose",    NULL};
 
 /* Leading words dropped from an interest ("to bake" → "bake", "a lot of
- * jazz" → "jazz"). */
-static const char *const interest_lead[] = {"a",    "all",  "an", "any",
-                                            "lot",  "lots", "my", "of",
-                                            "some", "the",  "to", NULL};
+ * jazz" → "jazz", "all kinds of music" → "music"). */
+static const char *const interest_lead[] = {
+    "a",   "all",  "an",   "any",   "different", "kind", "kinds",
+    "lot", "lots", "my",   "of",    "some",      "sort", "sorts",
+    "the", "to",   "type", "types", "various",   NULL};
 
 /* Trailing words dropped from an interest ("hiking too" → "hiking"). */
 static const char *const interest_trail[] = {
@@ -192,18 +211,21 @@ static const char *const interest_trail[] = {
 /* An interest starting with one of these is not an interest ("I love it",
  * "I like that idea", "I love when…"). */
 static const char *const interest_reject[] = {
-    "anything", "being", "both",  "each",  "either",    "everything", "hearing",
-    "her",      "him",   "how",   "it",    "it's",      "its",        "me",
-    "nothing",  "one",   "ones",  "our",   "something", "that",       "that's",
-    "their",    "them",  "there", "these", "they",      "thing",      "things",
-    "this",     "those", "us",    "what",  "when",      "where",      "who",
-    "why",      "you",   "your",  NULL};
+    "anything",   "being", "believe", "both",   "each",    "either",
+    "i",          "i'd",   "i'll",    "i'm",    "i've",    "mine",
+    "everything", "hear",  "hearing", "her",    "him",     "how",
+    "imagine",    "it",    "it's",    "its",    "know",    "me",
+    "nothing",    "one",   "ones",    "our",    "pretend", "say",
+    "something",  "that",  "that's",  "their",  "them",    "there",
+    "these",      "they",  "thing",   "things", "think",   "this",
+    "those",      "us",    "what",    "when",   "where",   "who",
+    "why",        "you",   "your",    NULL};
 
 /* An interest with one of these anywhere refers to something said before
  * ("a big fan of both of them"), not to a topic. */
 static const char *const interest_pronouns[] = {
-    "her",  "him",   "it", "that", "them", "these",
-    "this", "those", "us", "you",  NULL};
+    "her",  "him",   "his",  "it",    "its", "mine", "that", "their",
+    "them", "these", "this", "those", "us",  "you",  "your", NULL};
 
 /* Subjects that show who a sentence is about, for "as a X". */
 static const char *const first_person[] = {"i",    "i'd", "i'll",   "i'm",
@@ -223,6 +245,70 @@ static const char *const trigger_adverbs[] = {
 
 static const char *const interest_verbs[] = {"adore", "enjoy", "like", "love",
                                              NULL};
+
+/* Before a statement in its clause, these make it a wish, a plan, a
+ * hypothesis or a question of what might be ("If I were…", "I want to
+ * work as…", "maybe I like…"): not a fact. */
+static const char *const irrealis[] = {
+    "considering", "could",          "hope",     "hopefully", "hopes",
+    "hoping",      "hypothetically", "if",       "imagine",   "maybe",
+    "might",       "perhaps",        "planning", "pretend",   "pretending",
+    "someday",     "studying",       "suppose",  "supposing", "thinking",
+    "training",    "trying",         "unless",   "want",      "wanted",
+    "wants",       "whether",        "wish",     "wished",    "would",
+    NULL};
+
+/* Before a statement in its clause: it is denied ("I can't say I love…"). */
+static const char *const negations[] = {
+    "aren't", "can't",   "cannot",  "didn't",  "doesn't", "don't",    "hardly",
+    "hasn't", "haven't", "isn't",   "neither", "never",   "no",       "nobody",
+    "nor",    "not",     "nothing", "wasn't",  "won't",   "wouldn't", NULL};
+
+/* Before a statement in its sentence: someone's words or belief are
+ * reported ("She told me I'm…", "I think I like…"). */
+static const char *const reporting[] = {
+    "ask",     "asked",   "asks",  "believe", "believes", "claim",
+    "claimed", "claims",  "guess", "heard",   "say",      "saying",
+    "says",    "said",    "tell",  "telling", "tells",    "think",
+    "thinks",  "thought", "told",  NULL};
+
+/* They start a new clause: "I used to paint but now I'm a nurse". */
+static const char *const conjunctions[] = {
+    "although", "and",     "because", "but", "or", "so",
+    "though",   "whereas", "while",   "yet", NULL};
+
+/* Before a role in its clause: it was ("I used to work as…"). */
+static const char *const past_words[] = {"ex",   "former",     "formerly",
+                                         "once", "previously", "used",
+                                         "was",  "were",       NULL};
+
+/* After "the", a part or a quality of something said before ("I love the
+ * characters", "I like the way…"). */
+static const char *const anaphoric[] = {
+    "atmosphere",  "challenge", "character", "characters", "concept",
+    "convenience", "design",    "details",   "ending",     "energy",
+    "experience",  "fact",      "feel",      "feeling",    "freedom",
+    "idea",        "look",      "part",      "people",     "plot",
+    "process",     "rest",      "results",   "smell",      "sound",
+    "stories",     "story",     "taste",     "thought",    "vibe",
+    "way",         "work",      NULL};
+
+/* An interest made only of these says nothing ("learn new things", "help
+ * people", "have fun", "my job"). */
+static const char *const generic_words[] = {
+    "a",       "about",    "an",         "and",     "anything", "at",
+    "be",      "being",    "busy",       "day",     "days",     "different",
+    "do",      "doing",    "everything", "for",     "fun",      "get",
+    "getting", "go",       "going",      "hang",    "hanging",  "have",
+    "having",  "help",     "helping",    "in",      "it",       "job",
+    "keep",    "learn",    "learning",   "life",    "lot",      "lots",
+    "make",    "making",   "meet",       "meeting", "more",     "my",
+    "new",     "of",       "on",         "one",     "ones",     "other",
+    "others",  "out",      "people",     "see",     "seeing",   "something",
+    "spend",   "spending", "stay",       "stuff",   "take",     "taking",
+    "the",     "them",     "thing",      "things",  "time",     "times",
+    "to",      "try",      "trying",     "way",     "ways",     "with",
+    "work",    "working",  "world",      NULL};
 
 /* A space inside a line (a line break is a token of its own), or NUL. */
 static int is_space(unsigned char c)
@@ -272,6 +358,7 @@ static void scan_push(scan_t *sc, tok_kind_t kind, size_t off, size_t len)
         sc->toks[sc->cnt].kind = kind;
         sc->toks[sc->cnt].off = off;
         sc->toks[sc->cnt].len = len;
+        sc->toks[sc->cnt].quoted = sc->in_quote;
         sc->cnt++;
 }
 
@@ -309,6 +396,9 @@ static void scan_tokenise(scan_t *sc)
                 uint32_t cp;
 
                 if (is_space(s[i]) || q) {
+                        /* a quotation mark, not a non-breaking space */
+                        if (q && !(q == 2 && s[i + 1] == 0xa0))
+                                sc->in_quote = !sc->in_quote;
                         i += q ? q : 1;
                         continue;
                 }
@@ -597,8 +687,8 @@ static char *parse_role(const scan_t *sc, size_t i, int need_article,
         if (k == first)
                 return NULL;
         for (size_t r = first; r < k; r++) {
-                if (tok_in(sc, r, role_reject))
-                        return NULL;
+                if (tok_in(sc, r, role_reject) || tok_in(sc, r, past_words))
+                        return NULL; /* "a good cook", "a former nurse" */
         }
         /* Cut mid-phrase by the word limit: not a clean noun phrase. */
         if (is_word(sc, k) && !tok_in(sc, k, role_stop))
@@ -649,6 +739,11 @@ static void add_interest(const scan_t *sc, size_t first, size_t last,
         size_t k;
         char *item;
 
+        /* "I love the characters": a definite description of a part or a
+         * quality points back at something said before ("the beach", "the
+         * Beatles" do not) */
+        if (tok_eq(sc, first, "the") && tok_in(sc, first + 1, anaphoric))
+                return;
         while (first < last && tok_in(sc, first, interest_lead))
                 first++;
         while (last > first && tok_in(sc, last - 1, interest_trail))
@@ -661,6 +756,10 @@ static void add_interest(const scan_t *sc, size_t first, size_t last,
                 if (tok_in(sc, k, interest_pronouns))
                         return;
         }
+        for (k = first; k < last && tok_in(sc, k, generic_words); k++)
+                ;
+        if (k == last)
+                return; /* "learn new things", "help people" */
         if (out->interest_cnt >= INTEREST_MAX)
                 return;
         /* At most INTEREST_MAX_BYTES: whole words, else a UTF-8-safe cut. */
@@ -687,18 +786,43 @@ static void add_interest(const scan_t *sc, size_t first, size_t last,
         out->interests[out->interest_cnt++] = item;
 }
 
+/* A question tagged on after a comma: ", do you?", ", and you?", ", what
+ * about you?". */
+static int tag_question(const scan_t *sc, size_t i, size_t end)
+{
+        size_t k;
+
+        if (!tok_punct(sc, i, ',') || !tok_punct(sc, end, '?'))
+                return 0;
+        for (k = i + 1; k < end; k++) {
+                if (tok_eq(sc, k, "you") || tok_eq(sc, k, "yours"))
+                        return k - i <= 3;
+        }
+        return 0;
+}
+
 /* Reads the interest list of the clause starting at token i. A clause
- * that ends in '?' is a question, not a statement, and is skipped. */
+ * that ends in '?' is a question, not a statement, and is skipped, but
+ * for a question tagged on after it ("I love hiking, do you?"). */
 static void parse_interests(const scan_t *sc, size_t i, cm_profile_t *out)
 {
         size_t end = i;
         size_t start;
         size_t k;
 
+        /* "I love their long, flowing fins": the whole list is about
+         * something said before */
+        if (tok_in(sc, i, interest_pronouns))
+                return;
         while (!clause_end(sc, end))
                 end++;
-        if (tok_punct(sc, end, '?'))
-                return;
+        if (tok_punct(sc, end, '?')) {
+                for (k = i; k < end && !tag_question(sc, k, end); k++)
+                        ;
+                if (k == end)
+                        return;
+                end = k;
+        }
         start = i;
         for (k = i; k <= end; k++) {
                 if (k == end || item_sep(sc, k)) {
@@ -709,6 +833,56 @@ static void parse_interests(const scan_t *sc, size_t i, cm_profile_t *out)
 }
 
 /* ---- triggers ------------------------------------------------------- */
+
+static int sentence_end(const scan_t *sc, size_t i)
+{
+        return sc->toks[i].kind == TOK_PUNCT &&
+               strchr(".!?;\n", sc->text[sc->toks[i].off]);
+}
+
+static int clause_sep(const scan_t *sc, size_t i)
+{
+        return sc->toks[i].kind == TOK_PUNCT &&
+               strchr(".!?;:,()\n", sc->text[sc->toks[i].off]);
+}
+
+typedef enum field {
+        FIELD_NAME = 0,
+        FIELD_ROLE,
+        FIELD_INTEREST,
+} field_t;
+
+/*
+ * The statement whose trigger starts at token i is not taken at its word:
+ * it is quoted, its clause is a question, a wish, a plan or a hypothesis
+ * ("if", "would", "want"…), or denied ("not", "never"…) before it, its
+ * sentence reports someone's words ("said", "told", "think"…), or, for a
+ * role, its clause is in the past ("used to", "was").
+ */
+static int hedged(const scan_t *sc, size_t i, field_t field)
+{
+        size_t k;
+
+        if (sc->toks[i].quoted)
+                return 1;
+        for (k = i; k < sc->cnt && !clause_sep(sc, k); k++)
+                ;
+        if (tok_punct(sc, k, '?'))
+                return 1;
+        for (k = i; k > 0 && !clause_sep(sc, k - 1) &&
+                    !tok_in(sc, k - 1, conjunctions);
+             k--) {
+                if (tok_in(sc, k - 1, irrealis) || tok_in(sc, k - 1, negations))
+                        return 1;
+                if (field == FIELD_ROLE && tok_in(sc, k - 1, past_words))
+                        return 1;
+        }
+        for (k = i; k > 0 && !sentence_end(sc, k - 1); k--) {
+                if (tok_in(sc, k - 1, reporting))
+                        return 1;
+        }
+        return 0;
+}
 
 /* "my name is X", "call me X", "I'm X" (with an appositive role: "I'm
  * Sumit Pandya, full stack developer"). */
@@ -736,6 +910,8 @@ static void try_name(const scan_t *sc, size_t i, cm_profile_t *out)
         } else {
                 return;
         }
+        if (hedged(sc, i, FIELD_NAME))
+                return;
         name = parse_name(sc, j, allow_lower, &end);
         if (!name)
                 return;
@@ -746,12 +922,6 @@ static void try_name(const scan_t *sc, size_t i, cm_profile_t *out)
                 if (role)
                         set_field(&out->role, role);
         }
-}
-
-static int sentence_end(const scan_t *sc, size_t i)
-{
-        return sc->toks[i].kind == TOK_PUNCT &&
-               strchr(".!?;\n", sc->text[sc->toks[i].off]);
 }
 
 /*
@@ -796,33 +966,36 @@ static void try_role(const scan_t *sc, size_t i, cm_profile_t *out)
                 role = parse_role(sc, i + m, 0, 0);
         } else if ((m = tok_seq(sc, i, "work as")) ||
                    (m = tok_seq(sc, i, "working as")) ||
-                   (m = tok_seq(sc, i, "worked as")) ||
                    (m = tok_seq(sc, i, "employed as"))) {
                 if (about_speaker(sc, i))
                         role = parse_role(sc, i + m, 0, 0);
-        } else if (tok_seq(sc, i, "as a") || tok_seq(sc, i, "as an")) {
+        } else if ((tok_seq(sc, i, "as a") || tok_seq(sc, i, "as an")) &&
+                   (i == 0 || sentence_end(sc, i - 1))) {
+                /* "As a developer, I…" */
                 if (about_speaker(sc, i))
                         role = parse_role(sc, i + 1, 1, 0);
+        }
+        if (role && hedged(sc, i, FIELD_ROLE)) {
+                free(role);
+                role = NULL;
         }
         if (role)
                 set_field(&out->role, role);
 }
 
-static void try_interests(const scan_t *sc, size_t i, cm_profile_t *out)
+/* Where the interests of a trigger at token i start ("I love X", "I'm
+ * into X", "my hobby is X"…), or 0 when there is none. */
+static size_t interest_start(const scan_t *sc, size_t i)
 {
         size_t m;
         size_t j;
 
         if (tok_eq(sc, i, "i")) {
                 j = skip_adverb(sc, i + 1);
-                if (tok_in(sc, j, interest_verbs)) {
-                        parse_interests(sc, j + 1, out);
-                        return;
-                }
-                if ((m = tok_seq(sc, j, "work with"))) {
-                        parse_interests(sc, j + m, out);
-                        return;
-                }
+                if (tok_in(sc, j, interest_verbs))
+                        return j + 1;
+                if ((m = tok_seq(sc, j, "work with")))
+                        return j + m;
         }
         if ((m = tok_i_am(sc, i))) {
                 j = skip_adverb(sc, i + m);
@@ -833,14 +1006,23 @@ static void try_interests(const scan_t *sc, size_t i, cm_profile_t *out)
                     (m = tok_seq(sc, j, "a fan of")) ||
                     (m = tok_seq(sc, j, "a big fan of")) ||
                     (m = tok_seq(sc, j, "a huge fan of")))
-                        parse_interests(sc, j + m, out);
-                return;
+                        return j + m;
+                return 0;
         }
         if ((m = tok_seq(sc, i, "my hobby is")) ||
             (m = tok_seq(sc, i, "my hobbies are")) ||
             (m = tok_seq(sc, i, "my hobbies include")) ||
             (m = tok_seq(sc, i, "my passion is")))
-                parse_interests(sc, i + m, out);
+                return i + m;
+        return 0;
+}
+
+static void try_interests(const scan_t *sc, size_t i, cm_profile_t *out)
+{
+        size_t j = interest_start(sc, i);
+
+        if (j > 0 && !hedged(sc, i, FIELD_INTEREST))
+                parse_interests(sc, j, out);
 }
 
 int cm_profile_extract(const char *text, size_t len, cm_profile_t *out)

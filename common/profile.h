@@ -8,10 +8,15 @@
  *
  * Patterns: "I'm X" / "I am X" / "my name is X" / "call me X" for the name
  * (a capitalised proper name, not "I'm going to…", "I'm not sure",
- * "I'm a bit tired"); "I work as X" / "I'm a X" / "I am an X" for the role
- * (a noun phrase that names an occupation, not a mood); "I work with X",
- * "I'm into X", "I love X", "I like X" for interests. "Hi, I'm Sumit
- * Pandya, full stack developer" gives both the name and the role.
+ * "I'm a bit tired", never a placeholder such as "[User 1's name]");
+ * "I work as X" / "I'm a X" / "I am an X" / "my job is X" for the role
+ * (a noun phrase that names an occupation, not a mood or a skill);
+ * "I work with X", "I'm into X", "I love X", "I like X", "my hobby is X"
+ * for interests. "Hi, I'm Sumit Pandya, full stack developer" gives both
+ * the name and the role. Precision comes first: questions, wishes and
+ * hypotheses ("if", "would", "I want to work as…"), negations, quoted or
+ * reported speech, former roles ("I used to work as…") and references to
+ * something said before ("I love it", "I like the way…") give nothing.
  */
 #ifndef CM_PROFILE_H
 #define CM_PROFILE_H

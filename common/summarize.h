@@ -4,10 +4,13 @@
  * Incremental: the previous summary plus the newly folded messages make the
  * new summary; the whole history is never re-read.
  *
- * "extractive" (the default) is embedded and deterministic: it keeps the
- * sentences that carry facts (names, numbers, dates, places, decisions,
- * questions asked, topics), drops greetings and filler, removes
- * near-repeats, and stays within max_tokens counted with tk.
+ * "extractive" (the default) is embedded and deterministic: it keeps facts,
+ * not whole answers. Of the user, the clauses that state something about
+ * them or carry a name, a number, a date, a place or a decision, and the
+ * questions they ask; of the assistant, only the facts it adds (numbers,
+ * dates, decisions, new names). It drops greetings, filler, opinions and
+ * politeness, removes near-repeats, writes "User …" in the third person,
+ * and stays within max_tokens counted with tk.
  */
 #ifndef CM_SUMMARIZE_H
 #define CM_SUMMARIZE_H

@@ -1,26 +1,46 @@
 /*
- * summarize_extractive: the embedded, deterministic summarizer.
+ * summarize_extractive: the embedded, deterministic summarizer. It keeps
+ * facts, not whole answers.
  *
  * 1. The previous summary and each new message are cut into sentences
  *    (at . ! ? followed by a space, and at line breaks; abbreviations and
- *    initials do not end a sentence).
- * 2. A leading greeting clause is dropped ("Hi, I'm Sumit" → "I'm
- *    Sumit"); a sentence with no content word left ("Thanks!", "You're
- *    welcome", "Nice to meet you") is dropped.
- * 3. Each sentence is scored for what it carries: proper names, numbers,
- *    dates, places, decisions, first-person facts, questions the user asked,
- *    technical terms and topic words. Sentences below MIN_SCORE are dropped.
- *    Sentences of the previous summary were kept once already and get a
- *    bonus instead of the threshold.
- * 4. Kept sentences are put in the third person where cheap ("I work with
- *    React" → "The user works with React", a user question → "The user
- *    asked: …") and capped at SENT_MAX_BYTES (cut between words, "…").
- * 5. They are taken best first (score plus a recency bonus, so on a tie
- *    the newest wins), skipping any whose content words are a near-repeat
- *    (Jaccard >= DUP_JACCARD) of one already taken and any that does not
- *    fit the token budget. The taken ones are written oldest first and the
- *    result is counted again; while over, the weakest is dropped, and a
- *    lone sentence is cut to fit.
+ *    initials do not end a sentence). A leading greeting or filler clause
+ *    ("Hi,", "Oh, wow,") and a leading "but" / "and" / "so" are dropped.
+ * 2. A statement is cut into clauses at ";" and ":", at "but" / "so" /
+ *    "yet" after a comma or before a subject, and at "and" / "or" before a
+ *    subject ("I'm Maria and I live in Lisbon"). Each clause is judged on
+ *    its own; when every clause is kept the sentence is kept as it was said.
+ * 3. What is kept:
+ *    - the user's statements about themself ("I'm a nurse", "my sister
+ *      lives in Tokyo", "Knitting is my passion") and the user's other
+ *      statements that carry a name, a number, a date or a place, or three
+ *      content words; not opinions and politeness ("I think so", "I'm sure
+ *      you'll love it", "That's great!"), not clauses about the listener,
+ *      not clauses whose object is a bare pronoun ("I love it"), unless
+ *      they carry a name, a number or a date;
+ *    - the user's questions that have a topic (two content words, or a
+ *      name, a number, a technical term; "Can you explain async/await?" →
+ *      "User asked about async/await."), not "What do you do?";
+ *    - the user's short answer (at most ANSWER_MAX_WORDS words, or one
+ *      that says nothing on its own) to the assistant's question about
+ *      them, with the question ("Asked "What's your favorite color?", user
+ *      said: Orange.");
+ *    - of the assistant, only the facts it adds: numbers, dates, decisions,
+ *      names the user did not say (HARD_MIN); explanations, questions back
+ *      and its statements about itself are dropped.
+ *    Kept clauses score for what they carry (names, numbers, dates,
+ *    places, decisions, technical terms, content words; a statement about
+ *    the user more). Sentences of the previous summary were kept once
+ *    already and get a bonus instead of the threshold.
+ * 4. Kept text is put in the third person where cheap ("I work with
+ *    React" → "User works with React", "my" → "their") and capped at
+ *    SENT_MAX_BYTES (cut between words, "…").
+ * 5. Candidates are taken best first (score plus a recency bonus, so on a
+ *    tie the newest wins), skipping any whose content words are a
+ *    near-repeat (Jaccard >= DUP_JACCARD) of one already taken or all among
+ *    them, and any that does not fit the token budget. The taken ones are
+ *    written oldest first and the result is counted again; while over, the
+ *    weakest is dropped, and a lone sentence is cut to fit.
  *
  * Everything is a pure function of the input: no clock, no randomness, no
  * locale (only ASCII letters change case).
@@ -34,13 +54,15 @@
 #include "text.h"
 #include "util.h"
 
-#define MIN_SCORE      2.0
-#define SUMMARY_BONUS  1.5
-#define RECENCY_WEIGHT 1.5
-#define DUP_JACCARD    0.8
-#define SENT_MAX_BYTES 240
-#define WORD_MAX       32 /* longer words are never on a list */
-#define ELLIPSIS       "\xe2\x80\xa6"
+#define MIN_SCORE        2.5 /* a user clause below is dropped */
+#define HARD_MIN         2.5 /* an assistant clause needs this many facts */
+#define SUMMARY_BONUS    1.5
+#define RECENCY_WEIGHT   1.5
+#define DUP_JACCARD      0.6
+#define SENT_MAX_BYTES   200
+#define ANSWER_MAX_WORDS 6  /* a shorter answer goes with its question */
+#define WORD_MAX         32 /* longer words are never on a list */
+#define ELLIPSIS         "\xe2\x80\xa6"
 
 /* Function words: never content. Sorted (strcmp) for bsearch. */
 static const char *const stop_words[] = {
@@ -80,24 +102,24 @@ static const char *const stop_words[] = {
 
 /* Greetings, politeness and small talk: never content. Sorted. */
 static const char *const filler_words[] = {
-    "absolutely", "afternoon",  "agree",     "ah",      "alright",
-    "amazing",    "awesome",    "believe",   "bit",     "bye",
-    "care",       "chat",       "chatting",  "cool",    "course",
-    "day",        "definitely", "enjoy",     "evening", "exactly",
-    "excellent",  "fantastic",  "feel",      "feeling", "fine",
-    "fun",        "glad",       "good",      "goodbye", "great",
-    "greetings",  "guess",      "haha",      "happy",   "hear",
-    "hello",      "help",       "hey",       "hi",      "hiya",
-    "hmm",        "hope",       "hopefully", "indeed",  "interesting",
-    "kind",       "know",       "later",     "like",    "little",
-    "lol",        "love",       "mean",      "meet",    "morning",
-    "nice",       "night",      "nope",      "oh",      "ok",
-    "okay",       "perfect",    "please",    "right",   "see",
-    "sorry",      "sound",      "sounds",    "sure",    "talk",
-    "talking",    "tell",       "thank",     "thanks",  "think",
-    "thx",        "totally",    "true",      "welcome", "well",
-    "wish",       "wonderful",  "wow",       "yeah",    "yep",
-    "yes",        "yup",
+    "absolutely", "afternoon", "agree",       "ah",        "alright",
+    "amazing",    "anyway",    "anyways",     "awesome",   "believe",
+    "bit",        "btw",       "bye",         "care",      "chat",
+    "chatting",   "cool",      "course",      "day",       "definitely",
+    "enjoy",      "evening",   "exactly",     "excellent", "fantastic",
+    "feel",       "feeling",   "fine",        "fun",       "glad",
+    "good",       "goodbye",   "great",       "greetings", "guess",
+    "haha",       "happy",     "hear",        "hello",     "help",
+    "hey",        "hi",        "hiya",        "hmm",       "hope",
+    "hopefully",  "indeed",    "interesting", "kind",      "know",
+    "later",      "like",      "little",      "lol",       "love",
+    "mean",       "meet",      "morning",     "nice",      "night",
+    "nope",       "oh",        "ok",          "okay",      "perfect",
+    "please",     "right",     "see",         "sorry",     "sound",
+    "sounds",     "sure",      "talk",        "talking",   "tell",
+    "thank",      "thanks",    "think",       "thx",       "totally",
+    "true",       "welcome",   "well",        "wish",      "wonderful",
+    "wow",        "yeah",      "yep",         "yes",       "yup",
 };
 
 /* Words the summary itself adds; ignored when comparing sentences. */
@@ -115,20 +137,81 @@ static const char *const date_words[] = {
     "week",        "weekend",  "year",     "years",   "yesterday",
 };
 
+/* Words of a decision or a commitment (not of a wish: "want", "try"). */
 static const char *const decision_words[] = {
-    "agree",   "agreed",   "book",      "booked",   "choose",    "chose",
-    "chosen",  "decide",   "decided",   "decides",  "decision",  "going",
-    "intend",  "must",     "need",      "needs",    "pick",      "picked",
-    "plan",    "planned",  "planning",  "plans",    "prefer",    "preferred",
-    "prefers", "schedule", "scheduled", "settle",   "settled",   "start",
-    "started", "starting", "switch",    "switched", "switching", "try",
-    "trying",  "want",     "wanted",    "wants",    "will",
+    "agreed",  "book",      "booked",   "choose",    "chose",     "chosen",
+    "decide",  "decided",   "decides",  "decision",  "intend",    "must",
+    "pick",    "picked",    "plan",     "planned",   "planning",  "plans",
+    "prefer",  "preferred", "prefers",  "schedule",  "scheduled", "settle",
+    "settled", "switch",    "switched", "switching",
 };
 
 /* A sentence opening with one of these states a fact about the speaker. */
 static const char *const self_words[] = {
     "i",  "i'd", "i'll", "i'm",   "i've",  "me",
     "my", "our", "we",   "we're", "we've",
+};
+
+/* The listener: a sentence of the user with one of these is about the
+ * other side ("I'm sure you'll love it", "What do you do?"). */
+static const char *const listener_words[] = {
+    "you", "you'd", "you'll", "you're", "you've", "your", "yours", "yourself",
+};
+
+/* A clause ending in one of these (before "too", "either"…) refers to
+ * something said before and carries no fact of its own ("I love it", "I've
+ * always wanted to do that"). */
+static const char *const pronoun_ends[] = {
+    "it",    "one",   "ones", "so",    "that", "them",
+    "there", "these", "this", "those", "yet",
+};
+
+/* Trailing words skipped when looking for a clause's last word. */
+static const char *const trailing_words[] = {
+    "again", "anymore", "either", "lot", "much",
+    "now",   "though",  "today",  "too", "well",
+};
+
+/* Opinions, feelings and politeness about what was said ("I think…",
+ * "I'm sure…"): dropped unless the clause also carries a name, a number
+ * or a date. Space-separated lowercase words, apostrophes ASCII. */
+static const char *const opener_seqs[] = {
+    "i agree",         "i am glad",    "i am happy",   "i am sorry",
+    "i am sure",       "i appreciate", "i believe",    "i bet",
+    "i can imagine",   "i can relate", "i can see",    "i can tell",
+    "i can't imagine", "i can't wait", "i don't know", "i feel like",
+    "i guess",         "i hope",       "i imagine",    "i know",
+    "i mean",          "i must say",   "i see",        "i suppose",
+    "i think",         "i understand", "i wish",       "i would love",
+    "i'd love",        "i'm excited",  "i'm glad",     "i'm happy",
+    "i'm not sure",    "i'm so glad",  "i'm so happy", "i'm sorry",
+    "i'm sure",        "i've heard",   "it was nice",  "that is",
+    "that sounds",     "that's",       "this is",      "what a",
+};
+
+/* After "can/could/would/will you (please)": the user asks for something. */
+static const char *const request_verbs[] = {
+    "check", "compare", "describe",  "explain", "find",      "fix",
+    "give",  "help",    "list",      "make",    "recommend", "review",
+    "show",  "suggest", "summarize", "tell",    "translate", "write",
+};
+
+/* Opening a sentence, these tie it to the one before; they are dropped. */
+static const char *const coordinators[] = {"also", "and", "but", "or",
+                                           "plus", "so",  "yet"};
+
+/* After "but", "so", "and": a new clause with its own subject. */
+static const char *const subject_words[] = {
+    "he",   "he's",    "i",    "i'd", "i'll",  "i'm",   "i've",
+    "it",   "it's",    "my",   "she", "she's", "that",  "there",
+    "they", "they're", "this", "we",  "we're", "we've",
+};
+
+/* A sentence opening with one of these starts with a subordinate
+ * clause; its subject comes after the first comma. */
+static const char *const subordinators[] = {
+    "after", "although", "as",     "because", "before", "if",       "once",
+    "since", "though",   "unless", "until",   "when",   "whenever", "while",
 };
 
 /* Followed by a capitalised word, these point at a place. */
@@ -143,6 +226,12 @@ static const char *const verb_adverbs[] = {
     "currently",  "definitely", "even",    "just",       "mostly",
     "never",      "often",      "only",    "personally", "really",
     "recently",   "sometimes",  "still",   "totally",    "usually",
+};
+
+/* Verbs ending in "ly": not adverbs ("I apply", "I rely"). */
+static const char *const ly_verbs[] = {
+    "apply", "bully", "comply", "imply",  "multiply",
+    "rally", "rely",  "reply",  "supply", "tally",
 };
 
 /* Verbs that stay as they are after "he/she": modals and simple pasts
@@ -205,6 +294,10 @@ typedef struct fold {
         size_t order;
         word_t *words; /* scratch for the sentence at hand */
         size_t word_cap;
+        uint64_t *known; /* sorted word hashes of the last user message */
+        size_t known_cnt;
+        char *asked; /* owned: the assistant's question to the user, if the
+                        last message asked one; NULL otherwise */
 } fold_t;
 
 static int cmp_str(const void *key, const void *elem)
@@ -472,11 +565,16 @@ typedef struct features {
         int date;
         int decision;
         int place;
-        int self;
+        int listener;
 } features_t;
 
+static int hash_known(const uint64_t *set, size_t cnt, uint64_t h);
+
+/* Counts what words[0..cnt) of s carry. A capitalised word whose
+ * lowercase form hashes into known[0..known_cnt) is not counted as a
+ * name: it was said before (the assistant repeating the user's topic). */
 static void features(const char *s, const word_t *words, size_t cnt,
-                     features_t *f)
+                     const uint64_t *known, size_t known_cnt, features_t *f)
 {
         size_t k;
 
@@ -490,6 +588,7 @@ static void features(const char *s, const word_t *words, size_t cnt,
                 f->technical += technical(s, w);
                 f->date |= in_list(w->lower, LIST(date_words));
                 f->decision |= in_list(w->lower, LIST(decision_words));
+                f->listener |= in_list(w->lower, LIST(listener_words));
                 if (cap && w->lower[0] != '\0' && !is_content(w))
                         cap = 0; /* "Thanks", "Hello" */
                 if (cap && k == 0)
@@ -498,12 +597,15 @@ static void features(const char *s, const word_t *words, size_t cnt,
                         if (strcmp(words[j].lower, w->lower) == 0)
                                 cap = 0; /* counted once */
                 }
+                if (cap && known_cnt &&
+                    hash_known(known, known_cnt,
+                               cm_fnv1a(w->lower, strlen(w->lower))))
+                        cap = 0;
                 f->proper += cap;
                 if (cap && k > 0 &&
                     in_list(words[k - 1].lower, LIST(place_cues)))
                         f->place = 1;
         }
-        f->self = cnt > 0 && in_list(words[0].lower, LIST(self_words));
 }
 
 static double min_d(double a, double b)
@@ -511,34 +613,44 @@ static double min_d(double a, double b)
         return a < b ? a : b;
 }
 
-static double score(const features_t *f, origin_t origin, int question,
-                    int first_of_msg)
+/* What a clause carries beyond its words: names, numbers, dates, places,
+ * decisions, technical terms. */
+static double hard_facts(const features_t *f)
 {
         double sc = 0;
 
         sc += 1.5 * min_d(f->proper, 3);
         sc += 1.5 * min_d(f->numbers, 3);
         sc += 0.8 * min_d(f->technical, 2);
-        sc += 0.4 * min_d(f->content, 6);
         /* "a great plan!" alone is small talk */
         sc += f->date && f->content >= 2 ? 1.5 : 0;
-        sc += f->decision && f->content >= 2 ? 1.5 : 0;
+        sc += f->decision && f->content >= 2 ? 1.0 : 0;
         sc += f->place ? 1.0 : 0;
-        if (origin == ORIGIN_ASSISTANT) {
-                sc -= 1.0;
-                sc += first_of_msg ? 0.5 : 0;
-                sc -= question ? 2.0 : 0;
-        } else {
-                sc += 0.5;
-                sc += f->self ? 1.5 : 0;
-                sc += f->self && f->proper ? 1.5 : 0; /* "I'm Sumit" */
-                if (question)
-                        sc += f->content >= 2 ? 2.5 : 1.0;
-        }
         return sc;
 }
 
+/* A sentence of the previous summary, scored as what it was: a user fact
+ * or an explanation. */
+static double score_summary(const features_t *f, int user)
+{
+        double sc = hard_facts(f) + 0.4 * min_d(f->content, 6);
+
+        return sc + (user ? 2.0 : 0) + SUMMARY_BONUS;
+}
+
 /* ---- writing sentences ---------------------------------------------- */
+
+/* An adverb that may sit between "I" and its verb: one of verb_adverbs
+ * or a lowercase word in "-ly" that is not a verb ("I especially like"). */
+static int adverb(const word_t *w)
+{
+        size_t n = strlen(w->lower);
+
+        if (in_list(w->lower, LIST(verb_adverbs)))
+                return 1;
+        return n > 4 && strcmp(w->lower + n - 2, "ly") == 0 &&
+               !in_list(w->lower, LIST(ly_verbs));
+}
 
 /* Appends the third-person form of verb v ("like" → "likes"). */
 static void add_verb(cm_buf_t *b, const char *v, size_t n)
@@ -603,7 +715,7 @@ static size_t third_person_verb(cm_buf_t *b, const char *s, const word_t *words,
                 cm_buf_adds(b, "is");
                 return words[k + 1].off + words[k + 1].len;
         }
-        if (in_list(words[k + 1].lower, LIST(verb_adverbs)) && k + 2 < cnt)
+        if (adverb(&words[k + 1]) && k + 2 < cnt)
                 v = k + 2;
         if (!all_lower(s, &words[v]))
                 return 0;
@@ -626,6 +738,30 @@ static int conjunction(const word_t *w)
 {
         return strcmp(w->lower, "and") == 0 || strcmp(w->lower, "but") == 0 ||
                strcmp(w->lower, "so") == 0 || strcmp(w->lower, "then") == 0;
+}
+
+/* words[j] may open a clause: after "and", "but", "so", "then", after a
+ * comma ("I play chess, I love tea"), or after an adverb that does ("but
+ * now I'm"). */
+static int new_clause(const char *s, const word_t *words, size_t j)
+{
+        int adverbs;
+
+        for (adverbs = 0; j > 0 && adverbs <= 2; adverbs++, j--) {
+                size_t k;
+
+                if (conjunction(&words[j - 1]))
+                        return 1;
+                for (k = words[j - 1].off + words[j - 1].len; k < words[j].off;
+                     k++) {
+                        if (s[k] == ',' || s[k] == ';')
+                                return 1;
+                }
+                if (!adverb(&words[j - 1]) &&
+                    strcmp(words[j - 1].lower, "now") != 0)
+                        return 0;
+        }
+        return j == 0;
 }
 
 /* "my" → "their", "me" → "them", "myself" → "themself"; else NULL. */
@@ -653,12 +789,14 @@ static int third_person(cm_buf_t *b, const char *s, size_t n,
         size_t mark = b->len;
         size_t pos;
         size_t j;
+        int subject = 1; /* the subject at hand is the speaker */
 
         if (cnt < 2 || words[0].off != 0)
                 return 0;
         if (strcmp(words[0].lower, "my") == 0) {
                 cm_buf_addf(b, "%s's", label);
                 pos = words[0].len;
+                subject = 0;
         } else {
                 cm_buf_addf(b, "%s ", label);
                 pos = third_person_verb(b, s, words, cnt, 0);
@@ -681,15 +819,20 @@ static int third_person(cm_buf_t *b, const char *s, size_t n,
                         pos = words[j].off + words[j].len;
                         continue;
                 }
-                if (!conjunction(&words[j - 1]))
+                if (!new_clause(s, words, j))
                         continue;
                 cm_buf_add(b, s + pos, words[j].off - pos);
+                /* "My sister is … and I'm …": name the speaker again */
+                if (!subject && in_list(words[j].lower, LIST(self_words)) &&
+                    strcmp(words[j].lower, "my") != 0)
+                        cm_buf_addf(b, "%s ", label);
                 next = third_person_verb(b, s, words, cnt, j);
                 if (next == 0) {
                         b->len = at;
                         b->buf[at] = '\0';
                         continue;
                 }
+                subject = 1;
                 pos = next;
         }
         cm_buf_add(b, s + pos, n - pos);
@@ -801,6 +944,27 @@ static double jaccard(const cand_t *a, const cand_t *b)
         return any ? (double)both / (double)any : 1.0;
 }
 
+/* Every content word of a is in b: a says nothing b does not. */
+static int contained(const cand_t *a, const cand_t *b)
+{
+        size_t i = 0;
+        size_t j = 0;
+
+        if (a->hash_cnt == 0)
+                return 1;
+        while (i < a->hash_cnt && j < b->hash_cnt) {
+                if (a->hash[i] == b->hash[j]) {
+                        i++;
+                        j++;
+                } else if (a->hash[i] < b->hash[j]) {
+                        return 0;
+                } else {
+                        j++;
+                }
+        }
+        return i == a->hash_cnt;
+}
+
 static void cand_add(fold_t *fd, cm_buf_t *text, double sc)
 {
         cand_t *c;
@@ -818,82 +982,481 @@ static void cand_add(fold_t *fd, cm_buf_t *text, double sc)
         cand_hash(fd, c);
 }
 
-/* Considers one sentence s[0..n) of the given origin. */
-static void add_sentence(fold_t *fd, const char *s, size_t n, origin_t origin,
-                         int first_of_msg)
+static int hash_known(const uint64_t *set, size_t cnt, uint64_t h)
 {
-        size_t cnt;
-        size_t at;
-        features_t f;
-        int question;
-        double sc;
-        cm_buf_t b;
-        const char *label =
-            origin == ORIGIN_ASSISTANT ? "The assistant" : "The user";
+        return bsearch(&h, set, cnt, sizeof(*set), cmp_u64) != NULL;
+}
 
-        trim(&s, &n);
-        if (n == 0)
-                return;
-        cnt = split_words(s, n, &fd->words, &fd->word_cap);
-        if (origin != ORIGIN_SUMMARY) {
-                at = strip_greeting(s, n, fd->words, cnt);
-                if (at > 0) {
-                        s += at;
-                        n -= at;
-                        trim(&s, &n);
-                        cnt = split_words(s, n, &fd->words, &fd->word_cap);
+/* Remembers the words of a user message: the assistant repeating them
+ * ("Kafka" after "How is Kafka different…?") does not state a new name. */
+static void remember_user_words(fold_t *fd, const char *text, size_t len)
+{
+        size_t cnt = split_words(text, len, &fd->words, &fd->word_cap);
+        size_t k;
+
+        free(fd->known);
+        fd->known = cm_malloc((cnt ? cnt : 1) * sizeof(*fd->known));
+        for (k = 0; k < cnt; k++)
+                fd->known[k] =
+                    cm_fnv1a(fd->words[k].lower, strlen(fd->words[k].lower));
+        qsort(fd->known, cnt, sizeof(*fd->known), cmp_u64);
+        fd->known_cnt = cnt;
+}
+
+/* The space-separated lowercase words of seq start at words[k]. */
+static int words_seq(const word_t *words, size_t cnt, size_t k, const char *seq)
+{
+        while (*seq) {
+                const char *sp = strchr(seq, ' ');
+                size_t n = sp ? (size_t)(sp - seq) : strlen(seq);
+
+                if (k >= cnt || strlen(words[k].lower) != n ||
+                    memcmp(words[k].lower, seq, n) != 0)
+                        return 0;
+                k++;
+                seq += n;
+                if (*seq == ' ')
+                        seq++;
+        }
+        return 1;
+}
+
+static int opens_with_opinion(const word_t *words, size_t cnt)
+{
+        size_t k;
+
+        for (k = 0; k < sizeof(opener_seqs) / sizeof(opener_seqs[0]); k++) {
+                if (words_seq(words, cnt, 0, opener_seqs[k]))
+                        return 1;
+        }
+        return 0;
+}
+
+/* The clause's last word, past "too", "either"…, is a pronoun. */
+static int ends_in_pronoun(const word_t *words, size_t cnt)
+{
+        while (cnt > 0 && in_list(words[cnt - 1].lower, LIST(trailing_words)))
+                cnt--;
+        return cnt > 0 && in_list(words[cnt - 1].lower, LIST(pronoun_ends));
+}
+
+/* The clause states something of the speaker: it opens with "I", "my",
+ * "we"… (after an adverb: "now I'm…"; after a leading subordinate clause:
+ * "If I'm not cooking, I'm…"), or says "my" after a subject that is not a
+ * pronoun ("Knitting is my passion"). */
+static int about_self(const char *s, const word_t *words, size_t cnt)
+{
+        size_t k = 0;
+
+        if (cnt > 1 && in_list(words[0].lower, LIST(subordinators))) {
+                for (k = 1; k < cnt; k++) {
+                        if (s[words[k - 1].off + words[k - 1].len] == ',')
+                                break;
                 }
+                if (k == cnt)
+                        return 0;
         }
-        if (cnt == 0)
-                return;
-        question = s[n - 1] == '?';
-        features(s, fd->words, cnt, &f);
-        if (f.content == 0)
-                return;
-        if (origin == ORIGIN_SUMMARY) {
-                /* Scored as what it was: a user fact or an explanation. */
-                int user = n > 9 && strncmp(s, "The user ", 9) == 0;
-
-                sc = score(&f, user ? ORIGIN_USER : ORIGIN_ASSISTANT,
-                           question && user, 1);
-                sc += SUMMARY_BONUS;
-        } else {
-                sc = score(&f, origin, question, first_of_msg);
-                if (sc < MIN_SCORE)
-                        return;
+        while (k + 1 < cnt && (in_list(words[k].lower, LIST(verb_adverbs)) ||
+                               strcmp(words[k].lower, "now") == 0))
+                k++;
+        if (k == cnt)
+                return 0;
+        if (in_list(words[k].lower, LIST(self_words)))
+                return 1;
+        if (in_list(words[k].lower, LIST(subject_words)))
+                return 0;
+        for (k = 1; k < cnt; k++) {
+                if (strcmp(words[k].lower, "my") == 0)
+                        return 1;
         }
+        return 0;
+}
 
+/* "Can you (please) explain …?": the number of words before the request
+ * verb's object when the question asks for something, else 0. */
+static size_t request_len(const word_t *words, size_t cnt)
+{
+        size_t k = 2;
+
+        if (cnt < 3 || strcmp(words[1].lower, "you") != 0 ||
+            (strcmp(words[0].lower, "can") != 0 &&
+             strcmp(words[0].lower, "could") != 0 &&
+             strcmp(words[0].lower, "would") != 0 &&
+             strcmp(words[0].lower, "will") != 0))
+                return 0;
+        if (strcmp(words[k].lower, "please") == 0)
+                k++;
+        if (k >= cnt || !in_list(words[k].lower, LIST(request_verbs)))
+                return 0;
+        return k + 1;
+}
+
+/* Writes the kept text s[0..n) of the given origin as a candidate. */
+static void emit(fold_t *fd, const char *s, size_t n, origin_t origin,
+                 int question, double sc)
+{
+        const char *label = origin == ORIGIN_ASSISTANT ? "Assistant" : "User";
+        size_t cnt = split_words(s, n, &fd->words, &fd->word_cap);
+        size_t req = question ? request_len(fd->words, cnt) : 0;
+        size_t at = 0; /* the object of "explain", "tell me about"… */
+        cm_buf_t b;
+
+        if (req && (words_seq(fd->words, cnt, req - 1, "explain") ||
+                    words_seq(fd->words, cnt, req - 1, "describe")))
+                at = req;
+        else if (req && words_seq(fd->words, cnt, req - 1, "tell me about"))
+                at = req + 2;
         cm_buf_init(&b);
         if (origin == ORIGIN_SUMMARY) {
                 cm_buf_add(&b, s, n);
-        } else if (origin == ORIGIN_USER && question) {
-                cm_buf_adds(&b, "The user asked: ");
+        } else if (at > 0 && at < cnt) {
+                /* "Can you explain async/await?" → "asked about
+                 * async/await." */
+                cm_buf_adds(&b, "User asked about ");
+                cm_buf_add(&b, s + fd->words[at].off, n - fd->words[at].off);
+                while (b.len > 0 && strchr("?!. ", b.buf[b.len - 1]))
+                        b.buf[--b.len] = '\0';
+        } else if (question) {
+                cm_buf_adds(&b, "User asked: ");
                 cm_buf_add(&b, s, n);
         } else if (!third_person(&b, s, n, fd->words, cnt, label)) {
-                if (origin == ORIGIN_USER)
-                        cm_buf_adds(&b, "The user said: ");
+                size_t first = 0;
+
+                if (origin == ORIGIN_USER) {
+                        cm_buf_adds(&b, "User said: ");
+                        first = b.len;
+                }
                 cm_buf_add(&b, s, n);
+                /* a clause cut from a longer sentence, or one after a
+                 * greeting, starts with a capital ("async function…" is
+                 * left as it is) */
+                if (cm_islower(b.buf[first]) && cnt > 1 &&
+                    !technical(s, &fd->words[0]))
+                        b.buf[first] = (char)cm_toupper(b.buf[first]);
         }
         cap_bytes(&b, SENT_MAX_BYTES);
         end_sentence(&b);
         cand_add(fd, &b, sc);
 }
 
-/* Cuts text into sentences and considers each. */
+/*
+ * Scores a clause (or a question) s[0..n): returns its score, or a value
+ * below 0 when it is dropped.
+ *
+ * User statements: opinions and politeness ("I think…", "I'm sure…"),
+ * clauses about the listener and clauses ending in a bare pronoun ("I love
+ * it") are dropped unless they carry a name, a number or a date; the rest
+ * must be about the speaker or carry such a fact, and reach MIN_SCORE.
+ * User questions: kept when they have a topic: two content words, or a
+ * name, a number, a technical term ("Can you explain async/await?", not
+ * "What do you do?").
+ * Assistant clauses: kept for the facts they add (numbers, dates,
+ * decisions, names the user did not say), not for explanations.
+ */
+static double clause_score(fold_t *fd, const char *s, size_t n, origin_t origin,
+                           int question)
+{
+        size_t cnt = split_words(s, n, &fd->words, &fd->word_cap);
+        const word_t *w = fd->words;
+        features_t f;
+        double hard;
+        int self;
+
+        if (cnt == 0)
+                return -1;
+        if (origin == ORIGIN_ASSISTANT) {
+                features(s, w, cnt, fd->known, fd->known_cnt, &f);
+                hard = 1.5 * min_d(f.numbers, 3) + 1.0 * min_d(f.proper, 2);
+                hard += f.date && f.content >= 2 ? 1.5 : 0;
+                hard += f.decision && f.content >= 2 ? 1.0 : 0;
+                hard += f.place ? 1.0 : 0;
+                if (question || f.content == 0 || hard < HARD_MIN)
+                        return -1;
+                return hard + 0.2 * min_d(f.content, 6) - 0.5;
+        }
+        features(s, w, cnt, NULL, 0, &f);
+        if (f.content == 0)
+                return -1;
+        hard = hard_facts(&f);
+        if (question) {
+                if (f.content < 2 && hard == 0)
+                        return -1;
+                return 2.0 + hard + 0.3 * min_d(f.content, 6);
+        }
+        if ((f.listener || (opens_with_opinion(w, cnt) && f.content < 3) ||
+             (ends_in_pronoun(w, cnt) && f.content < 2)) &&
+            hard - 0.8 * min_d(f.technical, 2) < 1.5)
+                return -1;
+        self = about_self(s, w, cnt);
+        if (!self && hard < 1.5 && f.content < 3)
+                return -1;
+        return (self ? 2.0 : 1.0) + hard + 0.5 * min_d(f.content, 6);
+}
+
+/*
+ * Where the clauses of the sentence s[0..n) start: at ";" or ":", at
+ * "but" / "so" / "yet" after a comma or before a subject, and at "and" /
+ * "or" before a subject ("I'm Maria and I live in Lisbon"). Fills
+ * starts[] (the first is 0) and skips[] (the connector's length, left out
+ * of the clause); returns the number of clauses.
+ */
+static size_t split_clauses(const char *s, size_t n, const word_t *w,
+                            size_t cnt, size_t *starts, size_t *skips)
+{
+        size_t k;
+        size_t out = 1;
+
+        starts[0] = 0;
+        skips[0] = 0;
+        for (k = 1; k < cnt; k++) {
+                size_t gap = w[k - 1].off + w[k - 1].len;
+                int comma = 0;
+                int stop = 0;
+                int next_subject =
+                    k + 1 < cnt && in_list(w[k + 1].lower, LIST(subject_words));
+
+                for (; gap < w[k].off && gap < n; gap++) {
+                        comma |= s[gap] == ',';
+                        stop |= s[gap] == ';' || s[gap] == ':';
+                }
+                if (stop) {
+                        starts[out] = w[k].off;
+                        skips[out++] = 0;
+                } else if ((strcmp(w[k].lower, "but") == 0 ||
+                            strcmp(w[k].lower, "so") == 0 ||
+                            strcmp(w[k].lower, "yet") == 0) &&
+                           (comma || next_subject) && k + 1 < cnt) {
+                        starts[out] = w[k].off;
+                        skips[out++] = w[k + 1].off - w[k].off;
+                } else if ((strcmp(w[k].lower, "and") == 0 ||
+                            strcmp(w[k].lower, "or") == 0) &&
+                           next_subject) {
+                        starts[out] = w[k].off;
+                        skips[out++] = w[k + 1].off - w[k].off;
+                }
+        }
+        return out;
+}
+
+/* A sentence of a previous summary about the user: "User …", "Asked
+ * "…", user said: …", or "The user …" as older summaries wrote it. */
+static int user_sentence(const char *s, size_t n)
+{
+        if (n > 5 && strncmp(s, "User", 4) == 0 && strchr(" ,'", s[4]))
+                return 1;
+        if (n > 9 && strncmp(s, "The user", 8) == 0 && strchr(" ,'", s[8]))
+                return 1;
+        return n > 6 && strncmp(s, "Asked ", 6) == 0;
+}
+
+/* Splits the trimmed sentence *s[0..*n) into fd->words after dropping a
+ * leading greeting ("Hi Tom, …"), which moves *s on. Returns the word
+ * count. */
+static size_t open_sentence(fold_t *fd, const char **s, size_t *n)
+{
+        size_t cnt = split_words(*s, *n, &fd->words, &fd->word_cap);
+        size_t at = strip_greeting(*s, *n, fd->words, cnt);
+
+        if (at == 0)
+                return cnt;
+        *s += at;
+        *n -= at;
+        trim(s, n);
+        return split_words(*s, *n, &fd->words, &fd->word_cap);
+}
+
+/* Considers one sentence s[0..n) of the given origin. */
+static void add_sentence(fold_t *fd, const char *s, size_t n, origin_t origin)
+{
+        size_t cnt;
+        size_t at;
+        size_t parts;
+        size_t k;
+        size_t kept = 0;
+        size_t *starts = NULL;
+        size_t *skips = NULL;
+        double *sc = NULL;
+        double best = -1;
+        features_t f;
+        int question;
+
+        trim(&s, &n);
+        if (n == 0)
+                return;
+        if (origin == ORIGIN_SUMMARY)
+                cnt = split_words(s, n, &fd->words, &fd->word_cap);
+        else
+                cnt = open_sentence(fd, &s, &n);
+        if (cnt > 2 && origin != ORIGIN_SUMMARY &&
+            in_list(fd->words[0].lower, LIST(coordinators))) {
+                /* "But I'm thinking about Wharton." */
+                at = fd->words[1].off;
+                s += at;
+                n -= at;
+                cnt = split_words(s, n, &fd->words, &fd->word_cap);
+        }
+        if (cnt == 0)
+                return;
+        question = s[n - 1] == '?';
+        if (origin == ORIGIN_SUMMARY) {
+                int user = user_sentence(s, n);
+
+                features(s, fd->words, cnt, NULL, 0, &f);
+                if (f.content > 0)
+                        emit(fd, s, n, origin, 0, score_summary(&f, user));
+                return;
+        }
+        if (question) {
+                double q = clause_score(fd, s, n, origin, 1);
+
+                if (q >= MIN_SCORE)
+                        emit(fd, s, n, origin, 1, q);
+                return;
+        }
+        starts = cm_malloc((cnt + 1) * sizeof(*starts));
+        skips = cm_malloc((cnt + 1) * sizeof(*skips));
+        parts = split_clauses(s, n, fd->words, cnt, starts, skips);
+        starts[parts] = n;
+        sc = cm_malloc(parts * sizeof(*sc));
+        for (k = 0; k < parts; k++) {
+                const char *c = s + starts[k] + skips[k];
+                size_t cn = starts[k + 1] - starts[k] - skips[k];
+
+                trim(&c, &cn);
+                while (cn > 0 && strchr(",;:", c[cn - 1]))
+                        cn--;
+                sc[k] = clause_score(fd, c, cn, origin, 0);
+                if (origin == ORIGIN_USER ? sc[k] >= MIN_SCORE : sc[k] >= 0)
+                        kept++;
+                else
+                        sc[k] = -1;
+                best = sc[k] > best ? sc[k] : best;
+        }
+        if (kept == parts) {
+                /* nothing to cut: the sentence as it was said */
+                emit(fd, s, n, origin, 0, best);
+        } else {
+                for (k = 0; k < parts; k++) {
+                        const char *c = s + starts[k] + skips[k];
+                        size_t cn = starts[k + 1] - starts[k] - skips[k];
+
+                        if (sc[k] < 0)
+                                continue;
+                        trim(&c, &cn);
+                        while (cn > 0 && strchr(",;:", c[cn - 1]))
+                                cn--;
+                        emit(fd, c, cn, origin, 0, sc[k]);
+                }
+        }
+        free(starts);
+        free(skips);
+        free(sc);
+}
+
+/*
+ * The user's message whose first sentence is s[0..n) answered the
+ * assistant's question asked: the question goes with that sentence
+ * ("Asked "What's your favorite color?", user said: Orange.").
+ */
+static void add_answer(fold_t *fd, const char *asked, const char *s, size_t n)
+{
+        size_t cnt;
+        features_t f;
+        cm_buf_t b;
+        double sc;
+
+        trim(&s, &n);
+        if (n == 0 || s[n - 1] == '?')
+                return;
+        cnt = split_words(asked, strlen(asked), &fd->words, &fd->word_cap);
+        features(asked, fd->words, cnt, NULL, 0, &f);
+        sc = 2.0 + hard_facts(&f) + 0.3 * min_d(f.content, 6);
+        cm_buf_init(&b);
+        cm_buf_addf(&b, "Asked \"%s\", user said: ", asked);
+        cm_buf_add(&b, s, n);
+        cap_bytes(&b, SENT_MAX_BYTES);
+        end_sentence(&b);
+        cand_add(fd, &b, sc);
+}
+
+/*
+ * Remembers the assistant's closing question s[0..n) when it asks the
+ * user about themself and has a topic ("What's your favorite color?",
+ * not "How can I help you?").
+ */
+static void remember_question(fold_t *fd, const char *s, size_t n)
+{
+        size_t cnt;
+        features_t f;
+
+        trim(&s, &n);
+        if (n == 0 || s[n - 1] != '?')
+                return;
+        cnt = open_sentence(fd, &s, &n);
+        features(s, fd->words, cnt, NULL, 0, &f);
+        if (!f.listener || f.content < 2 || n > SENT_MAX_BYTES / 2)
+                return;
+        fd->asked = cm_strndup(s, n);
+}
+
+/* Drops the candidates from index mark on. */
+static void cands_drop(fold_t *fd, size_t mark)
+{
+        while (fd->cnt > mark) {
+                fd->cnt--;
+                free(fd->cands[fd->cnt].text);
+                free(fd->cands[fd->cnt].hash);
+        }
+}
+
+/* The sentence s[0..n) is a short statement with a topic ("I'm a
+ * welder.", "Winter, for sure."): it leans on the question before it. */
+static int short_answer(fold_t *fd, const char *s, size_t n)
+{
+        size_t cnt;
+        features_t f;
+
+        trim(&s, &n);
+        if (n == 0 || s[n - 1] == '?')
+                return 0;
+        cnt = split_words(s, n, &fd->words, &fd->word_cap);
+        features(s, fd->words, cnt, NULL, 0, &f);
+        return cnt <= ANSWER_MAX_WORDS && f.content > 0;
+}
+
+/* Cuts text into sentences and considers each. The user's answer to the
+ * assistant's question about them goes with the question when its first
+ * sentence is short or nothing of it is kept (add_answer()). */
 static void add_text(fold_t *fd, const char *text, size_t len, origin_t origin)
 {
         size_t at = 0;
-        int first = 1;
+        size_t last = 0;
+        size_t before = fd->cnt;
+        char *asked = fd->asked;
+        int answered = 0;
 
+        fd->asked = NULL;
         while (at < len) {
                 size_t n = sentence_len(text + at, len - at);
-                size_t before = fd->cnt;
+                size_t mark = fd->cnt;
 
-                add_sentence(fd, text + at, n, origin, first);
-                if (fd->cnt > before)
-                        first = 0;
+                add_sentence(fd, text + at, n, origin);
+                if (at == 0 && asked && origin == ORIGIN_USER &&
+                    short_answer(fd, text, n)) {
+                        cands_drop(fd, mark);
+                        add_answer(fd, asked, text, n);
+                        answered = 1;
+                }
+                last = at;
                 at += n;
         }
+        if (asked && origin == ORIGIN_USER && !answered && fd->cnt == before)
+                add_answer(fd, asked, text, sentence_len(text, len));
+        free(asked);
+        if (origin == ORIGIN_USER)
+                remember_user_words(fd, text, len);
+        if (origin == ORIGIN_ASSISTANT && len > 0)
+                remember_question(fd, text + last, len - last);
 }
 
 static void add_input(fold_t *fd, const char *text, size_t len, origin_t origin)
@@ -1049,7 +1612,8 @@ char *cm_extractive_fold(const cm_fold_in_t *in)
                 if (used + c->tokens + (taken > 0) > in->max_tokens)
                         continue;
                 for (j = 0; j < taken && !dup; j++)
-                        dup = jaccard(picked[j], c) >= DUP_JACCARD;
+                        dup = jaccard(picked[j], c) >= DUP_JACCARD ||
+                              contained(c, picked[j]);
                 if (dup)
                         continue;
                 c->taken = 1;
@@ -1102,6 +1666,8 @@ out:
         }
         free(fd.cands);
         free(fd.words);
+        free(fd.known);
+        free(fd.asked);
         free(rank);
         free(picked);
         res = cm_buf_detach(&out, NULL);

@@ -199,6 +199,7 @@ static void test_role_traps(void **state)
         expect_nothing("I'm no longer a teacher");
         expect_nothing("I'm a mother of two");
         expect_nothing("I'm a vegan");
+        expect_nothing("I'm just a hobbyist");
         expect_nothing("My sister works as a nurse.");
         expect_nothing("She is a teacher.");
         expect_nothing("As a result, it failed.");
@@ -254,6 +255,111 @@ static void test_interest_traps(void **state)
         expect_nothing("Do you like jazz?");
         expect_nothing("Did I say I like jazz?");
         expect_nothing("I'm not into sports");
+}
+
+/* The interests of s are exactly the one item want. */
+static void expect_interest(const char *s, const char *want)
+{
+        expect_interests(s, &want, 1);
+}
+
+/* A question is not a statement; a question tagged on after one is. */
+static void test_questions(void **state)
+{
+        (void)state;
+        expect_nothing("I'm a nurse?");
+        expect_nothing("So you think I like opera?");
+        expect_nothing("Can you believe I'm a pilot now?");
+        expect_interest("I love hiking, do you?", "hiking");
+        expect_interest("I'm into chess, and you?", "chess");
+        expect("I'm Tom, what's your name?", "Tom", NULL);
+}
+
+/* Wishes, plans and hypotheses are not facts. */
+static void test_hypotheticals(void **state)
+{
+        (void)state;
+        expect_nothing("If I like the course, I will continue.");
+        expect_nothing("Maybe I like jazz after all.");
+        expect_nothing("I want to work as a nurse.");
+        expect_nothing("I'm thinking about working as a translator.");
+        expect_nothing("If I work as a pilot next year, I will travel.");
+        expect_nothing("I wish I could say I love my commute.");
+        /* the condition is its own clause: the statement after it holds */
+        expect_interest("When I'm not at work, I love sailing.", "sailing");
+}
+
+static void test_negations(void **state)
+{
+        (void)state;
+        expect_nothing("I can't say I love opera.");
+        expect_nothing("Don't call me Max.");
+        expect_nothing("Not that I'm a doctor.");
+        expect_nothing("Nobody believes I'm into knitting.");
+        expect_interest("I'm not a fan of opera, but I love jazz.", "jazz");
+}
+
+/* Quoted or reported words are someone else's. */
+static void test_reported_speech(void **state)
+{
+        (void)state;
+        expect_nothing("She told everyone I'm a nurse.");
+        expect_nothing("He said \"I am Tom\" to everyone.");
+        expect_nothing("She said, \xe2\x80\x9cI love jazz.\xe2\x80\x9d");
+        expect_nothing("They think I'm a doctor.");
+        expect_nothing("My brother says I love drama.");
+        /* a quoted title is fine as the thing liked */
+        expect_interest("My favourite book is \"Dune\". I love hiking.",
+                        "hiking");
+}
+
+/* A role is what the user is now. */
+static void test_past_roles(void **state)
+{
+        (void)state;
+        expect_nothing("I used to work as a nurse.");
+        expect_nothing("I worked as a chef in Paris.");
+        expect_nothing("I'm a former teacher.");
+        expect("I used to be a chef, but now I'm a pilot.", NULL, "pilot");
+        expect("I'm a retired firefighter.", NULL, "retired firefighter");
+}
+
+/* "I love the characters", "I like to think…": no topic of its own. */
+static void test_interest_references(void **state)
+{
+        (void)state;
+        expect_nothing("I love the way you explain things.");
+        expect_nothing("I love the characters.");
+        expect_nothing("I really enjoy the work.");
+        expect_nothing("I like to think I'm smart.");
+        expect_nothing("I love their long, flowing fins.");
+        expect_nothing("I also like his song \"The Plan\".");
+        expect_nothing("They are! I love mine to death.");
+        expect_interest("I love the Rolling Stones.", "Rolling Stones");
+}
+
+/* Interests that say nothing about the user are not kept. */
+static void test_generic_interests(void **state)
+{
+        (void)state;
+        expect_nothing("I love learning new things.");
+        expect_nothing("I like helping people.");
+        expect_nothing("I love my job.");
+        expect_nothing("I just like to have fun.");
+        expect_interest("I like all kinds of music.", "music");
+        expect_interest("I love spending time with my family.",
+                        "spending time with my family");
+}
+
+/* A name is the speaker's own, never the one they greet. */
+static void test_name_of_the_speaker(void **state)
+{
+        (void)state;
+        expect("Nice to meet you, Ashley! I'm Michael.", "Michael", NULL);
+        expect_nothing("Thanks, Ashley!");
+        expect_nothing("Hi Ashley, how are you?");
+        expect_nothing("Hi User 1, I'm Little Girl.");
+        expect_nothing("Hello [User 2's name], my name is [User 1's name].");
 }
 
 static void test_curly_apostrophes(void **state)
@@ -391,6 +497,14 @@ int main(void)
             cmocka_unit_test(test_fan_is_an_interest),
             cmocka_unit_test(test_interests),
             cmocka_unit_test(test_interest_traps),
+            cmocka_unit_test(test_questions),
+            cmocka_unit_test(test_hypotheticals),
+            cmocka_unit_test(test_negations),
+            cmocka_unit_test(test_reported_speech),
+            cmocka_unit_test(test_past_roles),
+            cmocka_unit_test(test_interest_references),
+            cmocka_unit_test(test_generic_interests),
+            cmocka_unit_test(test_name_of_the_speaker),
             cmocka_unit_test(test_curly_apostrophes),
             cmocka_unit_test(test_limits),
             cmocka_unit_test(test_empty_and_bounds),

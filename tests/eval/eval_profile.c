@@ -5,15 +5,25 @@
  *
  *   eval_profile [PATH/valid.csv]
  *
+ * Every figure is given for the first half of the conversations (the
+ * half rules are developed on), the second half (held out) and all.
+ *
  * Profile: every "User 1:" / "User 2:" line goes through
  * cm_profile_extract() as that speaker's message. An extracted role or
  * interest is right when it occurs (case-insensitive, at word boundaries)
- * in one of that speaker's persona facts. Recall is over the persona facts
- * that look like a role ("I am a …", "I'm a …", "I work as …") or an
- * interest ("I love …", "I like …", "I enjoy …", "my hobby …", "I'm
- * into …", "… interested in …", "my favorite …"). The role set keeps
- * "I am a boy." and "I am a vegan.": the extractor is meant to refuse
- * those, so role recall has a ceiling below 100%.
+ * in one of that speaker's persona facts that supports it: a fact that
+ * says the opposite ("I hate …", "I do not …", "I am afraid of …")
+ * supports nothing, and a fact about someone else ("My mother is a
+ * dentist") supports no role. Recall is over the persona facts that look
+ * like a role ("I am a …", "I'm a …", "I work as …") or an interest ("I
+ * love …", "I like …", "I enjoy …", "my hobby …", "I'm into …", "…
+ * interested in …", "my favorite …"). The role set keeps "I am a boy."
+ * and "I am a vegan.": the extractor is meant to refuse those, so role
+ * recall has a ceiling below 100%. Precision has a ceiling too: the
+ * conversations were generated from the personas, and the speakers also
+ * state facts about themselves that their persona does not list ("I'm a
+ * student", "I like to play video games"); such a statement, taken at its
+ * word, counts as wrong here.
  *
  * Names: the data has no gold names, but it has placeholders ("Hi, I'm
  * [User 1's name]", "I'm User 1"). A name extracted from a line with a
@@ -26,7 +36,15 @@
  * max_tokens 300 and the "estimate" tokenizer, once with User 1 as the
  * user and once with User 2. Retention is the share of a persona fact's
  * content words found in the summary, next to the share found in the
- * whole conversation (the ceiling: personas are often paraphrased).
+ * whole conversation (the ceiling: personas are often paraphrased); the
+ * figure to hold is their ratio. Beside it, the summary's tokens as a
+ * share of the conversation's. A second ratio counts a fact's word as
+ * present only where the user voices it: in the user's lines, or in a
+ * question put to the user just before they answer. The conversations
+ * were generated, and the other speaker often says the user's persona
+ * facts as its own ("I love cats" in the wrong mouth); the first ratio
+ * credits a summary for keeping those, and for generic words such as
+ * "favorite" or "work" anywhere.
  *
  * Exits 0 with a message when the data file is absent.
  */
@@ -350,10 +368,37 @@ static int match(int how, const char *fact, const char *item)
         return how == 0 ? has_phrase(fact, item) : stem_match(fact, item);
 }
 
-static void score_items(const char *what, const strv_t *got,
-                        const strv_t *persona, const char *const *cues,
-                        count_t *c)
+typedef enum kind {
+        KIND_ROLE = 0,
+        KIND_INTEREST,
+} kind_t;
+
+/* A fact that says the opposite of a taste or a state. */
+static const char *const negations[] = {
+    "not",       "no",     "never",    "don't", "doesn't", "didn't",   "can't",
+    "cannot",    "won't",  "hate",     "hates", "dislike", "dislikes", "afraid",
+    "terrified", "scared", "allergic", "fear",  "nor",     NULL};
+static const char *const first_person[] = {"i",   "i'm",  "i've",
+                                           "i'd", "i'll", NULL};
+static const char *const own_work[] = {
+    "my job", "my occupation", "my profession", "my career", "my work", NULL};
+
+/* Whether a persona fact can support an extracted item of this kind: not a
+ * negative fact, and for a role, a fact about the speaker ("I am …", "my
+ * job is …"), not about a relative ("My mother is a dentist"). */
+static int supports(kind_t kind, const char *fact)
 {
+        if (has_any(fact, negations))
+                return 0;
+        if (kind == KIND_ROLE)
+                return has_any(fact, first_person) || has_any(fact, own_work);
+        return 1;
+}
+
+static void score_items(kind_t kind, const strv_t *got, const strv_t *persona,
+                        const char *const *cues, count_t *c)
+{
+        const char *what = kind == KIND_ROLE ? "role" : "interest";
         size_t i;
         size_t j;
         int how;
@@ -366,7 +411,8 @@ static void score_items(const char *what, const strv_t *got,
                         int ok = 0;
 
                         for (j = 0; j < persona->cnt && !ok; j++)
-                                ok = match(how, persona->v[j], got->v[i]);
+                                ok = supports(kind, persona->v[j]) &&
+                                     match(how, persona->v[j], got->v[i]);
                         c->got_ok[how] += ok;
                         if (verbose && how == 1)
                                 fprintf(stderr, "%s %s: %s\n", what,
@@ -378,7 +424,8 @@ static void score_items(const char *what, const strv_t *got,
                         if (!has_any(persona->v[j], cues))
                                 continue;
                         for (i = 0; i < got->cnt && !hit; i++)
-                                hit = match(how, persona->v[j], got->v[i]);
+                                hit = supports(kind, persona->v[j]) &&
+                                      match(how, persona->v[j], got->v[i]);
                         c->gold_hit[how] += hit;
                 }
         }
@@ -457,9 +504,9 @@ static void eval_profile(const convo_t *cv, count_t *role, count_t *interest,
                 cm_profile_release(&prof);
         }
         for (who = 0; who < 2; who++) {
-                score_items("role", &roles[who], &cv->persona[who], role_cues,
-                            role);
-                score_items("interest", &interests[who], &cv->persona[who],
+                score_items(KIND_ROLE, &roles[who], &cv->persona[who],
+                            role_cues, role);
+                score_items(KIND_INTEREST, &interests[who], &cv->persona[who],
                             interest_cues, interest);
                 strv_free(&roles[who]);
                 strv_free(&interests[who]);
@@ -471,6 +518,8 @@ static void eval_profile(const convo_t *cv, count_t *role, count_t *interest,
 typedef struct retention {
         double summary;      /* sum over facts of the share kept */
         double conversation; /* sum over facts of the share in the text */
+        double voiced;       /* … of the share the speaker voices */
+        double voiced_kept;  /* … of the share voiced and kept */
         size_t facts;
         double summary_tokens;
         double convo_tokens;
@@ -491,43 +540,66 @@ static int has_stem(const char *text, const char *stemmed)
         return 0;
 }
 
-/* Shares of fact's content words (crudely stemmed) found in summary and in
- * convo. */
+/* Adds to rt the shares of fact's content words (crudely stemmed) found
+ * in summary, in convo, in voiced and in both voiced and summary. */
 static void fact_words(const char *fact, const char *summary, const char *convo,
-                       double *in_sum, double *in_convo)
+                       const char *voiced, retention_t *rt)
 {
         const char *s = fact;
         size_t words = 0;
         size_t hit_s = 0;
         size_t hit_c = 0;
+        size_t hit_v = 0;
+        size_t hit_vs = 0;
         char w[64];
 
         while ((s = next_word(s, w, sizeof(w))) != NULL) {
+                int v;
+
                 if (strlen(w) < 3 || is_fact_stop(w))
                         continue;
                 words++;
                 stem(w);
                 hit_s += has_stem(summary, w);
                 hit_c += has_stem(convo, w);
+                v = has_stem(voiced, w);
+                hit_v += v;
+                hit_vs += v && has_stem(summary, w);
         }
-        *in_sum = words ? (double)hit_s / (double)words : 1.0;
-        *in_convo = words ? (double)hit_c / (double)words : 1.0;
+        if (words == 0)
+                words = hit_s = hit_c = hit_v = hit_vs = 1;
+        rt->summary += (double)hit_s / (double)words;
+        rt->conversation += (double)hit_c / (double)words;
+        rt->voiced += (double)hit_v / (double)words;
+        rt->voiced_kept += (double)hit_vs / (double)words;
 }
 
 /* Adds the retention of facts in summary (and in convo) to rt. */
 static void retain(const strv_t *facts, const char *summary, const char *convo,
-                   retention_t *rt)
+                   const char *voiced, retention_t *rt)
 {
         size_t i;
 
         for (i = 0; i < facts->cnt; i++) {
-                double s;
-                double c;
-
-                fact_words(facts->v[i], summary, convo, &s, &c);
-                rt->summary += s;
-                rt->conversation += c;
+                fact_words(facts->v[i], summary, convo, voiced, rt);
                 rt->facts++;
+        }
+}
+
+/* Appends the questions (sentences ending in '?') of line to b. */
+static void add_questions(cm_buf_t *b, const char *line)
+{
+        const char *start = line;
+        const char *p;
+
+        for (p = line; *p; p++) {
+                if (*p != '.' && *p != '!' && *p != '?')
+                        continue;
+                if (*p == '?') {
+                        cm_buf_add(b, start, (size_t)(p + 1 - start));
+                        cm_buf_adds(b, "\n");
+                }
+                start = p + 1;
         }
 }
 
@@ -540,10 +612,12 @@ static void eval_summary(const convo_t *cv, int user, const cm_tokenizer_t *tk,
         char *summary = cm_strdup("");
         const char *text;
         cm_buf_t convo;
+        cm_buf_t voiced; /* what the user says, and what they are asked */
         size_t i;
         size_t at;
 
         cm_buf_init(&convo);
+        cm_buf_init(&voiced);
         for (i = 0; i < cv->line.cnt; i++) {
                 msgs[i].role =
                     cv->speaker[i] == user ? CM_ROLE_USER : CM_ROLE_ASSISTANT;
@@ -552,6 +626,12 @@ static void eval_summary(const convo_t *cv, int user, const cm_tokenizer_t *tk,
                 msgs[i].tokens = -1;
                 cm_buf_adds(&convo, cv->line.v[i]);
                 cm_buf_adds(&convo, "\n");
+                if (cv->speaker[i] == user) {
+                        cm_buf_adds(&voiced, cv->line.v[i]);
+                        cm_buf_adds(&voiced, "\n");
+                } else if (i + 1 < cv->line.cnt && cv->speaker[i + 1] == user) {
+                        add_questions(&voiced, cv->line.v[i]);
+                }
         }
         for (at = 0; at < cv->line.cnt; at += FOLD_STEP) {
                 cm_fold_in_t in;
@@ -576,18 +656,76 @@ static void eval_summary(const convo_t *cv, int user, const cm_tokenizer_t *tk,
         if (verbose)
                 fprintf(stderr, "summary (User %d as the user): %s\n", user + 1,
                         summary);
-        retain(&cv->persona[user], summary, text, rt);
-        retain(&cv->persona[1 - user], summary, text, rt_other);
+        retain(&cv->persona[user], summary, text, voiced.buf, rt);
+        retain(&cv->persona[1 - user], summary, text, "", rt_other);
         rt->summary_tokens += cm_tokenizer_count(tk, summary, strlen(summary));
         rt->convo_tokens += cm_tokenizer_count(tk, text, convo.len);
         free(summary);
         free(msgs);
         cm_buf_release(&convo);
+        cm_buf_release(&voiced);
+}
+
+/* Everything counted over a set of conversations. */
+typedef struct tally {
+        count_t role;
+        count_t interest;
+        name_count_t names;
+        retention_t user;  /* the 'user' side's facts, and the tokens */
+        retention_t other; /* the other side's facts */
+        size_t convos;
+        size_t lines;
+        int64_t profile_us;
+} tally_t;
+
+static void count_add(count_t *to, const count_t *c)
+{
+        int how;
+
+        to->got += c->got;
+        to->gold += c->gold;
+        for (how = 0; how < 2; how++) {
+                to->got_ok[how] += c->got_ok[how];
+                to->gold_hit[how] += c->gold_hit[how];
+        }
+}
+
+static void retention_add(retention_t *to, const retention_t *r)
+{
+        to->summary += r->summary;
+        to->conversation += r->conversation;
+        to->voiced += r->voiced;
+        to->voiced_kept += r->voiced_kept;
+        to->facts += r->facts;
+        to->summary_tokens += r->summary_tokens;
+        to->convo_tokens += r->convo_tokens;
+        to->folds += r->folds;
+        to->fold_us += r->fold_us;
+}
+
+static void tally_add(tally_t *to, const tally_t *t)
+{
+        count_add(&to->role, &t->role);
+        count_add(&to->interest, &t->interest);
+        to->names.lines_placeholder += t->names.lines_placeholder;
+        to->names.false_placeholder += t->names.false_placeholder;
+        to->names.extracted += t->names.extracted;
+        to->names.echoed += t->names.echoed;
+        retention_add(&to->user, &t->user);
+        retention_add(&to->other, &t->other);
+        to->convos += t->convos;
+        to->lines += t->lines;
+        to->profile_us += t->profile_us;
 }
 
 static double pct(size_t a, size_t b)
 {
         return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+static double share(double a, double b)
+{
+        return b > 0 ? 100.0 * a / b : 0.0;
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -600,12 +738,112 @@ static int cmp_name(const void *a, const void *b)
         return strcmp(x->name, y->name);
 }
 
-static void print_row(const char *what, const count_t *c)
+static const char *const half_names[3] = {"1st half", "2nd half", "all"};
+
+static void print_row(const char *what, const char *half, const count_t *c)
 {
-        printf("  %-10s %9zu %8.1f%% %8.1f%% %10zu %8.1f%% %8.1f%%\n", what,
-               c->got, pct(c->got_ok[0], c->got), pct(c->got_ok[1], c->got),
-               c->gold, pct(c->gold_hit[0], c->gold),
+        printf("  %-10s %-9s %9zu %8.1f%% %8.1f%% %10zu %8.1f%% %8.1f%%\n",
+               what, half, c->got, pct(c->got_ok[0], c->got),
+               pct(c->got_ok[1], c->got), c->gold, pct(c->gold_hit[0], c->gold),
                pct(c->gold_hit[1], c->gold));
+}
+
+static void print_profile(const tally_t *t)
+{
+        int h;
+
+        printf("Profile extraction. Match: 'text' = the extracted text occurs "
+               "in a persona fact\nof the speaker (case-insensitive, whole "
+               "words); 'words' = each of its content\nwords occurs there, "
+               "crudely stemmed (\"bake cookies\" ~ \"I love baking "
+               "cookies\").\nA negative fact supports nothing; a fact about "
+               "someone else supports no role.\n");
+        printf("  %-10s %-9s %9s %19s %10s %19s\n", "", "", "", "precision", "",
+               "recall");
+        printf("  %-10s %-9s %9s %9s %9s %10s %9s %9s\n", "field", "conversa.",
+               "extracted", "text", "words", "gold facts", "text", "words");
+        for (h = 0; h < 3; h++)
+                print_row("role", half_names[h], &t[h].role);
+        for (h = 0; h < 3; h++)
+                print_row("interests", half_names[h], &t[h].interest);
+        printf("Precision is against the persona only: a speaker's statement "
+               "about themself that\ntheir persona does not list (\"I'm a "
+               "student\") counts as wrong.\n");
+}
+
+static void print_names(const tally_t *t, name_stat_t *names, size_t name_cnt)
+{
+        size_t i;
+
+        printf("\nNames: %zu extracted; %zu lines hold a placeholder "
+               "(\"[User 1's name]\", \"User 1\"), %zu names taken from "
+               "them (false)\n",
+               t->names.extracted, t->names.lines_placeholder,
+               t->names.false_placeholder);
+        printf("  %zu of the names are also said by the other speaker\n",
+               t->names.echoed);
+        qsort(names, name_cnt, sizeof(*names), cmp_name);
+        printf("  distinct names (times, echoed), most frequent first:\n   ");
+        for (i = 0; i < name_cnt && i < NAMES_SHOWN; i++)
+                printf(" %s (%zu,%zu)%s", names[i].name, names[i].times,
+                       names[i].echoed, (i + 1) % 6 == 0 ? "\n   " : "");
+        if (name_cnt > NAMES_SHOWN)
+                printf(" … %zu more", name_cnt - NAMES_SHOWN);
+        printf("\n  names never echoed:");
+        for (i = 0; i < name_cnt; i++) {
+                if (names[i].echoed == 0)
+                        printf(" %s", names[i].name);
+        }
+        printf("\n");
+}
+
+static void print_summary(const tally_t *t)
+{
+        int h;
+
+        printf("\nSummary (fold every %d messages, max_tokens %d, estimate "
+               "tokenizer). Facts: the share\nof a persona fact's content "
+               "words in the summary and in the conversation, and\ntheir "
+               "ratio (kept of those present); tokens: summary vs "
+               "conversation, on average.\n",
+               FOLD_STEP, FOLD_TOKENS);
+        printf("  %-9s %21s %21s %27s\n", "", "'user' side's facts",
+               "other side's facts", "tokens");
+        printf("  %-9s %6s %6s %7s %6s %6s %7s %7s %8s %8s\n", "conversa.",
+               "summ.", "conv.", "ratio", "summ.", "conv.", "ratio", "summ.",
+               "conv.", "share");
+        for (h = 0; h < 3; h++) {
+                const retention_t *u = &t[h].user;
+                const retention_t *o = &t[h].other;
+                double n = (double)(2 * t[h].convos);
+
+                printf("  %-9s %5.1f%% %5.1f%% %6.1f%% %5.1f%% %5.1f%% "
+                       "%6.1f%% %7.0f %8.0f %7.1f%%\n",
+                       half_names[h], share(u->summary, (double)u->facts),
+                       share(u->conversation, (double)u->facts),
+                       share(u->summary, u->conversation),
+                       share(o->summary, (double)o->facts),
+                       share(o->conversation, (double)o->facts),
+                       share(o->summary, o->conversation),
+                       n > 0 ? u->summary_tokens / n : 0,
+                       n > 0 ? u->convo_tokens / n : 0,
+                       share(u->summary_tokens, u->convo_tokens));
+        }
+        printf("  'user' side's facts as the user voices them (their lines, "
+               "and the question put to\n  them before they answer; the other "
+               "side often says the user's persona facts\n  as its own in "
+               "this data): kept of those voiced, %.1f%% / %.1f%% / %.1f%% "
+               "(1st / 2nd / all)\n",
+               share(t[0].user.voiced_kept, t[0].user.voiced),
+               share(t[1].user.voiced_kept, t[1].user.voiced),
+               share(t[2].user.voiced_kept, t[2].user.voiced));
+        printf("  fold time: %.1f us per fold of up to %d messages (%zu "
+               "folds)\n",
+               (double)t[2].user.fold_us /
+                   (double)(t[2].user.folds ? t[2].user.folds : 1),
+               FOLD_STEP, t[2].user.folds);
+        printf("  profile extraction: %.2f us per line\n",
+               (double)t[2].profile_us / (double)(t[2].lines ? t[2].lines : 1));
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -624,6 +862,23 @@ static char *slurp(const char *path, size_t *len)
         return cm_buf_detach(&b, len);
 }
 
+/* The number of conversation records after the header. */
+static size_t count_records(const char *data, size_t len)
+{
+        const char *p = data;
+        const char *end = data + len;
+        strv_t fields;
+        size_t n = 0;
+
+        csv_record(&p, end, &fields); /* header */
+        strv_free(&fields);
+        while (csv_record(&p, end, &fields) > 0) {
+                n += fields.cnt >= 3;
+                strv_free(&fields);
+        }
+        return n;
+}
+
 int main(int argc, char **argv)
 {
         const char *path = argc > 1 ? argv[1] : DEFAULT_PATH;
@@ -634,17 +889,11 @@ int main(int argc, char **argv)
         const char *p;
         const char *end;
         strv_t fields;
-        count_t role = {0};
-        count_t interest = {0};
-        name_count_t nc = {0};
+        tally_t tally[3];
         name_stat_t *names = NULL;
         size_t name_cnt = 0;
-        retention_t rt_user = {0};
-        retention_t rt_other = {0};
+        size_t records;
         size_t convos = 0;
-        size_t lines = 0;
-        int64_t t0;
-        int64_t profile_us = 0;
         size_t i;
 
         verbose = getenv("EVAL_VERBOSE") != NULL;
@@ -660,86 +909,46 @@ int main(int argc, char **argv)
                 free(data);
                 return 1;
         }
+        memset(tally, 0, sizeof(tally));
+        records = count_records(data, len);
         p = data;
         end = data + len;
         csv_record(&p, end, &fields); /* header */
         strv_free(&fields);
         while (csv_record(&p, end, &fields) > 0) {
                 convo_t cv;
+                tally_t t;
+                int64_t t0;
 
                 if (fields.cnt < 3) {
                         strv_free(&fields);
                         continue;
                 }
+                memset(&t, 0, sizeof(t));
                 convo_parse(&fields, &cv);
-                convos++;
-                lines += cv.line.cnt;
+                t.convos = 1;
+                t.lines = cv.line.cnt;
                 t0 = cm_mono_us();
-                eval_profile(&cv, &role, &interest, &nc, &names, &name_cnt);
-                profile_us += cm_mono_us() - t0;
-                eval_summary(&cv, 0, tk, &rt_user, &rt_other);
-                eval_summary(&cv, 1, tk, &rt_user, &rt_other);
+                eval_profile(&cv, &t.role, &t.interest, &t.names, &names,
+                             &name_cnt);
+                t.profile_us = cm_mono_us() - t0;
+                eval_summary(&cv, 0, tk, &t.user, &t.other);
+                eval_summary(&cv, 1, tk, &t.user, &t.other);
+                tally_add(&tally[convos < (records + 1) / 2 ? 0 : 1], &t);
+                tally_add(&tally[2], &t);
+                convos++;
                 convo_free(&cv);
                 strv_free(&fields);
         }
 
-        printf("Synthetic-Persona-Chat valid: %zu conversations, %zu lines\n\n",
-               convos, lines);
-        printf("Profile extraction. Match: 'text' = the extracted text occurs "
-               "in a persona fact\nof the speaker (case-insensitive, whole "
-               "words); 'words' = each of its content\nwords occurs there, "
-               "crudely stemmed (\"bake cookies\" ~ \"I love baking "
-               "cookies\").\n");
-        printf("  %-10s %9s %19s %10s %19s\n", "", "", "precision", "",
-               "recall");
-        printf("  %-10s %9s %9s %9s %10s %9s %9s\n", "field", "extracted",
-               "text", "words", "gold facts", "text", "words");
-        print_row("role", &role);
-        print_row("interests", &interest);
-        printf("\nNames: %zu extracted; %zu lines hold a placeholder "
-               "(\"[User 1's name]\", \"User 1\"), %zu names taken from "
-               "them (false)\n",
-               nc.extracted, nc.lines_placeholder, nc.false_placeholder);
-        printf("  %zu of the names are also said by the other speaker\n",
-               nc.echoed);
-        qsort(names, name_cnt, sizeof(*names), cmp_name);
-        printf("  distinct names (times, echoed), most frequent first:\n   ");
-        for (i = 0; i < name_cnt && i < NAMES_SHOWN; i++)
-                printf(" %s (%zu,%zu)%s", names[i].name, names[i].times,
-                       names[i].echoed, (i + 1) % 6 == 0 ? "\n   " : "");
-        if (name_cnt > NAMES_SHOWN)
-                printf(" … %zu more", name_cnt - NAMES_SHOWN);
-        printf("\n  names never echoed:");
-        for (i = 0; i < name_cnt; i++) {
-                if (names[i].echoed == 0)
-                        printf(" %s", names[i].name);
-        }
-        printf("\n\nSummary fact retention (fold every %d messages, "
-               "max_tokens %d, estimate tokenizer)\n",
-               FOLD_STEP, FOLD_TOKENS);
-        printf("  %-34s %9s %14s %8s\n", "", "in summary", "in conversation",
-               "ratio");
-        printf("  %-34s %8.1f%% %13.1f%% %7.1f%%\n",
-               "persona facts of the 'user' side",
-               100.0 * rt_user.summary / (double)rt_user.facts,
-               100.0 * rt_user.conversation / (double)rt_user.facts,
-               100.0 * rt_user.summary / rt_user.conversation);
-        printf("  %-34s %8.1f%% %13.1f%% %7.1f%%\n",
-               "persona facts of the other side",
-               100.0 * rt_other.summary / (double)rt_other.facts,
-               100.0 * rt_other.conversation / (double)rt_other.facts,
-               100.0 * rt_other.summary / rt_other.conversation);
-        printf("  tokens: summary %.0f vs conversation %.0f on average "
-               "(%.1f%%)\n",
-               rt_user.summary_tokens / (double)(2 * convos),
-               rt_user.convo_tokens / (double)(2 * convos),
-               100.0 * rt_user.summary_tokens / rt_user.convo_tokens);
-        printf("  fold time: %.1f us per fold of up to %d messages "
-               "(%zu folds)\n",
-               (double)rt_user.fold_us / (double)rt_user.folds, FOLD_STEP,
-               rt_user.folds);
-        printf("  profile extraction: %.2f us per line\n",
-               (double)profile_us / (double)(lines ? lines : 1));
+        printf("Synthetic-Persona-Chat valid: %zu conversations, %zu lines; "
+               "1st half: %zu conversations (rules are developed on it), "
+               "2nd half: %zu (held out)\n\n",
+               tally[2].convos, tally[2].lines, tally[0].convos,
+               tally[1].convos);
+        print_profile(tally);
+        print_names(&tally[2], names, name_cnt);
+        print_summary(tally);
 
         for (i = 0; i < name_cnt; i++)
                 free(names[i].name);
