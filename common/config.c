@@ -108,6 +108,8 @@ static const cm_setting_t settings[] = {
            "CHATMEM_RECALL_IMPLICIT"),
     CM_INT("recall.summary_share", recall_summary_share, 0, 100, 25,
            "CHATMEM_RECALL_SUMMARY_SHARE"),
+    CM_INT("recall.cache_sessions", recall_cache_sessions, 0, 10000000, 1024,
+           "CHATMEM_RECALL_CACHE_SESSIONS"),
     CM_STR("llm.base_url", llm_base_url, 1, "http://127.0.0.1:8080",
            "CHATMEM_LLM_BASE_URL", NULL),
     CM_STR("llm.model", llm_model, 1, "llama-3.1-8b-instant",

@@ -38,23 +38,25 @@
 #include "codec.h"
 #include "context.h"
 #include "log.h"
+#include "recall_cache.h"
 #include "reply_tracker.h"
 #include "session_cache.h"
 #include "store.h"
 #include "util.h"
 #include "worker.h"
 
-#define BATCH_MAX         256 /* requests per batch, sessions per prebuilt pass */
-#define REVOKE_FLUSH_MS   5000 /* delivering the replies in flight on revoke */
-#define SHUTDOWN_FLUSH_MS 5000
-#define PREBUILT_EVERY_US 100000
+#define BATCH_MAX              256 /* requests per batch, sessions per prebuilt pass */
+#define REVOKE_FLUSH_MS        5000 /* delivering the replies in flight on revoke */
+#define SHUTDOWN_FLUSH_MS      5000
+#define PREBUILT_EVERY_US      100000
+#define RECALL_CACHE_MAX_BYTES (4u << 20) /* a session's earlier messages */
 
 /* One request of the batch in hand (or one session of a prebuilt pass). */
 typedef struct item {
         cm_request_t req;
-        int answer; /* 1: decoded, to be answered with a context */
-        int sent;   /* 1: its load is in the Redis pipeline */
-        int loaded; /* 1: s holds the session as Redis gave it */
+        int answer;  /* 1: decoded, to be answered with a context */
+        int sent;    /* 1: its load is in the Redis pipeline */
+        int loaded;  /* 1: s holds the session as Redis gave it */
         int partial; /* 1: the other conversations could not be read */
         cm_session_t s;
         cm_conv_history_t *others; /* scope "user": the user's other
@@ -67,7 +69,8 @@ typedef struct ctxw {
         cm_backoff_t redis; /* reconnects, one step per batch */
         int redis_trouble;  /* 1 once a load of the batch in hand failed */
         cm_session_cache_t *cache;
-        item_t *items; /* BATCH_MAX */
+        cm_recall_cache_t *recall_cache; /* per-session recall indexes */
+        item_t *items;                   /* BATCH_MAX */
         cm_tracker_fifo_t inflight;
         unsigned long long replies, errors, degraded, prebuilt;
         int64_t prebuilt_at; /* mono µs of the last prebuilt pass */
@@ -226,7 +229,9 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         cm_reply_t reply;
         const cm_message_t *msgs;
         cm_message_t *earlier;
+        cm_recall_cached_t got;
         size_t msg_cnt, take, earlier_cnt;
+        int64_t t_index = 0;
         char *json;
         int recent = recent_of(cw, req), full;
 
@@ -240,6 +245,18 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         }
         take = msg_cnt < (size_t)recent ? msg_cnt : (size_t)recent;
         earlier = earlier_of(it, s, msgs, msg_cnt - take, &earlier_cnt);
+        memset(&got, 0, sizeof(got));
+        if (earlier_cnt && !req->has_history && !it->others_cnt) {
+                /* The session's own history: its index is cached, and
+                 * only what joined it since the last request is indexed. */
+                char skey[CM_SESSION_KEY_MAX];
+
+                t_index = cm_mono_us();
+                cm_session_key(skey, req->user_id, req->conversation_id);
+                cm_recall_cache_get(cw->recall_cache, skey, earlier,
+                                    earlier_cnt, &got);
+                t_index = cm_mono_us() - t_index;
+        }
 
         memset(&cin, 0, sizeof(cin));
         cin.profile = &s->profile;
@@ -250,12 +267,13 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
             req->max_tokens ? req->max_tokens : cw->w.cfg.max_tokens;
         cin.tk = cw->w.tk;
         cin.query = recall_query(cw, req, msgs, msg_cnt);
-        cin.earlier = earlier;
+        cin.earlier = got.index ? got.msgs : earlier;
         cin.earlier_cnt = earlier_cnt;
-        cin.summary_max_tokens =
-            (int)((long long)cin.max_tokens * cw->w.cfg.recall_summary_share /
-                  100);
+        cin.index = got.index;
+        cin.summary_max_tokens = (int)((long long)cin.max_tokens *
+                                       cw->w.cfg.recall_summary_share / 100);
         cm_context_build(&cin, &out);
+        cm_recall_cache_release(&got);
         free(earlier);
 
         if (req->has_history || (int64_t)s->msg_cnt >= s->total) {
@@ -287,7 +305,7 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         reply.meta.degraded = degraded;
         reply.meta.build_us = cm_mono_us() - t0;
         reply.meta.recalled = (int)out.recalled_cnt;
-        reply.meta.recall_us = out.recall_us;
+        reply.meta.recall_us = out.recall_us + t_index;
         json = cm_reply_encode(&reply);
         cw->degraded += (unsigned long long)degraded;
         cm_context_out_release(&out);
@@ -321,10 +339,9 @@ static void receive_others(ctxw_t *cw, item_t *it)
 
         if (!it->loaded || !it->req.scope_user)
                 return;
-        if (cm_store_load_user_history(cw->w.st, it->req.user_id,
-                                       it->req.conversation_id, &it->others,
-                                       &it->others_cnt, errstr,
-                                       sizeof(errstr)) == -1) {
+        if (cm_store_load_user_history(
+                cw->w.st, it->req.user_id, it->req.conversation_id, &it->others,
+                &it->others_cnt, errstr, sizeof(errstr)) == -1) {
                 redis_trouble(cw, errstr);
                 it->partial = 1;
         }
@@ -582,6 +599,7 @@ int main(int argc, char **argv)
             &cw,
         };
         rd_kafka_message_t *batch[BATCH_MAX];
+        unsigned long long hits, builds;
         size_t n;
 
         if (cm_worker_init(&cw.w, argc, argv, &spec) ||
@@ -590,6 +608,8 @@ int main(int argc, char **argv)
                 return cm_worker_finish(&cw.w);
         cw.cache = cm_session_cache_new((size_t)cw.w.cfg.cache_sessions);
         cw.items = cm_calloc(BATCH_MAX, sizeof(*cw.items));
+        cw.recall_cache = cm_recall_cache_new(
+            (size_t)cw.w.cfg.recall_cache_sessions, RECALL_CACHE_MAX_BYTES);
 
         while (cm_worker_running(&cw.w)) {
                 rd_kafka_poll(cw.w.producer, 0); /* delivery reports */
@@ -616,11 +636,15 @@ int main(int argc, char **argv)
                 cm_warn("%zu batch(es) of replies not delivered at shutdown; "
                         "they are answered again after the restart",
                         cw.inflight.cnt);
+        cm_recall_cache_stats(cw.recall_cache, &hits, &builds);
         cm_info("stopping: %llu replies (%llu degraded), %llu errors, %llu "
-                "prebuilt, %llu given up",
-                cw.replies, cw.degraded, cw.errors, cw.prebuilt, cw.w.given_up);
+                "prebuilt, %llu given up; recall indexes: %llu reused, %llu "
+                "built",
+                cw.replies, cw.degraded, cw.errors, cw.prebuilt, cw.w.given_up,
+                hits, builds);
         cm_tracker_fifo_release(&cw.inflight);
         cm_session_cache_destroy(cw.cache);
+        cm_recall_cache_destroy(cw.recall_cache);
         free(cw.items);
         return cm_worker_finish(&cw.w);
 }
