@@ -465,8 +465,8 @@ static int line_tokens(recall_t *rc, size_t i, size_t prev, const char *tail)
  * spans two lines (context.h). */
 static int line_cost(recall_t *rc, size_t i, size_t prev)
 {
-        int with_date = dated(&rc->cand[i], prev == NO_PREV ? NULL
-                                                            : &rc->cand[prev]);
+        int with_date =
+            dated(&rc->cand[i], prev == NO_PREV ? NULL : &rc->cand[prev]);
         int *slot = with_date ? &rc->line[i] : &rc->plain[i];
 
         if (*slot < 0)
@@ -683,8 +683,7 @@ static void recall_stage(plan_t *pl, cm_context_out_t *out)
         last = pl->recall[pl->recall_cnt - 1];
         prev = pl->recall_cnt > 1 ? pl->recall[pl->recall_cnt - 2] : NO_PREV;
         need = head + rc.used - line_cost(&rc, last, prev) +
-               line_tokens(&rc, last, prev, in->msg_cnt ? "\n\n" : "") -
-               slack;
+               line_tokens(&rc, last, prev, in->msg_cnt ? "\n\n" : "") - slack;
         if (need > 0 && cap_at > 0) {
                 int cost;
 
