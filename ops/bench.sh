@@ -318,12 +318,14 @@ CTXPID=$LAST
 sleep 2
 # Warm-up, not recorded: the group assignment and the first fetches.
 "$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" --rate 200 \
-	--duration 1 --req-prefix w- --timeout 30 >/dev/null 2>&1 || true
+	--duration 1 --req-prefix w- --query --timeout 30 >/dev/null 2>&1 || true
+# Every request of the sweep has a query: recall over the session's
+# archive and earlier messages is part of what is measured.
 for r in $RATES; do
 	say "  rate $r req/s for $DURATION s"
 	c0=$(cpu_s "$CTXPID") r0=$(cpu_s "$RPID") b0=$(cpu_s "$BPID")
 	line=$("$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
-		--rate "$r" --duration "$DURATION" --req-prefix "q$r-" \
+		--rate "$r" --duration "$DURATION" --req-prefix "q$r-" --query \
 		--timeout 30 2> >(sed -u 's/^/    /' >&2))
 	c1=$(cpu_s "$CTXPID") r1=$(cpu_s "$RPID") b1=$(cpu_s "$BPID")
 	line=$(echo "$line" | $PY -c '

@@ -40,6 +40,7 @@ typedef struct bench_opts {
         long long wait_summary;  /* ingest: also wait for this many summaries */
         const char *reply_topic; /* context: NULL = the configured one */
         const char *req_prefix;  /* context: request_id = <prefix><n> */
+        int query;               /* context: every request has a query */
         const char *lengths;     /* cost: "5,10,20,50" */
         double price;            /* cost: $ per 1M input tokens */
         long long users;         /* cost */
@@ -75,6 +76,9 @@ void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
  * programming questions that get long answers.
  */
 
+/* The name of topic n of the bench's conversations ("closures"...).
+ * Cannot fail. */
+const char *conv_topic(long long n);
 /* Writes message n of the conversation into b (reset first) and returns
  * its role. Message 0 introduces the user; then questions and answers
  * alternate. Cannot fail. */

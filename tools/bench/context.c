@@ -90,7 +90,7 @@ static int send_request(rd_kafka_t *rk, const cm_config_t *cfg,
                         const char *request_id, long long user_n)
 {
         cm_request_t req;
-        char key[CM_SESSION_KEY_MAX];
+        char key[CM_SESSION_KEY_MAX], query[128];
 
         memset(&req, 0, sizeof(req));
         snprintf(req.request_id, sizeof(req.request_id), "%s", request_id);
@@ -98,6 +98,14 @@ static int send_request(rd_kafka_t *rk, const cm_config_t *cfg,
         snprintf(req.conversation_id, sizeof(req.conversation_id), "default");
         req.reply_to = (char *)reply_topic; /* borrowed: not released */
         req.recent = -1;
+        if (o->query) {
+                /* A question about one of the session's topics, as an
+                 * application would pass the message it is answering. */
+                snprintf(query, sizeof(query),
+                         "Can you remind me what you said about %s?",
+                         conv_topic(user_n + (long long)strlen(request_id)));
+                req.query = query; /* borrowed: not released */
+        }
         cm_session_key(key, req.user_id, req.conversation_id);
         return tool_produce(rk, cfg->topic_requests, key,
                             cm_request_encode(&req));

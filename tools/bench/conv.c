@@ -33,6 +33,11 @@ static const char *const topics[][2] = {
 };
 #define TOPIC_CNT (sizeof(topics) / sizeof(topics[0]))
 
+const char *conv_topic(long long n)
+{
+        return topics[(size_t)(n < 0 ? -n : n) % TOPIC_CNT][0];
+}
+
 cm_role_t conv_msg(long long n, cm_buf_t *b)
 {
         const char *const *t = topics[(size_t)(n / 2) % TOPIC_CNT];

@@ -45,7 +45,7 @@ static void usage(FILE *fp)
                 "  ingest   --events N --sessions S [--window W] [--tag T]\n"
                 "           [--msgs-min A --msgs-max B] [--wait-summary K]\n"
                 "  context  --rate R --duration D --sessions S --tag T\n"
-                "           [--reply-topic TOPIC] [--req-prefix P]\n"
+                "           [--reply-topic TOPIC] [--req-prefix P] [--query]\n"
                 "  build    [--iterations N]\n"
                 "  cost     [--lengths 5,10,20,50] [--price USD_PER_1M]\n"
                 "           [--users N] [--per-day N]\n"
@@ -57,7 +57,8 @@ static void usage(FILE *fp)
                 "With --events 0 each session gets between --msgs-min and\n"
                 "--msgs-max messages. --window bounds the events produced but\n"
                 "not yet in Redis, so that the consumers stay within the\n"
-                "devbroker's retention (about 5 MB per partition).\n");
+                "devbroker's retention (about 5 MB per partition).\n"
+                "context --query gives every request a query (recall).\n");
 }
 
 static int opt_int(const char *name, const char *s, long long min,
@@ -103,6 +104,7 @@ int main(int argc, char **argv)
             {"reply-topic", required_argument, NULL, 'R'},
             {"tag", required_argument, NULL, 'T'},
             {"req-prefix", required_argument, NULL, 'P'},
+            {"query", no_argument, NULL, 'Q'},
             {"lengths", required_argument, NULL, 'L'},
             {"price", required_argument, NULL, 'p'},
             {"users", required_argument, NULL, 'u'},
@@ -205,6 +207,9 @@ int main(int argc, char **argv)
                         break;
                 case 'P':
                         o.req_prefix = optarg;
+                        break;
+                case 'Q':
+                        o.query = 1;
                         break;
                 case 'L':
                         o.lengths = optarg;
