@@ -514,9 +514,11 @@ static int unit_cost(recall_t *rc, const cm_recall_unit_t *u, int left)
 
 /*
  * Takes units in order while they fit room: those of search, or with
- * search NULL each candidate alone, newest first. A unit that does not fit
- * is skipped; RECALL_MAX_SKIPS in a row end the search. Returns how many
- * units were tried.
+ * search NULL each candidate alone, newest first. A unit of several
+ * messages that does not fit is tried as its last message alone, unless
+ * that is short; a unit that does not fit even so is skipped;
+ * RECALL_MAX_SKIPS in a row end the search. Returns how many units were
+ * tried.
  */
 static size_t recall_take(recall_t *rc, cm_recall_search_t *search, int room)
 {
@@ -536,6 +538,15 @@ static size_t recall_take(recall_t *rc, cm_recall_search_t *search, int room)
                         u.hit = u.first = u.last = rc->cnt - 1 - k;
                 }
                 cost = unit_cost(rc, &u, room - rc->used);
+                if (cost > room - rc->used && u.first < u.last &&
+                    rc->cand[u.last].content_len > CM_RECALL_SHORT_BYTES) {
+                        /* Its last message alone, when that says enough
+                         * on its own (not a short "Yes, Paris!"): the
+                         * answer, what a question and its answer are
+                         * recalled for. */
+                        u.first = u.hit = u.last;
+                        cost = unit_cost(rc, &u, room - rc->used);
+                }
                 if (cost > room - rc->used) {
                         skips++;
                         continue;
