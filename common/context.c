@@ -522,7 +522,9 @@ static int unit_cost(recall_t *rc, const cm_recall_unit_t *u, int left)
  */
 static size_t recall_take(recall_t *rc, cm_recall_search_t *search, int room)
 {
+        const cm_context_in_t *in = rc->pl->in;
         size_t k, skips = 0, i;
+        double floor = -1;
 
         for (k = 0; skips < RECALL_MAX_SKIPS; k++) {
                 cm_recall_unit_t u;
@@ -530,6 +532,12 @@ static size_t recall_take(recall_t *rc, cm_recall_search_t *search, int room)
 
                 if (search) {
                         if (!cm_recall_search_next(search, &u))
+                                break;
+                        /* Far below the best hit: more tokens, little
+                         * more held. */
+                        if (floor < 0)
+                                floor = u.score * in->min_score_share / 100;
+                        if (u.score < floor)
                                 break;
                 } else {
                         if (k == rc->cnt)

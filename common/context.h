@@ -78,6 +78,9 @@ typedef struct cm_context_in {
          * make room for recalled messages; 0: no cap, the summary never
          * yields to them. */
         int summary_max_tokens;
+        /* Hits scoring below this % of the best hit's score are not
+         * recalled (0: every hit, as the budget allows). */
+        int min_score_share;
 } cm_context_in_t;
 
 typedef struct cm_context_out {

@@ -979,6 +979,41 @@ static void test_recall_recency(void **state)
         cm_context_out_release(&base);
 }
 
+/* min_score_share: a hit far below the best one is left out, however much
+ * room is left; 0 takes every hit the budget allows. */
+static void test_recall_min_score(void **state)
+{
+        cm_message_t earlier[] = {
+            dated(CM_ROLE_USER,
+                  "My sister Priya opened a bakery in Lisbon called Pastel "
+                  "Azul.",
+                  1, 0),
+            dated(CM_ROLE_USER, "The weather was grey all week.", 2, 0),
+            dated(CM_ROLE_USER, "We played chess on Sunday evening.", 3, 0),
+            dated(CM_ROLE_USER, "The train was late again.", 4, 0),
+            dated(CM_ROLE_USER, "My cat sleeps all afternoon.", 5, 0),
+            /* more than 3 turns away: its score is its own */
+            dated(CM_ROLE_USER, "I read a novel about a bakery.", 6, 0),
+        };
+        cm_context_in_t in = recall_input(
+            earlier, 6, "Where is Priya's bakery in Lisbon, Pastel Azul?",
+            2000);
+        cm_context_out_t out;
+
+        (void)state;
+        in.min_score_share = 0;
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 2); /* seq 1 and 6 */
+        assert_int_equal(out.recalled[0].seq, 1);
+        assert_int_equal(out.recalled[1].seq, 6);
+        cm_context_out_release(&out);
+        in.min_score_share = 50;
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 1);
+        assert_int_equal(out.recalled[0].seq, 1);
+        cm_context_out_release(&out);
+}
+
 /* No candidates: the text of before recall, byte for byte, whatever the
  * query. */
 static void test_recall_no_candidates(void **state)
@@ -1396,6 +1431,7 @@ int main(void)
             cmocka_unit_test(test_recall_dates),
             cmocka_unit_test(test_recall_chronological),
             cmocka_unit_test(test_recall_recency),
+            cmocka_unit_test(test_recall_min_score),
             cmocka_unit_test(test_recall_no_candidates),
             cmocka_unit_test(test_recall_summary_share),
             cmocka_unit_test(test_recall_after_recent),

@@ -49,7 +49,7 @@
 #define REVOKE_FLUSH_MS        5000 /* delivering the replies in flight on revoke */
 #define SHUTDOWN_FLUSH_MS      5000
 #define PREBUILT_EVERY_US      100000
-#define RECALL_CACHE_MAX_BYTES (4u << 20) /* a session's earlier messages */
+#define RECALL_CACHE_MAX_BYTES (1u << 20) /* a session's earlier messages */
 
 /* One request of the batch in hand (or one session of a prebuilt pass). */
 typedef struct item {
@@ -270,6 +270,7 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         cin.earlier = got.index ? got.msgs : earlier;
         cin.earlier_cnt = earlier_cnt;
         cin.index = got.index;
+        cin.min_score_share = cw->w.cfg.recall_min_score_share;
         cin.summary_max_tokens = (int)((long long)cin.max_tokens *
                                        cw->w.cfg.recall_summary_share / 100);
         cm_context_build(&cin, &out);
