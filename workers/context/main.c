@@ -546,9 +546,11 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
  * time of its first change since its last publication); this pops those
  * whose first change is at least prebuilt_interval_ms old, builds each
  * with the default budget (their loads in one pipeline) and publishes it
- * to the prebuilt topic, keyed by session. So a session is published at
- * most once per interval and its last change always is, whichever context
- * worker pops it. These produces guard no offset: they are not tracked.
+ * to the prebuilt topic, keyed by session; a session that no longer
+ * exists (session.delete, user.delete) gets a tombstone instead. So a
+ * session is published at most once per interval and its last change
+ * always is, whichever context worker pops it. These produces guard no
+ * offset: they are not tracked.
  */
 static void publish_prebuilt(ctxw_t *cw)
 {
@@ -581,8 +583,14 @@ static void publish_prebuilt(ctxw_t *cw)
                 item_t *it = &cw->items[i];
 
                 if (it->answer) {
+                        /* A session that is gone (deleted, or expired)
+                         * gets a tombstone: log compaction forgets it. */
+                        int gone = it->loaded && !it->s.exists;
+
                         produce(cw, NULL, cw->w.cfg.topic_prebuilt, sessions[i],
-                                answer(cw, it));
+                                gone ? NULL : answer(cw, it));
+                        if (gone)
+                                cm_session_release(&it->s);
                         cw->prebuilt++;
                 }
                 free(sessions[i]);
