@@ -177,6 +177,7 @@ log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=8388608
 log.segment.bytes=16777216
 log.retention.hours=24
+log.cleaner.backoff.ms=1000
 delete.topic.enable=true
 PROPS
 		mv "$dir/server.properties.tmp" "$dir/server.properties"

@@ -74,6 +74,16 @@ T_MARKERS=0
 
 t_log() { echo "[$T_NAME] $*"; }
 
+# kcat, whose consumers (-C) do not wait the default 500 ms for more data
+# at the end of each partition: a test that reads a topic to its end (-e)
+# in a loop sees it as it is now. Inside `sh -c` strings plain kcat runs.
+kcat() {
+	case " $* " in
+	*" -C "*) command kcat -X fetch.wait.max.ms=10 "$@" ;;
+	*) command kcat "$@" ;;
+	esac
+}
+
 t_fail() {
 	echo "[$T_NAME] FAIL: $*" >&2
 	for f in "$T_DIR"/logs/*.log; do
@@ -156,8 +166,9 @@ t_rcli() { redis-cli -p "$T_REDIS_PORT" "$@"; }
 # and exports CHATMEM_KAFKA_BROKERS. The devbroker's pid is left in
 # T_BROKER_PID and its fault file is $T_DIR/faults (see t_faults). On
 # Apache Kafka the test's six topics and "$T_REPLIES.marker" are created
-# (context.prebuilt with cleanup.policy=compact) before it returns, so
-# that workers started next find them.
+# (context.prebuilt with cleanup.policy=compact, and the topic configs
+# in T_PREBUILT_CONFIG: "key=value,...") before it returns, so that
+# workers started next find them.
 t_start_broker() {
 	T_PARTITIONS=${1:-8}
 	if [ "$T_BROKER" = apache ]; then
@@ -169,7 +180,7 @@ t_start_broker() {
 		export CHATMEM_KAFKA_BROKERS
 		t_create_topics "$T_PARTITIONS" "$T_EVENTS" "$T_COMPACTION" "$T_DLQ" \
 			"$T_REQUESTS" "$T_REPLIES" "$T_REPLIES.marker" \
-			"$T_PREBUILT,cleanup.policy=compact"
+			"$T_PREBUILT,cleanup.policy=compact${T_PREBUILT_CONFIG:+,$T_PREBUILT_CONFIG}"
 		return 0
 	fi
 	rm -f "$T_DIR/bootstrap"
