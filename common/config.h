@@ -76,9 +76,11 @@ typedef struct cm_config {
 
         /* recall: earlier messages relevant to the request's query */
         int recall_implicit; /* 1: without query, the newest user message */
-        int recall_summary_share;  /* 25: % of max_tokens the summary may
-                                      keep when messages are recalled */
-        int recall_cache_sessions; /* 1024 sessions' indexes kept */
+        int recall_summary_share;   /* 25: % of max_tokens the summary may
+                                       keep when messages are recalled */
+        int recall_min_score_share; /* 20: hits below this % of the best
+                                       hit's score are not recalled */
+        int recall_cache_sessions;  /* 4096 sessions' indexes kept */
 
         /* llm (summarizer.kind = "llm") */
         char *llm_base_url;    /* "http://127.0.0.1:8080" (OpenAI-compatible) */

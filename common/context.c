@@ -514,13 +514,17 @@ static int unit_cost(recall_t *rc, const cm_recall_unit_t *u, int left)
 
 /*
  * Takes units in order while they fit room: those of search, or with
- * search NULL each candidate alone, newest first. A unit that does not fit
- * is skipped; RECALL_MAX_SKIPS in a row end the search. Returns how many
- * units were tried.
+ * search NULL each candidate alone, newest first. A unit of several
+ * messages that does not fit is tried as its last message alone, unless
+ * that is short; a unit that does not fit even so is skipped;
+ * RECALL_MAX_SKIPS in a row end the search. Returns how many units were
+ * tried.
  */
 static size_t recall_take(recall_t *rc, cm_recall_search_t *search, int room)
 {
+        const cm_context_in_t *in = rc->pl->in;
         size_t k, skips = 0, i;
+        double floor = -1;
 
         for (k = 0; skips < RECALL_MAX_SKIPS; k++) {
                 cm_recall_unit_t u;
@@ -529,6 +533,12 @@ static size_t recall_take(recall_t *rc, cm_recall_search_t *search, int room)
                 if (search) {
                         if (!cm_recall_search_next(search, &u))
                                 break;
+                        /* Far below the best hit: more tokens, little
+                         * more held. */
+                        if (floor < 0)
+                                floor = u.score * in->min_score_share / 100;
+                        if (u.score < floor)
+                                break;
                 } else {
                         if (k == rc->cnt)
                                 break;
@@ -536,6 +546,15 @@ static size_t recall_take(recall_t *rc, cm_recall_search_t *search, int room)
                         u.hit = u.first = u.last = rc->cnt - 1 - k;
                 }
                 cost = unit_cost(rc, &u, room - rc->used);
+                if (cost > room - rc->used && u.first < u.last &&
+                    rc->cand[u.last].content_len > CM_RECALL_SHORT_BYTES) {
+                        /* Its last message alone, when that says enough
+                         * on its own (not a short "Yes, Paris!"): the
+                         * answer, what a question and its answer are
+                         * recalled for. */
+                        u.first = u.hit = u.last;
+                        cost = unit_cost(rc, &u, room - rc->used);
+                }
                 if (cost > room - rc->used) {
                         skips++;
                         continue;

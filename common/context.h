@@ -34,12 +34,14 @@
  * 0) come first, the recalled messages next, and the summary beyond
  * summary_max_tokens last. With a query, the candidates that match it
  * (recall.h) are taken in rank order, a hit with its neighbours as one
- * unit, skipping a unit that does not fit and trying the next ones (up to
- * 8 skips in a row); the summary is trimmed towards summary_max_tokens
- * only as far as the units taken need. A query that nothing but repeats
- * of the recent messages matches recalls nothing (what is not relevant
- * costs tokens and holds nothing asked for). Without a query, the newest
- * earlier messages fill the room left after the whole summary, newest
+ * unit; a unit that does not fit is taken as its last message alone (the
+ * answer of a question and its answer) when that fits and is not short
+ * (recall.h's CM_RECALL_SHORT_BYTES), else skipped, and the next ones are
+ * tried (up to 8 skips in a row); the summary is trimmed towards
+ * summary_max_tokens only as far as the units taken need. A query that nothing
+ * but repeats of the recent messages matches recalls nothing (what is not
+ * relevant costs tokens and holds nothing asked for). Without a query, the
+ * newest earlier messages fill the room left after the whole summary, newest
  * first, with the same skipping: what the last tokens of the history
  * would hold.
  * Nothing is recalled when the budget did not keep every recent message
@@ -76,6 +78,9 @@ typedef struct cm_context_in {
          * make room for recalled messages; 0: no cap, the summary never
          * yields to them. */
         int summary_max_tokens;
+        /* Hits scoring below this % of the best hit's score are not
+         * recalled (0: every hit, as the budget allows). */
+        int min_score_share;
 } cm_context_in_t;
 
 typedef struct cm_context_out {

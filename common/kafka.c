@@ -256,7 +256,7 @@ rd_kafka_resp_err_t cm_kafka_produce(rd_kafka_t *producer, const char *topic,
                 err = rd_kafka_producev(
                     producer, RD_KAFKA_V_TOPIC(topic),
                     RD_KAFKA_V_KEY(key, key ? key_len : 0),
-                    RD_KAFKA_V_VALUE(payload, strlen(payload)),
+                    RD_KAFKA_V_VALUE(payload, payload ? strlen(payload) : 0),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                     RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL ||

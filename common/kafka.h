@@ -73,11 +73,11 @@ void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /*
  * Queues payload[0..strlen) to topic with key[0..key_len) (key NULL: no
- * key) and the per-message opaque msg_opaque, which the producer's dr
- * callback finds in its message's _private. While the local queue is full
- * it serves the producer and tries again until deadline_us (cm_mono_us();
- * 0: try once). Returns 0 once queued: payload is then owned by
- * librdkafka (freed after delivery). Otherwise returns the error
+ * key; payload NULL: a tombstone, a null value) and the per-message opaque
+ * msg_opaque, which the producer's dr callback finds in its message's _private.
+ * While the local queue is full it serves the producer and tries again until
+ * deadline_us (cm_mono_us(); 0: try once). Returns 0 once queued: payload is
+ * then owned by librdkafka (freed after delivery). Otherwise returns the error
  * (RD_KAFKA_RESP_ERR__QUEUE_FULL when the deadline passed) and payload is
  * still the caller's.
  */

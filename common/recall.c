@@ -31,7 +31,23 @@
  * the question ("Lisbon" alone against "moved to Lisbon"), so the score is
  * multiplied by 1 + 0.3 * (m - 1) / (q - 1) for m of the q distinct query
  * terms that occur in the session: up to 30% for matching all of them, a
- * nudge that reorders near-ties and leaves IDF in charge. Ties go to the
+ * nudge that reorders near-ties and leaves IDF in charge.
+ *
+ * Context: a turn of a conversation is rarely about its topic on its own.
+ * The words a question uses are often in the turn that raised the topic,
+ * and the fact it asks for one or two turns later ("That must've been
+ * breathtaking!" / "It was one of those moments where I felt tiny..."),
+ * and a hit among other hits is more likely on the topic than a lone one
+ * that shares a common word. So each hit adds the scores of the
+ * candidates up to CONTEXT_REACH on either side, the one at distance d
+ * weighted CONTEXT_DECAY^d: a kernel over the turns, in one pass over
+ * the candidates. Only hits are ranked (a turn without a query term is
+ * recalled as a neighbour, not on its neighbours' score), so a query that
+ * matches nothing still finds nothing. Measured on long two-person
+ * conversations (LoCoMo, tuned on three, checked on two others), this
+ * keeps the answer to 6 to 10 more questions in 100 at 500 tokens, 8 to
+ * 9 at 1000, 5 to 7 at 2000; the reach and decay are on a flat optimum
+ * (reach 2 to 4, decay 0.5 to 0.75 are within 2 points). Ties go to the
  * newer message, the more likely to hold the current state of a fact.
  *
  * Term keys: not cm_fnv1a(). FNV-1a is a chain of one multiply per byte;
@@ -56,6 +72,11 @@
 #define BM25_K1 1.2
 #define BM25_B  0.75
 #define COORD   0.3
+
+/* A hit takes in the scores of the candidates up to CONTEXT_REACH on
+ * either side, the one at distance d weighted CONTEXT_DECAY^d. */
+#define CONTEXT_REACH 3
+#define CONTEXT_DECAY 0.7
 
 /* Jaccard similarity of term sets from which two messages are repeats:
  * REPEAT_NUM / REPEAT_DEN. */
@@ -988,6 +1009,33 @@ static size_t sort_unique(uint64_t *k, size_t n)
 }
 
 /*
+ * Adds to each hit of raw[0..cnt) (the candidates' own scores, 0 for
+ * those that are no hit) the scores of its neighbours, as the header of
+ * this file says, into rs->hits.
+ */
+static void hits_in_context(cm_recall_search_t *rs, const double *raw,
+                            size_t cnt)
+{
+        size_t i, d;
+
+        for (i = 0; i < cnt; i++) {
+                double score = raw[i], w = 1;
+
+                if (score <= 0)
+                        continue;
+                for (d = 1; d <= CONTEXT_REACH; d++) {
+                        w *= CONTEXT_DECAY;
+                        if (i >= d)
+                                score += w * raw[i - d];
+                        if (i + d < cnt)
+                                score += w * raw[i + d];
+                }
+                rs->hits[rs->hit_cnt].doc = (uint32_t)i;
+                rs->hits[rs->hit_cnt++].score = score;
+        }
+}
+
+/*
  * Scores the hits of the query terms keys[0..q) (distinct) into rs->hits.
  * The candidates' term lists are walked once, each id checked against the
  * query's (a byte per term id): no postings to build or to keep up to
@@ -997,6 +1045,7 @@ static void score_hits(cm_recall_search_t *rs, const uint64_t *keys, size_t q)
 {
         const cm_recall_index_t *ix = rs->ix;
         double *idf = cm_malloc(q * sizeof(*idf));
+        double *raw = cm_calloc(ix->cnt, sizeof(*raw));
         uint8_t *qslot = cm_calloc(ix->term_cnt, sizeof(*qslot));
         double avg =
             ix->total_len ? (double)ix->total_len / (double)ix->cnt : 1.0;
@@ -1037,10 +1086,12 @@ static void score_hits(cm_recall_search_t *rs, const uint64_t *keys, size_t q)
                 if (found > 1)
                         score *=
                             1.0 + COORD * (matched - 1) / (double)(found - 1);
-                rs->hits[rs->hit_cnt].doc = (uint32_t)i;
-                rs->hits[rs->hit_cnt++].score = score;
+                raw[i] = score;
         }
+        if (found)
+                hits_in_context(rs, raw, ix->cnt);
         free(idf);
+        free(raw);
         free(qslot);
 }
 

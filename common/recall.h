@@ -109,7 +109,10 @@ typedef struct cm_recall_search cm_recall_search_t;
  * already in the context (may be NULL when recent_cnt is 0): their
  * near-repeats are left out. Ranking: BM25 (k1 1.2, b 0.75) with IDF and
  * the average length from the candidates, times a small bonus for each
- * further distinct query term matched; ties go to the newer hit. The
+ * further distinct query term matched; then each hit adds the scores of
+ * the candidates up to 3 on either side, weighted 0.7 per step (0.7,
+ * 0.49, 0.34): a turn of a conversation shares the topic of the turns
+ * around it. Ties go to the newer hit. The
  * search reads ix and recent until destroyed; it ranks and forms units
  * lazily, as cm_recall_search_next() asks for them. Destroy with
  * cm_recall_search_destroy(). Cannot fail (out of memory aborts).

@@ -1119,9 +1119,11 @@ out:
         return ret;
 }
 
-int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
-                         size_t errstr_size)
+int cm_store_user_delete(cm_store_t *st, const char *user, int mark_dirty,
+                         char *errstr, size_t errstr_size)
 {
+        char skey[CM_SESSION_KEY_MAX];
+        const char *dirty[] = {skey};
         char k_convs[KEY_MAX], k_prof[KEY_MAX];
         const char *del[] = {"DEL", k_prof, k_convs};
         redisReply *r;
@@ -1135,8 +1137,11 @@ int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
         /* Sessions first, the index last: a crash in between leaves the
          * index, and the redelivered event finishes the job. */
         for (i = 0; i < r->elements; i++) {
+                cm_session_key(skey, user, r->element[i]->str);
                 if (cm_store_delete_session(st, user, r->element[i]->str,
-                                            errstr, errstr_size) == -1) {
+                                            errstr, errstr_size) == -1 ||
+                    (mark_dirty && cm_store_mark_dirty(st, dirty, 1, errstr,
+                                                       errstr_size) == -1)) {
                         freeReplyObject(r);
                         return -1;
                 }

@@ -270,9 +270,12 @@ int cm_store_session_delete_event(cm_store_t *st, const char *user,
                                   size_t errstr_size);
 
 /* Deletes every conversation of the user (archives included) and the
- * profile (user.delete). Idempotent. Returns 0, or -1 with the reason. */
-int cm_store_user_delete(cm_store_t *st, const char *user, char *errstr,
-                         size_t errstr_size);
+ * profile (user.delete). With mark_dirty, each deleted conversation is
+ * marked changed right after its delete (cm_store_mark_dirty), so that
+ * the prebuilt publisher writes its tombstone. Idempotent. Returns 0, or
+ * -1 with the reason. */
+int cm_store_user_delete(cm_store_t *st, const char *user, int mark_dirty,
+                         char *errstr, size_t errstr_size);
 
 /*
  * The atomic fold of folded[0..cnt) (cnt >= 1), the oldest messages of the

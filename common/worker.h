@@ -150,11 +150,11 @@ int cm_worker_redis_wait(cm_worker_t *w, const char *errstr);
 void cm_worker_redis_ok(cm_worker_t *w);
 
 /*
- * Produces payload (a heap string, owned from here on) to topic, keyed by
- * key (NULL: none), counted in d (NULL: not tracked) until its delivery is
- * final. Waits while the producer's queue is full, as long as the worker
- * runs. Returns 0, or -1 when it could not be queued (logged; payload
- * freed; d unchanged).
+ * Produces payload (a heap string, owned from here on; NULL: a tombstone)
+ * to topic, keyed by key (NULL: none), counted in d (NULL: not tracked) until
+ * its delivery is final. Waits while the producer's queue is full, as long as
+ * the worker runs. Returns 0, or -1 when it could not be queued (logged;
+ * payload freed; d unchanged).
  */
 int cm_worker_produce(cm_worker_t *w, const char *topic, const char *key,
                       char *payload, cm_delivery_t *d);

@@ -979,6 +979,41 @@ static void test_recall_recency(void **state)
         cm_context_out_release(&base);
 }
 
+/* min_score_share: a hit far below the best one is left out, however much
+ * room is left; 0 takes every hit the budget allows. */
+static void test_recall_min_score(void **state)
+{
+        cm_message_t earlier[] = {
+            dated(CM_ROLE_USER,
+                  "My sister Priya opened a bakery in Lisbon called Pastel "
+                  "Azul.",
+                  1, 0),
+            dated(CM_ROLE_USER, "The weather was grey all week.", 2, 0),
+            dated(CM_ROLE_USER, "We played chess on Sunday evening.", 3, 0),
+            dated(CM_ROLE_USER, "The train was late again.", 4, 0),
+            dated(CM_ROLE_USER, "My cat sleeps all afternoon.", 5, 0),
+            /* more than 3 turns away: its score is its own */
+            dated(CM_ROLE_USER, "I read a novel about a bakery.", 6, 0),
+        };
+        cm_context_in_t in = recall_input(
+            earlier, 6, "Where is Priya's bakery in Lisbon, Pastel Azul?",
+            2000);
+        cm_context_out_t out;
+
+        (void)state;
+        in.min_score_share = 0;
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 2); /* seq 1 and 6 */
+        assert_int_equal(out.recalled[0].seq, 1);
+        assert_int_equal(out.recalled[1].seq, 6);
+        cm_context_out_release(&out);
+        in.min_score_share = 50;
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 1);
+        assert_int_equal(out.recalled[0].seq, 1);
+        cm_context_out_release(&out);
+}
+
 /* No candidates: the text of before recall, byte for byte, whatever the
  * query. */
 static void test_recall_no_candidates(void **state)
@@ -1108,6 +1143,54 @@ static void test_recall_skips(void **state)
         assert_int_equal(out.recalled_cnt, 1);
         assert_int_equal(out.recalled[0].seq, 1);
         cm_context_out_release(&out);
+}
+
+/* A question and its answer that do not fit together: the answer alone
+ * when it fits and is not short; else nothing of the unit. */
+static void test_recall_answer_alone(void **state)
+{
+        char question[801];
+        cm_message_t earlier[2];
+        cm_context_in_t in;
+        cm_context_out_t base, out;
+        const char *answer = "I play the violin on Sundays with my aunt.";
+        char line[128];
+        int room;
+
+        (void)state;
+        memset(question, 'x', sizeof(question) - 1);
+        memcpy(question, "Which instrument do you play? ", 30);
+        question[sizeof(question) - 2] = '?';
+        question[sizeof(question) - 1] = '\0';
+        earlier[0] = dated(CM_ROLE_ASSISTANT, question, 1, 0);
+        earlier[1] = dated(CM_ROLE_USER, answer, 2, 0);
+        in = recall_input(earlier, 2, "Which instrument?", 2000);
+        in.earlier_cnt = 0;
+        build(&in, &base);
+        in.earlier_cnt = 2;
+        /* Room for the answer's line, far from the question's 200. */
+        snprintf(line, sizeof(line), "User: %s\n\n", answer);
+        room = est("Relevant Earlier Messages:\n") + est(line) + 2;
+
+        /* With room for both: the unit, question and answer. */
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 2);
+        cm_context_out_release(&out);
+
+        /* Room for the answer only. */
+        in.max_tokens = base.tokens + room;
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 1);
+        assert_int_equal(out.recalled[0].seq, 2);
+        cm_context_out_release(&out);
+
+        /* A short answer says nothing alone. */
+        earlier[1] = dated(CM_ROLE_USER, "The violin.", 2, 0);
+        build(&in, &out);
+        assert_int_equal(out.recalled_cnt, 0);
+        assert_string_equal(out.text, base.text);
+        cm_context_out_release(&out);
+        cm_context_out_release(&base);
 }
 
 /* A prebuilt index gives the same text; one over another count is not
@@ -1348,10 +1431,12 @@ int main(void)
             cmocka_unit_test(test_recall_dates),
             cmocka_unit_test(test_recall_chronological),
             cmocka_unit_test(test_recall_recency),
+            cmocka_unit_test(test_recall_min_score),
             cmocka_unit_test(test_recall_no_candidates),
             cmocka_unit_test(test_recall_summary_share),
             cmocka_unit_test(test_recall_after_recent),
             cmocka_unit_test(test_recall_skips),
+            cmocka_unit_test(test_recall_answer_alone),
             cmocka_unit_test(test_recall_index_given),
             cmocka_unit_test(test_property_random),
         };

@@ -245,8 +245,12 @@ static void test_rank_idf(void **state)
         n = search(ix, "Did I mention jazz at work?", NULL, 0, units, 8);
         assert_int_equal(n, 6);
         assert_int_equal(units[0].hit, 6);
-        /* And the rest are the work turns. */
-        assert_true(units[1].score < units[0].score / 2);
+        /* And the rest are the work turns; those out of the jazz turn's
+         * reach (more than 3 turns away) far behind. */
+        for (size_t i = 1; i < n; i++) {
+                if (units[i].hit < 3 || units[i].hit > 9)
+                        assert_true(units[i].score < units[0].score / 2);
+        }
         cm_recall_index_destroy(ix);
         free(m);
 }
@@ -266,6 +270,49 @@ static void test_rank_ties_newer(void **state)
         assert_int_equal(units[0].hit, 1);
         assert_int_equal(units[1].hit, 0);
         assert_true(units[0].score == units[1].score);
+        cm_recall_index_destroy(ix);
+}
+
+/* A hit takes in the scores of the hits up to 3 turns on either side;
+ * turns without a query term stay no hits. */
+static void test_rank_context(void **state)
+{
+        cm_message_t m[] = {
+            fixture_msg(A, "Blank one."),
+            /* 1, 2: the concert of the birthday party. */
+            fixture_msg(U, "We had a birthday party for my daughter."),
+            fixture_msg(A, "The concert was the best part of it."),
+            fixture_msg(U, "Blank two."),
+            fixture_msg(A, "Blank three."),
+            fixture_msg(U, "Blank four."),
+            fixture_msg(A, "Blank five."),
+            /* 7: as good a match on its own, newer, alone. */
+            fixture_msg(U, "The concert was the worst part of it."),
+            fixture_msg(A, "Blank six."),
+            fixture_msg(U, "Blank seven."),
+            fixture_msg(A, "Blank eight."),
+            /* 11: 4 turns from 7, out of its reach. */
+            fixture_msg(U, "The concert was the first part of it."),
+        };
+        cm_recall_index_t *ix = cm_recall_index_new(m, COUNT(m));
+        cm_recall_unit_t units[8];
+        size_t n;
+
+        (void)state;
+        /* On its own, 7 would come before 2 (as good, newer): with the
+         * birthday next to it, 2 does, after the birthday (the rarer
+         * term). */
+        n = search(ix, "What was the concert at the birthday?", NULL, 0, units,
+                   8);
+        assert_int_equal(n, 4); /* the hits only */
+        assert_int_equal(units[0].hit, 1);
+        assert_int_equal(units[1].hit, 2);
+        /* 11 and 7, each out of the other's reach: as they are, a tie
+         * that the newer wins. */
+        assert_int_equal(units[2].hit, 11);
+        assert_int_equal(units[3].hit, 7);
+        assert_true(units[2].score == units[3].score);
+        assert_true(units[3].score < units[0].score);
         cm_recall_index_destroy(ix);
 }
 
@@ -394,10 +441,20 @@ static void test_repeats(void **state)
  * make repeats differ. */
 static void test_date_terms(void **state)
 {
+        /* Turns 4 apart, out of each other's reach (the context). */
         cm_message_t m[] = {
             fixture_msg(U, "We signed the lease for the flat."),
+            fixture_msg(A, "Blank one."),
+            fixture_msg(A, "Blank two."),
+            fixture_msg(A, "Blank three."),
             fixture_msg(U, "We signed the lease for the flat."),
+            fixture_msg(A, "Blank one."),
+            fixture_msg(A, "Blank two."),
+            fixture_msg(A, "Blank three."),
             fixture_msg(U, "Nothing much happened with the flat."),
+            fixture_msg(A, "Blank one."),
+            fixture_msg(A, "Blank two."),
+            fixture_msg(A, "Blank three."),
             fixture_msg(A, "July is warm in Lisbon."),
         };
         cm_recall_index_t *ix;
@@ -407,8 +464,8 @@ static void test_date_terms(void **state)
 
         (void)state;
         m[0].ts = 1657324800000LL; /* 2022-07-09 */
-        m[1].ts = 1668000000000LL; /* 2022-11-09 */
-        m[2].ts = 1657411200000LL; /* 2022-07-10 */
+        m[4].ts = 1668000000000LL; /* 2022-11-09 */
+        m[8].ts = 1657411200000LL; /* 2022-07-10 */
         cm_recall_date(m[0].ts, &y, &mo, &d);
         assert_true(y == 2022 && mo == 7 && d == 9);
         cm_recall_date(-1, &y, &mo, &d);
@@ -419,12 +476,12 @@ static void test_date_terms(void **state)
          * one. */
         assert_int_equal(
             search(ix, "What did we sign in July 2022?", NULL, 0, units, 4), 3);
-        assert_int_equal(units[0].hit, 0); /* sign, July, 2022 */
-        assert_int_equal(units[1].hit, 2); /* July, 2022 */
-        assert_int_equal(units[2].hit, 3); /* July */
+        assert_int_equal(units[0].hit, 0);  /* sign, July, 2022 */
+        assert_int_equal(units[1].hit, 8);  /* July, 2022 */
+        assert_int_equal(units[2].hit, 12); /* July */
         /* The lease, signed twice months apart: one repeat of the other. */
         assert_int_equal(search(ix, "lease", NULL, 0, units, 4), 1);
-        assert_int_equal(units[0].hit, 1);
+        assert_int_equal(units[0].hit, 4);
         cm_recall_index_destroy(ix);
 }
 
@@ -519,6 +576,7 @@ int main(void)
             cmocka_unit_test(test_rank_fact_first),
             cmocka_unit_test(test_rank_idf),
             cmocka_unit_test(test_rank_ties_newer),
+            cmocka_unit_test(test_rank_context),
             cmocka_unit_test(test_neighbours),
             cmocka_unit_test(test_repeats),
             cmocka_unit_test(test_date_terms),

@@ -1285,7 +1285,7 @@ static void test_deletes_remove_archive(void **state)
             cm_store_delete_session(st, "u1", "c2", err, sizeof(err)), 5);
         assert_int_equal(scan_count("{u1:c2}"), 0);
         /* user.delete */
-        assert_ok(cm_store_user_delete(st, "u1", err, sizeof(err)));
+        assert_ok(cm_store_user_delete(st, "u1", 0, err, sizeof(err)));
         assert_int_equal(scan_count("{u1"), 0);
         /* another user's stays */
         assert_int_equal(scan_count(":archive"), 1);
@@ -1427,7 +1427,7 @@ static void test_user_delete(void **state)
         assert_int_equal(cm_store_profile_update(st, "u1", &p, 0, 10, "c1:1",
                                                  err, sizeof(err)),
                          1);
-        assert_ok(cm_store_user_delete(st, "u1", err, sizeof(err)));
+        assert_ok(cm_store_user_delete(st, "u1", 0, err, sizeof(err)));
         assert_int_equal(raw_int("EXISTS " PREFIX "{u1}:profile"), 0);
         assert_int_equal(raw_int("EXISTS " PREFIX "{u1}:convs"), 0);
         key(k, sizeof(k), "u1", "c1", "msgs");
@@ -1436,7 +1436,7 @@ static void test_user_delete(void **state)
         assert_int_equal(raw_int("EXISTS %s", k), 0);
         assert_list("u2", "c1", "1:e3"); /* another user's is untouched */
         /* idempotent */
-        assert_ok(cm_store_user_delete(st, "u1", err, sizeof(err)));
+        assert_ok(cm_store_user_delete(st, "u1", 0, err, sizeof(err)));
         /* a conversation re-created after it starts afresh */
         append("u1", "c1", "e4", 0, 4);
         assert_list("u1", "c1", "1:e4");

@@ -100,7 +100,8 @@ typedef struct run {
         const char *out_path;
         const char *label;
         const char *user_prefix;
-        int fleet; /* 0: baselines only */
+        const char *only; /* -C: the conversations kept, NULL: all */
+        int fleet;        /* 0: baselines only */
         em_fleet_opts_t fo;
         cm_config_t cfg;
         const cm_tokenizer_t *tk;
@@ -128,6 +129,10 @@ static void usage(FILE *fp)
                 "  -r TOPIC     reply topic (default %s)\n"
                 "  -u PREFIX    user ids are PREFIX-<sample_id> (default "
                 "locomo)\n"
+                "  -C IDS       only these conversations (comma-separated "
+                "sample ids,\n"
+                "               conv-26,conv-30 say): a tuning set and a "
+                "check set\n"
                 "  -b           produce every turn at once (default: paced, "
                 "one turn per\n"
                 "               session at a time, each once the fleet has "
@@ -514,6 +519,7 @@ static json_object *json_settings(const run_t *r)
         put(s, "finished_at", jstr(when));
         put(s, "label", r->label ? jstr(r->label) : NULL);
         put(s, "data", jstr(r->data_path));
+        put(s, "only", r->only ? jstr(r->only) : NULL);
         put(s, "conversations", jint((long long)r->d.convo_cnt));
         put(s, "turns", jint((long long)r->d.turn_cnt));
         put(s, "qa", jint((long long)r->d.qa_cnt));
@@ -597,6 +603,21 @@ static int write_json(const run_t *r, char *errstr, size_t errstr_size)
                         put(o, "folded", jint(r->states[i].folded));
                         put(o, "summary_tokens",
                             jint(r->states[i].summary_tokens));
+                        put(o, "summary",
+                            r->states[i].summary ? jstr(r->states[i].summary)
+                                                 : NULL);
+                        put(o, "profile_name",
+                            r->states[i].profile[0]
+                                ? jstr(r->states[i].profile[0])
+                                : NULL);
+                        put(o, "profile_role",
+                            r->states[i].profile[1]
+                                ? jstr(r->states[i].profile[1])
+                                : NULL);
+                        put(o, "profile_interests",
+                            r->states[i].profile[2]
+                                ? jstr(r->states[i].profile[2])
+                                : NULL);
                         json_object_array_add(a, o);
                 }
                 put(root, "sessions", a);
@@ -711,6 +732,7 @@ int main(int argc, char **argv)
         cm_log_level_t level;
         long long errors = 0;
         struct stat sb;
+        size_t i;
         int opt, mode, kind, b, ret = 1;
 
         memset(&r, 0, sizeof(r));
@@ -725,7 +747,7 @@ int main(int argc, char **argv)
         cm_log_init("eval-memory");
         cm_config_init(&r.cfg);
         json_c_set_serialization_double_format("%.6g", JSON_C_OPTION_GLOBAL);
-        while ((opt = getopt(argc, argv, "o:r:u:bw:s:t:L:nc:h")) != -1) {
+        while ((opt = getopt(argc, argv, "o:r:u:C:bw:s:t:L:nc:h")) != -1) {
                 int bad = 0;
 
                 switch (opt) {
@@ -737,6 +759,9 @@ int main(int argc, char **argv)
                         break;
                 case 'u':
                         r.user_prefix = optarg;
+                        break;
+                case 'C':
+                        r.only = optarg;
                         break;
                 case 'b':
                         r.fo.paced = 0;
@@ -801,7 +826,7 @@ int main(int argc, char **argv)
         snprintf(tag, sizeof(tag), "em%.8s", uuid);
         r.fo.run_tag = tag;
         cm_daemon_signals();
-        if (em_data_load(r.data_path, r.user_prefix, r.tk, &r.d, errstr,
+        if (em_data_load(r.data_path, r.user_prefix, r.only, r.tk, &r.d, errstr,
                          sizeof(errstr)) == -1 ||
             run_baselines(&r, errstr, sizeof(errstr)) == -1 ||
             (r.fleet && run_fleet(&r, errstr, sizeof(errstr)) == -1))
@@ -836,6 +861,12 @@ out:
         }
         free(r.base);
         free(r.replies);
+        for (i = 0; r.states && i < r.d.convo_cnt; i++) {
+                free(r.states[i].summary);
+                free(r.states[i].profile[0]);
+                free(r.states[i].profile[1]);
+                free(r.states[i].profile[2]);
+        }
         free(r.states);
         em_data_release(&r.d);
         cm_config_release(&r.cfg);

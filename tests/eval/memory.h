@@ -105,11 +105,13 @@ uint32_t em_vocab_find(const em_vocab_t *v, const char *w, size_t len);
 /*
  * Reads LoCoMo's JSON at path into d: conversation i becomes the session
  * <user_prefix>-<sample_id>:<sample_id> (user id and conversation id
- * checked as ids), with exact token counts by tk. On error returns -1
- * with the reason in errstr; d is then empty. Release with
- * em_data_release() (accepts a zeroed struct).
+ * checked as ids), with exact token counts by tk. only: NULL for every
+ * conversation, else a comma-separated list of the sample ids to keep
+ * ("conv-26,conv-30"). On error (none kept included) returns -1 with the
+ * reason in errstr; d is then empty. Release with em_data_release()
+ * (accepts a zeroed struct).
  */
-int em_data_load(const char *path, const char *user_prefix,
+int em_data_load(const char *path, const char *user_prefix, const char *only,
                  const cm_tokenizer_t *tk, em_data_t *d, char *errstr,
                  size_t errstr_size);
 void em_data_release(em_data_t *d);
@@ -147,6 +149,10 @@ typedef struct em_session_state {
         long long stored; /* messages in the list */
         long long folded; /* summary 'folded' */
         int summary_tokens;
+        char *summary; /* the summary text (heap; NULL: none) */
+        /* The user's profile fields as stored (heap; NULL: none):
+         * name, role, interests (a JSON array). */
+        char *profile[3];
 } em_session_state_t;
 
 /* One context reply. */

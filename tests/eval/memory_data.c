@@ -451,7 +451,25 @@ static int questions_load(em_data_t *d, json_object *obj, size_t ci,
         return 0;
 }
 
-int em_data_load(const char *path, const char *user_prefix,
+/* Whether id is one of the comma-separated ids of list. */
+static int listed(const char *list, const char *id)
+{
+        size_t n;
+
+        if (!id)
+                return 0;
+        n = strlen(id);
+        while (*list) {
+                size_t k = strcspn(list, ",");
+
+                if (k == n && !strncmp(list, id, n))
+                        return 1;
+                list += k + (list[k] == ',');
+        }
+        return 0;
+}
+
+int em_data_load(const char *path, const char *user_prefix, const char *only,
                  const cm_tokenizer_t *tk, em_data_t *d, char *errstr,
                  size_t errstr_size)
 {
@@ -479,25 +497,29 @@ int em_data_load(const char *path, const char *user_prefix,
                 cm_errf(errstr, errstr_size, "'%s': %s", path, why);
                 goto out;
         }
-        d->convo_cnt = json_object_array_length(root);
-        d->convos =
-            cm_calloc(d->convo_cnt ? d->convo_cnt : 1, sizeof(*d->convos));
-        for (i = 0; i < d->convo_cnt; i++) {
+        n = json_object_array_length(root);
+        d->convos = cm_calloc(n ? n : 1, sizeof(*d->convos));
+        for (i = 0; i < n; i++) {
                 json_object *obj = json_object_array_get_idx(root, i);
+                size_t ci = d->convo_cnt;
 
                 if (!json_object_is_type(obj, json_type_object)) {
                         cm_errf(errstr, errstr_size,
                                 "'%s': item %zu is not an object", path, i);
                         goto out;
                 }
-                if (convo_load(obj, i, user_prefix, tk, &d->convos[i], errstr,
+                if (only && !listed(only, get_str(obj, "sample_id")))
+                        continue;
+                d->convo_cnt++;
+                if (convo_load(obj, i, user_prefix, tk, &d->convos[ci], errstr,
                                errstr_size) == -1 ||
-                    questions_load(d, obj, i, errstr, errstr_size) == -1)
+                    questions_load(d, obj, ci, errstr, errstr_size) == -1)
                         goto out;
-                d->turn_cnt += d->convos[i].turn_cnt;
+                d->turn_cnt += d->convos[ci].turn_cnt;
         }
         if (d->convo_cnt == 0) {
-                cm_errf(errstr, errstr_size, "'%s': no conversations", path);
+                cm_errf(errstr, errstr_size, "'%s': no conversations%s", path,
+                        only ? " of those asked for" : "");
                 goto out;
         }
         ret = 0;

@@ -350,13 +350,14 @@ static int produce_round(fleet_t *f, const cm_config_t *cfg,
         return flush_events(f, cfg, errstr, errstr_size);
 }
 
-/* The summary text's tokens of each session, into states. */
+/* The summary text of each session and its tokens, and the user's
+ * profile, into states. */
 static int read_summaries(settle_t *se, const cm_tokenizer_t *tk,
                           em_session_state_t *states, char *errstr,
                           size_t errstr_size)
 {
         char summary[512];
-        size_t i;
+        size_t i, k;
 
         for (i = 0; i < se->d->convo_cnt; i++) {
                 const em_convo_t *c = &se->d->convos[i];
@@ -372,6 +373,28 @@ static int read_summaries(settle_t *se, const cm_tokenizer_t *tk,
                     r->type == REDIS_REPLY_STRING
                         ? cm_tokenizer_count(tk, r->str, r->len)
                         : 0;
+                free(states[i].summary);
+                states[i].summary = r->type == REDIS_REPLY_STRING
+                                        ? cm_strndup(r->str, r->len)
+                                        : NULL;
+                freeReplyObject(r);
+                cm_store_key(se->st, summary, sizeof(summary), c->user_id, NULL,
+                             "profile");
+                r = redisCommand(se->rc, "HMGET %s name role interests",
+                                 summary);
+                if (!r)
+                        return cm_errf(errstr, errstr_size, "redis: %s",
+                                       se->rc->errstr);
+                for (k = 0;
+                     r->type == REDIS_REPLY_ARRAY && k < 3 && k < r->elements;
+                     k++) {
+                        const redisReply *e = r->element[k];
+
+                        free(states[i].profile[k]);
+                        states[i].profile[k] = e->type == REDIS_REPLY_STRING
+                                                   ? cm_strndup(e->str, e->len)
+                                                   : NULL;
+                }
                 freeReplyObject(r);
         }
         return 0;

@@ -49,7 +49,7 @@
 #define REVOKE_FLUSH_MS        5000 /* delivering the replies in flight on revoke */
 #define SHUTDOWN_FLUSH_MS      5000
 #define PREBUILT_EVERY_US      100000
-#define RECALL_CACHE_MAX_BYTES (4u << 20) /* a session's earlier messages */
+#define RECALL_CACHE_MAX_BYTES (1u << 20) /* a session's earlier messages */
 
 /* One request of the batch in hand (or one session of a prebuilt pass). */
 typedef struct item {
@@ -270,6 +270,7 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         cin.earlier = got.index ? got.msgs : earlier;
         cin.earlier_cnt = earlier_cnt;
         cin.index = got.index;
+        cin.min_score_share = cw->w.cfg.recall_min_score_share;
         cin.summary_max_tokens = (int)((long long)cin.max_tokens *
                                        cw->w.cfg.recall_summary_share / 100);
         cm_context_build(&cin, &out);
@@ -545,9 +546,11 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
  * time of its first change since its last publication); this pops those
  * whose first change is at least prebuilt_interval_ms old, builds each
  * with the default budget (their loads in one pipeline) and publishes it
- * to the prebuilt topic, keyed by session. So a session is published at
- * most once per interval and its last change always is, whichever context
- * worker pops it. These produces guard no offset: they are not tracked.
+ * to the prebuilt topic, keyed by session; a session that no longer
+ * exists (session.delete, user.delete) gets a tombstone instead. So a
+ * session is published at most once per interval and its last change
+ * always is, whichever context worker pops it. These produces guard no
+ * offset: they are not tracked.
  */
 static void publish_prebuilt(ctxw_t *cw)
 {
@@ -580,8 +583,14 @@ static void publish_prebuilt(ctxw_t *cw)
                 item_t *it = &cw->items[i];
 
                 if (it->answer) {
+                        /* A session that is gone (deleted, or expired)
+                         * gets a tombstone: log compaction forgets it. */
+                        int gone = it->loaded && !it->s.exists;
+
                         produce(cw, NULL, cw->w.cfg.topic_prebuilt, sessions[i],
-                                answer(cw, it));
+                                gone ? NULL : answer(cw, it));
+                        if (gone)
+                                cm_session_release(&it->s);
                         cw->prebuilt++;
                 }
                 free(sessions[i]);

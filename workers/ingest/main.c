@@ -247,7 +247,8 @@ static int apply_run(ingest_t *in, cm_append_t *items, int64_t *times,
                 return rc == -1 ? -1 : 0;
         case CM_EVENT_USER_DELETE:
                 items[0].result = CM_APPEND_APPLIED;
-                return cm_store_user_delete(in->w.st, ev->user_id, errstr,
+                return cm_store_user_delete(in->w.st, ev->user_id,
+                                            in->w.cfg.prebuilt, errstr,
                                             errstr_size);
         }
         return 0;
