@@ -71,4 +71,17 @@ t_wait 60 compacted ||
 	t_fail "not compacted: keep:c $(prebuilt keep:c | tr '\n' ' '), gone:c $(prebuilt gone:c | tr '\n' ' ')"
 newest_has keep:c "burst 4 to keep" ||
 	t_fail "the newest context of keep:c is not what compaction kept"
-t_pass "context.prebuilt is compacted: after session.delete only a tombstone of the session is left; the other session keeps its newest context"
+# user.delete: a tombstone for every conversation of the user.
+for c in a b; do
+	"$BIN/chatmem" send --user leaver --conv "$c" --content "Hi, I'm leaving soon." \
+		2>>"$T_DIR/logs/send.log" || t_fail "send failed"
+	t_wait 30 newest_has "leaver:$c" "leaving soon" || t_fail "no prebuilt context for leaver:$c"
+done
+"$BIN/chatmem" send --type user.delete --user leaver 2>>"$T_DIR/logs/send.log" ||
+	t_fail "send user.delete failed"
+tombstoned() { prebuilt "$1" | tail -1 | grep -qx -- -1; }
+for c in a b; do
+	t_wait 30 tombstoned "leaver:$c" ||
+		t_fail "no tombstone for leaver:$c after user.delete: $(prebuilt "leaver:$c" | tr '\n' ' ')"
+done
+t_pass "context.prebuilt is compacted: after session.delete only a tombstone of the session is left; the other session keeps its newest context; user.delete tombstones every conversation"
