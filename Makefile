@@ -3,10 +3,12 @@
 #   make            build everything (says which packages are missing; it
 #                   never installs: `make deps` does)
 #   make deps       install the missing Debian packages (apt-get)
-#   make test       install what is missing, build, check the formatting,
-#                   run the unit and integration tests
+#   make test       install what is missing (Apache Kafka included), build,
+#                   check the formatting, run the unit and integration tests
+#                   (E2E_BROKERS="dev apache" by default)
 #   make demo       start a local fleet, play the seed conversation, stop
 #   make up / down  keep a local fleet running for manual use
+#                   (KAFKA=apache: on Apache Kafka instead of the devbroker)
 #   make SANITIZE=1 build (and test) with ASan/UBSan
 #   make V=1        show the commands
 #   make bench-tokenizer  tokenizer speed against the npm tiktokens
@@ -128,8 +130,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
 	$(link)
 
 # Tests: units first (fast, no services), then the integration scripts, each
-# of which starts its own redis-server and devbroker on free ports.
-test: deps
+# of which starts its own redis-server on a free port, on a devbroker of its
+# own and/or the run's Apache Kafka (tests/run-e2e.sh, tests/lib.sh).
+E2E_BROKERS ?= dev apache
+test:
+	$(Q)ops/install-deps.sh kafka
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)$(MAKE) --no-print-directory fmt-check unit e2e
 
@@ -138,15 +143,18 @@ unit: $(UNIT_BIN) $(TOKEN_DATA)
 	    CHATMEM_SRC=$(CURDIR) $$t; done
 
 e2e: $(ALL_BIN)
-	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) tests/run-e2e.sh $(E2E)
+	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) CHATMEM_E2E_BROKERS='$(E2E_BROKERS)' \
+	    tests/run-e2e.sh $(E2E)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) ops/fleet.sh demo
 
-up: deps
+KAFKA ?= dev
+up:
+	$(Q)ops/install-deps.sh $(if $(filter apache,$(KAFKA)),kafka)
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) ops/fleet.sh up
+	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) CHATMEM_KAFKA=$(KAFKA) ops/fleet.sh up
 
 down:
 	$(Q)ops/fleet.sh down
@@ -243,7 +251,8 @@ $(BIN)/chatmem-bench: $(TOOL_BENCH_OBJ) $(LIB)
 bench:
 	$(Q)ops/install-deps.sh bench
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) ops/bench.sh $(CURDIR)/build/bench
+	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) CHATMEM_KAFKA=$(KAFKA) \
+	    ops/bench.sh $(CURDIR)/build/bench
 
 # Header dependencies (-MMD) of every object this Makefile knows.
 ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \

@@ -1,6 +1,10 @@
 #!/bin/sh
 # A local chatmem fleet for development: redis-server on a free port with a
-# throwaway directory, the devbroker, and one worker of each kind.
+# throwaway directory, a broker, and one worker of each kind.
+#
+# The broker is the devbroker, or with CHATMEM_KAFKA=apache (make up
+# KAFKA=apache) Apache Kafka (ops/kafka.sh, data in run/kafka/), on which
+# chatmem's six topics are created first (context.prebuilt compacted).
 #
 #   ops/fleet.sh up     start it and keep it running (make up)
 #   ops/fleet.sh down   stop it (make down)
@@ -44,10 +48,17 @@ wait_file() { # file seconds
 }
 
 up() {
-	if running devbroker; then
+	if running devbroker || running kafka; then
 		echo "fleet: already running (see $RUN/env); 'make down' first" >&2
 		exit 1
 	fi
+	case ${CHATMEM_KAFKA:-dev} in
+	dev | apache) ;;
+	*)
+		echo "fleet: CHATMEM_KAFKA (KAFKA=) is dev or apache, not '$CHATMEM_KAFKA'" >&2
+		exit 2
+		;;
+	esac
 	rm -rf "$RUN"
 	mkdir -p "$RUN/logs" "$RUN/pids" "$RUN/redis"
 	rport=$(free_port)
@@ -55,8 +66,26 @@ up() {
 		--save '' --appendonly no --daemonize yes \
 		--pidfile "$RUN/pids/redis-server" \
 		--logfile "$RUN/logs/redis-server.log"
-	start_bg devbroker "$BIN/chatmem-devbroker" -f "$RUN/bootstrap"
-	wait_file "$RUN/bootstrap" 10
+	if [ "${CHATMEM_KAFKA:-dev}" = apache ]; then
+		kind="apache kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/ops/kafka/pom.xml"), data in $RUN/kafka"
+		"$here/ops/kafka.sh" start -d "$RUN/kafka" -p 8 -f "$RUN/bootstrap" \
+			>"$RUN/logs/kafka-start.log" 2>&1 || {
+			cat "$RUN/logs/kafka-start.log" >&2
+			down
+			exit 1
+		}
+		cp "$RUN/kafka/kafka.pid" "$RUN/pids/kafka"
+		"$here/ops/kafka.sh" topics -b "$(cat "$RUN/bootstrap")" -p 8 \
+			chat.events chat.compaction chat.dlq context.requests \
+			context.replies context.prebuilt,cleanup.policy=compact || {
+			down
+			exit 1
+		}
+	else
+		kind="devbroker: in memory, for development only"
+		start_bg devbroker "$BIN/chatmem-devbroker" -f "$RUN/bootstrap"
+		wait_file "$RUN/bootstrap" 10
+	fi
 	brokers=$(cat "$RUN/bootstrap")
 	cat >"$RUN/env" <<ENV
 CHATMEM_KAFKA_BROKERS=$brokers
@@ -81,7 +110,7 @@ ENV
 		fi
 	done
 	echo "chatmem fleet is up"
-	echo "  kafka bootstrap: $brokers   (devbroker: in memory, for development only)"
+	echo "  kafka bootstrap: $brokers   ($kind)"
 	echo "  redis:           redis://127.0.0.1:$rport"
 	echo "  environment:     $RUN/env  (use: set -a; . $RUN/env; set +a)"
 	echo "  logs:            $RUN/logs/"
@@ -108,6 +137,11 @@ down() {
 		kill -KILL "$pid" 2>/dev/null || true
 		rm -f "$f"
 	done
+	# Apache Kafka stops by itself in a few seconds (ops/kafka.sh stop).
+	if [ -f "$RUN/pids/kafka" ]; then
+		"$here/ops/kafka.sh" stop -d "$RUN/kafka"
+		rm -f "$RUN/pids/kafka"
+	fi
 	if [ -f "$RUN/pids/redis-server" ]; then
 		kill -TERM "$(cat "$RUN/pids/redis-server")" 2>/dev/null || true
 		rm -f "$RUN/pids/redis-server"

@@ -1,9 +1,26 @@
 # Shared helpers for the integration tests (sourced, POSIX sh + bash ok).
 #
-# Each test gets its own directory under tests/out/<name>/, its own
-# redis-server and devbroker on free ports, and stops everything it started
-# on exit, pass, fail or SIGTERM (tests/run-e2e.sh sends SIGTERM when a
-# test overruns its time limit).
+# Each test gets its own directory under tests/out/<name>/ (<name>.apache
+# on Apache Kafka), its own redis-server on a free port, and a broker, and
+# stops everything it started on exit, pass, fail or SIGTERM
+# (tests/run-e2e.sh sends SIGTERM when a test overruns its time limit).
+#
+# The broker is chosen by T_BROKER (one door: t_start_broker):
+#   dev     (default) a devbroker of the test's own, topics with their
+#           default names;
+#   apache  Apache Kafka (ops/kafka.sh): the broker of the whole run when
+#           CHATMEM_E2E_KAFKA names its bootstrap (tests/run-e2e.sh starts
+#           one), else one of the test's own in $T_DIR/kafka. On a shared
+#           broker every test has topics and consumer groups of its own:
+#           their names start with T_NS ("<test>-<pid>."), and the workers
+#           and the CLI get them through CHATMEM_TOPICS_*, CHATMEM_*_GROUP
+#           and CHATMEM_CONTEXT_REPLY_TOPICS.
+# Tests name topics only through T_EVENTS, T_COMPACTION, T_DLQ,
+# T_REQUESTS, T_REPLIES (reply topics of their own: "$T_REPLIES.<x>", in
+# the allow-list) and T_PREBUILT, and groups through T_NS.
+#
+# The first lines of a test say on which brokers tests/run-e2e.sh runs it:
+# "# brokers: dev apache" (default: dev).
 #
 # Tests decide from outcomes: contents of Redis, the fleet counters in
 # Redis (t_stats), messages on Kafka topics, replies. A "nothing more
@@ -15,16 +32,57 @@ T_SRC=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${CHATMEM_BIN:-$T_SRC/bin}
 PY=/usr/bin/python3
 T_NAME=$(basename "$0" .sh)
-T_DIR=$T_SRC/tests/out/$T_NAME
+T_BROKER=${T_BROKER:-dev}
+case $T_BROKER in
+dev) T_DIR=$T_SRC/tests/out/$T_NAME ;;
+apache) T_DIR=$T_SRC/tests/out/$T_NAME.apache ;;
+*)
+	echo "[$T_NAME] FAIL: T_BROKER must be dev or apache, not '$T_BROKER'" >&2
+	exit 1
+	;;
+esac
+# Names of topics and consumer groups: the defaults on a devbroker of the
+# test's own; on Apache Kafka, a namespace per test and run.
+if [ "$T_BROKER" = apache ]; then
+	T_NS=$(echo "${T_NAME#test_}" | tr _ -)-$$.
+else
+	T_NS=""
+fi
+T_EVENTS=${T_NS}chat.events
+T_COMPACTION=${T_NS}chat.compaction
+T_DLQ=${T_NS}chat.dlq
+T_REQUESTS=${T_NS}context.requests
+T_REPLIES=${T_NS}context.replies
+T_PREBUILT=${T_NS}context.prebuilt
+if [ -n "$T_NS" ]; then
+	export CHATMEM_TOPICS_EVENTS=$T_EVENTS CHATMEM_TOPICS_COMPACTION=$T_COMPACTION \
+		CHATMEM_TOPICS_DLQ=$T_DLQ CHATMEM_TOPICS_REQUESTS=$T_REQUESTS \
+		CHATMEM_TOPICS_REPLIES=$T_REPLIES CHATMEM_TOPICS_PREBUILT=$T_PREBUILT \
+		CHATMEM_CONTEXT_REPLY_TOPICS="$T_REPLIES*" \
+		CHATMEM_INGEST_GROUP=${T_NS}chatmem-ingest \
+		CHATMEM_SUMMARIZER_GROUP=${T_NS}chatmem-summarizer \
+		CHATMEM_CONTEXT_GROUP=${T_NS}chatmem-context
+fi
 rm -rf "$T_DIR"
 mkdir -p "$T_DIR/logs"
 T_PIDS=""
+T_KAFKA_DIR=""
 T_REDIS_PORT=""
 T_PARTITIONS=""
 T_PREFIX=${CHATMEM_KEY_PREFIX:-chatmem:}
 T_MARKERS=0
 
 t_log() { echo "[$T_NAME] $*"; }
+
+# kcat, whose consumers (-C) do not wait the default 500 ms for more data
+# at the end of each partition: a test that reads a topic to its end (-e)
+# in a loop sees it as it is now. Inside `sh -c` strings plain kcat runs.
+kcat() {
+	case " $* " in
+	*" -C "*) command kcat -X fetch.wait.max.ms=10 "$@" ;;
+	*) command kcat "$@" ;;
+	esac
+}
 
 t_fail() {
 	echo "[$T_NAME] FAIL: $*" >&2
@@ -46,6 +104,11 @@ t_cleanup() {
 	done
 	if [ -n "$T_REDIS_PORT" ]; then
 		redis-cli -p "$T_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+	fi
+	# A broker of the test's own runs in a session of its own (setsid):
+	# killed here, its directory kept for the post-mortem.
+	if [ -n "$T_KAFKA_DIR" ] && [ -f "$T_KAFKA_DIR/kafka.pid" ]; then
+		kill -KILL "$(cat "$T_KAFKA_DIR/kafka.pid")" 2>/dev/null || true
 	fi
 }
 trap t_cleanup EXIT
@@ -98,10 +161,28 @@ t_stop_redis() {
 
 t_rcli() { redis-cli -p "$T_REDIS_PORT" "$@"; }
 
-# Starts the devbroker with $1 partitions per topic (default 8), left in
-# T_PARTITIONS. Its fault file is $T_DIR/faults (see t_faults).
+# t_start_broker [PARTITIONS]: the test's broker, by T_BROKER (see the
+# top), with PARTITIONS (default 8, left in T_PARTITIONS) per topic; sets
+# and exports CHATMEM_KAFKA_BROKERS. The devbroker's pid is left in
+# T_BROKER_PID and its fault file is $T_DIR/faults (see t_faults). On
+# Apache Kafka the test's six topics and "$T_REPLIES.marker" are created
+# (context.prebuilt with cleanup.policy=compact, and the topic configs
+# in T_PREBUILT_CONFIG: "key=value,...") before it returns, so that
+# workers started next find them.
 t_start_broker() {
 	T_PARTITIONS=${1:-8}
+	if [ "$T_BROKER" = apache ]; then
+		if [ -n "${CHATMEM_E2E_KAFKA:-}" ]; then
+			CHATMEM_KAFKA_BROKERS=$CHATMEM_E2E_KAFKA
+		else
+			t_start_kafka
+		fi
+		export CHATMEM_KAFKA_BROKERS
+		t_create_topics "$T_PARTITIONS" "$T_EVENTS" "$T_COMPACTION" "$T_DLQ" \
+			"$T_REQUESTS" "$T_REPLIES" "$T_REPLIES.marker" \
+			"$T_PREBUILT,cleanup.policy=compact${T_PREBUILT_CONFIG:+,$T_PREBUILT_CONFIG}"
+		return 0
+	fi
 	rm -f "$T_DIR/bootstrap"
 	"$BIN/chatmem-devbroker" -p "$T_PARTITIONS" -f "$T_DIR/bootstrap" \
 		-C "$T_DIR/faults" >"$T_DIR/logs/devbroker.log" 2>&1 &
@@ -110,6 +191,37 @@ t_start_broker() {
 	t_wait 10 test -s "$T_DIR/bootstrap" || t_fail "devbroker did not start"
 	CHATMEM_KAFKA_BROKERS=$(cat "$T_DIR/bootstrap")
 	export CHATMEM_KAFKA_BROKERS
+}
+
+# t_start_kafka: an Apache Kafka broker of the test's own (ops/kafka.sh)
+# with its data in $T_DIR/kafka (T_KAFKA_DIR), T_PARTITIONS partitions per
+# auto-created topic; sets and exports CHATMEM_KAFKA_BROKERS. Called again
+# after t_kill_kafka, it restarts on the same data and port.
+t_start_kafka() {
+	T_KAFKA_DIR=$T_DIR/kafka
+	"$T_SRC/ops/kafka.sh" start -d "$T_KAFKA_DIR" -p "${T_PARTITIONS:-8}" \
+		>"$T_DIR/logs/kafka-start.log" 2>&1 ||
+		t_fail "apache kafka did not start: $(tail -5 "$T_DIR/logs/kafka-start.log")"
+	CHATMEM_KAFKA_BROKERS=$(cat "$T_KAFKA_DIR/bootstrap")
+	export CHATMEM_KAFKA_BROKERS
+}
+
+# t_kill_kafka: kill -9 of the test's own broker; waits until it is gone.
+t_kill_kafka() {
+	_t_kp=$(cat "$T_KAFKA_DIR/kafka.pid")
+	kill -KILL "$_t_kp" || t_fail "cannot kill the broker (pid $_t_kp)"
+	t_wait 10 sh -c "case \$(ps -o stat= -p $_t_kp) in ''|Z*) exit 0;; esac; exit 1" ||
+		t_fail "the broker (pid $_t_kp) survived kill -9"
+}
+
+# t_create_topics PARTITIONS TOPIC[,key=value...]...: creates topics on
+# Apache Kafka (ops/kafka.sh topics); fails the test when one is missing.
+t_create_topics() {
+	_t_np=$1
+	shift
+	"$T_SRC/ops/kafka.sh" topics -b "$CHATMEM_KAFKA_BROKERS" -p "$_t_np" "$@" \
+		>>"$T_DIR/logs/kafka-topics.log" 2>&1 ||
+		t_fail "cannot create topics $*: $(tail -3 "$T_DIR/logs/kafka-topics.log")"
 }
 
 # t_start_worker NAME LOGNAME [ARGS...]: starts bin/chatmem-NAME in the
@@ -197,7 +309,7 @@ t_partition_of() {
 t_llen_is() { [ "$(t_rcli llen "$1")" = "$2" ]; }
 
 # t_ingest_marker [PARTITION]: produces a message event of a session of its
-# own ("mark<N>:marker") to chat.events (to PARTITION when given, else
+# own ("mark<N>:marker") to $T_EVENTS (to PARTITION when given, else
 # where its key lands) and waits until ingest has stored it. Proves that an
 # ingest worker consumes that partition, and that everything produced to
 # the partition before the marker was handled first (one partition is
@@ -205,14 +317,14 @@ t_llen_is() { [ "$(t_rcli llen "$1")" = "$2" ]; }
 t_ingest_marker() {
 	T_MARKERS=$((T_MARKERS + 1))
 	T_MARKER=mark$T_MARKERS:marker
-	t_produce chat.events "${1:--}" "$T_MARKER" \
+	t_produce "$T_EVENTS" "${1:--}" "$T_MARKER" \
 		"{\"event_id\":\"mark-$T_MARKERS\",\"user_id\":\"mark$T_MARKERS\",\"conversation_id\":\"marker\",\"role\":\"user\",\"content\":\"marker $T_MARKERS\"}" ||
 		t_fail "cannot produce marker event $T_MARKERS"
 	t_wait 30 t_llen_is "${T_PREFIX}{$T_MARKER}:msgs" 1 ||
 		t_fail "ingest did not store marker event $T_MARKERS (partition ${1:-by key})"
 }
 
-# t_ingest_ready: an ingest worker consumes chat.events (a marker event
+# t_ingest_ready: an ingest worker consumes $T_EVENTS (a marker event
 # went through it).
 t_ingest_ready() { t_ingest_marker; }
 
@@ -228,31 +340,31 @@ t_summarizer_ready() {
 	for _t_i in 1 2 3 4 5 6 7 8 9 10 11 12; do
 		printf '%s\t{"event_id":"mark-%s-%s","user_id":"mark%s","conversation_id":"fold","role":"user","content":"Marker line %s was written on day %s."}\n' \
 			"$_t_s" "$T_MARKERS" "$_t_i" "$T_MARKERS" "$_t_i" "$_t_i"
-	done | kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t chat.events -K '	' ||
+	done | kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t "$T_EVENTS" -K '	' ||
 		t_fail "cannot produce the summarizer's marker events"
 	t_wait 30 _t_summary_folded "$_t_s" ||
 		t_fail "no summarizer folded marker session $_t_s"
 }
 
 # Prints how many of the marker requests TAG-<n> have a reply on
-# context.replies.marker.
+# $T_REPLIES.marker.
 _t_marker_replies() {
-	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies.marker -e -q \
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REPLIES.marker" -e -q \
 		-f '%k\n' 2>/dev/null | grep "^$1-[0-9]*\$" | sort -u | wc -l
 }
 
 _t_marker_replies_are() { [ "$(_t_marker_replies "$1")" -ge "$2" ]; }
 
 # t_context_markers: sends one context request to every partition of
-# context.requests, answered on context.replies.marker, and waits for
+# $T_REQUESTS, answered on $T_REPLIES.marker, and waits for
 # every reply. Proves that context workers consume every partition, and
 # that every request produced before was handled first.
 t_context_markers() {
 	T_MARKERS=$((T_MARKERS + 1))
 	_t_p=0
 	while [ $_t_p -lt "$T_PARTITIONS" ]; do
-		t_produce context.requests $_t_p "cmark$T_MARKERS-$_t_p" \
-			"{\"request_id\":\"cmark$T_MARKERS-$_t_p\",\"user_id\":\"marker\",\"reply_to\":\"context.replies.marker\",\"max_tokens\":100}" ||
+		t_produce "$T_REQUESTS" $_t_p "cmark$T_MARKERS-$_t_p" \
+			"{\"request_id\":\"cmark$T_MARKERS-$_t_p\",\"user_id\":\"marker\",\"reply_to\":\"$T_REPLIES.marker\",\"max_tokens\":100}" ||
 			t_fail "cannot produce context marker $T_MARKERS-$_t_p"
 		_t_p=$((_t_p + 1))
 	done
@@ -303,8 +415,9 @@ t_archive_keys() {
 
 # t_faults LINE...: hands fault-injection commands to the devbroker (see
 # tools/devbroker/main.c) and waits until it applied them. Before
-# t_start_broker, they apply from its start.
+# t_start_broker, they apply from its start. Devbroker only.
 t_faults() {
+	[ "$T_BROKER" = dev ] || t_fail "t_faults needs the devbroker (T_BROKER=dev)"
 	rm -f "$T_DIR/faults.done"
 	printf '%s\n' "$@" >"$T_DIR/faults.tmp"
 	mv "$T_DIR/faults.tmp" "$T_DIR/faults"

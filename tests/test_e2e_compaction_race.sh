@@ -3,6 +3,7 @@
 # it again and again through an LLM endpoint that takes 300 ms per call.
 # Afterwards every event is exactly once either in the session's archive
 # (where the folds moved it) or still in the list, in order.
+# brokers: dev apache
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis

@@ -6,6 +6,7 @@
 # Offsets are stored while the replies stream out (not only at shutdown):
 # the restarted worker redoes only the requests answered since the last
 # commit. After a graceful stop a third worker answers nothing again.
+# brokers: dev apache
 . "$(dirname "$0")/lib.sh"
 
 N=2000
@@ -37,7 +38,7 @@ t_context_ready
 (
 	split -l $((N / 20)) "$T_DIR/requests.tsv" "$T_DIR/chunk."
 	for c in "$T_DIR"/chunk.*; do
-		kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t context.requests -K $'\t' <"$c" || exit 1
+		kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t "$T_REQUESTS" -K $'\t' <"$c" || exit 1
 		sleep 0.2
 	done
 ) 2>>"$T_DIR/logs/kcat.log" &
@@ -45,7 +46,7 @@ SENDER=$!
 
 # Prints the number of distinct request_ids answered on context.replies.
 answered() {
-	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies -e -q -f '%k\n' \
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REPLIES" -e -q -f '%k\n' \
 		>"$T_DIR/keys.txt" 2>/dev/null || return 1
 	sort -u "$T_DIR/keys.txt" | wc -l
 }
@@ -65,7 +66,7 @@ wait "$SENDER" || t_fail "producing the requests failed"
 # times out (session.timeout.ms = 10 s).
 t_wait 90 answered_at_least "$N" || t_fail "only $(answered) of $N requests answered after the restart"
 
-kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies -e -q -f '%k\t%s\n' \
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REPLIES" -e -q -f '%k\t%s\n' \
 	>"$T_DIR/replies.tsv" 2>/dev/null || t_fail "cannot read the replies"
 # Every reply is right for its request; prints how many were sent again.
 cat >"$T_DIR/check.py" <<'PYEOF'
@@ -113,7 +114,7 @@ C3=$T_LAST_PID
 # graceful stop then delivers any reply it made.
 t_context_markers
 t_stop_pid "$C3"
-kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies -e -q -f '%k\n' \
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REPLIES" -e -q -f '%k\n' \
 	>"$T_DIR/keys.txt" 2>/dev/null || t_fail "cannot read the replies"
 after=$(wc -l <"$T_DIR/keys.txt")
 [ "$after" -eq "$before" ] || t_fail "$((after - before)) request(s) answered again after a graceful stop"

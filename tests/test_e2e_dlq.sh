@@ -1,6 +1,7 @@
 #!/bin/bash
 # Bad events of every kind land in chat.dlq with a reason, and the good
 # events behind them on the same partition still arrive.
+# brokers: dev apache
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis
@@ -25,7 +26,7 @@ good() { printf '{"event_id":"g%s","user_id":"dlq","role":"user","content":"good
 "$BIN/chatmem" send --raw <"$T_DIR/mixed.jsonl" 2>>"$T_DIR/logs/send.log" || t_fail "chatmem send --raw failed"
 # A key that does not match the event's session:
 printf 'other:default\t{"event_id":"b8","user_id":"dlq","role":"user","content":"x"}\n' |
-	kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t chat.events -K '	' || t_fail "kcat produce failed"
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t "$T_EVENTS" -K '	' || t_fail "kcat produce failed"
 good 5 | "$BIN/chatmem" send 2>>"$T_DIR/logs/send.log"
 
 # 14 events: ingest counts each once (applied, duplicate or dead), after
@@ -35,7 +36,7 @@ t_wait 30 t_stats_reach 14 || t_fail "not all 14 events were consumed: $(t_stats
 [ "$(t_stats)" = "5 0 9" ] || t_fail "expected 5 applied and 9 to the dlq, got applied/duplicates/dead $(t_stats)"
 [ "$(t_rcli llen 'chatmem:{dlq:default}:msgs')" = 5 ] ||
 	t_fail "good events did not all arrive: $(t_rcli llen 'chatmem:{dlq:default}:msgs')"
-kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t chat.dlq -e -q >"$T_DIR/dlq.jsonl" || t_fail "cannot read chat.dlq"
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_DLQ" -e -q >"$T_DIR/dlq.jsonl" || t_fail "cannot read chat.dlq"
 n=$(wc -l <"$T_DIR/dlq.jsonl")
 [ "$n" -eq 9 ] || t_fail "expected 9 dlq entries, got $n: $(cat "$T_DIR/dlq.jsonl")"
 $PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/dlq-entry.schema.json" "$T_DIR/dlq.jsonl" ||

@@ -3,6 +3,7 @@
 # group, arrive complete and in order per session. Replaying them (the same
 # events produced again, and the same offsets consumed again by a fresh
 # group) changes nothing.
+# brokers: dev apache
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis
@@ -53,7 +54,7 @@ t_log "first pass: a applied $a, b applied $b"
 # ingest-c's.
 set -- $(t_stats)
 base="$1 $2 $3" base_total=$(($1 + $2 + $3))
-CHATMEM_INGEST_GROUP=chatmem-ingest-replay t_start_worker ingest ingest-c
+CHATMEM_INGEST_GROUP=${T_NS}chatmem-ingest-replay t_start_worker ingest ingest-c
 C=$T_LAST_PID
 t_wait 60 t_stats_reach $((base_total + 20000)) ||
 	t_fail "the offset replay was not consumed: applied/duplicates/dead $(t_stats)"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Drives the fleet from a Kafka client we did not write (kcat), using only
 # the JSON contract of DESIGN.md: events in, a request in, the reply out.
+# brokers: dev apache
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis
@@ -20,17 +21,17 @@ for i, text in enumerate(lines):
           "content": text, "ts": 1732400000000 + i}
     print("ada:k1\t" + json.dumps(ev))
 PYEOF
-kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t chat.events -K '	' <"$T_DIR/events.tsv" || t_fail "kcat produce events failed"
+kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t "$T_EVENTS" -K '	' <"$T_DIR/events.tsv" || t_fail "kcat produce events failed"
 t_wait 30 sh -c "[ \$(redis-cli -p $T_REDIS_PORT llen 'chatmem:{ada:k1}:msgs') = 5 ]" || t_fail "events did not arrive"
 
 # A request with our own reply topic, then read the reply with kcat.
-printf 'kreq-1\t{"request_id":"kreq-1","user_id":"ada","conversation_id":"k1","reply_to":"context.replies.kcat","max_tokens":500,"recent":2}\n' |
-	kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t context.requests -K '	' || t_fail "kcat produce request failed"
+printf 'kreq-1\t{"request_id":"kreq-1","user_id":"ada","conversation_id":"k1","reply_to":"%s","max_tokens":500,"recent":2}\n' "$T_REPLIES.kcat" |
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t "$T_REQUESTS" -K '	' || t_fail "kcat produce request failed"
 got_reply() {
-	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies.kcat -e -q -f '%k\t%s\n' >"$T_DIR/reply.tsv" 2>/dev/null &&
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REPLIES.kcat" -e -q -f '%k\t%s\n' >"$T_DIR/reply.tsv" 2>/dev/null &&
 		grep -q '^kreq-1	' "$T_DIR/reply.tsv"
 }
-t_wait 30 got_reply || t_fail "no reply on context.replies.kcat"
+t_wait 30 got_reply || t_fail "no reply on $T_REPLIES.kcat"
 grep '^kreq-1	' "$T_DIR/reply.tsv" | cut -f2- >"$T_DIR/reply.json"
 $PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-reply.schema.json" "$T_DIR/reply.json" ||
 	t_fail "reply does not validate"
@@ -42,4 +43,4 @@ assert [m["content"] for m in r["recent"]] == ["It enforces ownership rules.", "
 assert r["metadata"]["total_messages"] == 5, r["metadata"]
 assert r["metadata"]["tokens"] <= 500, r["metadata"]
 PYEOF
-t_pass "kcat produced 5 events and a request; the reply on context.replies.kcat is correct and schema-valid"
+t_pass "kcat produced 5 events and a request; the reply on $T_REPLIES.kcat is correct and schema-valid"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # kill -9 of an ingest worker mid-stream, then a restart: 0 lost and 0
 # duplicated.
+# brokers: dev apache
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis

@@ -3,6 +3,7 @@
 # holds the last 3 messages verbatim, the reply validates against schemas/,
 # inline history is used when given, and a request with bad fields gets an
 # error reply (also schema-valid).
+# brokers: dev apache
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis
@@ -50,16 +51,16 @@ grep -q '"recent":\[{"role":"user","content":"inline one"},{"role":"assistant","
 	printf 'e3\t{"request_id":"e3","user_id":"sumit","recent":-1}\n'
 	printf 'e4\t{"request_id":"e4"}\n'
 	printf 'e5\t{"request_id":"e5","user_id":"sumit","history":[{"role":"user"}]}\n'
-} | kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t context.requests -K '	' || t_fail "kcat produce failed"
+} | kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t "$T_REQUESTS" -K '	' || t_fail "kcat produce failed"
 got_errors() {
-	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies -e -q -f '%k\t%s\n' >"$T_DIR/replies.tsv" &&
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REPLIES" -e -q -f '%k\t%s\n' >"$T_DIR/replies.tsv" &&
 		[ "$(grep -c '^e[1-5]	' "$T_DIR/replies.tsv")" -ge 5 ]
 }
 t_wait 20 got_errors || t_fail "not every bad request got a reply: $(cat "$T_DIR/replies.tsv")"
 # Exactly one each: marker requests behind them on every partition are
 # answered, so any second reply would have been made by now.
 t_context_markers
-kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.replies -e -q -f '%k\t%s\n' >"$T_DIR/replies.tsv" ||
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REPLIES" -e -q -f '%k\t%s\n' >"$T_DIR/replies.tsv" ||
 	t_fail "cannot read the replies"
 for i in 1 2 3 4 5; do
 	[ "$(grep -c "^e$i	" "$T_DIR/replies.tsv")" = 1 ] || t_fail "request e$i got other than one reply"
@@ -72,7 +73,7 @@ done
 # and the requests written by `chatmem context`.
 $PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/chat-event.schema.json" "$T_SRC/ops/seed-conversation.jsonl" ||
 	t_fail "the seed events do not validate"
-kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t context.requests -e -q -f '%k\t%s\n' | grep -v -e '^e[1-5]	' -e '^cmark[0-9]*-' | cut -f2- >"$T_DIR/requests.jsonl"
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REQUESTS" -e -q -f '%k\t%s\n' | grep -v -e '^e[1-5]	' -e '^cmark[0-9]*-' | cut -f2- >"$T_DIR/requests.jsonl"
 [ "$(wc -l <"$T_DIR/requests.jsonl")" -ge 2 ] || t_fail "the CLI requests are not on context.requests"
 $PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-request.schema.json" "$T_DIR/requests.jsonl" ||
 	t_fail "requests written by chatmem context do not validate"

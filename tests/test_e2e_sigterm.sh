@@ -1,6 +1,7 @@
 #!/bin/bash
 # SIGTERM makes every worker exit 0 within 10 s: idle, and in the middle
 # of a stream (finishing the batch in hand, committing, flushing).
+# brokers: dev apache
 . "$(dirname "$0")/lib.sh"
 
 t_start_redis
@@ -42,6 +43,10 @@ N=$T_LAST_PID
 done_all() { $PY "$T_SRC/tests/check_sessions.py" --port "$T_REDIS_PORT" "$T_DIR/events.jsonl"; }
 t_wait 60 done_all || { done_all; t_fail "events lost or duplicated across the SIGTERM"; }
 t_stop_pid "$N" 10
-# The devbroker too.
-t_stop_pid "$T_BROKER_PID" 10
-t_pass "ingest, context, summarizer and devbroker exit 0 within 10 s of SIGTERM; nothing lost across it"
+# The devbroker too (Apache Kafka's own shutdown is not ours to test).
+if [ "$T_BROKER" = dev ]; then
+	t_stop_pid "$T_BROKER_PID" 10
+	t_pass "ingest, context, summarizer and devbroker exit 0 within 10 s of SIGTERM; nothing lost across it"
+else
+	t_pass "ingest, context and summarizer exit 0 within 10 s of SIGTERM; nothing lost across it"
+fi
