@@ -40,6 +40,7 @@
  *   messages per chunk     1      5     16     32     64    128
  *   zstd level 1         158    103     81     72     65     62
  *   zstd level 3         158    103     79     70     64     59
+ *   zstd level 9         158    102     78     69     61     56
  *   zstd level 19        156    101     77     67     59     54
  *
  * (real chat text measured before: 87 at 5, 66 at 32, 61 at 64 from 148
@@ -48,10 +49,13 @@
  * the newest chunk with the folded messages (folds move ~6 messages,
  * which alone would cost ~100 bytes each); level 3 while a chunk grows,
  * as it is encoded again at every fold (~1.4 µs per message), and level
- * 19 once full, encoded once (~25 µs per message, 7% smaller); a chunk
- * is stored raw when compression does not make it smaller. The archive
- * then costs 59 bytes per message in chunks, 65 in Redis (MEMORY USAGE
- * of a 10,000-message archive: ~646 KB, ~646 GB per 1M such sessions).
+ * 9 once full, encoded once (3.5% smaller than level 3). Level 19 would
+ * save 3.5% more but costs ~25 µs per message: a summarizer folding behind
+ * an ingest of 30k events/s would spend most of its CPU there (measured:
+ * the bench's backlog of 10,000 sessions of 100 messages took minutes).
+ * A chunk is stored raw when compression does not make it smaller. The
+ * archive then costs ~61 bytes per message in chunks, ~67 in Redis
+ * (make bench prints the figures of the build at hand).
  * 128 messages per chunk would save another 8% at twice the work per
  * fold. Decoding takes ~0.15-0.35 µs per message (one zstd context per
  * thread, kept).
@@ -74,7 +78,7 @@
 /* zstd level of a chunk while it grows (it is encoded again at each
  * fold), and once it is full (encoded once, kept until evicted). */
 #define CM_ARCHIVE_LEVEL      3
-#define CM_ARCHIVE_LEVEL_FULL 19
+#define CM_ARCHIVE_LEVEL_FULL 9
 /* A decoder refuses payloads larger than this (uncompressed). */
 #define CM_ARCHIVE_RAW_MAX (64u * 1024 * 1024)
 
