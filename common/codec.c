@@ -471,13 +471,12 @@ out:
 }
 
 /* reply_to: a Kafka topic name. */
-static int topic_value(dec_t *d, json_object *v, const char *field, char **out)
+/* A topic name s[0..len) of field, copied to *out. */
+static int topic_check(dec_t *d, const char *s, size_t len, const char *field,
+                       char **out)
 {
-        const char *s;
-        size_t len, i;
+        size_t i;
 
-        if (str_value(d, v, field, SIZE_MAX, 0, &s, &len) == -1)
-                return -1;
         if (len < 1 || len > TOPIC_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
                 return cm_errf(
                     d->errstr, d->errstr_size,
@@ -498,6 +497,16 @@ static int topic_value(dec_t *d, json_object *v, const char *field, char **out)
         }
         *out = cm_strndup(s, len);
         return 0;
+}
+
+static int topic_value(dec_t *d, json_object *v, const char *field, char **out)
+{
+        const char *s;
+        size_t len;
+
+        if (str_value(d, v, field, SIZE_MAX, 0, &s, &len) == -1)
+                return -1;
+        return topic_check(d, s, len, field, out);
 }
 
 /* After a failed parse: reads request_id and reply_to with json-c alone
@@ -533,8 +542,58 @@ out:
         json_object_put(root);
 }
 
+/* Fills what the body did not give from the route: a request_id still
+ * "", a reply_to still NULL (a header's topic that is no topic name is
+ * left out). */
+static void route_request(const cm_request_route_t *route, cm_request_t *req)
+{
+        dec_t quiet = {NULL, 0};
+
+        if (!route)
+                return;
+        if (!req->request_id[0] && route->request_id)
+                snprintf(req->request_id, sizeof(req->request_id), "%s",
+                         route->request_id);
+        if (!req->reply_to && route->reply_to)
+                topic_check(&quiet, route->reply_to, strlen(route->reply_to),
+                            "reply_to", &req->reply_to);
+}
+
+int cm_request_id_from_bytes(const void *bytes, size_t len,
+                             char out[CM_ID_MAX + 1])
+{
+        static const char hex[] = "0123456789abcdef";
+        const unsigned char *b = bytes;
+        size_t i;
+
+        if (len == 0)
+                return -1;
+        if (len <= CM_ID_MAX && cm_id_check(bytes, len, 1, NULL, 0) == 0) {
+                memcpy(out, bytes, len);
+                out[len] = '\0';
+                return 0;
+        }
+        if (len * 2 > CM_ID_MAX)
+                return -1;
+        for (i = 0; i < len; i++) {
+                out[2 * i] = hex[b[i] >> 4];
+                out[2 * i + 1] = hex[b[i] & 15];
+        }
+        out[2 * len] = '\0';
+        return 0;
+}
+
 int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
                       cm_request_t *req, char *errstr, size_t errstr_size)
+{
+        return cm_request_decode_routed(buf, len, max_content_bytes, NULL, req,
+                                        errstr, errstr_size);
+}
+
+int cm_request_decode_routed(const char *buf, size_t len,
+                             size_t max_content_bytes,
+                             const cm_request_route_t *route, cm_request_t *req,
+                             char *errstr, size_t errstr_size)
 {
         dec_t d = {errstr, errstr_size};
         dec_t quiet = {NULL, 0};
@@ -549,16 +608,25 @@ int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
         root = cm_json_parse_object(buf, len, errstr, errstr_size);
         if (!root) {
                 salvage_request(buf, len, req->request_id, &req->reply_to);
+                route_request(route, req);
                 goto out;
         }
         /* request_id and reply_to first, each read whatever the other
          * holds: an error in any field is answered with the request_id, on
-         * the reply_to. The first error found is the one reported. */
-        id_bad = id_field(&d, root, "request_id", 1, req->request_id) == -1;
+         * the reply_to. The first error found is the one reported. The
+         * route (Kafka headers) stands for a field the body lacks. */
+        if (route && route->request_id && !member(root, "request_id", &v))
+                id_bad = 0;
+        else
+                id_bad =
+                    id_field(&d, root, "request_id", 1, req->request_id) == -1;
         if (member(root, "reply_to", &v) &&
             topic_value(id_bad ? &quiet : &d, v, "reply_to", &req->reply_to) ==
-                -1)
+                -1) {
+                route_request(route, req);
                 goto out;
+        }
+        route_request(route, req);
         if (id_bad)
                 goto out;
         if (id_field(&d, root, "user_id", 0, req->user_id) == -1)

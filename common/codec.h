@@ -99,6 +99,31 @@ typedef struct cm_request {
 int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,
                       cm_request_t *req, char *errstr, size_t errstr_size);
 void cm_request_release(cm_request_t *req);
+
+/*
+ * Request routing by Kafka headers (Spring's ReplyingKafkaTemplate,
+ * SmallRye): kafka_correlationId and kafka_replyTopic stand for request_id
+ * and reply_to when the body lacks them. Either field may be NULL.
+ */
+typedef struct cm_request_route {
+        const char *request_id; /* from cm_request_id_from_bytes() */
+        const char *reply_to;   /* the header's topic name, as given */
+} cm_request_route_t;
+
+/* cm_request_decode() with the route's fields standing for a request_id
+ * or reply_to the body lacks (route NULL: none; a reply_to that is no
+ * topic name is ignored). The body wins where it has the field. */
+int cm_request_decode_routed(const char *buf, size_t len,
+                             size_t max_content_bytes,
+                             const cm_request_route_t *route, cm_request_t *req,
+                             char *errstr, size_t errstr_size);
+
+/* The request_id that correlation bytes b[0..len) stand for: the bytes
+ * themselves when they are a valid id, else their lowercase hex (at most
+ * 64 bytes: Spring sends a 16-byte UUID). Returns 0, or -1 when len is 0
+ * or too long for either. */
+int cm_request_id_from_bytes(const void *b, size_t len,
+                             char out[CM_ID_MAX + 1]);
 /* Encodes a request (for the CLI). Returns a heap string. Cannot fail. */
 char *cm_request_encode(const cm_request_t *req);
 

@@ -73,18 +73,19 @@ void cm_kafka_rebalance_default(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /*
  * Queues payload[0..strlen) to topic with key[0..key_len) (key NULL: no
- * key; payload NULL: a tombstone, a null value) and the per-message opaque
- * msg_opaque, which the producer's dr callback finds in its message's _private.
- * While the local queue is full it serves the producer and tries again until
- * deadline_us (cm_mono_us(); 0: try once). Returns 0 once queued: payload is
- * then owned by librdkafka (freed after delivery). Otherwise returns the error
- * (RD_KAFKA_RESP_ERR__QUEUE_FULL when the deadline passed) and payload is
- * still the caller's.
+ * key; payload NULL: a tombstone, a null value), the headers hdrs (NULL:
+ * none) and the per-message opaque msg_opaque, which the producer's dr
+ * callback finds in its message's _private. While the local queue is full
+ * it serves the producer and tries again until deadline_us (cm_mono_us();
+ * 0: try once). Returns 0 once queued: payload and hdrs are then owned by
+ * librdkafka (freed after delivery). Otherwise returns the error
+ * (RD_KAFKA_RESP_ERR__QUEUE_FULL when the deadline passed) and payload and
+ * hdrs are still the caller's.
  */
 rd_kafka_resp_err_t cm_kafka_produce(rd_kafka_t *producer, const char *topic,
                                      const void *key, size_t key_len,
-                                     char *payload, void *msg_opaque,
-                                     int64_t deadline_us);
+                                     char *payload, rd_kafka_headers_t *hdrs,
+                                     void *msg_opaque, int64_t deadline_us);
 
 /*
  * For a dr callback: 1 when a message that failed delivery with err may

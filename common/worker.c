@@ -258,18 +258,21 @@ void cm_worker_redis_ok(cm_worker_t *w)
  * waiting in steps of 100 ms while the queue is full, so that a stop is
  * noticed. */
 static int produce(cm_worker_t *w, const char *topic, const void *key,
-                   size_t key_len, char *payload, cm_delivery_t *d)
+                   size_t key_len, char *payload, rd_kafka_headers_t *hdrs,
+                   cm_delivery_t *d)
 {
         rd_kafka_resp_err_t err;
 
         do {
                 err = cm_kafka_produce(w->producer, topic, key, key_len,
-                                       payload, d, cm_mono_us() + 100000);
+                                       payload, hdrs, d, cm_mono_us() + 100000);
         } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && cm_worker_running(w));
         if (err) {
                 cm_error("cannot produce to '%s': %s", topic,
                          rd_kafka_err2str(err));
                 free(payload);
+                if (hdrs)
+                        rd_kafka_headers_destroy(hdrs);
                 w->given_up++;
                 return -1;
         }
@@ -281,7 +284,14 @@ static int produce(cm_worker_t *w, const char *topic, const void *key,
 int cm_worker_produce(cm_worker_t *w, const char *topic, const char *key,
                       char *payload, cm_delivery_t *d)
 {
-        return produce(w, topic, key, key ? strlen(key) : 0, payload, d);
+        return produce(w, topic, key, key ? strlen(key) : 0, payload, NULL, d);
+}
+
+int cm_worker_produce_headers(cm_worker_t *w, const char *topic,
+                              const char *key, char *payload,
+                              rd_kafka_headers_t *hdrs, cm_delivery_t *d)
+{
+        return produce(w, topic, key, key ? strlen(key) : 0, payload, hdrs, d);
 }
 
 int cm_worker_to_dlq(cm_worker_t *w, const rd_kafka_message_t *m,
@@ -294,7 +304,7 @@ int cm_worker_to_dlq(cm_worker_t *w, const rd_kafka_message_t *m,
                        cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition,
                                      m->offset, m->key, m->key_len, m->payload,
                                      m->len, why),
-                       d);
+                       NULL, d);
 }
 
 int cm_worker_wait_delivered(cm_worker_t *w, const cm_delivery_t *d)

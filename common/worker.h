@@ -159,6 +159,12 @@ void cm_worker_redis_ok(cm_worker_t *w);
 int cm_worker_produce(cm_worker_t *w, const char *topic, const char *key,
                       char *payload, cm_delivery_t *d);
 
+/* cm_worker_produce() with the headers hdrs (owned from here on, as
+ * payload). */
+int cm_worker_produce_headers(cm_worker_t *w, const char *topic,
+                              const char *key, char *payload,
+                              rd_kafka_headers_t *hdrs, cm_delivery_t *d);
+
 /* Sends message m to the dead-letter topic with the reason why (a DLQ
  * entry of DESIGN.md keyed by m's key), counted in d. Returns as
  * cm_worker_produce(). */

@@ -985,6 +985,78 @@ static void test_request_full(void **state)
         cm_request_release(&req);
 }
 
+/* Kafka header routing: kafka_correlationId and kafka_replyTopic stand
+ * for a request_id and reply_to the body lacks; the body wins. */
+static void test_request_routed(void **state)
+{
+        static const unsigned char uuid[16] = {
+            0x00, 0x11, 0xff, 0x7a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+        cm_request_route_t route = {"corr-1", "context.replies.hdr"};
+        cm_request_t req;
+        char id[CM_ID_MAX + 1], err[512] = "", big[200];
+        const char *body = "{\"user_id\":\"u\"}";
+
+        (void)state;
+        /* Correlation bytes: an id as it is, binary as hex. */
+        assert_int_equal(cm_request_id_from_bytes("r-1:x", 5, id), 0);
+        assert_string_equal(id, "r-1:x");
+        assert_int_equal(cm_request_id_from_bytes(uuid, 16, id), 0);
+        assert_string_equal(id, "0011ff7a0102030405060708090a0b0c");
+        assert_int_equal(cm_request_id_from_bytes("", 0, id), -1);
+        memset(big, 0xfe, sizeof(big));
+        assert_int_equal(cm_request_id_from_bytes(big, 65, id), -1);
+        assert_int_equal(cm_request_id_from_bytes(big, 64, id), 0);
+        assert_int_equal(strlen(id), 128);
+
+        /* Only headers: both come from the route. */
+        assert_int_equal(cm_request_decode_routed(body, strlen(body), MAXC,
+                                                  &route, &req, err,
+                                                  sizeof(err)),
+                         0);
+        assert_string_equal(req.request_id, "corr-1");
+        assert_string_equal(req.reply_to, "context.replies.hdr");
+        cm_request_release(&req);
+
+        /* The body wins where it has the field. */
+        body = "{\"request_id\":\"r9\",\"user_id\":\"u\",\"reply_to\":"
+               "\"context.replies.b\"}";
+        assert_int_equal(cm_request_decode_routed(body, strlen(body), MAXC,
+                                                  &route, &req, err,
+                                                  sizeof(err)),
+                         0);
+        assert_string_equal(req.request_id, "r9");
+        assert_string_equal(req.reply_to, "context.replies.b");
+        cm_request_release(&req);
+
+        /* A bad request is answered by the header's id on its topic; a
+         * header topic that is no topic name is left out. */
+        body = "{\"user_id\":\"bad id\"}";
+        assert_int_equal(cm_request_decode_routed(body, strlen(body), MAXC,
+                                                  &route, &req, err,
+                                                  sizeof(err)),
+                         -1);
+        assert_string_equal(req.request_id, "corr-1");
+        assert_string_equal(req.reply_to, "context.replies.hdr");
+        cm_request_release(&req);
+        route.reply_to = "bad/topic";
+        body = "not json";
+        assert_int_equal(cm_request_decode_routed(body, strlen(body), MAXC,
+                                                  &route, &req, err,
+                                                  sizeof(err)),
+                         -1);
+        assert_string_equal(req.request_id, "corr-1");
+        assert_null(req.reply_to);
+        cm_request_release(&req);
+
+        /* Without a route, a body without request_id is refused. */
+        body = "{\"user_id\":\"u\"}";
+        assert_int_equal(cm_request_decode_routed(body, strlen(body), MAXC,
+                                                  NULL, &req, err, sizeof(err)),
+                         -1);
+        assert_string_equal(req.request_id, "");
+        cm_request_release(&req);
+}
+
 static void test_request_defaults(void **state)
 {
         cm_request_t req;
@@ -2392,6 +2464,7 @@ int main(void)
             cmocka_unit_test(test_event_encode_shape),
             cmocka_unit_test(test_request_full),
             cmocka_unit_test(test_request_defaults),
+            cmocka_unit_test(test_request_routed),
             cmocka_unit_test(test_request_bad_fields_keep_id),
             cmocka_unit_test(test_request_limits),
             cmocka_unit_test(test_request_id_unreadable),

@@ -43,4 +43,29 @@ assert [m["content"] for m in r["recent"]] == ["It enforces ownership rules.", "
 assert r["metadata"]["total_messages"] == 5, r["metadata"]
 assert r["metadata"]["tokens"] <= 500, r["metadata"]
 PYEOF
-t_pass "kcat produced 5 events and a request; the reply on $T_REPLIES.kcat is correct and schema-valid"
+# The reply carries the request_id as its kafka_correlationId header.
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REPLIES.kcat" -e -q -f '%k\t%h\n' 2>/dev/null |
+	grep -q '^kreq-1	.*kafka_correlationId=kreq-1' || t_fail "the reply has no kafka_correlationId header"
+
+# Header routing (Spring's ReplyingKafkaTemplate, SmallRye): a body without
+# request_id and reply_to, the headers stand for them; the reply carries
+# the request's kafka_correlationId back.
+printf '{"user_id":"ada","conversation_id":"k1","max_tokens":300}' |
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -P -t "$T_REQUESTS" -k ada:k1 \
+		-H "kafka_correlationId=corr-77" -H "kafka_replyTopic=$T_REPLIES.hdr" ||
+	t_fail "kcat produce of the header-routed request failed"
+got_hdr_reply() {
+	kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REPLIES.hdr" -e -q -f '%k\t%h\t%s\n' >"$T_DIR/hdr.tsv" 2>/dev/null &&
+		grep -q '^corr-77	' "$T_DIR/hdr.tsv"
+}
+t_wait 30 got_hdr_reply || t_fail "no reply on $T_REPLIES.hdr to the header-routed request"
+grep -q '^corr-77	kafka_correlationId=corr-77	' "$T_DIR/hdr.tsv" ||
+	t_fail "the header-routed reply lacks its correlation header: $(cat "$T_DIR/hdr.tsv")"
+grep '^corr-77	' "$T_DIR/hdr.tsv" | cut -f3- >"$T_DIR/hdr.json"
+$PY - "$T_DIR/hdr.json" <<'PYEOF' || t_fail "the header-routed reply is wrong"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["request_id"] == "corr-77" and "context" in r, r
+assert r["metadata"]["tokens"] <= 300, r["metadata"]
+PYEOF
+t_pass "kcat produced 5 events and a request; the reply on $T_REPLIES.kcat is correct, schema-valid and correlated by header; a request routed only by headers is answered on its kafka_replyTopic"

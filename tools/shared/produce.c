@@ -16,7 +16,8 @@ int tool_produce(rd_kafka_t *rk, const char *topic, const char *key,
         /* Steps of 100 ms, so that a stop is noticed. */
         do {
                 err = cm_kafka_produce(rk, topic, key, key ? strlen(key) : 0,
-                                       payload, NULL, cm_mono_us() + 100000);
+                                       payload, NULL, NULL,
+                                       cm_mono_us() + 100000);
         } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !cm_stop);
         if (err) {
                 cm_error("cannot produce to '%s': %s", topic,

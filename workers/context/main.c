@@ -49,6 +49,7 @@
 #define REVOKE_FLUSH_MS        5000 /* delivering the replies in flight on revoke */
 #define SHUTDOWN_FLUSH_MS      5000
 #define PREBUILT_EVERY_US      100000
+#define CORR_MAX               256 /* bytes of a kafka_correlationId kept */
 #define RECALL_CACHE_MAX_BYTES (1u << 20) /* a session's earlier messages */
 
 /* One request of the batch in hand (or one session of a prebuilt pass). */
@@ -62,6 +63,10 @@ typedef struct item {
         cm_conv_history_t *others; /* scope "user": the user's other
                                       conversations */
         size_t others_cnt;
+        /* The request's kafka_correlationId header (corr_len 0: none),
+         * returned on its reply. */
+        unsigned char corr[CORR_MAX];
+        size_t corr_len;
 } item_t;
 
 typedef struct ctxw {
@@ -430,12 +435,26 @@ static void store_delivered(ctxw_t *cw)
         cm_tracker_pop_done(&cw->inflight, store_offsets, cw);
 }
 
-/* Queues a reply (payload owned) that counts for tr (NULL: untracked). */
+/* Queues a reply (payload owned) that counts for tr (NULL: untracked).
+ * The reply to request item it (NULL: none, a prebuilt context) carries
+ * the kafka_correlationId header: the request's, else its request_id. */
 static void produce(ctxw_t *cw, cm_tracker_t *tr, const char *topic,
-                    const char *key, char *payload)
+                    const char *key, char *payload, const item_t *it)
 {
-        if (cm_worker_produce(&cw->w, topic, key, payload,
-                              tr ? &tr->d : NULL) == -1 &&
+        rd_kafka_headers_t *hdrs = NULL;
+
+        if (it) {
+                hdrs = rd_kafka_headers_new(1);
+                if (it->corr_len)
+                        rd_kafka_header_add(hdrs, "kafka_correlationId", -1,
+                                            it->corr, (ssize_t)it->corr_len);
+                else
+                        rd_kafka_header_add(
+                            hdrs, "kafka_correlationId", -1, it->req.request_id,
+                            (ssize_t)strlen(it->req.request_id));
+        }
+        if (cm_worker_produce_headers(&cw->w, topic, key, payload, hdrs,
+                                      tr ? &tr->d : NULL) == -1 &&
             tr && !cm_worker_running(&cw->w))
                 tr->lost = 1; /* queue full at shutdown: answer it again
                                  after the restart */
@@ -462,9 +481,11 @@ static const char *reply_topic(const ctxw_t *cw, const cm_request_t *req)
 }
 
 static void reply_error(ctxw_t *cw, cm_tracker_t *tr,
-                        const rd_kafka_message_t *m, const cm_request_t *req,
+                        const rd_kafka_message_t *m, const item_t *it,
                         const char *why)
 {
+        const cm_request_t *req = &it->req;
+
         cw->errors++;
         if (!req->request_id[0]) {
                 /* Nobody to answer: the operator sees it in the DLQ. */
@@ -475,19 +496,58 @@ static void reply_error(ctxw_t *cw, cm_tracker_t *tr,
         }
         cm_debug("request '%s' is invalid: %s", req->request_id, why);
         produce(cw, tr, reply_topic(cw, req), req->request_id,
-                cm_error_reply_encode(req->request_id, "invalid_request", why));
+                cm_error_reply_encode(req->request_id, "invalid_request", why),
+                it);
 }
 
-/* Decodes a request and checks what the codec cannot: that its reply_to
- * is allowed. A reply_to that is not is dropped, also from a request that
- * failed otherwise, so that every reply goes to reply_topic(). Returns 0,
- * or -1 with the reason. */
-static int request_decode(ctxw_t *cw, const rd_kafka_message_t *m,
-                          cm_request_t *req, char *errstr, size_t errstr_size)
+/* Reads the routing headers of request m (kafka_correlationId,
+ * kafka_replyTopic) into route, with rid and topic as its storage, and
+ * keeps the correlation bytes in it for the reply. */
+static void read_route(const rd_kafka_message_t *m, item_t *it,
+                       cm_request_route_t *route, char rid[CM_ID_MAX + 1],
+                       char *topic, size_t topic_size)
 {
-        int ret = cm_request_decode(m->payload, m->len,
-                                    (size_t)cw->w.cfg.max_content_bytes, req,
-                                    errstr, errstr_size);
+        rd_kafka_headers_t *hdrs;
+        const void *v;
+        size_t len;
+
+        memset(route, 0, sizeof(*route));
+        if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                return;
+        if (rd_kafka_header_get_last(hdrs, "kafka_correlationId", &v, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            v && len > 0 && len <= CORR_MAX) {
+                memcpy(it->corr, v, len);
+                it->corr_len = len;
+                if (cm_request_id_from_bytes(v, len, rid) == 0)
+                        route->request_id = rid;
+        }
+        if (rd_kafka_header_get_last(hdrs, "kafka_replyTopic", &v, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            v && len > 0 && len < topic_size && !memchr(v, '\0', len)) {
+                memcpy(topic, v, len);
+                topic[len] = '\0';
+                route->reply_to = topic;
+        }
+}
+
+/* Decodes a request (its routing headers standing for a request_id or
+ * reply_to its body lacks) and checks what the codec cannot: that its
+ * reply_to is allowed. A reply_to that is not is dropped, also from a
+ * request that failed otherwise, so that every reply goes to
+ * reply_topic(). Returns 0, or -1 with the reason. */
+static int request_decode(ctxw_t *cw, const rd_kafka_message_t *m, item_t *it,
+                          char *errstr, size_t errstr_size)
+{
+        cm_request_t *req = &it->req;
+        cm_request_route_t route;
+        char rid[CM_ID_MAX + 1], topic[256];
+        int ret;
+
+        read_route(m, it, &route, rid, topic, sizeof(topic));
+        ret = cm_request_decode_routed(m->payload, m->len,
+                                       (size_t)cw->w.cfg.max_content_bytes,
+                                       &route, req, errstr, errstr_size);
 
         if (!req->reply_to ||
             cm_config_reply_topic_allowed(&cw->w.cfg, req->reply_to))
@@ -518,9 +578,8 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
 
                 memset(it, 0, sizeof(*it));
                 cm_tracker_add(tr, batch[i]);
-                if (request_decode(cw, batch[i], &it->req, why, sizeof(why)) ==
-                    -1) {
-                        reply_error(cw, tr, batch[i], &it->req, why);
+                if (request_decode(cw, batch[i], it, why, sizeof(why)) == -1) {
+                        reply_error(cw, tr, batch[i], it, why);
                         continue;
                 }
                 it->answer = 1;
@@ -531,7 +590,7 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
 
                 if (it->answer) {
                         produce(cw, tr, reply_topic(cw, &it->req),
-                                it->req.request_id, answer(cw, it));
+                                it->req.request_id, answer(cw, it), it);
                         cw->replies++;
                 }
                 cm_request_release(&it->req);
@@ -588,7 +647,7 @@ static void publish_prebuilt(ctxw_t *cw)
                         int gone = it->loaded && !it->s.exists;
 
                         produce(cw, NULL, cw->w.cfg.topic_prebuilt, sessions[i],
-                                gone ? NULL : answer(cw, it));
+                                gone ? NULL : answer(cw, it), NULL);
                         if (gone)
                                 cm_session_release(&it->s);
                         cw->prebuilt++;
