@@ -18,9 +18,10 @@
 #define CM_KAFKA_ENV_PREFIX "CHATMEM_KAFKA_PROP_"
 
 typedef enum cm_setting_kind {
-        CM_SETTING_STR,   /* string; min is the minimum length (0 or 1) */
-        CM_SETTING_INT,   /* int in [min, max] */
-        CM_SETTING_LEVEL, /* log level name, see cm_log_level_parse() */
+        CM_SETTING_STR,        /* string; min is the minimum length (0 or 1) */
+        CM_SETTING_INT,        /* int in [min, max] */
+        CM_SETTING_LEVEL,      /* log level name, see cm_log_level_parse() */
+        CM_SETTING_LOG_FORMAT, /* "text" or "json", cm_log_format_parse() */
 } cm_setting_kind_t;
 
 typedef struct cm_setting {
@@ -56,6 +57,8 @@ static const cm_setting_t settings[] = {
     CM_STR("key_prefix", key_prefix, 0, "chatmem:", "CHATMEM_KEY_PREFIX", NULL),
     {"log_level", CM_SETTING_LEVEL, offsetof(cm_config_t, log_level), 1, 0,
      "info", 0, "CHATMEM_LOG_LEVEL", NULL},
+    {"log_format", CM_SETTING_LOG_FORMAT, offsetof(cm_config_t, log_format), 1,
+     0, "text", 0, "CHATMEM_LOG_FORMAT", NULL},
     CM_INT("session_ttl", session_ttl, 0, INT_MAX, 3600, "CHATMEM_SESSION_TTL"),
     CM_INT("profile_ttl", profile_ttl, 0, INT_MAX, 2592000,
            "CHATMEM_PROFILE_TTL"),
@@ -207,7 +210,15 @@ static int apply_str(cm_config_t *cfg, const cm_setting_t *s, const char *value,
                      const char *who, char *errstr, size_t errstr_size)
 {
         cm_log_level_t level;
+        cm_log_format_t format;
 
+        if (s->kind == CM_SETTING_LOG_FORMAT &&
+            cm_log_format_parse(value, &format) == -1) {
+                cm_errf(errstr, errstr_size,
+                        "%s: expected one of text, json, got '%.40s'", who,
+                        value);
+                return -1;
+        }
         if (s->kind == CM_SETTING_LEVEL &&
             cm_log_level_parse(value, &level) == -1) {
                 /* Not a secret: echo it, shortened. */

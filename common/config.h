@@ -31,6 +31,7 @@ typedef struct cm_config {
         char *redis_url;     /* "redis://127.0.0.1:6379/0" */
         char *key_prefix;    /* "chatmem:" */
         char *log_level;     /* "info" */
+        char *log_format;    /* "text" | "json" (one object per line) */
 
         /* lifetimes, seconds; 0 = never expire */
         int session_ttl; /* 3600 */

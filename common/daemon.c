@@ -75,6 +75,7 @@ int cm_daemon_init(int argc, char **argv, const char *name, const char *summary,
                 return 1;
         }
         cm_log_level_parse(cfg->log_level, &cm_log_level);
+        cm_log_format_parse(cfg->log_format, &cm_log_format);
         cm_daemon_signals();
         *status = 0;
         return 0;

@@ -3,6 +3,7 @@
  *
  * Lines go to stderr as
  *   2026-11-24T13:40:00.123Z chatmem-ingest[4242] info: message
+ * or as JSON (cm_log_format).
  * Messages start lowercase, quote the subject and say what failed. Never log
  * message content or secrets above debug.
  */
@@ -17,6 +18,20 @@ typedef enum cm_log_level {
 } cm_log_level_t;
 
 extern cm_log_level_t cm_log_level;
+
+/* Line format: text (above), or one JSON object per line:
+ *   {"ts":"2026-11-24T13:40:00.123Z","level":"info",
+ *    "prog":"chatmem-ingest","pid":4242,"msg":"..."}
+ * (log_format = "json", for log shippers). */
+typedef enum cm_log_format {
+        CM_LOG_TEXT = 0,
+        CM_LOG_JSON,
+} cm_log_format_t;
+
+extern cm_log_format_t cm_log_format;
+
+/* Parses "text" or "json". Returns 0, or -1 if unknown. */
+int cm_log_format_parse(const char *s, cm_log_format_t *out);
 
 /* Sets the program name shown in each line (not copied: pass a literal or
  * argv[0]). Cannot fail. */

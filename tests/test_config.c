@@ -398,6 +398,15 @@ static void test_set(void **state)
             -1);
         assert_non_null(strstr(errstr, "log_level"));
         assert_non_null(strstr(errstr, "verbose"));
+        assert_int_equal(
+            cm_config_set(&cfg, "log_format", "xml", errstr, sizeof(errstr)),
+            -1);
+        assert_non_null(strstr(errstr, "log_format"));
+        assert_non_null(strstr(errstr, "text, json"));
+        assert_int_equal(
+            cm_config_set(&cfg, "log_format", "json", errstr, sizeof(errstr)),
+            0);
+        assert_string_equal(cfg.log_format, "json");
         assert_int_equal(cm_config_set(&cfg, "context.tokenizer", "", errstr,
                                        sizeof(errstr)),
                          -1);

@@ -9,9 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include <json-c/json.h>
+
+#include "log.h"
 #include "util.h"
 
 /* The invariant every cm_buf_t holds between calls. */
@@ -130,12 +134,56 @@ static void test_errf(void **state)
         assert_int_equal(cm_errf(NULL, 0, "ignored %d", 1), -1);
 }
 
+/* log_format json: one object per line, the message escaped (quotes,
+ * backslashes, control characters, invalid UTF-8), parseable by json-c. */
+static void test_log_json(void **state)
+{
+        char path[] = "/tmp/test_util_log.XXXXXX", line[4096];
+        int fd = mkstemp(path), saved = dup(2);
+        json_object *obj, *v;
+        FILE *fp;
+
+        (void)state;
+        assert_true(fd >= 0 && saved >= 0);
+        fflush(stderr);
+        assert_true(dup2(fd, 2) >= 0);
+        cm_log_init("/usr/bin/chatmem-test");
+        cm_log_format = CM_LOG_JSON;
+        cm_log_write(CM_LOG_WARN, "session '%s': \"quoted\" \\ tab\there %s",
+                     "u1:c", "bad \xff byte, caf\xc3\xa9");
+        cm_log_format = CM_LOG_TEXT;
+        fflush(stderr);
+        assert_true(dup2(saved, 2) >= 0);
+        close(saved);
+        fp = fopen(path, "r");
+        assert_non_null(fp);
+        assert_non_null(fgets(line, sizeof(line), fp));
+        fclose(fp);
+        close(fd);
+        unlink(path);
+        assert_int_equal(line[strlen(line) - 1], '\n');
+        obj = json_tokener_parse(line);
+        assert_non_null(obj);
+        assert_true(json_object_object_get_ex(obj, "level", &v));
+        assert_string_equal(json_object_get_string(v), "warn");
+        assert_true(json_object_object_get_ex(obj, "prog", &v));
+        assert_string_equal(json_object_get_string(v), "chatmem-test");
+        assert_true(json_object_object_get_ex(obj, "pid", &v));
+        assert_int_equal(json_object_get_int(v), (int)getpid());
+        assert_true(json_object_object_get_ex(obj, "ts", &v));
+        assert_int_equal(strlen(json_object_get_string(v)), 24);
+        assert_true(json_object_object_get_ex(obj, "msg", &v));
+        assert_string_equal(json_object_get_string(v),
+                            "session 'u1:c': \"quoted\" \\ tab\there bad "
+                            "\xef\xbf\xbd byte, caf\xc3\xa9");
+        json_object_put(obj);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_buf_init),
-            cmocka_unit_test(test_buf_ops),
-            cmocka_unit_test(test_buf_detach),
+            cmocka_unit_test(test_log_json), cmocka_unit_test(test_buf_init),
+            cmocka_unit_test(test_buf_ops),  cmocka_unit_test(test_buf_detach),
             cmocka_unit_test(test_errf),
         };
 
