@@ -25,7 +25,10 @@
 #   BENCH_LINGER_MS         linger.ms of every producer (bench and workers);
 #                           unset: chatmem's defaults (0 on the request/reply
 #                           path, 2 elsewhere)
-#   BENCH_FETCH_WAIT_MS=1   fetch.wait.max.ms of every consumer. Not chatmem's
+#   CHATMEM_KAFKA=apache    run on Apache Kafka (ops/kafka.sh; make bench
+#                           KAFKA=apache) instead of the devbroker
+#   BENCH_FETCH_WAIT_MS=1   fetch.wait.max.ms of every consumer (10 on Apache
+#                           Kafka, the workers' default). Not chatmem's
 #                           default (10): the devbroker (librdkafka's mock
 #                           cluster) holds a fetch that finds no data for the
 #                           full fetch.wait.max.ms even when data arrives
@@ -76,6 +79,7 @@ RES=$OUT/results.jsonl
 : >"$RES"
 PIDS=""
 RPORT=""
+KDIR=""
 
 say() { echo "bench: $*" >&2; }
 
@@ -93,6 +97,7 @@ cleanup() {
 		wait "$p" 2>/dev/null || true
 	done
 	[ -n "$RPORT" ] && redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1 || true
+	[ -n "$KDIR" ] && "$here/ops/kafka.sh" stop -d "$KDIR" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -204,16 +209,37 @@ wait_for 10 redis-cli -p "$RPORT" ping || {
 }
 export CHATMEM_REDIS_URL=redis://127.0.0.1:$RPORT
 RPID=$(cat "$OUT/redis.pid")
-start devbroker "$BIN/chatmem-devbroker" -p "$PARTS" -f "$OUT/bootstrap"
-BPID=$LAST
-wait_for 10 test -s "$OUT/bootstrap" || {
-	say "devbroker did not start"
-	exit 1
-}
-CHATMEM_KAFKA_BROKERS=$(cat "$OUT/bootstrap")
+if [ "${CHATMEM_KAFKA:-}" = apache ]; then
+	# Apache Kafka (make bench KAFKA=apache): a KRaft broker on a log
+	# directory under OUT, topics auto-created with PARTS partitions.
+	BROKER="apache kafka"
+	KDIR=$OUT/kafka
+	CHATMEM_KAFKA_BROKERS=$("$here/ops/kafka.sh" start -d "$KDIR" -p "$PARTS") || {
+		say "apache kafka did not start (see $KDIR/kafka.log)"
+		exit 1
+	}
+	BPID=$(cat "$KDIR/kafka.pid")
+	# The topics now, with their partitions, before any client asks.
+	"$here/ops/kafka.sh" topics -b "$CHATMEM_KAFKA_BROKERS" -p "$PARTS" \
+		chat.events chat.compaction chat.dlq context.requests \
+		context.replies context.prebuilt,cleanup.policy=compact >/dev/null
+	# A real broker answers a fetch as soon as data arrives: the workers'
+	# own default applies, not the devbroker's work-around below.
+	export CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=${BENCH_FETCH_WAIT_MS:-10}
+else
+	BROKER=devbroker
+	start devbroker "$BIN/chatmem-devbroker" -p "$PARTS" -f "$OUT/bootstrap"
+	BPID=$LAST
+	wait_for 10 test -s "$OUT/bootstrap" || {
+		say "devbroker did not start"
+		exit 1
+	}
+	CHATMEM_KAFKA_BROKERS=$(cat "$OUT/bootstrap")
+fi
 export CHATMEM_KAFKA_BROKERS
 export CHATMEM_LOG_LEVEL=${CHATMEM_LOG_LEVEL:-warn}
-say "fleet: redis :$RPORT, devbroker $CHATMEM_KAFKA_BROKERS ($PARTS partitions)"
+say "fleet: redis :$RPORT, $BROKER $CHATMEM_KAFKA_BROKERS ($PARTS partitions)"
+echo "{\"mode\":\"fleet\",\"broker\":\"$BROKER\",\"partitions\":$PARTS}" >>"$RES.tmp"
 say "machine: $(nproc) cores, $(uname -m), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 
 # --- 0. the archive: bytes per archived message --------------------------

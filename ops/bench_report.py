@@ -25,6 +25,8 @@ arch = sorted((r for r in rows if r["mode"] == "archive_memory"), key=lambda r: 
 codec = [r for r in rows if r["mode"] == "archive_codec"]
 ctx = [r for r in rows if r["mode"] == "context"]
 cost = [r for r in rows if r["mode"] == "cost"]
+fleet = one("fleet") or {}
+broker = fleet.get("broker", "devbroker")
 
 # Maximum sustainable rate: the highest offered rate fully answered with
 # p99 <= 5 ms.
@@ -54,7 +56,7 @@ json.dump({"summary": summary, "results": rows}, open(out + "/bench.json", "w"),
 
 L = []
 p = L.append
-p("chatmem benchmark (%d cores; one machine runs broker, redis, workers and load)" % cores)
+p("chatmem benchmark on %s (%d cores; one machine runs broker, redis, workers and load)" % (broker, cores))
 p("")
 p("Ingest (produce -> acknowledged in Redis), ratios first")
 p("  %-10s %12s %10s %12s" % ("workers", "events/s", "vs kcat", "vs rpush-P32"))
@@ -71,7 +73,7 @@ if ing[1]:
     p("  (%d events over %d sessions per run)" % (ing[1]["events"], ing[1]["sessions"]))
     p("  where the CPU went, in microseconds per event (%d cores = %.0f us of CPU per event at the 2-worker rate):"
       % (cores, cores * 1e6 / (ing[2] or ing[1])["events_per_s"]))
-    p("  %-10s %8s %10s %10s %10s %18s" % ("workers", "redis", "ingest", "devbroker", "load gen", "redis cmds (INFO)"))
+    p("  %-10s %8s %10s %10s %10s %18s" % ("workers", "redis", "ingest", broker.split()[-1], "load gen", "redis cmds (INFO)"))
     for w in (1, 2):
         r = ing[w]
         if r and "redis_cpu_s" in r:
@@ -92,7 +94,7 @@ p("  max sustainable rate with p99 <= 5 ms: %s req/s" % (summary["context_max_ra
 if ctx and "context_cpu_s" in ctx[0]:
     p("  where the CPU went, in microseconds per request (%d cores = %.0f us of CPU per request at the highest rate answered):"
       % (cores, cores * 1e6 / max(r["achieved_rps"] for r in ctx)))
-    p("  %8s %10s %8s %10s" % ("offered", "context", "redis", "devbroker"))
+    p("  %8s %10s %8s %10s" % ("offered", "context", "redis", broker.split()[-1]))
     for r in ctx:
         n = r["received"] if r.get("received") else r["sent"]
         p("  %8d %10.1f %8.1f %10.1f" % (r["rate"], r["context_cpu_s"] * 1e6 / n, r["redis_cpu_s"] * 1e6 / n,
