@@ -89,8 +89,10 @@ static void metrics_init(ctxw_t *cw)
 {
         cm_metrics_t *mx = cw->w.mx;
 
-        cw->m.requests = cm_metrics_counter(mx, "requests_total",
-                                            "Context requests answered.", NULL);
+        cw->m.requests = cm_metrics_counter(
+            mx, "requests_total",
+            "Context requests taken, each answered with a context or an error.",
+            NULL);
         cw->m.errors = cm_metrics_counter(
             mx, "error_replies_total",
             "Requests answered with an error (or sent to the DLQ).", NULL);
