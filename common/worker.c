@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <json-c/json.h>
 
 #include "codec.h"
 #include "daemon.h"
@@ -14,6 +15,8 @@
 
 /* How long teardown waits for the producer's last deliveries. */
 #define FINISH_FLUSH_MS 5000
+/* librdkafka statistics (consumer lag, brokers up) with metrics.listen. */
+#define STATS_INTERVAL_MS 2000
 /* One retry warning a second at most: in a Kafka outage every message
  * comes back. */
 #define DR_WARN_US 1000000
@@ -120,12 +123,81 @@ static int worker_ready(void *opaque, char *why, size_t why_size)
 
         if (atomic_load(&w->ready_fatal))
                 snprintf(why, why_size, "fatal kafka error");
+        else if (!atomic_load(&w->ready_kafka))
+                snprintf(why, why_size, "no kafka broker up");
         else if (!atomic_load(&w->ready_redis))
                 snprintf(why, why_size, "redis not connected");
         else if (atomic_load(&w->ready_assigned) <= 0)
                 snprintf(why, why_size, "no partitions assigned");
         else
                 return 1;
+        return 0;
+}
+
+/* The consumer lag of each partition of stats' topic t (a JSON object),
+ * 0 for a partition no longer wanted (another worker reports it). */
+static void stats_lag(cm_worker_t *w, const char *topic, json_object *t)
+{
+        json_object *parts, *v;
+
+        if (!json_object_object_get_ex(t, "partitions", &parts))
+                return;
+        json_object_object_foreach(parts, id, p)
+        {
+                const char *labels[] = {"topic", topic, "partition", id, NULL};
+                int64_t lag = -1;
+                int desired = 0;
+
+                if (!strcmp(id, "-1"))
+                        continue; /* librdkafka's unassigned partition */
+                if (json_object_object_get_ex(p, "desired", &v))
+                        desired = json_object_get_boolean(v);
+                if (json_object_object_get_ex(p, "consumer_lag", &v))
+                        lag = json_object_get_int64(v);
+                if (desired && lag < 0)
+                        continue; /* not known yet */
+                cm_metric_set(
+                    cm_metrics_gauge(w->mx, "consumer_lag_messages",
+                                     "Messages behind the end of the "
+                                     "partition, from librdkafka's statistics.",
+                                     labels),
+                    desired ? (double)lag : 0);
+        }
+}
+
+/* librdkafka's statistics, on the worker's thread (consumer poll): the
+ * consumer lag per partition, and whether a broker is up. */
+static int worker_stats(rd_kafka_t *rk, char *json, size_t json_len,
+                        void *opaque)
+{
+        cm_worker_t *w = opaque;
+        json_tokener *tok = json_tokener_new();
+        json_object *root, *brokers, *topics, *v;
+        int up = 0;
+
+        (void)rk;
+        root = json_tokener_parse_ex(tok, json, (int)json_len);
+        json_tokener_free(tok);
+        if (!root)
+                return 0;
+        if (json_object_object_get_ex(root, "brokers", &brokers)) {
+                json_object_object_foreach(brokers, name, b)
+                {
+                        (void)name;
+                        /* nodeid -1: a bootstrap address, not a broker */
+                        if (json_object_object_get_ex(b, "nodeid", &v) &&
+                            json_object_get_int(v) >= 0 &&
+                            json_object_object_get_ex(b, "state", &v) &&
+                            !strcmp(json_object_get_string(v), "UP"))
+                                up = 1;
+                }
+        }
+        atomic_store(&w->ready_kafka, up);
+        if (json_object_object_get_ex(root, "topics", &topics)) {
+                json_object_object_foreach(topics, topic, t)
+                    stats_lag(w, topic, t);
+        }
+        json_object_put(root);
         return 0;
 }
 
@@ -182,8 +254,14 @@ int cm_worker_start(cm_worker_t *w, const char *group, const char *topic)
                                                     errstr, sizeof(errstr));
         if (!w->producer)
                 goto fail;
-        w->consumer = cm_kafka_consumer_new(&w->cfg, group, worker_rebalance, w,
-                                            errstr, sizeof(errstr));
+        if (w->httpd)
+                w->consumer = cm_kafka_consumer_new_stats(
+                    &w->cfg, group, worker_rebalance, worker_stats,
+                    STATS_INTERVAL_MS, w, errstr, sizeof(errstr));
+        else
+                w->consumer =
+                    cm_kafka_consumer_new(&w->cfg, group, worker_rebalance, w,
+                                          errstr, sizeof(errstr));
         if (!w->consumer)
                 goto fail;
         if (cm_kafka_subscribe(w->consumer, topic, errstr, sizeof(errstr)) ==

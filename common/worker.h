@@ -27,8 +27,10 @@
  * metrics.listen set, an HTTP server (httpd.h) serves them with /healthz
  * and /readyz. Ready means: the last Redis call succeeded (and no outage
  * pause is on), partitions are assigned (the group coordinator answered),
- * and no fatal Kafka error. The skeleton itself counts Redis errors,
- * seconds paused for a Redis outage and messages given up.
+ * a broker was up in librdkafka's last statistics (every 2 s, which also
+ * give the consumer lag per partition), and no fatal Kafka error. The skeleton
+ * itself counts Redis errors, seconds paused for a Redis outage and messages
+ * given up.
  *
  * It also holds the three policies every worker shares:
  *   - one backoff (cm_backoff_t): 100 ms doubling to 5 s;
@@ -128,6 +130,8 @@ struct cm_worker {
         atomic_int ready_redis;    /* 1: the last Redis call succeeded */
         atomic_int ready_assigned; /* partitions assigned */
         atomic_int ready_fatal;    /* 1: a fatal Kafka error */
+        atomic_int ready_kafka;    /* 1: a broker was up at the last
+                                      statistics (with metrics.listen) */
 };
 
 /*

@@ -63,6 +63,16 @@ metric_over "$PORT_SUMM" chatmem_summarizer_folds_total 0 ||
 metric_over "$PORT_SUMM" chatmem_summarizer_messages_folded_total 0 ||
 	t_fail "messages_folded_total did not move"
 
+# The consumer lag per partition, from librdkafka's statistics: every
+# event is consumed, so each partition of the events topic reports 0.
+lag_caught_up() {
+	curl -sf "http://127.0.0.1:$PORT_INGEST/metrics" |
+		grep "^chatmem_ingest_consumer_lag_messages{topic=\"$T_EVENTS\"" >"$T_DIR/lag.txt"
+	[ "$(wc -l <"$T_DIR/lag.txt")" = 4 ] &&
+		[ "$(awk '$2 != 0' "$T_DIR/lag.txt" | wc -l)" = 0 ]
+}
+t_wait 30 lag_caught_up || t_fail "no consumer lag of 0 for the 4 partitions: $(cat "$T_DIR/lag.txt")"
+
 # A context request moves the requests counter and the build histogram.
 req0=$(metric "$PORT_CONTEXT" chatmem_context_requests_total)
 [ "$req0" -ge 4 ] || t_fail "requests_total is $req0 after 4 marker requests"
