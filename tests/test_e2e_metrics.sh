@@ -13,8 +13,11 @@ PORT_INGEST=$(t_free_port)
 PORT_CONTEXT=$(t_free_port)
 PORT_SUMM=$(t_free_port)
 CHATMEM_METRICS_LISTEN=127.0.0.1:$PORT_INGEST t_start_worker ingest ingest
+PID_INGEST=$T_LAST_PID
 CHATMEM_METRICS_LISTEN=127.0.0.1:$PORT_CONTEXT t_start_worker context context
+PID_CONTEXT=$T_LAST_PID
 CHATMEM_METRICS_LISTEN=:$PORT_SUMM t_start_worker summarizer summarizer
+PID_SUMM=$T_LAST_PID
 
 # status PORT PATH: prints the HTTP status of GET PATH.
 status() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$2"; }
@@ -114,4 +117,9 @@ t_wait 30 metric_is "$PORT_INGEST" chatmem_ingest_events_applied_total 54 ||
 	t_fail "the event sent during the outage was not applied"
 metric_over "$PORT_INGEST" chatmem_ingest_paused_seconds_total 0 ||
 	t_fail "ingest's paused_seconds_total did not move"
+# SIGTERM: each stops its HTTP server and exits 0.
+for p in $PID_INGEST $PID_CONTEXT $PID_SUMM; do
+	t_stop_pid "$p" 20
+done
+status_is "$PORT_INGEST" /healthz 000 || t_fail "/healthz still answers after the stop"
 t_pass "metrics move with events and requests; /readyz 503 without redis, 200 after"
