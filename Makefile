@@ -19,7 +19,7 @@ OPT      ?= -O2
 CC       ?= cc
 # Libraries, through pkg-config (recursive variables: evaluated after
 # `make deps` installed them).
-PKGS      = rdkafka hiredis json-c libconfig libcurl libzstd
+PKGS      = rdkafka hiredis json-c libconfig libcurl libzstd libmicrohttpd
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra \
 	      -Wstrict-prototypes -Wshadow -Wno-missing-field-initializers \
 	      -Werror -MMD -MP -Icommon \

@@ -59,6 +59,8 @@ static const cm_setting_t settings[] = {
      "info", 0, "CHATMEM_LOG_LEVEL", NULL},
     {"log_format", CM_SETTING_LOG_FORMAT, offsetof(cm_config_t, log_format), 1,
      0, "text", 0, "CHATMEM_LOG_FORMAT", NULL},
+    CM_STR("metrics.listen", metrics_listen, 0, "", "CHATMEM_METRICS_LISTEN",
+           NULL),
     CM_INT("session_ttl", session_ttl, 0, INT_MAX, 3600, "CHATMEM_SESSION_TTL"),
     CM_INT("profile_ttl", profile_ttl, 0, INT_MAX, 2592000,
            "CHATMEM_PROFILE_TTL"),

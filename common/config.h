@@ -27,11 +27,13 @@ typedef struct cm_kafka_prop {
 
 typedef struct cm_config {
         /* where */
-        char *kafka_brokers; /* "127.0.0.1:9092" */
-        char *redis_url;     /* "redis://127.0.0.1:6379/0" */
-        char *key_prefix;    /* "chatmem:" */
-        char *log_level;     /* "info" */
-        char *log_format;    /* "text" | "json" (one object per line) */
+        char *kafka_brokers;  /* "127.0.0.1:9092" */
+        char *redis_url;      /* "redis://127.0.0.1:6379/0" */
+        char *key_prefix;     /* "chatmem:" */
+        char *log_level;      /* "info" */
+        char *log_format;     /* "text" | "json" (one object per line) */
+        char *metrics_listen; /* "": no HTTP endpoints; "127.0.0.1:9464",
+                                 ":9464" (every address) */
 
         /* lifetimes, seconds; 0 = never expire */
         int session_ttl; /* 3600 */

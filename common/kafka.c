@@ -1,5 +1,6 @@
 #include "kafka.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -109,6 +110,17 @@ rd_kafka_t *cm_kafka_consumer_new(
                       rd_kafka_topic_partition_list_t *parts, void *opaque),
     void *opaque, char *errstr, size_t errstr_size)
 {
+        return cm_kafka_consumer_new_stats(cfg, group, rebalance, NULL, 0,
+                                           opaque, errstr, errstr_size);
+}
+
+rd_kafka_t *cm_kafka_consumer_new_stats(
+    const cm_config_t *cfg, const char *group,
+    void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque),
+    int (*stats)(rd_kafka_t *rk, char *json, size_t json_len, void *opaque),
+    int stats_interval_ms, void *opaque, char *errstr, size_t errstr_size)
+{
         static const char *const defaults[] = {
             "enable.auto.offset.store",
             "false",
@@ -130,7 +142,14 @@ rd_kafka_t *cm_kafka_consumer_new(
         };
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_t *rk;
+        char interval[16];
 
+        snprintf(interval, sizeof(interval), "%d", stats_interval_ms);
+        if (stats && conf_set(conf, "statistics.interval.ms", interval, errstr,
+                              errstr_size) == -1) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
         if ((group &&
              conf_set(conf, "group.id", group, errstr, errstr_size) == -1) ||
             conf_apply(conf, cfg, defaults, errstr, errstr_size) == -1) {
@@ -139,6 +158,8 @@ rd_kafka_t *cm_kafka_consumer_new(
         }
         if (rebalance)
                 rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+        if (stats)
+                rd_kafka_conf_set_stats_cb(conf, stats);
         rk = handle_new(RD_KAFKA_CONSUMER, conf, opaque, errstr, errstr_size);
         if (rk)
                 rd_kafka_poll_set_consumer(rk);

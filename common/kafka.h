@@ -37,6 +37,18 @@ rd_kafka_t *cm_kafka_consumer_new(
                       rd_kafka_topic_partition_list_t *parts, void *opaque),
     void *opaque, char *errstr, size_t errstr_size);
 
+/*
+ * The same, with librdkafka's statistics every stats_interval_ms (unless
+ * the kafka = { } settings say otherwise) handed to stats, on the thread
+ * that polls the consumer; stats returns 0 (librdkafka frees json).
+ */
+rd_kafka_t *cm_kafka_consumer_new_stats(
+    const cm_config_t *cfg, const char *group,
+    void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque),
+    int (*stats)(rd_kafka_t *rk, char *json, size_t json_len, void *opaque),
+    int stats_interval_ms, void *opaque, char *errstr, size_t errstr_size);
+
 /* Subscribes rk to one topic. On error returns -1 with the reason. */
 int cm_kafka_subscribe(rd_kafka_t *rk, const char *topic, char *errstr,
                        size_t errstr_size);

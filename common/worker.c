@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <json-c/json.h>
 
 #include "codec.h"
 #include "daemon.h"
@@ -14,6 +15,8 @@
 
 /* How long teardown waits for the producer's last deliveries. */
 #define FINISH_FLUSH_MS 5000
+/* librdkafka statistics (consumer lag, brokers up) with metrics.listen. */
+#define STATS_INTERVAL_MS 2000
 /* One retry warning a second at most: in a Kafka outage every message
  * comes back. */
 #define DR_WARN_US 1000000
@@ -69,6 +72,7 @@ static void worker_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                                  rd_kafka_err2str(m->err));
                 }
                 w->given_up++;
+                cm_metric_inc(w->m.given_up);
                 if (d)
                         d->failed++;
         }
@@ -77,16 +81,22 @@ static void worker_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 }
 
 /* The one rebalance handler: the worker's revoke hook, the default
- * assign/commit-on-revoke, and new partitions paused during an outage. */
+ * assign/commit-on-revoke, new partitions paused during an outage, and
+ * the count of partitions assigned for /readyz. */
 static void worker_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t *parts,
                              void *opaque)
 {
         cm_worker_t *w = opaque;
+        rd_kafka_topic_partition_list_t *now = NULL;
 
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && w->spec->revoke)
                 w->spec->revoke(w);
         cm_kafka_rebalance_default(rk, err, parts, opaque);
+        if (rd_kafka_assignment(rk, &now) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                atomic_store(&w->ready_assigned, now->cnt);
+                rd_kafka_topic_partition_list_destroy(now);
+        }
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && w->redis_paused) {
                 rd_kafka_resp_err_t perr = rd_kafka_pause_partitions(rk, parts);
 
@@ -106,11 +116,127 @@ int cm_worker_init(cm_worker_t *w, int argc, char **argv,
                               &w->status);
 }
 
+/* /readyz, on the HTTP thread: reads only the atomics. */
+static int worker_ready(void *opaque, char *why, size_t why_size)
+{
+        cm_worker_t *w = opaque;
+
+        if (atomic_load(&w->ready_fatal))
+                snprintf(why, why_size, "fatal kafka error");
+        else if (!atomic_load(&w->ready_kafka))
+                snprintf(why, why_size, "no kafka broker up");
+        else if (!atomic_load(&w->ready_redis))
+                snprintf(why, why_size, "redis not connected");
+        else if (atomic_load(&w->ready_assigned) <= 0)
+                snprintf(why, why_size, "no partitions assigned");
+        else
+                return 1;
+        return 0;
+}
+
+/* The consumer lag of each partition of stats' topic t (a JSON object),
+ * 0 for a partition no longer wanted (another worker reports it). */
+static void stats_lag(cm_worker_t *w, const char *topic, json_object *t)
+{
+        json_object *parts, *v;
+
+        if (!json_object_object_get_ex(t, "partitions", &parts))
+                return;
+        json_object_object_foreach(parts, id, p)
+        {
+                const char *labels[] = {"topic", topic, "partition", id, NULL};
+                int64_t lag = -1;
+                int desired = 0;
+
+                if (!strcmp(id, "-1"))
+                        continue; /* librdkafka's unassigned partition */
+                if (json_object_object_get_ex(p, "desired", &v))
+                        desired = json_object_get_boolean(v);
+                if (json_object_object_get_ex(p, "consumer_lag", &v))
+                        lag = json_object_get_int64(v);
+                if (desired && lag < 0)
+                        continue; /* not known yet */
+                cm_metric_set(
+                    cm_metrics_gauge(w->mx, "consumer_lag_messages",
+                                     "Messages behind the end of the "
+                                     "partition, from librdkafka's statistics.",
+                                     labels),
+                    desired ? (double)lag : 0);
+        }
+}
+
+/* librdkafka's statistics, on the worker's thread (consumer poll): the
+ * consumer lag per partition, and whether a broker is up. */
+static int worker_stats(rd_kafka_t *rk, char *json, size_t json_len,
+                        void *opaque)
+{
+        cm_worker_t *w = opaque;
+        json_tokener *tok = json_tokener_new();
+        json_object *root, *brokers, *topics, *v;
+        int up = 0;
+
+        (void)rk;
+        root = json_tokener_parse_ex(tok, json, (int)json_len);
+        json_tokener_free(tok);
+        if (!root)
+                return 0;
+        if (json_object_object_get_ex(root, "brokers", &brokers)) {
+                json_object_object_foreach(brokers, name, b)
+                {
+                        (void)name;
+                        /* nodeid -1: a bootstrap address, not a broker */
+                        if (json_object_object_get_ex(b, "nodeid", &v) &&
+                            json_object_get_int(v) >= 0 &&
+                            json_object_object_get_ex(b, "state", &v) &&
+                            !strcmp(json_object_get_string(v), "UP"))
+                                up = 1;
+                }
+        }
+        atomic_store(&w->ready_kafka, up);
+        if (json_object_object_get_ex(root, "topics", &topics)) {
+                json_object_object_foreach(topics, topic, t)
+                    stats_lag(w, topic, t);
+        }
+        json_object_put(root);
+        return 0;
+}
+
+/* The metrics every worker has, and the HTTP server when configured. */
+static int start_ops(cm_worker_t *w, char *errstr, size_t errstr_size)
+{
+        char prefix[64], *p;
+
+        snprintf(prefix, sizeof(prefix), "%s", w->spec->name);
+        for (p = prefix; *p; p++)
+                if (*p == '-')
+                        *p = '_';
+        w->mx = cm_metrics_new(prefix);
+        w->m.redis_errors = cm_metrics_counter(
+            w->mx, "redis_errors_total", "Redis calls that failed.", NULL);
+        w->m.paused_seconds = cm_metrics_counter(
+            w->mx, "paused_seconds_total",
+            "Seconds the partitions were paused for a Redis outage.", NULL);
+        w->m.given_up = cm_metrics_counter(
+            w->mx, "produce_given_up_total",
+            "Messages produced that could never be delivered.", NULL);
+        if (!w->cfg.metrics_listen[0])
+                return 0;
+        w->httpd = cm_httpd_new(w->cfg.metrics_listen, w->mx, worker_ready, w,
+                                errstr, errstr_size);
+        if (!w->httpd)
+                return -1;
+        cm_info("serving /metrics, /healthz and /readyz on '%s'",
+                w->cfg.metrics_listen);
+        return 0;
+}
+
 int cm_worker_start(cm_worker_t *w, const char *group, const char *topic)
 {
         char errstr[512];
 
         w->status = 1; /* until started */
+        if (start_ops(w, errstr, sizeof(errstr)) == -1)
+                goto fail;
         if (cm_tokenizer_get(w->cfg.tokenizer, &w->tk, errstr,
                              sizeof(errstr)) == -1)
                 goto fail;
@@ -119,6 +245,7 @@ int cm_worker_start(cm_worker_t *w, const char *group, const char *topic)
                 goto fail;
         if (cm_store_connect(w->st, errstr, sizeof(errstr)) == -1)
                 cm_warn("%s; retrying when there is work", errstr);
+        atomic_store(&w->ready_redis, cm_store_connected(w->st));
         if (w->spec->rpc)
                 w->producer = cm_kafka_rpc_producer_new(&w->cfg, worker_dr, w,
                                                         errstr, sizeof(errstr));
@@ -127,8 +254,14 @@ int cm_worker_start(cm_worker_t *w, const char *group, const char *topic)
                                                     errstr, sizeof(errstr));
         if (!w->producer)
                 goto fail;
-        w->consumer = cm_kafka_consumer_new(&w->cfg, group, worker_rebalance, w,
-                                            errstr, sizeof(errstr));
+        if (w->httpd)
+                w->consumer = cm_kafka_consumer_new_stats(
+                    &w->cfg, group, worker_rebalance, worker_stats,
+                    STATS_INTERVAL_MS, w, errstr, sizeof(errstr));
+        else
+                w->consumer =
+                    cm_kafka_consumer_new(&w->cfg, group, worker_rebalance, w,
+                                          errstr, sizeof(errstr));
         if (!w->consumer)
                 goto fail;
         if (cm_kafka_subscribe(w->consumer, topic, errstr, sizeof(errstr)) ==
@@ -145,15 +278,28 @@ fail:
 
 int cm_worker_running(cm_worker_t *w)
 {
+        if (w->st)
+                atomic_store(&w->ready_redis,
+                             cm_store_connected(w->st) && !w->redis_paused);
         if (cm_stop)
                 return 0;
         if ((w->consumer && rd_kafka_fatal_error(w->consumer, NULL, 0)) ||
             (w->producer && rd_kafka_fatal_error(w->producer, NULL, 0))) {
                 cm_error("stopping after a fatal kafka error");
+                atomic_store(&w->ready_fatal, 1);
                 cm_stop = 1;
                 return 0;
         }
         return 1;
+}
+
+/* Adds the time paused since it was last counted. */
+static void count_paused(cm_worker_t *w)
+{
+        int64_t now = cm_mono_us();
+
+        cm_metric_add(w->m.paused_seconds, (now - w->paused_acct_us) / 1e6);
+        w->paused_acct_us = now;
 }
 
 static void log_consumer_error(const rd_kafka_message_t *m)
@@ -214,8 +360,10 @@ int cm_worker_redis_wait(cm_worker_t *w, const char *errstr)
         char why[512];
         int ms;
 
+        cm_metric_inc(w->m.redis_errors);
         if (!w->redis_paused) {
                 w->redis_paused = 1;
+                w->paused_acct_us = cm_mono_us();
                 if (cm_kafka_pause_all(w->consumer, 1, why, sizeof(why)) == -1)
                         cm_error("%s", why);
                 cm_warn("%s; partitions paused, retrying", errstr);
@@ -237,6 +385,7 @@ int cm_worker_redis_wait(cm_worker_t *w, const char *errstr)
                         carry(w, m);
                 }
                 rd_kafka_poll(w->producer, 0);
+                count_paused(w);
         }
         return cm_worker_running(w) ? 0 : -1;
 }
@@ -248,6 +397,7 @@ void cm_worker_redis_ok(cm_worker_t *w)
         cm_backoff_ok(&w->backoff);
         if (!w->redis_paused)
                 return;
+        count_paused(w);
         w->redis_paused = 0;
         if (cm_kafka_pause_all(w->consumer, 0, why, sizeof(why)) == -1)
                 cm_error("%s", why);
@@ -274,6 +424,7 @@ static int produce(cm_worker_t *w, const char *topic, const void *key,
                 if (hdrs)
                         rd_kafka_headers_destroy(hdrs);
                 w->given_up++;
+                cm_metric_inc(w->m.given_up);
                 return -1;
         }
         if (d)
@@ -337,6 +488,9 @@ int cm_worker_finish(cm_worker_t *w)
         int status = w->status;
         size_t i;
 
+        /* No endpoint once teardown begins. */
+        cm_httpd_destroy(w->httpd);
+        w->httpd = NULL;
         if (w->consumer &&
             cm_kafka_commit(w->consumer, errstr, sizeof(errstr)) == -1)
                 cm_warn("final %s", errstr);
@@ -349,6 +503,7 @@ int cm_worker_finish(cm_worker_t *w)
         cm_store_destroy(w->st);
         curl_global_cleanup();
         cm_config_release(&w->cfg);
+        cm_metrics_destroy(w->mx);
         memset(w, 0, sizeof(*w));
         return status;
 }

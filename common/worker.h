@@ -22,6 +22,16 @@
  * offsets, flush the producer (bounded), close the consumer, free Redis,
  * curl global cleanup, config.
  *
+ * Operations: from cm_worker_start() on, w->mx holds the process's metrics,
+ * named chatmem_<worker>_... (the spec's name with '_' for '-'); with
+ * metrics.listen set, an HTTP server (httpd.h) serves them with /healthz
+ * and /readyz. Ready means: the last Redis call succeeded (and no outage
+ * pause is on), partitions are assigned (the group coordinator answered),
+ * a broker was up in librdkafka's last statistics (every 2 s, which also
+ * give the consumer lag per partition), and no fatal Kafka error. The skeleton
+ * itself counts Redis errors, seconds paused for a Redis outage and messages
+ * given up.
+ *
  * It also holds the three policies every worker shares:
  *   - one backoff (cm_backoff_t): 100 ms doubling to 5 s;
  *   - one Redis-outage pause for consumers (cm_worker_redis_wait): every
@@ -39,12 +49,15 @@
 #ifndef CM_WORKER_H
 #define CM_WORKER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "httpd.h"
+#include "metrics.h"
 #include "store.h"
 #include "tokens.h"
 
@@ -103,6 +116,22 @@ struct cm_worker {
 
         int64_t dr_warned_at;        /* mono µs of the last retry warning */
         unsigned long long given_up; /* messages never delivered */
+
+        cm_metrics_t *mx;  /* from cm_worker_start(); NULL before */
+        cm_httpd_t *httpd; /* NULL: metrics.listen is "" */
+        struct {
+                cm_metric_t *redis_errors;   /* failed Redis calls */
+                cm_metric_t *paused_seconds; /* partitions paused */
+                cm_metric_t *given_up;       /* messages never delivered */
+        } m;
+        int64_t paused_acct_us; /* mono µs the pause was counted up to */
+        /* What /readyz reads from the HTTP thread; written by the worker's
+         * thread in cm_worker_running() and the rebalance callback. */
+        atomic_int ready_redis;    /* 1: the last Redis call succeeded */
+        atomic_int ready_assigned; /* partitions assigned */
+        atomic_int ready_fatal;    /* 1: a fatal Kafka error */
+        atomic_int ready_kafka;    /* 1: a broker was up at the last
+                                      statistics (with metrics.listen) */
 };
 
 /*
@@ -115,14 +144,16 @@ int cm_worker_init(cm_worker_t *w, int argc, char **argv,
                    const cm_worker_spec_t *spec);
 
 /*
- * Loads the tokenizer, prepares the store (connecting once; a failure is a
+ * Creates the metrics and, with metrics.listen set, starts the HTTP server
+ * (a port that cannot be had fails the start); loads the tokenizer,
+ * prepares the store (connecting once; a failure is a
  * warning), creates the producer and the consumer of group, subscribes to
  * topic. Returns 0, or -1 having logged why.
  */
 int cm_worker_start(cm_worker_t *w, const char *group, const char *topic);
 
 /* 1 while neither a stop was asked (SIGTERM/SIGINT) nor a client met a
- * fatal error. Cannot fail. */
+ * fatal error. Also publishes the readiness /readyz reads. Cannot fail. */
 int cm_worker_running(cm_worker_t *w);
 
 /*
@@ -141,7 +172,9 @@ size_t cm_worker_poll_batch(cm_worker_t *w, rd_kafka_message_t **batch,
 /*
  * Redis failed with errstr: the first time, pauses every assigned partition
  * and warns; then serves the consumer for one backoff step. Returns 0 to
- * try again, or -1 when the worker is stopping.
+ * try again, or -1 when the worker is stopping. Counts the error in
+ * w->m.redis_errors (a worker that does not use this, context, counts its
+ * own there) and the time paused in w->m.paused_seconds.
  */
 int cm_worker_redis_wait(cm_worker_t *w, const char *errstr);
 

@@ -14,7 +14,8 @@
 set -eu
 
 PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libjson-c-dev
-libconfig-dev libcurl4-openssl-dev libzstd-dev libcmocka-dev redis-server redis-tools
+libconfig-dev libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libcmocka-dev
+redis-server redis-tools
 kcat python3 python3-jsonschema clang-format"
 [ "${1:-}" = bench ] && PKGS="$PKGS gnuplot-nox"
 # Apache Kafka runs on any JDK >= 17 and is fetched with Maven; Debian's

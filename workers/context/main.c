@@ -79,7 +79,43 @@ typedef struct ctxw {
         cm_tracker_fifo_t inflight;
         unsigned long long replies, errors, degraded, prebuilt;
         int64_t prebuilt_at; /* mono µs of the last prebuilt pass */
+        struct {
+                cm_metric_t *requests, *errors, *degraded, *recalled,
+                    *tokens_saved, *prebuilt, *build_seconds, *reply_seconds;
+        } m;
 } ctxw_t;
+
+static void metrics_init(ctxw_t *cw)
+{
+        cm_metrics_t *mx = cw->w.mx;
+
+        cw->m.requests = cm_metrics_counter(
+            mx, "requests_total",
+            "Context requests taken, each answered with a context or an error.",
+            NULL);
+        cw->m.errors = cm_metrics_counter(
+            mx, "error_replies_total",
+            "Requests answered with an error (or sent to the DLQ).", NULL);
+        cw->m.degraded = cm_metrics_counter(
+            mx, "degraded_replies_total",
+            "Contexts built without Redis, marked degraded.", NULL);
+        cw->m.recalled = cm_metrics_counter(
+            mx, "recalled_messages_total",
+            "Earlier messages recalled into contexts.", NULL);
+        cw->m.tokens_saved = cm_metrics_counter(
+            mx, "tokens_saved_total",
+            "Tokens of the full histories minus those of the contexts.", NULL);
+        cw->m.prebuilt = cm_metrics_counter(
+            mx, "prebuilt_published_total",
+            "Prebuilt contexts and tombstones published.", NULL);
+        cw->m.build_seconds = cm_metrics_histogram(
+            mx, "build_seconds", "Time to build one context.",
+            cm_metrics_latency_buckets, cm_metrics_latency_bucket_cnt, NULL);
+        cw->m.reply_seconds = cm_metrics_histogram(
+            mx, "reply_seconds",
+            "Time from a request's batch taken to its reply queued.",
+            cm_metrics_latency_buckets, cm_metrics_latency_bucket_cnt, NULL);
+}
 
 /* A load of the batch in hand failed: one backoff step per batch. */
 static void redis_trouble(ctxw_t *cw, const char *errstr)
@@ -87,6 +123,7 @@ static void redis_trouble(ctxw_t *cw, const char *errstr)
         if (cw->redis_trouble)
                 return;
         cw->redis_trouble = 1;
+        cm_metric_inc(cw->w.m.redis_errors);
         if (!cw->redis.ms)
                 cm_warn("%s; replying degraded", errstr);
         else
@@ -314,6 +351,11 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         reply.meta.recall_us = out.recall_us + t_index;
         json = cm_reply_encode(&reply);
         cw->degraded += (unsigned long long)degraded;
+        cm_metric_add(cw->m.degraded, degraded);
+        cm_metric_add(cw->m.recalled, (double)out.recalled_cnt);
+        if (full > out.tokens)
+                cm_metric_add(cw->m.tokens_saved, full - out.tokens);
+        cm_metric_observe(cw->m.build_seconds, reply.meta.build_us / 1e6);
         cm_context_out_release(&out);
         return json;
 }
@@ -487,6 +529,7 @@ static void reply_error(ctxw_t *cw, cm_tracker_t *tr,
         const cm_request_t *req = &it->req;
 
         cw->errors++;
+        cm_metric_inc(cw->m.errors);
         if (!req->request_id[0]) {
                 /* Nobody to answer: the operator sees it in the DLQ. */
                 if (cm_worker_to_dlq(&cw->w, m, why, &tr->d) == -1 &&
@@ -571,6 +614,7 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
         cm_tracker_t *tr = cm_tracker_push(&cw->inflight);
         char why[512];
         size_t i;
+        int64_t t0 = cm_mono_us();
 
         cw->redis_trouble = 0;
         for (i = 0; i < n; i++) {
@@ -578,6 +622,7 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
 
                 memset(it, 0, sizeof(*it));
                 cm_tracker_add(tr, batch[i]);
+                cm_metric_inc(cw->m.requests);
                 if (request_decode(cw, batch[i], it, why, sizeof(why)) == -1) {
                         reply_error(cw, tr, batch[i], it, why);
                         continue;
@@ -592,6 +637,8 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
                         produce(cw, tr, reply_topic(cw, &it->req),
                                 it->req.request_id, answer(cw, it), it);
                         cw->replies++;
+                        cm_metric_observe(cw->m.reply_seconds,
+                                          (cm_mono_us() - t0) / 1e6);
                 }
                 cm_request_release(&it->req);
                 rd_kafka_message_destroy(batch[i]);
@@ -651,6 +698,7 @@ static void publish_prebuilt(ctxw_t *cw)
                         if (gone)
                                 cm_session_release(&it->s);
                         cw->prebuilt++;
+                        cm_metric_inc(cw->m.prebuilt);
                 }
                 free(sessions[i]);
         }
@@ -678,6 +726,7 @@ int main(int argc, char **argv)
         cw.items = cm_calloc(BATCH_MAX, sizeof(*cw.items));
         cw.recall_cache = cm_recall_cache_new(
             (size_t)cw.w.cfg.recall_cache_sessions, RECALL_CACHE_MAX_BYTES);
+        metrics_init(&cw);
 
         while (cm_worker_running(&cw.w)) {
                 rd_kafka_poll(cw.w.producer, 0); /* delivery reports */

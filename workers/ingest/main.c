@@ -43,6 +43,9 @@ typedef struct ingest {
         char (*keys)[CM_SESSION_KEY_MAX]; /* session key of each item */
         size_t item_cnt;
         cm_delivery_t dlq; /* the batch's DLQ entries */
+        /* the counters as metrics (STAT_DEAD: by reason, in to_dlq) */
+        cm_metric_t *m_stat[STAT_CNT];
+        cm_metric_t *m_invalid, *m_bad_key, *m_batch_seconds;
 
         unsigned long long count[STAT_CNT];
         long long unsent[STAT_CNT]; /* not yet added to P:stats */
@@ -56,10 +59,36 @@ typedef struct ingest {
  * message may have been lost with a crashed ingest). */
 #define COMPACTION_STALE_MS 60000
 
+static void metrics_init(ingest_t *in)
+{
+        static const char *const invalid[] = {"reason", "invalid_event", NULL};
+        static const char *const bad_key[] = {"reason", "bad_key", NULL};
+        static const char *const dlq_help = "Events sent to the DLQ.";
+        cm_metrics_t *mx = in->w.mx;
+
+        in->m_stat[STAT_APPLIED] = cm_metrics_counter(
+            mx, "events_applied_total", "Events applied to Redis.", NULL);
+        in->m_stat[STAT_DUPLICATES] =
+            cm_metrics_counter(mx, "duplicates_skipped_total",
+                               "Events skipped as already applied.", NULL);
+        in->m_stat[STAT_DLQ_LOST] = cm_metrics_counter(
+            mx, "dlq_lost_total", "DLQ entries that could not be delivered.",
+            NULL);
+        in->m_invalid =
+            cm_metrics_counter(mx, "dlq_events_total", dlq_help, invalid);
+        in->m_bad_key =
+            cm_metrics_counter(mx, "dlq_events_total", dlq_help, bad_key);
+        in->m_batch_seconds = cm_metrics_histogram(
+            mx, "batch_seconds",
+            "Time to apply one batch, until Redis acknowledged it.",
+            cm_metrics_latency_buckets, cm_metrics_latency_bucket_cnt, NULL);
+}
+
 static void count(ingest_t *in, int stat, long long n)
 {
         in->count[stat] += (unsigned long long)n;
         in->unsent[stat] += n;
+        cm_metric_add(in->m_stat[stat], (double)n);
 }
 
 /* Logs the counters every 2 s while they move, and at exit. */
@@ -81,10 +110,12 @@ static void log_stats(ingest_t *in, int force)
         in->stats_at = now;
 }
 
-static void to_dlq(ingest_t *in, const rd_kafka_message_t *m,
+/* Sends m to the DLQ with reason, counted under kind (a metric label). */
+static void to_dlq(ingest_t *in, const rd_kafka_message_t *m, cm_metric_t *kind,
                    const char *reason)
 {
         count(in, STAT_DEAD, 1);
+        cm_metric_inc(kind);
         /* Not even queued (and not because of a stop, which leaves the
          * batch unacknowledged): as lost as a refused delivery. */
         if (cm_worker_to_dlq(&in->w, m, reason, &in->dlq) == -1 &&
@@ -147,11 +178,11 @@ static void prepare(ingest_t *in)
                 if (cm_event_decode(m->payload, m->len,
                                     (size_t)in->w.cfg.max_content_bytes, ev,
                                     why, sizeof(why)) == -1) {
-                        to_dlq(in, m, why);
+                        to_dlq(in, m, in->m_invalid, why);
                         continue;
                 }
                 if (check_key(m, ev, why, sizeof(why)) == -1) {
-                        to_dlq(in, m, why);
+                        to_dlq(in, m, in->m_bad_key, why);
                         cm_event_release(ev);
                         continue;
                 }
@@ -405,15 +436,20 @@ int main(int argc, char **argv)
         cm_store_set_compaction(
             in.w.st, in.w.cfg.recent_verbatim + in.w.cfg.summarize_after,
             COMPACTION_STALE_MS);
+        metrics_init(&in);
 
         while (cm_worker_running(&in.w)) {
                 in.msg_cnt = cm_worker_poll_batch(&in.w, in.msgs, batch, 100);
                 if (in.msg_cnt > 0) {
+                        int64_t t0 = cm_mono_us();
+
                         prepare(&in);
                         /* Stopping before Redis or the DLQ acknowledged the
                          * batch leaves its offsets unstored: it is
                          * delivered again. */
                         if (apply(&in) == 0 && wait_dlq(&in) == 0) {
+                                cm_metric_observe(in.m_batch_seconds,
+                                                  (cm_mono_us() - t0) / 1e6);
                                 store_offsets(&in);
                                 send_stats(&in);
                         }

@@ -37,7 +37,43 @@ typedef struct summ {
         cm_summarizer_t *sz;
         cm_delivery_t dlq; /* the DLQ entry of the job in hand */
         unsigned long long folds, folded, moved, skipped, dead;
+        int llm; /* summarizer.kind = "llm" */
+        struct {
+                cm_metric_t *folds, *folded, *raced, *llm_calls, *fallbacks,
+                    *dead, *fold_seconds, *llm_seconds;
+        } m;
 } summ_t;
+
+static void metrics_init(summ_t *sm)
+{
+        static const char *const invalid[] = {"reason", "invalid_job", NULL};
+        cm_metrics_t *mx = sm->w.mx;
+
+        sm->m.folds =
+            cm_metrics_counter(mx, "folds_total", "Folds committed.", NULL);
+        sm->m.folded =
+            cm_metrics_counter(mx, "messages_folded_total",
+                               "Messages folded into running summaries.", NULL);
+        sm->m.raced = cm_metrics_counter(
+            mx, "folds_raced_total",
+            "Folds redone because the session moved under them.", NULL);
+        sm->m.llm_calls = cm_metrics_counter(
+            mx, "llm_calls_total", "Folds asked of the LLM endpoint.", NULL);
+        sm->m.fallbacks = cm_metrics_counter(
+            mx, "llm_fallbacks_total",
+            "LLM folds that fell back to the extractive summarizer.", NULL);
+        sm->m.dead = cm_metrics_counter(
+            mx, "dlq_jobs_total", "Compaction jobs sent to the DLQ.", invalid);
+        sm->m.fold_seconds = cm_metrics_histogram(
+            mx, "fold_seconds", "Time of one fold: load, summarize and commit.",
+            cm_metrics_latency_buckets, cm_metrics_latency_bucket_cnt, NULL);
+        if (sm->llm)
+                sm->m.llm_seconds = cm_metrics_histogram(
+                    mx, "llm_seconds",
+                    "Time of one LLM summary, retries and fallback included.",
+                    cm_metrics_latency_buckets, cm_metrics_latency_bucket_cnt,
+                    NULL);
+}
 
 /* Folds one session. Returns 0 when done (folded, nothing to fold, or
  * given up after FOLD_ATTEMPTS lost races), -1 on a Redis error (retry). */
@@ -54,7 +90,7 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
                 size_t keep = (size_t)sm->w.cfg.recent_verbatim, n;
                 char *text;
                 int fallback;
-                int64_t left = 0;
+                int64_t left = 0, t0 = cm_mono_us(), t_llm;
                 long long rc;
 
                 if (cm_store_load(sm->w.st, user, conv, -1, 0, &s, errstr,
@@ -69,8 +105,16 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
                         return 0;
                 }
                 n = s.msg_cnt - keep;
+                t_llm = cm_mono_us();
                 text =
                     cm_summarizer_fold(sm->sz, s.summary, s.msgs, n, &fallback);
+                if (sm->llm) {
+                        cm_metric_inc(sm->m.llm_calls);
+                        cm_metric_observe(sm->m.llm_seconds,
+                                          (cm_mono_us() - t_llm) / 1e6);
+                }
+                if (fallback)
+                        cm_metric_inc(sm->m.fallbacks);
                 rc = cm_store_fold_commit(sm->w.st, user, conv, s.summary_upto,
                                           s.msgs, n, text, &left, errstr,
                                           errstr_size);
@@ -81,6 +125,10 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
                 if (rc != CM_FOLD_MOVED) {
                         sm->folds++;
                         sm->folded += (unsigned long long)rc;
+                        cm_metric_inc(sm->m.folds);
+                        cm_metric_add(sm->m.folded, (double)rc);
+                        cm_metric_observe(sm->m.fold_seconds,
+                                          (cm_mono_us() - t0) / 1e6);
                         cm_debug("session '%s:%s': folded %lld message(s), "
                                  "%lld left",
                                  user, conv, rc, (long long)left);
@@ -97,6 +145,7 @@ static int fold_session(summ_t *sm, const char *user, const char *conv,
                         continue;
                 }
                 sm->moved++;
+                cm_metric_inc(sm->m.raced);
                 cm_debug("session '%s:%s' moved under the fold; again", user,
                          conv);
         }
@@ -129,8 +178,10 @@ static int handle(summ_t *sm, const rd_kafka_message_t *m)
 
         if (cm_compaction_job_decode(m->payload, m->len, &job, errstr,
                                      sizeof(errstr)) == -1) {
-                if (cm_worker_to_dlq(&sm->w, m, errstr, &sm->dlq) == 0)
+                if (cm_worker_to_dlq(&sm->w, m, errstr, &sm->dlq) == 0) {
                         sm->dead++;
+                        cm_metric_inc(sm->m.dead);
+                }
                 /* Stored only once the entry is delivered (or given up). */
                 return cm_worker_wait_delivered(&sm->w, &sm->dlq);
         }
@@ -164,6 +215,8 @@ int main(int argc, char **argv)
                 sm.w.status = 1;
                 return cm_worker_finish(&sm.w);
         }
+        sm.llm = !strcmp(sm.w.cfg.summarizer_kind, "llm");
+        metrics_init(&sm);
         /* The fold keeps the job mark while more than this is left. */
         cm_store_set_compaction(
             sm.w.st, sm.w.cfg.recent_verbatim + sm.w.cfg.summarize_after, 0);
