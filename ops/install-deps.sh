@@ -16,7 +16,7 @@ set -eu
 PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libjson-c-dev
 libconfig-dev libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libcmocka-dev
 redis-server redis-tools
-kcat python3 python3-jsonschema clang-format"
+kcat python3 python3-jsonschema python3-yaml clang-format curl systemd"
 [ "${1:-}" = bench ] && PKGS="$PKGS gnuplot-nox"
 # Apache Kafka runs on any JDK >= 17 and is fetched with Maven; Debian's
 # packages only when none is there.

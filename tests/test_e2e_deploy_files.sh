@@ -30,10 +30,18 @@ for w in ingest summarizer context; do
 	CHATMEM_METRICS_LISTEN=127.0.0.1:$port t_start_worker "$w" "$w"
 	eval "port_$w=$port"
 done
+# Some work for each, so that each has consumed (its lag is known).
+$PY "$T_SRC/tests/gen_events.py" 1 20 d | "$BIN/chatmem" send 2>>"$T_DIR/logs/send.log" || t_fail "send failed"
+t_wait 30 sh -c "[ \"\$(redis-cli -p $T_REDIS_PORT hget 'chatmem:{u0-d:c0}:summary' upto)\" != '' ]" ||
+	t_fail "no fold happened"
+"$BIN/chatmem" context u0-d c0 >/dev/null 2>>"$T_DIR/logs/send.log" || t_fail "no context reply"
 : >"$T_DIR/metrics.txt"
 for w in ingest summarizer context; do
 	eval "port=\$port_$w"
 	t_wait 20 curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" || t_fail "$w serves no /healthz"
+	# Lag gauges appear with the first statistics after the assignment.
+	lagged() { curl -fsS "http://127.0.0.1:$1/metrics" | grep -q '_consumer_lag_messages{'; }
+	t_wait 20 lagged "$port" || t_fail "$w exports no consumer lag"
 	curl -fsS "http://127.0.0.1:$port/metrics" >>"$T_DIR/metrics.txt" || t_fail "$w serves no /metrics"
 done
 $PY "$T_SRC/tests/check_deploy.py" "$T_SRC" "$T_DIR/metrics.txt" "$T_DIR/k8s.conf" ||
