@@ -214,7 +214,10 @@ if [ "${CHATMEM_KAFKA:-}" = apache ]; then
 	# directory under OUT, topics auto-created with PARTS partitions.
 	BROKER="apache kafka"
 	KDIR=$OUT/kafka
-	CHATMEM_KAFKA_BROKERS=$("$here/ops/kafka.sh" start -d "$KDIR" -p "$PARTS") || {
+	# Steady state matters here, not start-up: the full JIT, a bigger heap.
+	CHATMEM_KAFKA_BROKERS=$(CHATMEM_KAFKA_JVM_OPTS=${CHATMEM_KAFKA_JVM_OPTS:--XX:+UseParallelGC} \
+		CHATMEM_KAFKA_HEAP=${CHATMEM_KAFKA_HEAP:-1g} \
+		"$here/ops/kafka.sh" start -d "$KDIR" -p "$PARTS") || {
 		say "apache kafka did not start (see $KDIR/kafka.log)"
 		exit 1
 	}

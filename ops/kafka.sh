@@ -27,7 +27,8 @@
 #
 # Environment: CHATMEM_KAFKA_HOME (the cache, default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/chatmem/kafka-VERSION), JAVA (default
-# java), CHATMEM_KAFKA_HEAP (default 256m), MVN (default mvn).
+# java), CHATMEM_KAFKA_HEAP (default 256m), CHATMEM_KAFKA_JVM_OPTS (default
+# "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"), MVN (default mvn).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +37,9 @@ VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")
 KHOME=${CHATMEM_KAFKA_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/chatmem/kafka-$VERSION}
 JAVA=${JAVA:-java}
 HEAP=${CHATMEM_KAFKA_HEAP:-256m}
+# The broker's JVM flags: by default the quick-starting client compiler
+# only (tests start brokers often); benchmarks want the full JIT.
+JVM_OPTS=${CHATMEM_KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1}
 
 die() {
 	echo "kafka: $*" >&2
@@ -194,7 +198,8 @@ PROPS
 	fi
 	# setsid: the broker outlives this script and a test's process group
 	# signals do not reach it; stop (or kill -9 of kafka.pid) ends it.
-	setsid "$JAVA" -Xms64m -Xmx"$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+	# shellcheck disable=SC2086 # JVM_OPTS is a list of flags
+	setsid "$JAVA" -Xms64m -Xmx"$HEAP" $JVM_OPTS \
 		-XX:-UsePerfData -Djava.awt.headless=true \
 		-Dlog4j.configuration="file:$KHOME/log4j.properties" \
 		-Dkafka.logs.dir="$dir" \
