@@ -397,6 +397,23 @@ t_llm_requests() {
 	fi
 }
 
+# t_send_paced FILE LINES PAUSE: produces the events of FILE (JSON lines)
+# with `chatmem send`, LINES at a time and PAUSE seconds apart, in the
+# background, so that a kill or a restart lands mid-stream; each chunk sent
+# is listed in $T_DIR/sent.txt. The sender's pid is left in T_SENDER (wait
+# for it: it fails if a send failed).
+t_send_paced() {
+	(
+		split -l "$2" "$1" "$T_DIR/chunk."
+		for c in "$T_DIR"/chunk.*; do
+			"$BIN/chatmem" send <"$c" 2>>"$T_DIR/logs/send.log" || exit 1
+			echo "$c" >>"$T_DIR/sent.txt"
+			sleep "$3"
+		done
+	) &
+	T_SENDER=$!
+}
+
 # t_folds SESSION EVENTS_JSONL [ARGS]: every event exactly once in the
 # session's archive or its list, in order (tests/check_folds.py).
 t_folds() {

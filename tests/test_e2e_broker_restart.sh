@@ -17,14 +17,7 @@ t_ingest_ready
 t_context_ready
 
 # 20 paced chunks of 500: the broker dies under the stream.
-(
-	split -l 500 "$T_DIR/events.jsonl" "$T_DIR/chunk."
-	for c in "$T_DIR"/chunk.*; do
-		"$BIN/chatmem" send <"$c" 2>>"$T_DIR/logs/send.log" || exit 1
-		sleep 0.2
-	done
-) &
-SENDER=$!
+t_send_paced "$T_DIR/events.jsonl" 500 0.2
 set -- $(t_stats)
 base=$1
 
@@ -36,7 +29,7 @@ t_log "killed the broker (-9) with $(($1 - base)) of 10000 applied"
 t_start_kafka
 t_log "the broker is back on $CHATMEM_KAFKA_BROKERS"
 
-wait "$SENDER" || t_fail "producing the events failed (a send did not survive the broker restart)"
+wait "$T_SENDER" || t_fail "producing the events failed (a send did not survive the broker restart)"
 done_all() { t_sessions_check "$T_DIR/events.jsonl"; }
 t_wait 120 done_all || { done_all; t_fail "events lost or duplicated across the broker restart"; }
 # The context worker answers again on every partition.

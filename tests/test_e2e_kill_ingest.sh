@@ -13,14 +13,7 @@ W=$T_LAST_PID
 t_ingest_ready
 
 # Produce in 20 paced chunks so that the kill lands mid-stream.
-(
-	split -l 500 "$T_DIR/events.jsonl" "$T_DIR/chunk."
-	for c in "$T_DIR"/chunk.*; do
-		"$BIN/chatmem" send <"$c" 2>>"$T_DIR/logs/send.log" || exit 1
-		sleep 0.2
-	done
-) &
-SENDER=$!
+t_send_paced "$T_DIR/events.jsonl" 500 0.2
 
 # Kill in the middle of the fifth chunk (the sender is paced over ~4 s).
 t_wait 30 t_applied_reach 2251 || t_fail "ingest did not start applying"
@@ -34,7 +27,7 @@ set -- $(t_stats)
 base="$1 $2"
 t_start_worker ingest ingest-2
 R=$T_LAST_PID
-wait "$SENDER" || t_fail "producing the events failed"
+wait "$T_SENDER" || t_fail "producing the events failed"
 
 done_all() {
 	$PY "$T_SRC/tests/check_sessions.py" --port "$T_REDIS_PORT" "$T_DIR/events.jsonl"

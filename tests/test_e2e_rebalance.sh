@@ -20,14 +20,7 @@ t_ingest_ready
 
 # 40 paced chunks of 500 (~8 s and more): the group changes twice while
 # they stream in.
-(
-	split -l 500 "$T_DIR/events.jsonl" "$T_DIR/chunk."
-	for c in "$T_DIR"/chunk.*; do
-		"$BIN/chatmem" send <"$c" 2>>"$T_DIR/logs/send.log" || exit 1
-		sleep 0.2
-	done
-) &
-SENDER=$!
+t_send_paced "$T_DIR/events.jsonl" 500 0.2
 
 # Events applied by one worker, from its last "stats:" log line.
 log_applied() {
@@ -51,7 +44,7 @@ set -- $(t_stats)
 t_stop_pid "$B" 10
 t_log "ingest-b left (SIGTERM) with $(($1 - base)) of 20000 applied"
 
-wait "$SENDER" || t_fail "producing the events failed"
+wait "$T_SENDER" || t_fail "producing the events failed"
 done_all() { t_sessions_check "$T_DIR/events.jsonl"; }
 t_wait 90 done_all || { done_all; t_fail "events lost, duplicated or out of order across the rebalances"; }
 t_stop_pid "$A" 10

@@ -13,15 +13,7 @@ t_start_worker context context
 t_ingest_ready
 t_context_ready
 
-(
-	split -l 300 "$T_DIR/events.jsonl" "$T_DIR/chunk."
-	for c in "$T_DIR"/chunk.*; do
-		"$BIN/chatmem" send <"$c" 2>>"$T_DIR/logs/send.log" || exit 1
-		echo "$c" >>"$T_DIR/sent.txt"
-		sleep 0.4
-	done
-) &
-SENDER=$!
+t_send_paced "$T_DIR/events.jsonl" 300 0.4
 
 # The marker event counts as one applied event.
 t_wait 30 t_applied_reach 31 || t_fail "ingest did not start applying"
@@ -34,7 +26,7 @@ t_log "redis stopped with $sent of 20 chunks produced"
 	t_fail "no context reply while redis was down"
 grep -q '"degraded":true' "$T_DIR/degraded.json" || t_fail "reply not marked degraded: $(cat "$T_DIR/degraded.json")"
 # Redis stays down until the rest of the stream is on the broker.
-wait "$SENDER" || t_fail "producing the events failed"
+wait "$T_SENDER" || t_fail "producing the events failed"
 t_start_redis
 t_log "redis restarted on the same port and data"
 
