@@ -608,7 +608,6 @@ int cm_request_decode_routed(const char *buf, size_t len,
         root = cm_json_parse_object(buf, len, errstr, errstr_size);
         if (!root) {
                 salvage_request(buf, len, req->request_id, &req->reply_to);
-                route_request(route, req);
                 goto out;
         }
         /* request_id and reply_to first, each read whatever the other
@@ -622,11 +621,8 @@ int cm_request_decode_routed(const char *buf, size_t len,
                     id_field(&d, root, "request_id", 1, req->request_id) == -1;
         if (member(root, "reply_to", &v) &&
             topic_value(id_bad ? &quiet : &d, v, "reply_to", &req->reply_to) ==
-                -1) {
-                route_request(route, req);
+                -1)
                 goto out;
-        }
-        route_request(route, req);
         if (id_bad)
                 goto out;
         if (id_field(&d, root, "user_id", 0, req->user_id) == -1)
@@ -680,6 +676,9 @@ int cm_request_decode_routed(const char *buf, size_t len,
         }
         ret = 0;
 out:
+        /* What the body did not give, from the route (headers), before
+         * the error path keeps request_id and reply_to. */
+        route_request(route, req);
         json_object_put(root);
         if (ret == -1) {
                 /* Keep the request_id (valid or "") and the reply_to (valid

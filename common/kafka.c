@@ -274,22 +274,14 @@ rd_kafka_resp_err_t cm_kafka_produce(rd_kafka_t *producer, const char *topic,
         rd_kafka_resp_err_t err;
 
         for (;;) {
-                /* With headers, producev takes them over only on success:
-                 * a copy per try keeps hdrs the caller's until then. */
-                rd_kafka_headers_t *h =
-                    hdrs ? rd_kafka_headers_copy(hdrs) : NULL;
-
+                /* producev takes hdrs over only when it succeeds. */
                 err = rd_kafka_producev(
                     producer, RD_KAFKA_V_TOPIC(topic),
                     RD_KAFKA_V_KEY(key, key ? key_len : 0),
                     RD_KAFKA_V_VALUE(payload, payload ? strlen(payload) : 0),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                    RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(msg_opaque),
+                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(msg_opaque),
                     RD_KAFKA_V_END);
-                if (err && h)
-                        rd_kafka_headers_destroy(h);
-                if (!err && hdrs)
-                        rd_kafka_headers_destroy(hdrs);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
                     cm_mono_us() >= deadline_us)
                         return err;

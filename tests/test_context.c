@@ -960,8 +960,7 @@ static void test_recall_recency(void **state)
         assert_int_equal(out.recalled_cnt, 0);
         assert_string_equal(out.text, base.text);
         cm_context_out_release(&out);
-        text[0][0] = '\0';
-        strcat(text[0], "Thanks for listening.");
+        snprintf(text[0], sizeof(text[0]), "Thanks for listening.");
         earlier[0].content_len = strlen(text[0]);
         in.query = "thanks for listening";
         in.summary_max_tokens = 1;
