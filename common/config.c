@@ -83,6 +83,8 @@ static const cm_setting_t settings[] = {
            "CHATMEM_INGEST_BATCH_SIZE"),
     CM_INT("ingest.dedupe_window", dedupe_window, 1, 1000000, 1000,
            "CHATMEM_INGEST_DEDUPE_WINDOW"),
+    CM_STR("ingest.topic_reset", ingest_topic_reset, 1, "stop",
+           "CHATMEM_INGEST_TOPIC_RESET", NULL),
     CM_STR("context.group", context_group, 1, "chatmem-context",
            "CHATMEM_CONTEXT_GROUP", NULL),
     CM_INT("context.recent_verbatim", recent_verbatim, 0, 1000, 3,

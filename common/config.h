@@ -51,9 +51,11 @@ typedef struct cm_config {
         int max_content_bytes; /* 65536 */
 
         /* ingest */
-        char *ingest_group;    /* "chatmem-ingest" */
-        int ingest_batch_size; /* 1000 events per Redis pipeline */
-        int dedupe_window;     /* 1000 recent event_ids kept per session */
+        char *ingest_group;       /* "chatmem-ingest" */
+        int ingest_batch_size;    /* 1000 events per Redis pipeline */
+        int dedupe_window;        /* 1000 recent event_ids kept per session */
+        char *ingest_topic_reset; /* "stop" | "replay": a partition whose
+                                     applied-offset record is past its end */
 
         /* context */
         char *context_group;      /* "chatmem-context" */

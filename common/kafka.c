@@ -340,11 +340,13 @@ void cm_kafka_offset_store(const rd_kafka_message_t *m)
                          (int)m->partition, rd_kafka_err2str(err));
 }
 
-int cm_kafka_pause_all(rd_kafka_t *rk, int pause, char *errstr,
-                       size_t errstr_size)
+int cm_kafka_pause_all(rd_kafka_t *rk, int pause,
+                       const rd_kafka_topic_partition_list_t *except,
+                       char *errstr, size_t errstr_size)
 {
         rd_kafka_topic_partition_list_t *parts = NULL;
         rd_kafka_resp_err_t err;
+        int i;
 
         err = rd_kafka_assignment(rk, &parts);
         if (err) {
@@ -352,6 +354,9 @@ int cm_kafka_pause_all(rd_kafka_t *rk, int pause, char *errstr,
                          rd_kafka_err2str(err));
                 return -1;
         }
+        for (i = 0; except && i < except->cnt; i++)
+                rd_kafka_topic_partition_list_del(parts, except->elems[i].topic,
+                                                  except->elems[i].partition);
         if (parts->cnt > 0) {
                 if (pause)
                         err = rd_kafka_pause_partitions(rk, parts);

@@ -120,11 +120,12 @@ int cm_kafka_produce_again(rd_kafka_t *producer, const rd_kafka_message_t *m);
  * message, harmlessly). Cannot fail (other errors are logged). */
 void cm_kafka_offset_store(const rd_kafka_message_t *m);
 
-/* Pauses (pause=1) or resumes every partition currently assigned to rk.
- * Returns 0, or -1 with the reason in errstr (assignment unreadable, or
- * the pause/resume refused). */
-int cm_kafka_pause_all(rd_kafka_t *rk, int pause, char *errstr,
-                       size_t errstr_size);
+/* Pauses (pause=1) or resumes every partition currently assigned to rk,
+ * but those in except (NULL: none). Returns 0, or -1 with the reason in
+ * errstr (assignment unreadable, or the pause/resume refused). */
+int cm_kafka_pause_all(rd_kafka_t *rk, int pause,
+                       const rd_kafka_topic_partition_list_t *except,
+                       char *errstr, size_t errstr_size);
 
 /* Commits the offsets stored so far, synchronously. Returns 0 (also when
  * there was nothing to commit), or -1 with the reason in errstr. */

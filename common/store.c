@@ -1459,6 +1459,112 @@ int cm_store_stats_add(cm_store_t *st, const char *const *names,
         return ret;
 }
 
+/* The key of topic's applied-offset record. */
+static void applied_key(const cm_store_t *st, const char *topic,
+                        char key[KEY_MAX])
+{
+        snprintf(key, KEY_MAX, "%sapplied:%s", st->prefix, topic);
+}
+
+/* The record's field names of partition p: "p", "b<p>", "r<p>". */
+typedef char applied_field_t[24];
+static void applied_fields(int32_t p, applied_field_t f[3])
+{
+        snprintf(f[0], sizeof(f[0]), "%d", (int)p);
+        snprintf(f[1], sizeof(f[1]), "b%d", (int)p);
+        snprintf(f[2], sizeof(f[2]), "r%d", (int)p);
+}
+
+/* A field of an HMGET reply as a number, or dflt when absent. */
+static int64_t reply_i64(const redisReply *r, int64_t dflt)
+{
+        return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : dflt;
+}
+
+int cm_store_applied_get(cm_store_t *st, const char *topic, cm_applied_t *a,
+                         size_t cnt, char *errstr, size_t errstr_size)
+{
+        char key[KEY_MAX];
+        applied_field_t *fields = NULL;
+        const char **argv = NULL;
+        redisReply *r = NULL;
+        size_t i;
+        int ret = -1;
+
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        applied_key(st, topic, key);
+        argv = cm_calloc(2 + 3 * cnt, sizeof(*argv));
+        fields = cm_calloc(3 * cnt + 1, sizeof(*fields));
+        argv[0] = "HMGET";
+        argv[1] = key;
+        for (i = 0; i < 3 * cnt; i++) {
+                if (i % 3 == 0)
+                        applied_fields(a[i / 3].partition, fields + i);
+                argv[2 + i] = fields[i];
+        }
+        r = command(st, (int)(2 + 3 * cnt), argv, NULL, errstr, errstr_size);
+        if (!r)
+                goto out;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * cnt) {
+                fail_with(st, "HMGET: not an array of the fields asked for",
+                          errstr, errstr_size);
+                goto out;
+        }
+        for (i = 0; i < cnt; i++) {
+                a[i].next = reply_i64(r->element[3 * i], -1);
+                a[i].base = reply_i64(r->element[3 * i + 1], 0);
+                a[i].reset = reply_i64(r->element[3 * i + 2], -1);
+        }
+        ret = 0;
+out:
+        freeReplyObject(r);
+        free(argv);
+        free(fields);
+        return ret;
+}
+
+int cm_store_applied_set(cm_store_t *st, const char *topic,
+                         const cm_applied_t *a, size_t cnt, char *errstr,
+                         size_t errstr_size)
+{
+        char key[KEY_MAX];
+        applied_field_t *args = NULL;
+        const char **argv = NULL;
+        redisReply *r = NULL;
+        size_t i;
+        int ret;
+
+        if (!cnt)
+                return 0;
+        if (cm_store_connect(st, errstr, errstr_size) == -1)
+                return -1;
+        applied_key(st, topic, key);
+        argv = cm_calloc(2 + 6 * cnt, sizeof(*argv));
+        args = cm_calloc(6 * cnt, sizeof(*args));
+        argv[0] = "HSET";
+        argv[1] = key;
+        for (i = 0; i < cnt; i++) {
+                applied_field_t *f = args + 6 * i, names[3];
+
+                applied_fields(a[i].partition, names);
+                memcpy(f[0], names[0], sizeof(names[0]));
+                snprintf(f[1], sizeof(f[1]), "%lld", (long long)a[i].next);
+                memcpy(f[2], names[1], sizeof(names[1]));
+                snprintf(f[3], sizeof(f[3]), "%lld", (long long)a[i].base);
+                memcpy(f[4], names[2], sizeof(names[2]));
+                snprintf(f[5], sizeof(f[5]), "%lld", (long long)a[i].reset);
+        }
+        for (i = 0; i < 6 * cnt; i++)
+                argv[2 + i] = args[i];
+        r = command(st, (int)(2 + 6 * cnt), argv, NULL, errstr, errstr_size);
+        ret = r ? 0 : -1;
+        freeReplyObject(r);
+        free(argv);
+        free(args);
+        return ret;
+}
+
 int cm_store_stats_get(cm_store_t *st, char ***out, char *errstr,
                        size_t errstr_size)
 {

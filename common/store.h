@@ -23,6 +23,10 @@
  *   P{u}:convs      set of the user's conversation ids (for user.delete)
  *   P:dirty         zset of session keys changed since the last prebuilt
  *                   publication (score: ms of the change)
+ *   P:applied:<topic>  hash: ingest's applied-offset record, per
+ *                   partition p: "p" the next offset to apply, "b<p>" the
+ *                   partition's offset base, "r<p>" a recreation found
+ *                   (cm_applied_t); no TTL
  *   P:stats         hash of fleet counters, e.g. ingest_applied,
  *                   ingest_duplicates, ingest_dead (HINCRBY per batch;
  *                   for operators and the benchmark, never for decisions)
@@ -308,6 +312,47 @@ long long cm_store_fold_commit(cm_store_t *st, const char *user,
  * Returns 0, or -1 with the reason. */
 int cm_store_compaction_done(cm_store_t *st, const char *user, const char *conv,
                              char *errstr, size_t errstr_size);
+
+/*
+ * The applied-offset record (DESIGN.md, guarantee 1; the Kafka Connect
+ * sink pattern). After each batch, ingest records per partition the offset
+ * it applied up to; on assignment, and after any failed Redis write, it
+ * resumes from the lower of that record and the committed offset. Redis
+ * executes and persists (AOF, RDB, replication) a connection's writes in
+ * order, so a Redis that restarts having lost its last writes has lost
+ * the record's newest values with them, never the other way round: the
+ * replay from the record re-applies exactly what was lost, and the
+ * sessions' watermarks skip the rest.
+ *
+ * Offsets as the sessions' watermarks and this record hold them are the
+ * partition's Kafka offsets plus the partition's base. The base is 0
+ * until the topic is recreated (its offsets start again below the
+ * record) and ingest is told to replay it (ingest.topic_reset =
+ * "replay"): the base then moves past every offset used before, so that
+ * the new topic's events are not taken for ones already applied.
+ */
+typedef struct cm_applied {
+        int32_t partition;
+        int64_t next;  /* the next offset to apply, base included; -1: none
+                          recorded */
+        int64_t base;  /* 0 when none recorded */
+        int64_t reset; /* >= 0: the partition was found recreated, and
+                          ended there then (kept until replayed, so that
+                          a topic that grows past the record meanwhile is
+                          still known for one); -1: not */
+} cm_applied_t;
+
+/* Reads the record of each a[i].partition of topic into a[i].next,
+ * a[i].base and a[i].reset, in one round trip. Returns 0, or -1 with the
+ * reason. */
+int cm_store_applied_get(cm_store_t *st, const char *topic, cm_applied_t *a,
+                         size_t cnt, char *errstr, size_t errstr_size);
+
+/* Writes next, base and reset of each a[i] into the record of topic, in
+ * one command. Returns 0, or -1 with the reason. */
+int cm_store_applied_set(cm_store_t *st, const char *topic,
+                         const cm_applied_t *a, size_t cnt, char *errstr,
+                         size_t errstr_size);
 
 /* Adds values[i] to the fleet counter names[i] in P:stats, for i in
  * [0, cnt), in one round trip (zero values are skipped). Returns 0, or -1

@@ -20,6 +20,8 @@
 /* One retry warning a second at most: in a Kafka outage every message
  * comes back. */
 #define DR_WARN_US 1000000
+/* Seeking a released partition. */
+#define SEEK_TIMEOUT_MS 5000
 
 int cm_backoff_fail(cm_backoff_t *b, int64_t now_us)
 {
@@ -80,9 +82,35 @@ static void worker_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                 d->pending--;
 }
 
+/* 1 when partition p of topic is held. */
+static int is_held(const cm_worker_t *w, const char *topic, int32_t p)
+{
+        return w->held && w->held->cnt > 0 &&
+               rd_kafka_topic_partition_list_find(w->held, topic, p);
+}
+
+/* Keeps w->held in step with an assign or revoke of parts. */
+static void track_held(cm_worker_t *w, rd_kafka_resp_err_t err,
+                       const rd_kafka_topic_partition_list_t *parts)
+{
+        int i;
+
+        if (!w->held)
+                w->held = rd_kafka_topic_partition_list_new(parts->cnt);
+        for (i = 0; i < parts->cnt; i++) {
+                const char *t = parts->elems[i].topic;
+                int32_t p = parts->elems[i].partition;
+
+                if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+                        rd_kafka_topic_partition_list_del(w->held, t, p);
+                else if (!is_held(w, t, p))
+                        rd_kafka_topic_partition_list_add(w->held, t, p);
+        }
+}
+
 /* The one rebalance handler: the worker's revoke hook, the default
- * assign/commit-on-revoke, new partitions paused during an outage, and
- * the count of partitions assigned for /readyz. */
+ * assign/commit-on-revoke, new partitions paused during an outage or held,
+ * and the count of partitions assigned for /readyz. */
 static void worker_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t *parts,
                              void *opaque)
@@ -97,7 +125,10 @@ static void worker_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 atomic_store(&w->ready_assigned, now->cnt);
                 rd_kafka_topic_partition_list_destroy(now);
         }
-        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && w->redis_paused) {
+        if (w->spec->hold)
+                track_held(w, err, parts);
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS &&
+            (w->redis_paused || w->spec->hold)) {
                 rd_kafka_resp_err_t perr = rd_kafka_pause_partitions(rk, parts);
 
                 if (perr)
@@ -312,19 +343,26 @@ rd_kafka_message_t *cm_worker_poll(cm_worker_t *w, int timeout_ms)
 {
         rd_kafka_message_t *m;
 
-        if (w->carry_cnt > 0 && !w->redis_paused) {
-                m = w->carry[0];
-                memmove(w->carry, w->carry + 1,
-                        --w->carry_cnt * sizeof(*w->carry));
-                return m;
-        }
-        m = rd_kafka_consumer_poll(w->consumer, timeout_ms);
-        if (m && m->err) {
-                log_consumer_error(m);
+        for (;;) {
+                if (w->carry_cnt > 0 && !w->redis_paused) {
+                        m = w->carry[0];
+                        memmove(w->carry, w->carry + 1,
+                                --w->carry_cnt * sizeof(*w->carry));
+                } else {
+                        m = rd_kafka_consumer_poll(w->consumer, timeout_ms);
+                }
+                if (m && m->err) {
+                        log_consumer_error(m);
+                        rd_kafka_message_destroy(m);
+                        return NULL;
+                }
+                if (!m ||
+                    !is_held(w, rd_kafka_topic_name(m->rkt), m->partition))
+                        return m;
+                /* Fetched before its hold: its release seeks back. */
                 rd_kafka_message_destroy(m);
-                return NULL;
+                timeout_ms = 0;
         }
-        return m;
 }
 
 size_t cm_worker_poll_batch(cm_worker_t *w, rd_kafka_message_t **batch,
@@ -364,7 +402,8 @@ int cm_worker_redis_wait(cm_worker_t *w, const char *errstr)
         if (!w->redis_paused) {
                 w->redis_paused = 1;
                 w->paused_acct_us = cm_mono_us();
-                if (cm_kafka_pause_all(w->consumer, 1, why, sizeof(why)) == -1)
+                if (cm_kafka_pause_all(w->consumer, 1, NULL, why,
+                                       sizeof(why)) == -1)
                         cm_error("%s", why);
                 cm_warn("%s; partitions paused, retrying", errstr);
         } else {
@@ -380,6 +419,9 @@ int cm_worker_redis_wait(cm_worker_t *w, const char *errstr)
                  * after the batch in hand. */
                 if (m && m->err) {
                         log_consumer_error(m);
+                        rd_kafka_message_destroy(m);
+                } else if (m && is_held(w, rd_kafka_topic_name(m->rkt),
+                                        m->partition)) {
                         rd_kafka_message_destroy(m);
                 } else if (m) {
                         carry(w, m);
@@ -399,9 +441,90 @@ void cm_worker_redis_ok(cm_worker_t *w)
                 return;
         count_paused(w);
         w->redis_paused = 0;
-        if (cm_kafka_pause_all(w->consumer, 0, why, sizeof(why)) == -1)
+        if (cm_kafka_pause_all(w->consumer, 0, w->held, why, sizeof(why)) == -1)
                 cm_error("%s", why);
         cm_info("redis '%s' is back; partitions resumed", cm_store_url(w->st));
+}
+
+void cm_worker_hold_all(cm_worker_t *w)
+{
+        rd_kafka_topic_partition_list_t *now = NULL;
+        rd_kafka_resp_err_t err;
+        char why[512];
+        size_t i;
+
+        err = rd_kafka_assignment(w->consumer, &now);
+        if (err) {
+                cm_error("cannot read the assignment to hold it: %s",
+                         rd_kafka_err2str(err));
+                return;
+        }
+        if (cm_kafka_pause_all(w->consumer, 1, NULL, why, sizeof(why)) == -1)
+                cm_error("%s", why);
+        if (w->held)
+                rd_kafka_topic_partition_list_destroy(w->held);
+        w->held = now;
+        /* Every partition is held: what was carried comes again. */
+        for (i = 0; i < w->carry_cnt; i++)
+                rd_kafka_message_destroy(w->carry[i]);
+        w->carry_cnt = 0;
+}
+
+int cm_worker_release(cm_worker_t *w,
+                      const rd_kafka_topic_partition_list_t *starts,
+                      char *errstr, size_t errstr_size)
+{
+        rd_kafka_topic_partition_list_t *seek, *done;
+        rd_kafka_error_t *error;
+        int i, ret = 0;
+
+        seek = rd_kafka_topic_partition_list_new(starts->cnt);
+        for (i = 0; i < starts->cnt; i++) {
+                const rd_kafka_topic_partition_t *s = &starts->elems[i];
+
+                if (is_held(w, s->topic, s->partition))
+                        rd_kafka_topic_partition_list_add(seek, s->topic,
+                                                          s->partition)
+                            ->offset = s->offset;
+        }
+        if (!seek->cnt) {
+                rd_kafka_topic_partition_list_destroy(seek);
+                return 0;
+        }
+        error = rd_kafka_seek_partitions(w->consumer, seek, SEEK_TIMEOUT_MS);
+        if (error) {
+                snprintf(errstr, errstr_size, "cannot seek: %s",
+                         rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                rd_kafka_topic_partition_list_destroy(seek);
+                return -1;
+        }
+        done = rd_kafka_topic_partition_list_new(seek->cnt);
+        for (i = 0; i < seek->cnt; i++) {
+                const rd_kafka_topic_partition_t *s = &seek->elems[i];
+
+                if (s->err) {
+                        snprintf(errstr, errstr_size,
+                                 "cannot seek '%s' [%d]: %s", s->topic,
+                                 (int)s->partition, rd_kafka_err2str(s->err));
+                        ret = -1;
+                        continue;
+                }
+                rd_kafka_topic_partition_list_del(w->held, s->topic,
+                                                  s->partition);
+                rd_kafka_topic_partition_list_add(done, s->topic, s->partition);
+        }
+        if (done->cnt && !w->redis_paused) {
+                rd_kafka_resp_err_t err =
+                    rd_kafka_resume_partitions(w->consumer, done);
+
+                if (err)
+                        cm_error("cannot resume released partitions: %s",
+                                 rd_kafka_err2str(err));
+        }
+        rd_kafka_topic_partition_list_destroy(done);
+        rd_kafka_topic_partition_list_destroy(seek);
+        return ret;
 }
 
 /* Queues payload (owned from here on) with key[0..key_len), counted in d,
@@ -500,6 +623,8 @@ int cm_worker_finish(cm_worker_t *w)
         for (i = 0; i < w->carry_cnt; i++)
                 rd_kafka_message_destroy(w->carry[i]);
         free(w->carry);
+        if (w->held)
+                rd_kafka_topic_partition_list_destroy(w->held);
         cm_store_destroy(w->st);
         curl_global_cleanup();
         cm_config_release(&w->cfg);

@@ -97,6 +97,10 @@ typedef struct cm_worker_spec {
          * that the worker stores what it answered. May be NULL. */
         void (*revoke)(cm_worker_t *w);
         void *opaque; /* the worker's own state, for its callbacks */
+        /* 1: each partition assigned is held (paused, its messages not
+         * handed out) until the worker releases it at the offset it
+         * chose (cm_worker_release). */
+        int hold;
 } cm_worker_spec_t;
 
 struct cm_worker {
@@ -113,6 +117,8 @@ struct cm_worker {
         /* messages fetched while paused, handed out first */
         rd_kafka_message_t **carry;
         size_t carry_cnt, carry_cap;
+        /* with spec->hold: partitions assigned and not yet released */
+        rd_kafka_topic_partition_list_t *held;
 
         int64_t dr_warned_at;        /* mono µs of the last retry warning */
         unsigned long long given_up; /* messages never delivered */
@@ -178,9 +184,31 @@ size_t cm_worker_poll_batch(cm_worker_t *w, rd_kafka_message_t **batch,
  */
 int cm_worker_redis_wait(cm_worker_t *w, const char *errstr);
 
-/* Redis answered: resumes the partitions if they were paused, and says so.
- * Cannot fail (a failed resume is logged). */
+/* Redis answered: resumes the partitions if they were paused (but the held
+ * ones), and says so. Cannot fail (a failed resume is logged). */
 void cm_worker_redis_ok(cm_worker_t *w);
+
+/*
+ * Holding partitions (spec->hold): a partition is held from its assignment
+ * until the worker decides where to start it. A held partition is paused
+ * and its messages are dropped, never handed out (those fetched before the
+ * pause included): the release seeks it, so they come again.
+ *
+ * cm_worker_hold_all() holds every assigned partition again, as if just
+ * assigned (after a failed Redis write, ingest must decide anew where to
+ * resume). Cannot fail (a failed pause is logged).
+ *
+ * cm_worker_release() seeks each partition of starts that is held to its
+ * offset (a logical one, such as RD_KAFKA_OFFSET_BEGINNING, included) and
+ * resumes it (unless a Redis pause is on: then with the others). The
+ * partitions of starts that are no longer held (revoked meanwhile) are
+ * left alone. Returns 0, or -1 with the reason: those not sought stay
+ * held.
+ */
+void cm_worker_hold_all(cm_worker_t *w);
+int cm_worker_release(cm_worker_t *w,
+                      const rd_kafka_topic_partition_list_t *starts,
+                      char *errstr, size_t errstr_size);
 
 /*
  * Produces payload (a heap string, owned from here on; NULL: a tombstone)

@@ -7,11 +7,25 @@
  * nothing); once Redis acknowledged the batch and the DLQ entries are
  * delivered, store the batch's offsets, which auto-commit then commits.
  *
- * Redis down: the batch in hand is kept and retried with the worker's
- * outage pause (worker.h): partitions paused, backoff, then resumed.
- * Nothing is acknowledged that Redis has not. A DLQ entry that can never
- * be delivered (a permanent error such as topic authorization) is given up
- * and counted (ingest_dlq_lost): the partition goes on.
+ * Where each partition starts (store.h, "The applied-offset record").
+ * After each batch, ingest records in Redis the offset it applied up to
+ * per partition. Every partition is assigned held (worker.h) and released
+ * at the lower of that record and the committed offset, so that writes
+ * Redis acknowledged and then lost in a restart are applied again; a
+ * partition with no record starts from its beginning (Redis lost
+ * everything, or this is the first start). A record past the partition's
+ * end means the topic was recreated (or Kafka lost data): the partition
+ * stays held, said loudly, until the operator chooses replay
+ * (ingest.topic_reset = "replay").
+ *
+ * Redis down, or any failed Redis write: the batch in hand is dropped
+ * unacknowledged and every partition held again; once Redis answers, each
+ * is released where the record says, as after an assignment. So a Redis
+ * that restarted having lost writes gets them again, in partition order,
+ * before anything newer. Nothing is acknowledged that Redis has not. A DLQ
+ * entry that can never be delivered (a permanent error such as topic
+ * authorization) is given up and counted (ingest_dlq_lost): the partition
+ * goes on.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +60,14 @@ typedef struct ingest {
         /* the counters as metrics (STAT_DEAD: by reason, in to_dlq) */
         cm_metric_t *m_stat[STAT_CNT];
         cm_metric_t *m_invalid, *m_bad_key, *m_batch_seconds;
+        cm_metric_t *m_rewinds, *m_held;
+
+        /* per partition number: the record as last read or written */
+        cm_applied_t *applied;
+        size_t applied_cap;
+        int replay_reset;           /* ingest.topic_reset is "replay" */
+        cm_backoff_t kafka_backoff; /* of the start offsets' Kafka queries */
+        int64_t reset_said_us;      /* mono µs a held recreation was logged */
 
         unsigned long long count[STAT_CNT];
         long long unsent[STAT_CNT]; /* not yet added to P:stats */
@@ -58,6 +80,8 @@ typedef struct ingest {
 /* A compaction job pending longer than this is asked for again (its
  * message may have been lost with a crashed ingest). */
 #define COMPACTION_STALE_MS 60000
+/* The committed offsets and watermarks at a release. */
+#define KAFKA_QUERY_MS 5000
 
 static void metrics_init(ingest_t *in)
 {
@@ -78,6 +102,14 @@ static void metrics_init(ingest_t *in)
             cm_metrics_counter(mx, "dlq_events_total", dlq_help, invalid);
         in->m_bad_key =
             cm_metrics_counter(mx, "dlq_events_total", dlq_help, bad_key);
+        in->m_rewinds = cm_metrics_counter(
+            mx, "offset_rewinds_total",
+            "Partitions started below their committed offset, because "
+            "Redis had lost writes.",
+            NULL);
+        in->m_held = cm_metrics_gauge(
+            mx, "partitions_held",
+            "Partitions not consumed because the topic was recreated.", NULL);
         in->m_batch_seconds = cm_metrics_histogram(
             mx, "batch_seconds",
             "Time to apply one batch, until Redis acknowledged it.",
@@ -162,6 +194,25 @@ static int64_t event_time(const rd_kafka_message_t *m, const cm_event_t *ev)
         return ts > 0 ? ts : cm_now_ms();
 }
 
+/* The record of partition p, as last read or written. */
+static cm_applied_t *applied_of(ingest_t *in, int32_t p)
+{
+        if ((size_t)p >= in->applied_cap) {
+                size_t cap = (size_t)p + 16, i;
+
+                in->applied =
+                    cm_realloc(in->applied, cap * sizeof(*in->applied));
+                for (i = in->applied_cap; i < cap; i++) {
+                        in->applied[i].partition = (int32_t)i;
+                        in->applied[i].next = -1;
+                        in->applied[i].base = 0;
+                        in->applied[i].reset = -1;
+                }
+                in->applied_cap = cap;
+        }
+        return &in->applied[p];
+}
+
 /* Decodes the batch into items, in partition order; bad events go to the
  * DLQ. */
 static void prepare(ingest_t *in)
@@ -189,7 +240,7 @@ static void prepare(ingest_t *in)
                 memset(item, 0, sizeof(*item));
                 item->ev = ev;
                 item->partition = m->partition;
-                item->offset = m->offset;
+                item->offset = m->offset + applied_of(in, m->partition)->base;
                 if (ev->type == CM_EVENT_MESSAGE) {
                         item->tokens =
                             cm_context_line_tokens(&ev->msg, in->w.tk);
@@ -285,29 +336,16 @@ static int apply_run(ingest_t *in, cm_append_t *items, int64_t *times,
         return 0;
 }
 
-/* Runs apply_run, retrying while Redis is down (partitions paused).
- * Returns 0 once applied, or -1 when asked to stop first. */
-static int apply_retry(ingest_t *in, cm_append_t *items, int64_t *times,
-                       size_t cnt)
-{
-        char errstr[512];
-
-        while (apply_run(in, items, times, cnt, errstr, sizeof(errstr)) == -1)
-                if (cm_worker_redis_wait(&in->w, errstr) == -1)
-                        return -1;
-        cm_worker_redis_ok(&in->w);
-        return 0;
-}
-
 /* Applies the prepared items in partition order: runs of messages with one
  * pipeline each, other events one by one. Returns 0 once Redis
- * acknowledged everything, or -1 when asked to stop first. */
-static int apply(ingest_t *in)
+ * acknowledged everything, or -1 with the reason in errstr: then a prefix
+ * may have been applied, and the batch must come again from where the
+ * record says (hold_all). */
+static int apply(ingest_t *in, char *errstr, size_t errstr_size)
 {
         size_t i = 0, j;
         const char **dirty = NULL;
         size_t dirty_cnt = 0;
-        char errstr[512];
 
         while (i < in->item_cnt) {
                 j = i + 1;
@@ -315,7 +353,8 @@ static int apply(ingest_t *in)
                         while (j < in->item_cnt &&
                                in->items[j].ev->type == CM_EVENT_MESSAGE)
                                 j++;
-                if (apply_retry(in, in->items + i, in->times + i, j - i) == -1)
+                if (apply_run(in, in->items + i, in->times + i, j - i, errstr,
+                              errstr_size) == -1)
                         return -1;
                 i = j;
         }
@@ -338,7 +377,7 @@ static int apply(ingest_t *in)
         /* Prebuilt contexts are best effort: a session missed here is
          * published with its next change. */
         if (dirty_cnt && cm_store_mark_dirty(in->w.st, dirty, dirty_cnt, errstr,
-                                             sizeof(errstr)) == -1)
+                                             errstr_size) == -1)
                 cm_warn("cannot mark sessions for prebuilt contexts: %s",
                         errstr);
         /* A profile.set changes the context of every conversation of the
@@ -346,7 +385,7 @@ static int apply(ingest_t *in)
         for (i = 0; dirty && i < in->item_cnt; i++) {
                 if (in->items[i].ev->type == CM_EVENT_PROFILE_SET &&
                     cm_store_mark_user_dirty(in->w.st, in->items[i].ev->user_id,
-                                             errstr, sizeof(errstr)) == -1)
+                                             errstr, errstr_size) == -1)
                         cm_warn("cannot mark the conversations of '%s' for "
                                 "prebuilt contexts: %s",
                                 in->items[i].ev->user_id, errstr);
@@ -392,12 +431,204 @@ static void send_stats(ingest_t *in)
                 cm_debug("stats not added: %s", errstr);
 }
 
+/* Records in Redis, per partition of the batch, the offset applied up to.
+ * A record that is not written only makes a later replay longer: it is
+ * logged, and the batch goes on to store its offsets. */
+static void record_applied(ingest_t *in)
+{
+        cm_applied_t *rec = cm_calloc(in->msg_cnt + 1, sizeof(*rec));
+        size_t i, n = 0, j;
+        char errstr[512];
+
+        for (i = 0; i < in->msg_cnt; i++) {
+                const rd_kafka_message_t *m = in->msgs[i];
+                cm_applied_t *a = applied_of(in, m->partition);
+
+                a->next = m->offset + 1 + a->base;
+                for (j = 0; j < n && rec[j].partition != m->partition; j++)
+                        ;
+                if (j == n)
+                        n++;
+                rec[j] = *a;
+        }
+        if (cm_store_applied_set(in->w.st, in->w.cfg.topic_events, rec, n,
+                                 errstr, sizeof(errstr)) == -1)
+                cm_warn("cannot record the offsets applied: %s", errstr);
+        free(rec);
+}
+
 static void store_offsets(ingest_t *in)
 {
         size_t i;
 
         for (i = 0; i < in->msg_cnt; i++)
                 cm_kafka_offset_store(in->msgs[i]);
+}
+
+/* Where partition a->partition starts, given its committed offset (< 0:
+ * none), its low and high watermarks (lo, hi) and its record *a (updated
+ * when the topic was recreated): the lower of the record and the
+ * committed offset, none counting as the beginning. Returns the offset (a
+ * logical one for the beginning), or RD_KAFKA_OFFSET_INVALID when it
+ * stays held. */
+static int64_t start_offset(ingest_t *in, cm_applied_t *a, int64_t committed,
+                            int64_t lo, int64_t hi)
+{
+        int p = (int)a->partition;
+        int64_t done;
+
+        if (a->next < 0) {
+                if (committed >= 0)
+                        cm_warn("partition %d: no applied-offset record in "
+                                "redis, though the group committed %lld: "
+                                "redis lost its data (or this is its first "
+                                "record); applying the partition from its "
+                                "beginning, the sessions' watermarks skip "
+                                "what redis still has",
+                                p, (long long)committed);
+                return RD_KAFKA_OFFSET_BEGINNING;
+        }
+        done = a->next - a->base;
+        if (a->reset < 0 && done > hi)
+                a->reset = hi;
+        if (a->reset >= 0) {
+                if (!in->replay_reset)
+                        return RD_KAFKA_OFFSET_INVALID;
+                /* Past every offset used so far: the new topic's events
+                 * are new to every session. */
+                cm_warn("partition %d: applying the recreated topic from "
+                        "its beginning (ingest.topic_reset = replay)",
+                        p);
+                a->base = a->next;
+                a->next = a->base + lo;
+                a->reset = -1;
+                return RD_KAFKA_OFFSET_BEGINNING;
+        }
+        /* No committed offset: the group starts from the beginning
+         * (auto.offset.reset), the lower of the two. */
+        if (committed < 0)
+                return RD_KAFKA_OFFSET_BEGINNING;
+        if (committed <= done)
+                return committed;
+        cm_warn("partition %d: redis records events applied up to offset "
+                "%lld, below the committed %lld: applying the %lld events "
+                "redis lost again",
+                p, (long long)done, (long long)committed,
+                (long long)(committed - done));
+        cm_metric_inc(in->m_rewinds);
+        if (done >= lo)
+                return done;
+        cm_error("partition %d: kafka no longer has the events from offset "
+                 "%lld to %lld that redis lost: they cannot be applied again",
+                 p, (long long)done, (long long)lo - 1);
+        return RD_KAFKA_OFFSET_BEGINNING;
+}
+
+/* Logs, at most every 30 s, the partitions held because the topic was
+ * recreated, and sets the gauge. */
+static void say_held(ingest_t *in, const rd_kafka_topic_partition_list_t *held)
+{
+        int64_t now = cm_mono_us();
+        int i;
+
+        cm_metric_set(in->m_held, held->cnt);
+        if (in->reset_said_us && now - in->reset_said_us < 30000000)
+                return;
+        in->reset_said_us = now;
+        for (i = 0; i < held->cnt; i++) {
+                const cm_applied_t *a =
+                    applied_of(in, held->elems[i].partition);
+
+                cm_error("partition %d of '%s' ended at %lld when redis "
+                         "recorded events applied up to %lld: the topic was "
+                         "recreated (or kafka lost data). The partition is "
+                         "not consumed: its new events would be taken for "
+                         "applied ones. Set ingest.topic_reset = \"replay\" "
+                         "to apply them as new, and restart",
+                         (int)a->partition, in->w.cfg.topic_events,
+                         (long long)a->reset, (long long)(a->next - a->base));
+        }
+}
+
+/* Decides where each held partition starts (start_offset) and releases
+ * it there. Needs Redis (the record) and Kafka (committed offsets and
+ * watermarks); while Redis is down it waits with the worker's outage
+ * pause, while Kafka does not answer it backs off and tries again from
+ * the loop. Partitions of a recreated topic stay held. */
+static void release_held(ingest_t *in)
+{
+        const rd_kafka_topic_partition_list_t *held = in->w.held;
+        rd_kafka_topic_partition_list_t *parts, *starts, *stay;
+        cm_applied_t *rec;
+        rd_kafka_resp_err_t err;
+        char errstr[512];
+        int i, n = held ? held->cnt : 0;
+
+        if (!n || !cm_backoff_ready(&in->kafka_backoff, cm_mono_us()))
+                return;
+        rec = cm_calloc((size_t)n, sizeof(*rec));
+        parts = rd_kafka_topic_partition_list_copy(held);
+        starts = rd_kafka_topic_partition_list_new(n);
+        stay = rd_kafka_topic_partition_list_new(n);
+        for (i = 0; i < n; i++)
+                rec[i].partition = parts->elems[i].partition;
+        if (cm_store_applied_get(in->w.st, in->w.cfg.topic_events, rec,
+                                 (size_t)n, errstr, sizeof(errstr)) == -1) {
+                cm_worker_redis_wait(&in->w, errstr);
+                goto out;
+        }
+        err = rd_kafka_committed(in->w.consumer, parts, KAFKA_QUERY_MS);
+        for (i = 0; !err && i < n; i++) {
+                rd_kafka_topic_partition_t *t = &parts->elems[i];
+                int64_t lo, hi, start;
+
+                err = t->err ? t->err
+                             : rd_kafka_query_watermark_offsets(
+                                   in->w.consumer, t->topic, t->partition, &lo,
+                                   &hi, KAFKA_QUERY_MS);
+                if (err)
+                        break;
+                start = start_offset(in, &rec[i], t->offset, lo, hi);
+                *applied_of(in, t->partition) = rec[i];
+                if (start == RD_KAFKA_OFFSET_INVALID)
+                        rd_kafka_topic_partition_list_add(stay, t->topic,
+                                                          t->partition);
+                else
+                        rd_kafka_topic_partition_list_add(starts, t->topic,
+                                                          t->partition)
+                            ->offset = start;
+        }
+        if (err) {
+                cm_warn("cannot read where to start the partitions: %s; "
+                        "retrying in %d ms",
+                        rd_kafka_err2str(err),
+                        cm_backoff_fail(&in->kafka_backoff, cm_mono_us()));
+                goto out;
+        }
+        cm_backoff_ok(&in->kafka_backoff);
+        /* A recreation found is kept in the record until replayed. */
+        if (stay->cnt &&
+            cm_store_applied_set(in->w.st, in->w.cfg.topic_events, rec,
+                                 (size_t)n, errstr, sizeof(errstr)) == -1) {
+                cm_worker_redis_wait(&in->w, errstr);
+                goto out;
+        }
+        cm_worker_redis_ok(&in->w);
+        if (cm_worker_release(&in->w, starts, errstr, sizeof(errstr)) == -1)
+                cm_warn("%s; retrying", errstr);
+        else if (starts->cnt)
+                cm_info("%d partition(s) started where redis and the group "
+                        "agree",
+                        starts->cnt);
+        if (stay->cnt)
+                say_held(in, stay);
+        else
+                cm_metric_set(in->m_held, 0);
+out:
+        free(rec);
+        rd_kafka_topic_partition_list_destroy(parts);
+        rd_kafka_topic_partition_list_destroy(starts);
+        rd_kafka_topic_partition_list_destroy(stay);
 }
 
 static void release_batch(ingest_t *in)
@@ -413,14 +644,17 @@ static void release_batch(ingest_t *in)
 }
 
 static const cm_worker_spec_t spec = {
-    "chatmem-ingest",
-    "Consumes chat events and appends them to the sessions in Redis.",
+    .name = "chatmem-ingest",
+    .summary = "Consumes chat events and appends them to the sessions in "
+               "Redis.",
+    .hold = 1,
 };
 
 int main(int argc, char **argv)
 {
         ingest_t in;
         size_t batch;
+        char errstr[512];
 
         memset(&in, 0, sizeof(in));
         if (cm_worker_init(&in.w, argc, argv, &spec) ||
@@ -437,8 +671,17 @@ int main(int argc, char **argv)
             in.w.st, in.w.cfg.recent_verbatim + in.w.cfg.summarize_after,
             COMPACTION_STALE_MS);
         metrics_init(&in);
+        in.replay_reset = !strcmp(in.w.cfg.ingest_topic_reset, "replay");
+        if (!in.replay_reset && strcmp(in.w.cfg.ingest_topic_reset, "stop")) {
+                cm_error("ingest.topic_reset: expected stop or replay, got "
+                         "'%.40s'",
+                         in.w.cfg.ingest_topic_reset);
+                in.w.status = 1;
+                goto out;
+        }
 
         while (cm_worker_running(&in.w)) {
+                release_held(&in);
                 in.msg_cnt = cm_worker_poll_batch(&in.w, in.msgs, batch, 100);
                 if (in.msg_cnt > 0) {
                         int64_t t0 = cm_mono_us();
@@ -447,9 +690,13 @@ int main(int argc, char **argv)
                         /* Stopping before Redis or the DLQ acknowledged the
                          * batch leaves its offsets unstored: it is
                          * delivered again. */
-                        if (apply(&in) == 0 && wait_dlq(&in) == 0) {
+                        if (apply(&in, errstr, sizeof(errstr)) == -1) {
+                                cm_worker_hold_all(&in.w);
+                                cm_worker_redis_wait(&in.w, errstr);
+                        } else if (wait_dlq(&in) == 0) {
                                 cm_metric_observe(in.m_batch_seconds,
                                                   (cm_mono_us() - t0) / 1e6);
+                                record_applied(&in);
                                 store_offsets(&in);
                                 send_stats(&in);
                         }
@@ -460,6 +707,8 @@ int main(int argc, char **argv)
         }
         log_stats(&in, 1);
         cm_info("stopping");
+out:
+        free(in.applied);
         free(in.msgs);
         free(in.events);
         free(in.items);
