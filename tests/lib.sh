@@ -141,15 +141,19 @@ t_wait() {
 
 # Starts redis-server on a free port; persistent (AOF, fsync always) so that
 # a test can stop and restart it without losing acknowledged writes.
+# T_REDIS_OPTS: more redis-server options (later ones win).
 t_start_redis() {
 	[ -n "$T_REDIS_PORT" ] || T_REDIS_PORT=$(t_free_port)
 	mkdir -p "$T_DIR/redis"
+	# shellcheck disable=SC2086 # T_REDIS_OPTS is a list of options
 	redis-server --port "$T_REDIS_PORT" --bind 127.0.0.1 \
 		--dir "$T_DIR/redis" --save '' --appendonly yes \
 		--appendfsync always --daemonize yes \
 		--logfile "$T_DIR/logs/redis.log" \
-		--pidfile "$T_DIR/redis.pid"
-	t_wait 10 redis-cli -p "$T_REDIS_PORT" ping || t_fail "redis did not start"
+		--pidfile "$T_DIR/redis.pid" ${T_REDIS_OPTS:-}
+	# PONG, not LOADING: the AOF is loaded.
+	t_wait 30 sh -c "redis-cli -p $T_REDIS_PORT ping | grep -q PONG" ||
+		t_fail "redis did not start"
 	export CHATMEM_REDIS_URL=redis://127.0.0.1:$T_REDIS_PORT
 }
 
@@ -157,6 +161,15 @@ t_stop_redis() {
 	redis-cli -p "$T_REDIS_PORT" shutdown >/dev/null 2>&1 || true
 	t_wait 10 sh -c "! redis-cli -p $T_REDIS_PORT ping" ||
 		t_fail "redis did not stop"
+}
+
+# t_kill_redis: kill -9 of redis-server, as a crash: nothing is saved on
+# the way out.
+t_kill_redis() {
+	kill -9 "$(cat "$T_DIR/redis.pid")" 2>/dev/null || true
+	t_wait 10 sh -c "! redis-cli -p $T_REDIS_PORT ping" ||
+		t_fail "redis did not die"
+	rm -f "$T_DIR/redis.pid"
 }
 
 t_rcli() { redis-cli -p "$T_REDIS_PORT" "$@"; }
@@ -404,8 +417,9 @@ t_llm_requests() {
 # for it: it fails if a send failed).
 t_send_paced() {
 	(
-		split -l "$2" "$1" "$T_DIR/chunk."
-		for c in "$T_DIR"/chunk.*; do
+		_p=$T_DIR/chunk.$(basename "$1").
+		split -l "$2" "$1" "$_p"
+		for c in "$_p"*; do
 			"$BIN/chatmem" send <"$c" 2>>"$T_DIR/logs/send.log" || exit 1
 			echo "$c" >>"$T_DIR/sent.txt"
 			sleep "$3"
