@@ -49,12 +49,33 @@ die() {
 # The broker jar, the tool jars and Topics.class are the stamp of a
 # complete fetch: they are moved in last.
 fetched() {
-	[ -f "$KHOME/libs/kafka_2.13-$VERSION.jar" ] &&
-		[ -f "$KHOME/classes/Topics.class" ]
+	[ -f "$KHOME/libs/kafka_2.13-$VERSION.jar" ] && compiled
+}
+
+# Topics.java is compiled into a folder named by its checksum, so that
+# checkouts of different versions can share the cache.
+CLASSES=classes-$(sha256sum "$here/kafka/Topics.java" | cut -c1-16)
+compiled() { [ -f "$KHOME/$CLASSES/Topics.class" ]; }
+
+# Compiles ops/kafka/Topics.java against the jars in $1/libs into
+# $1/$CLASSES.
+compile_topics() {
+	_tmp=$(mktemp -d "$1/classes.XXXXXX") || return 1
+	javac -nowarn -cp "$1/libs/*" -d "$_tmp" "$here/kafka/Topics.java" ||
+		{
+			rm -rf "$_tmp"
+			return 1
+		}
+	rm -rf "${1:?}/$CLASSES"
+	mv "$_tmp" "$1/$CLASSES"
 }
 
 fetch() {
 	fetched && return 0
+	if [ -f "$KHOME/libs/kafka_2.13-$VERSION.jar" ]; then
+		compile_topics "$KHOME" || die "cannot compile ops/kafka/Topics.java"
+		return 0
+	fi
 	command -v mvn >/dev/null 2>&1 || command -v "${MVN:-mvn}" >/dev/null 2>&1 ||
 		die "mvn is not installed (Apache Kafka is fetched with it from Maven Central)"
 	command -v javac >/dev/null 2>&1 || die "javac (a JDK 17) is not installed"
@@ -69,15 +90,14 @@ fetch() {
 		rm -rf "$tmp"
 		die "mvn could not fetch Apache Kafka $VERSION from Maven Central (output above)"
 	fi
-	mkdir -p "$tmp/classes"
-	javac -nowarn -cp "$tmp/libs/*" -d "$tmp/classes" "$here/kafka/Topics.java" ||
+	compile_topics "$tmp" ||
 		{
 			rm -rf "$tmp"
 			die "cannot compile ops/kafka/Topics.java"
 		}
-	rm -rf "$KHOME/libs" "$KHOME/classes"
+	rm -rf "$KHOME/libs" "${KHOME:?}/$CLASSES"
 	mv "$tmp/libs" "$KHOME/libs"
-	mv "$tmp/classes" "$KHOME/classes"
+	mv "$tmp/$CLASSES" "$KHOME/$CLASSES"
 	rm -rf "$tmp"
 }
 
@@ -87,7 +107,7 @@ kjava() {
 	"$JAVA" -Xms64m -Xmx"$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
 		-XX:-UsePerfData -Xss512k -Djava.awt.headless=true \
 		-Dlog4j.configuration="file:$KHOME/log4j.properties" \
-		-cp "$KHOME/libs/*:$KHOME/classes" "$@"
+		-cp "$KHOME/libs/*:$KHOME/$CLASSES" "$@"
 }
 
 free_port() {
@@ -259,20 +279,22 @@ stop() {
 topics() {
 	bootstrap=""
 	partitions=8
-	while getopts b:p: opt; do
+	while getopts b:p:D opt; do
 		case $opt in
 		b) bootstrap=$OPTARG ;;
 		p) partitions=$OPTARG ;;
+		D) partitions=delete ;;
 		*) exit 2 ;;
 		esac
 	done
 	shift $((OPTIND - 1))
-	[ -n "$bootstrap" ] && [ $# -gt 0 ] || die "usage: topics -b BOOTSTRAP [-p N] TOPIC..."
+	[ -n "$bootstrap" ] && [ $# -gt 0 ] || die "usage: topics -b BOOTSTRAP [-p N | -D] TOPIC..."
 	fetched || die "Apache Kafka $VERSION is not fetched yet: run 'ops/kafka.sh fetch'"
 	write_log4j
 	kjava -Dlog4j.configuration="file:$KHOME/log4j.properties" \
 		-Dlog4j.rootLogger=WARN Topics "$bootstrap" "$partitions" "$@" 2>&1 |
 		grep -v -e '^SLF4J' -e ' INFO ' >&2 || true
+	[ "$partitions" = delete ] && return 0
 	# The exit status of the pipeline's first command is lost in sh:
 	# check the outcome with a metadata request instead.
 	for t in "$@"; do
@@ -291,7 +313,7 @@ stop) stop "$@" ;;
 topics) topics "$@" ;;
 home) echo "$KHOME" ;;
 *)
-	echo "usage: $0 fetch | start [-d DIR] [-p N] [-f FILE] | stop -d DIR | topics -b BOOTSTRAP [-p N] TOPIC... | home" >&2
+	echo "usage: $0 fetch | start [-d DIR] [-p N] [-f FILE] | stop -d DIR | topics -b BOOTSTRAP [-p N | -D] TOPIC... | home" >&2
 	exit 2
 	;;
 esac

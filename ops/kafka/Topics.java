@@ -4,9 +4,11 @@
 // the cache beside the broker's jars; run through `ops/kafka.sh topics`.
 //
 //   Topics BOOTSTRAP PARTITIONS TOPIC[,key=value...] ...
+//   Topics BOOTSTRAP delete TOPIC ...
 //
 // e.g. `Topics 127.0.0.1:9092 4 chat.events context.prebuilt,cleanup.policy=compact`.
-// Exits 0 when every topic exists, 1 with the reason on stderr otherwise.
+// Exits 0 when every topic exists (with delete: is gone), 1 with the
+// reason on stderr otherwise.
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -28,6 +30,10 @@ public final class Topics {
             System.err.println("usage: Topics BOOTSTRAP PARTITIONS TOPIC[,key=value...] ...");
             System.exit(2);
         }
+        if (args[1].equals("delete")) {
+            delete(args[0], List.of(args).subList(2, args.length));
+            return;
+        }
         int partitions = Integer.parseInt(args[1]);
         List<NewTopic> topics = new ArrayList<>();
         for (int i = 2; i < args.length; i++) {
@@ -44,11 +50,7 @@ public final class Topics {
             topics.add(new NewTopic(parts[0], partitions, (short) 1).configs(configs));
         }
 
-        Properties props = new Properties();
-        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
-        props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "20000");
-        props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
-        try (Admin admin = Admin.create(props)) {
+        try (Admin admin = admin(args[0])) {
             Map<String, KafkaFuture<Void>> results = admin.createTopics(topics).values();
             for (Map.Entry<String, KafkaFuture<Void>> e : results.entrySet()) {
                 try {
@@ -81,6 +83,39 @@ public final class Topics {
                     break;
                 if (System.currentTimeMillis() > end) {
                     System.err.println("topics: created, but not all have a leader after 30 s");
+                    System.exit(1);
+                }
+                Thread.sleep(50);
+            }
+        }
+    }
+
+    static Admin admin(String bootstrap) {
+        Properties props = new Properties();
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "20000");
+        props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        return Admin.create(props);
+    }
+
+    // Deletes the topics and returns once the broker no longer lists any.
+    static void delete(String bootstrap, List<String> names) throws Exception {
+        try (Admin admin = admin(bootstrap)) {
+            try {
+                admin.deleteTopics(names).all().get(30, TimeUnit.SECONDS);
+            } catch (ExecutionException ex) {
+                System.err.println("topics: cannot delete " + names + ": "
+                        + ex.getCause().getMessage());
+                System.exit(1);
+            }
+            long end = System.currentTimeMillis() + 30000;
+            for (;;) {
+                var left = new ArrayList<>(admin.listTopics().names().get(10, TimeUnit.SECONDS));
+                left.retainAll(names);
+                if (left.isEmpty())
+                    break;
+                if (System.currentTimeMillis() > end) {
+                    System.err.println("topics: still listed after 30 s: " + left);
                     System.exit(1);
                 }
                 Thread.sleep(50);
