@@ -1593,6 +1593,37 @@ static void test_stats_and_count(void **state)
         assert_int_equal(count, 1);
 }
 
+/* The applied-offset record: what is written is read back per partition,
+ * a partition never written reads as none, and a later write replaces the
+ * earlier one (a lower offset too: after a replay it may go back). */
+static void test_applied_record(void **state)
+{
+        cm_applied_t w[2] = {{3, 1200, 0, -1}, {0, 7, 500, 44}};
+        cm_applied_t r[3] = {{0, 0, 0, 0}, {3, 0, 0, 0}, {5, 0, 0, 0}};
+
+        (void)state;
+        assert_ok(cm_store_applied_get(st, "ev", r, 3, err, sizeof(err)));
+        assert_int_equal(r[1].next, -1);
+        assert_int_equal(r[1].base, 0);
+        assert_int_equal(r[1].reset, -1);
+        assert_ok(cm_store_applied_set(st, "ev", w, 2, err, sizeof(err)));
+        assert_ok(cm_store_applied_get(st, "ev", r, 3, err, sizeof(err)));
+        assert_int_equal(r[0].next, 7);
+        assert_int_equal(r[0].base, 500);
+        assert_int_equal(r[0].reset, 44);
+        assert_int_equal(r[1].next, 1200);
+        assert_int_equal(r[1].base, 0);
+        assert_int_equal(r[1].reset, -1);
+        assert_int_equal(r[2].next, -1);
+        /* another topic is another record */
+        assert_ok(cm_store_applied_get(st, "ev2", r, 1, err, sizeof(err)));
+        assert_int_equal(r[0].next, -1);
+        w[0].next = 900;
+        assert_ok(cm_store_applied_set(st, "ev", w, 1, err, sizeof(err)));
+        assert_raw_str("900", "HGET %s %s", PREFIX "applied:ev", "3");
+        assert_raw_str("44", "HGET %s %s", PREFIX "applied:ev", "r0");
+}
+
 /* A key of the wrong type makes the script fail: a clear error, no
  * crash, and the connection stays usable. */
 static void test_wrong_types_fail_clearly(void **state)
@@ -2167,6 +2198,7 @@ int main(void)
             T(test_pop_dirty),
             T(test_mark_user_dirty),
             T(test_stats_and_count),
+            T(test_applied_record),
             T(test_wrong_types_fail_clearly),
             T(test_noscript_single_calls),
             T(test_noscript_pipelined),
