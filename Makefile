@@ -14,6 +14,7 @@
 #   make bench-tokenizer  tokenizer speed against the npm tiktokens
 #   make bench-summarize  extractive summarizer speed
 #   make bench-recall     recall latency on a 700-turn session
+#   make soak       the fault-injection soak on Apache Kafka (minutes)
 
 OPT      ?= -O2
 CC       ?= cc
@@ -253,6 +254,15 @@ bench:
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) CHATMEM_KAFKA=$(KAFKA) \
 	    ops/bench.sh $(CURDIR)/build/bench
+
+# The fault-injection soak on Apache Kafka (tests/soak.sh: SOAK_EVENTS,
+# SOAK_SESSIONS, SOAK_SECONDS, SOAK_RATE); its report is in
+# tests/out/soak.apache/report.txt. A shorter one runs in `make test`.
+.PHONY: soak
+soak:
+	$(Q)ops/install-deps.sh kafka
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) T_BROKER=apache tests/soak.sh
 
 # Header dependencies (-MMD) of every object this Makefile knows.
 ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \

@@ -8,9 +8,10 @@ CLI decodes it), which prints one JSON line per archived message; it keeps
 no event_id, so an archived message is matched to its event by seq (the
 n-th event of the stream is seq n) and by its content and role.
 
-usage: check_folds.py --port PORT --chatmem BIN/chatmem SESSION EVENTS_JSONL
-(the CLI reaches Redis through CHATMEM_REDIS_URL). Prints the counts; exits
-1 on any loss or duplicate."""
+usage: check_folds.py --port PORT --chatmem BIN/chatmem [SESSION] EVENTS_JSONL
+(the CLI reaches Redis through CHATMEM_REDIS_URL). Without SESSION, every
+session of EVENTS_JSONL is checked (and --min-folded defaults to 0). Prints
+the counts; exits 1 on any loss or duplicate."""
 import argparse
 import json
 import subprocess
@@ -23,70 +24,100 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
 ap.add_argument("--chatmem", required=True)
 ap.add_argument("--prefix", default="chatmem:")
-ap.add_argument("--min-folded", type=int, default=1)
-ap.add_argument("session")
-ap.add_argument("events")
+ap.add_argument("--min-folded", type=int, default=None)
+ap.add_argument("args", nargs="+", metavar="[SESSION] EVENTS")
 a = ap.parse_args()
+if len(a.args) > 2:
+    ap.error("expected [SESSION] EVENTS")
+only = a.args[0] if len(a.args) == 2 else None
+min_folded = a.min_folded if a.min_folded is not None else (1 if only else 0)
 
-want = []  # the distinct events, in stream order
+streams = {}  # session -> its distinct events, in stream order
 seen = set()
-for line in open(a.events, encoding="utf-8"):
+for line in open(a.args[-1], encoding="utf-8"):
     if line.strip():
         ev = json.loads(line)
-        if ev["event_id"] not in seen:
+        key = "%s:%s" % (ev["user_id"], ev["conversation_id"])
+        if ev["event_id"] not in seen and (only is None or key == only):
             seen.add(ev["event_id"])
-            want.append(ev)
+            streams.setdefault(key, []).append(ev)
+if only and only not in streams:
+    streams[only] = []
 r = Redis(a.port)
-tag = "%s{%s}" % (a.prefix, a.session)
-summ = r.cmd("HMGET", tag + ":summary", "text", "upto", "folded")
-folded = int(summ[2] or 0)
-upto = int(summ[1] or 0)
-meta = r.cmd("HMGET", tag + ":meta", "total", "last_seq")
-total, last_seq = int(meta[0] or 0), int(meta[1] or 0)
-stored = [json.loads(x) for x in r.cmd("LRANGE", tag + ":msgs", 0, -1)]
-user, conv = a.session.split(":", 1)
-out = subprocess.run([a.chatmem, "session", "archive", user, conv],
-                     capture_output=True, text=True)
-if out.returncode != 0:
-    print("PROBLEM chatmem session archive failed: %s" % out.stderr.strip())
-    sys.exit(1)
-archived = [json.loads(x) for x in out.stdout.splitlines() if x.strip()]
 
-problems = []
-ids = [m["event_id"] for m in stored]
-seqs = [m["seq"] for m in stored]
-aseqs = [m["seq"] for m in archived]
-n = len(archived)
-if n + len(stored) != len(want):
-    problems.append("archived %d + stored %d != produced %d"
-                    % (n, len(stored), len(want)))
-if aseqs != list(range(1, n + 1)):
-    problems.append("archive seqs are not 1..%d: %s" % (n, aseqs[:5] + ["..."] + aseqs[-5:]))
-for m in archived:
-    ev = want[m["seq"] - 1] if 0 < m["seq"] <= len(want) else None
-    if not ev or m["content"] != ev["content"] or m["role"] != ev["role"]:
-        problems.append("archived seq %d is not event %s" % (
-            m["seq"], ev and ev["event_id"]))
-        break
-if ids != [ev["event_id"] for ev in want[n:]]:
-    problems.append("the list is not exactly the unarchived tail of the "
-                    "stream (first stored %s, expected %s)"
-                    % (ids[:1], [ev["event_id"] for ev in want[n:n + 1]]))
-if seqs != list(range(upto + 1, upto + 1 + len(stored))):
-    problems.append("seqs %s.. do not follow the cursor %d" % (seqs[:3], upto))
-if n != folded or upto != n:
-    problems.append("archived %d, but the summary counts %d folded up to "
-                    "seq %d" % (n, folded, upto))
-if total != len(want) or last_seq != len(want):
-    problems.append("meta total/last_seq %d/%d" % (total, last_seq))
-if folded < a.min_folded:
-    problems.append("only %d folded" % folded)
-text = (summ[0] or b"").decode()
-if folded and not text:
-    problems.append("folded messages but the summary is empty")
-print("%s: %d produced, %d folded (cursor %d) and archived, %d in the list; "
-      "summary %d bytes" % (a.session, len(want), folded, upto, len(stored),
-                            len(text)))
-for p in problems:
-    print("PROBLEM " + p)
-sys.exit(1 if problems else 0)
+
+def check(session, want):
+    """Returns (counts, problems) of one session against its events."""
+    tag = "%s{%s}" % (a.prefix, session)
+    summ = r.cmd("HMGET", tag + ":summary", "text", "upto", "folded")
+    folded = int(summ[2] or 0)
+    upto = int(summ[1] or 0)
+    meta = r.cmd("HMGET", tag + ":meta", "total", "last_seq")
+    total, last_seq = int(meta[0] or 0), int(meta[1] or 0)
+    stored = [json.loads(x) for x in r.cmd("LRANGE", tag + ":msgs", 0, -1)]
+    user, conv = session.split(":", 1)
+    out = subprocess.run([a.chatmem, "session", "archive", user, conv],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return None, ["chatmem session archive failed: %s"
+                      % out.stderr.strip()]
+    archived = [json.loads(x) for x in out.stdout.splitlines() if x.strip()]
+
+    problems = []
+    ids = [m["event_id"] for m in stored]
+    seqs = [m["seq"] for m in stored]
+    aseqs = [m["seq"] for m in archived]
+    n = len(archived)
+    if n + len(stored) != len(want):
+        problems.append("archived %d + stored %d != produced %d"
+                        % (n, len(stored), len(want)))
+    if aseqs != list(range(1, n + 1)):
+        problems.append("archive seqs are not 1..%d: %s"
+                        % (n, aseqs[:5] + ["..."] + aseqs[-5:]))
+    for m in archived:
+        ev = want[m["seq"] - 1] if 0 < m["seq"] <= len(want) else None
+        if not ev or m["content"] != ev["content"] or m["role"] != ev["role"]:
+            problems.append("archived seq %d is not event %s" % (
+                m["seq"], ev and ev["event_id"]))
+            break
+    if ids != [ev["event_id"] for ev in want[n:]]:
+        problems.append("the list is not exactly the unarchived tail of the "
+                        "stream (first stored %s, expected %s)"
+                        % (ids[:1], [ev["event_id"] for ev in want[n:n + 1]]))
+    if seqs != list(range(upto + 1, upto + 1 + len(stored))):
+        problems.append("seqs %s.. do not follow the cursor %d"
+                        % (seqs[:3], upto))
+    if n != folded or upto != n:
+        problems.append("archived %d, but the summary counts %d folded up to "
+                        "seq %d" % (n, folded, upto))
+    if total != len(want) or last_seq != len(want):
+        problems.append("meta total/last_seq %d/%d" % (total, last_seq))
+    if folded < min_folded:
+        problems.append("only %d folded" % folded)
+    text = (summ[0] or b"").decode()
+    if folded and not text:
+        problems.append("folded messages but the summary is empty")
+    return (len(want), folded, upto, len(stored), len(text)), problems
+
+
+bad = 0
+totals = [0, 0, 0]  # produced, archived, in the lists
+for session, want in streams.items():
+    counts, problems = check(session, want)
+    if counts:
+        totals[0] += counts[0]
+        totals[1] += counts[1]
+        totals[2] += counts[3]
+    if only:
+        if counts:
+            print("%s: %d produced, %d folded (cursor %d) and archived, %d "
+                  "in the list; summary %d bytes" % ((session,) + counts))
+    for p in problems:
+        if bad < 20:
+            print("PROBLEM %s: %s" % (session, p))
+    bad += bool(problems)
+if not only:
+    print("%d sessions: %d produced, %d folded and archived, %d in the lists;"
+          " %d with problems" % (len(streams), totals[0], totals[1], totals[2],
+                                 bad))
+sys.exit(1 if bad else 0)

@@ -13,9 +13,17 @@ Each request is recorded, as it arrives and before the wait, as one line
 in PORT_FILE.requests: a test knows from it that a summarizer is inside
 its LLM call.
 
+For the soak, FAKE_LLM_FAIL_PCT (percent of requests answered 500 at
+once) and FAKE_LLM_HANG_PCT (percent held for FAKE_LLM_HANG_MS, default
+30000, before an answer: longer than a client's time-out) make it
+unreliable; the draw is seeded (FAKE_LLM_SEED, default 1), so a run is
+repeatable.
+
 usage: fake_llm.py PORT_FILE [SLEEP_MS]"""
 import http.server
 import json
+import os
+import random
 import re
 import sys
 import threading
@@ -26,6 +34,10 @@ sleep_ms = int(sys.argv[2]) if len(sys.argv) > 2 else 300
 count = 0
 received = 0
 lock = threading.Lock()
+fail_pct = float(os.environ.get("FAKE_LLM_FAIL_PCT", "0"))
+hang_pct = float(os.environ.get("FAKE_LLM_HANG_PCT", "0"))
+hang_ms = int(os.environ.get("FAKE_LLM_HANG_MS", "30000"))
+draw = random.Random(int(os.environ.get("FAKE_LLM_SEED", "1")))
 
 
 def fold_number(prompt):
@@ -50,6 +62,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             received += 1
             with open(port_file + ".requests", "a") as fp:
                 fp.write("request %d\n" % received)
+            luck = draw.uniform(0, 100)
+        if luck < fail_pct:
+            self.send_error(500, "injected failure")
+            return
+        if luck < fail_pct + hang_pct:
+            time.sleep(hang_ms / 1000.0)
         time.sleep(sleep_ms / 1000.0)
         with lock:
             count += 1
