@@ -71,6 +71,10 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else 0
 
 
+for path in (a.extra, a.sessions):
+    if path:
+        for line in open(path):
+            print(line.rstrip("\n"))
 print("context requests: %d sent at a steady rate, %d answered, %d "
       "unanswered" % (len(sent), len(replies), len(unanswered)))
 print("  answered twice: %d (all across a context worker's kill -9: %s); "
@@ -88,10 +92,6 @@ for s, e, kind, what in faults:
     print("  %6.1f-%6.1f  %-44s %5d requests, worst %6d ms" % (
         (s - t0) / 1000, (e - t0) / 1000, what[:44], len(during),
         max(during) if during else 0))
-for path in (a.sessions, a.extra):
-    if path:
-        for line in open(path):
-            print(line.rstrip("\n"))
 problems = []
 if unanswered:
     problems.append("%d requests unanswered, e.g. %s"
