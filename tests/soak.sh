@@ -180,7 +180,7 @@ wait "$READER" 2>/dev/null || true
 	echo "sessions: $(tail -1 "$T_DIR/sessions.txt")"
 	grep '^PROBLEM' "$T_DIR/sessions.txt" | head -5 || true
 	set -- $(t_stats)
-	echo "ingest: $1 applied, $2 redelivered and skipped, $3 to the DLQ; $(cat "$T_DIR"/logs/ingest-*.log | grep -c 'events redis lost again' || true) partition rewinds after redis lost writes"
+	echo "ingest: $(cat "$T_DIR"/logs/ingest-*.log | grep -c 'events redis lost again' || true) partitions rewound after redis lost writes; counters (in redis: a lost AOF tail takes some along) $1 applied, $2 redelivered and skipped, $3 to the DLQ"
 	echo "summarizer: $(cat "$T_DIR"/logs/summarizer-*.log | grep -c 'using extractive for this' || true) LLM fallbacks logged; fake LLM saw $(wc -l <"$T_DIR/llm.port.requests") calls"
 } >"$T_DIR/extra.txt"
 set +e
