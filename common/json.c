@@ -5,9 +5,10 @@
  *   1. cm_utf8_valid_prefix() on the whole input;
  *   2. lex_check(), a lexical pass that rejects what json-c 0.16 lets
  *      through even with JSON_TOKENER_STRICT (single-quoted keys, NaN and
- *      Infinity, "1.", raw control characters in strings) and \u escapes
- *      that are unpaired surrogates (json-c would turn them into U+FFFD);
- *      it also counts the members of each object;
+ *      Infinity, "1.", raw control characters in strings), \u escapes
+ *      that are unpaired surrogates (json-c would turn them into U+FFFD),
+ *      a \u0000 in a key and nesting deeper than CM_JSON_DEPTH_MAX; it
+ *      also counts the members of each object;
  *   3. json_tokener in strict mode, which must consume the whole buffer and
  *      yield an object; an object with fewer members than counted had a
  *      duplicate key (json-c keeps the last one) and is refused.
@@ -52,11 +53,14 @@ static int hex4(const char *s, size_t avail, unsigned *out)
         return 0;
 }
 
-/* Scans the string starting at the quote buf[*pos]; moves *pos past it. */
-static int lex_string(const char *buf, size_t len, size_t *pos, char *errstr,
-                      size_t errstr_size)
+/* Scans the string starting at the quote buf[*pos]; moves *pos past it.
+ * *nul is set to 1 when the string holds a \u0000 escape, else 0. */
+static int lex_string(const char *buf, size_t len, size_t *pos, int *nul,
+                      char *errstr, size_t errstr_size)
 {
         size_t i = *pos + 1;
+
+        *nul = 0;
 
         while (i < len) {
                 unsigned char c = (unsigned char)buf[i];
@@ -93,6 +97,8 @@ static int lex_string(const char *buf, size_t len, size_t *pos, char *errstr,
                                        "malformed JSON: invalid \\u escape at "
                                        "byte %zu",
                                        i);
+                if (cp == 0)
+                        *nul = 1;
                 if (cp >= 0xd800 && cp <= 0xdbff) {
                         if (i + 12 <= len && buf[i + 6] == '\\' &&
                             buf[i + 7] == 'u' &&
@@ -184,24 +190,41 @@ static void obj_counts_open(obj_counts_t *oc)
         oc->open[oc->depth++] = oc->cnt++;
 }
 
+/* 1 when the next byte of buf[i..len) that is not whitespace is a ':'
+ * (the string before it is a key). */
+static int next_is_colon(const char *buf, size_t len, size_t i)
+{
+        while (i < len && memchr(" \t\n\r", buf[i], 4))
+                i++;
+        return i < len && buf[i] == ':';
+}
+
 static int lex_check(const char *buf, size_t len, obj_counts_t *oc,
                      char *errstr, size_t errstr_size)
 {
-        size_t i = 0;
+        size_t i = 0, nesting = 0;
 
         while (i < len) {
                 char c = buf[i];
                 char what[CM_TEXT_BYTE_NAME_MAX];
+                size_t start = i;
+                int nul;
 
                 if (c == '"') {
-                        if (lex_string(buf, len, &i, errstr, errstr_size) == -1)
+                        if (lex_string(buf, len, &i, &nul, errstr,
+                                       errstr_size) == -1)
                                 return -1;
+                        /* json-c would cut such a key at the NUL, making
+                         * "user_id\u0000x" a "user_id". */
+                        if (nul && next_is_colon(buf, len, i))
+                                return cm_errf(errstr, errstr_size,
+                                               "malformed JSON: NUL (\\u0000) "
+                                               "in a key at byte %zu",
+                                               start);
                 } else if (c == '-' || cm_isdigit(c)) {
                         if (lex_number(buf, len, &i, errstr, errstr_size) == -1)
                                 return -1;
                 } else if (cm_isalpha(c)) {
-                        size_t start = i;
-
                         while (i < len && (cm_isalpha(buf[i]) ||
                                            cm_isdigit(buf[i]) || buf[i] == '_'))
                                 i++;
@@ -216,12 +239,23 @@ static int lex_check(const char *buf, size_t len, obj_counts_t *oc,
                                        "at byte %zu",
                                        (int)(i - start > 16 ? 16 : i - start),
                                        buf + start, start);
-                } else if (memchr(" \t\n\r[],", c, 7)) {
+                } else if (memchr(" \t\n\r,", c, 5)) {
                         i++;
-                } else if (c == '{' || c == '}' || c == ':') {
+                } else if (c == '[' || c == ']' || c == '{' || c == '}' ||
+                           c == ':') {
                         /* A ':' belongs to the innermost open object; the
                          * counts of a malformed document do not matter as
                          * json-c refuses it. */
+                        if (c == '[' || c == '{') {
+                                if (++nesting > CM_JSON_DEPTH_MAX)
+                                        return cm_errf(
+                                            errstr, errstr_size,
+                                            "malformed JSON: nested deeper "
+                                            "than %d levels at byte %zu",
+                                            CM_JSON_DEPTH_MAX, i);
+                        } else if ((c == ']' || c == '}') && nesting) {
+                                nesting--;
+                        }
                         if (c == '{')
                                 obj_counts_open(oc);
                         else if (c == '}' && oc->depth)
@@ -324,7 +358,7 @@ static json_object *parse(const char *buf, size_t len, json_type want,
         }
         if (lex_check(buf, len, &oc, errstr, errstr_size) == -1)
                 goto out;
-        tok = json_tokener_new();
+        tok = json_tokener_new_ex(CM_JSON_DEPTH_MAX);
         if (!tok)
                 cm_json_oom();
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -393,7 +427,7 @@ json_object *cm_json_parse_loose(const char *buf, size_t len)
 
         if (!buf || len == 0 || len > INT_MAX)
                 return NULL;
-        tok = json_tokener_new();
+        tok = json_tokener_new_ex(CM_JSON_DEPTH_MAX);
         if (!tok)
                 cm_json_oom();
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);

@@ -13,11 +13,16 @@
  *   - a \u escape of an unpaired surrogate (json-c would give U+FFFD);
  *   - a key repeated in any object, at any depth (json-c keeps the last
  *     one, so that two readers of one message could see different values);
+ *   - a key with a \u0000 escape (json-c would cut it there, so that
+ *     "user_id\u0000x" became "user_id");
+ *   - objects and arrays nested deeper than CM_JSON_DEPTH_MAX levels (the
+ *     lexical pass stops at the first one too deep, before json-c builds
+ *     anything);
  *   - anything but whitespace after the object, and a top level that is
  *     not an object.
- * It does not refuse "\u0000" inside a string: the codec's string readers
- * do (its structures hold C strings). Integers that do not fit int64 are
- * kept by json-c as uint64 or clamped; the codec's integer reader refuses
+ * It does not refuse "\u0000" inside a string value: the codec's string
+ * readers do (its structures hold C strings). Integers that do not fit int64
+ * are kept by json-c as uint64 or clamped; the codec's integer reader refuses
  * them.
  *
  * How (json.c): a lexical pass over the bytes checks the above and counts
@@ -32,6 +37,10 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+
+/* Levels of objects and arrays a document may nest, the top level
+ * included (json-c's own default). */
+#define CM_JSON_DEPTH_MAX 32
 
 /*
  * Parses buf[0..len) as one JSON object, as described above. Returns the
