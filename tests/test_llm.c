@@ -13,8 +13,8 @@
  * can move it on as if the request had taken that long. So the tests
  * assert the client's timing decisions exactly (which waits, how long,
  * when the breaker half-opens) and never sleep or measure real time. Only
- * libcurl's own per-attempt timeout is real (test_timeout), and nothing
- * about its duration is asserted.
+ * libcurl's own per-attempt timeout is real (test_timeout,
+ * test_never_closes), and nothing about its duration is asserted.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,6 +59,9 @@ typedef struct canned {
         int delay_ms;   /* real time before answering */
         int no_length;  /* no Content-Length: the body ends at close */
         int advance_ms; /* fake time the request takes */
+        /* > 0: after the head, one byte of body every trickle_ms, never
+         * ending (with no_length: a reply that never closes) */
+        int trickle_ms;
 } canned_t;
 
 /* The fake clock of every client (conf_for() resets it). The server
@@ -249,7 +252,12 @@ static void srv_conn(server_t *srv, int fd)
                 cm_buf_adds(&resp, c->headers ? c->headers : "");
                 cm_buf_adds(&resp, "\r\n");
                 cm_buf_adds(&resp, c->body);
-                if (send_all(fd, resp.buf, resp.len) == -1 || c->no_length)
+                if (send_all(fd, resp.buf, resp.len) == -1)
+                        break;
+                while (c->trickle_ms && srv_pause(srv, c->trickle_ms) &&
+                       send_all(fd, " ", 1) == 0)
+                        ;
+                if (c->no_length)
                         break;
         }
         cm_buf_release(&in);
@@ -748,6 +756,34 @@ static void test_timeout(void **state)
         srv_stop(&srv);
 }
 
+/* A reply that never ends, a byte at a time, and never closes: each
+ * attempt still ends at timeout_ms (libcurl's, for the whole transfer),
+ * and the call fails. */
+static void test_never_closes(void **state)
+{
+        static const canned_t script[] = {
+            {200, NULL, "{\"choices\":[", 0, 1, 0, 50},
+        };
+        cm_llm_stats_t st;
+        cm_llm_conf_t conf;
+        server_t srv;
+        cm_llm_t *llm;
+
+        (void)state;
+        srv_start(&srv, script, 1);
+        conf = conf_for(&srv);
+        conf.timeout_ms = 300; /* real time: libcurl's */
+        conf.max_retries = 1;
+        llm = llm_new(&conf);
+        fold_fails(llm, "timed out");
+        assert_int_equal(srv_requests(&srv), 2);
+        cm_llm_stats(llm, &st);
+        assert_int_equal(st.retries, 1);
+        assert_int_equal(st.failures, 1);
+        cm_llm_destroy(llm);
+        srv_stop(&srv);
+}
+
 /* Nobody listens: connection errors are retried, then the call fails. */
 static void test_connection_refused(void **state)
 {
@@ -1162,6 +1198,7 @@ int main(void)
             cmocka_unit_test(test_not_a_refusal),
             cmocka_unit_test(test_400_no_retry),
             cmocka_unit_test(test_oversized_reply),
+            cmocka_unit_test(test_never_closes),
             cmocka_unit_test(test_breaker),
             cmocka_unit_test(test_breaker_counts_calls),
             cmocka_unit_test(test_breaker_failed_trial),
