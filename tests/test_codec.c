@@ -2623,6 +2623,60 @@ static void test_hostile_nesting(void **state)
         free(over);
 }
 
+#define TOO_MANY "malformed JSON: more than 65536 values and member names"
+
+/* A document of many small values: json-c's tree of 9 MB of "{}" takes
+ * over 2 GB, so the count is bounded before it is built. */
+static void test_hostile_many_values(void **state)
+{
+        static const char ev_head[] = "{\"event_id\":\"e\",\"user_id\":\"u\","
+                                      "\"role\":\"user\",\"content\":\"x\","
+                                      "\"x\":[";
+        cm_request_t req;
+        cm_event_t ev;
+        char err[256];
+        cm_buf_t b;
+        size_t i;
+
+        (void)state;
+        /* 11 values and names before the array: 65525 numbers in it make
+         * the limit, one more is over it */
+        cm_buf_init(&b);
+        cm_buf_adds(&b, ev_head);
+        for (i = 0; i < 65525; i++)
+                cm_buf_adds(&b, i ? ",1" : "1");
+        cm_buf_adds(&b, "]}");
+        event_ok(b.buf, &ev);
+        cm_event_release(&ev);
+        b.len -= 2;
+        cm_buf_adds(&b, ",1]}");
+        event_fails(b.buf, TOO_MANY " at byte 131113");
+
+        /* 3,000,000 empty objects in a request: refused up front, by the
+         * loose reader too, so its request_id is not read (a DLQ entry) */
+        cm_buf_reset(&b);
+        cm_buf_adds(&b, "{\"request_id\":\"r\",\"user_id\":\"u\",\"x\":[");
+        for (i = 0; i < 3000000; i++)
+                cm_buf_adds(&b, i ? ",{}" : "{}");
+        cm_buf_adds(&b, "]}");
+        assert_int_equal(
+            cm_request_decode(b.buf, b.len, MAXC, &req, err, sizeof(err)), -1);
+        assert_contains(err, TOO_MANY);
+        assert_string_equal(req.request_id, "");
+        cm_request_release(&req);
+        /* strings, words and numbers count once each, whatever their
+         * length */
+        cm_buf_reset(&b);
+        cm_buf_adds(&b, ev_head);
+        for (i = 0; i < 20000; i++)
+                cm_buf_adds(&b, i ? ",\"a,b:c]}\",true,-12.5e3"
+                                  : "\"a,b:c]}\",true,-12.5e3");
+        cm_buf_adds(&b, "]}");
+        event_ok(b.buf, &ev);
+        cm_event_release(&ev);
+        cm_buf_release(&b);
+}
+
 static void test_hostile_nul(void **state)
 {
         static const char raw_in_string[] =
@@ -2920,6 +2974,7 @@ int main(void)
             cmocka_unit_test(test_history_decode),
             cmocka_unit_test(test_reply_is_error),
             cmocka_unit_test(test_hostile_nesting),
+            cmocka_unit_test(test_hostile_many_values),
             cmocka_unit_test(test_hostile_nul),
             cmocka_unit_test(test_hostile_surrogates),
             cmocka_unit_test(test_hostile_ids),
