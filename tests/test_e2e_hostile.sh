@@ -353,9 +353,11 @@ Fold*) ;;
 *) t_fail "llmok was not summarized by the LLM: '$(summary_of llmok)'" ;;
 esac
 
-# The same processes all along, and no Redis key with a broken hash tag.
+# The same processes all along, and they still stop cleanly; no Redis key
+# with a broken hash tag.
 for p in $INGEST $SUMMARIZER $CONTEXT; do
 	kill -0 "$p" 2>/dev/null || t_fail "worker $p died"
+	t_stop_pid "$p" 10
 done
 t_rcli --scan >"$T_DIR/keys.txt"
 bad=$(grep -Ev "^${T_PREFIX}([^{}]*|\{[A-Za-z0-9._@-]+(:[A-Za-z0-9._@-]+)?\}:[a-z_]+)\$" "$T_DIR/keys.txt" || true)
