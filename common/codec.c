@@ -1147,14 +1147,39 @@ static json_object *jbase64(const void *data, size_t len)
         return obj;
 }
 
-/* Adds data as "name" when it is UTF-8, else as "name_base64". */
-static void jadd_bytes(json_object *obj, const char *name,
-                       const char *name_base64, const void *data, size_t len)
+/* The member names of a field of raw bytes in a DLQ entry (jadd() keeps
+ * the pointers): the text, its base64 form, and the marks of a cut. */
+typedef struct bytes_names {
+        const char *text, *base64, *truncated, *bytes;
+} bytes_names_t;
+
+static const bytes_names_t key_names = {"key", "key_base64", "key_truncated",
+                                        "key_bytes"};
+static const bytes_names_t payload_names = {
+    "payload", "payload_base64", "payload_truncated", "payload_bytes"};
+
+/* Adds data[0..len) as text when it is UTF-8, else as base64, cut to at
+ * most max bytes (text on a character boundary); a cut one also gets its
+ * truncated mark and its whole length. */
+static void jadd_bytes(json_object *obj, const bytes_names_t *names,
+                       const void *data, size_t len, size_t max)
 {
-        if (len <= INT_MAX && cm_utf8_valid(data, len))
-                jadd(obj, name, jstr_len(data, len));
-        else
-                jadd(obj, name_base64, jbase64(data, len));
+        const char *s = data;
+        size_t keep = len < max ? len : max;
+        /* A character that the cut splits is well-formed when its bytes
+         * (at most 3 more) are. */
+        size_t look = len - keep > 3 ? keep + 3 : len;
+
+        if (cm_utf8_valid_prefix(s, look) >= keep) {
+                keep = cm_utf8_floor(s, keep);
+                jadd(obj, names->text, jstr_len(s, keep));
+        } else {
+                jadd(obj, names->base64, jbase64(s, keep));
+        }
+        if (keep == len)
+                return;
+        jadd(obj, names->truncated, jbool(1));
+        jadd(obj, names->bytes, jint((int64_t)len));
 }
 
 char *cm_dlq_encode(const char *topic, int32_t partition, int64_t offset,
@@ -1169,9 +1194,9 @@ char *cm_dlq_encode(const char *topic, int32_t partition, int64_t offset,
         if (!key)
                 jadd(obj, "key", NULL);
         else
-                jadd_bytes(obj, "key", "key_base64", key, key_len);
-        jadd_bytes(obj, "payload", "payload_base64", payload ? payload : "",
-                   payload ? payload_len : 0);
+                jadd_bytes(obj, &key_names, key, key_len, CM_DLQ_KEY_MAX);
+        jadd_bytes(obj, &payload_names, payload ? payload : "",
+                   payload ? payload_len : 0, CM_DLQ_PAYLOAD_MAX);
         jadd(obj, "error", jstr(error));
         return jfinish(obj);
 }

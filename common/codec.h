@@ -185,10 +185,20 @@ int cm_reply_decode(const char *buf, size_t len, cm_reply_doc_t *doc,
                     char *errstr, size_t errstr_size);
 void cm_reply_doc_release(cm_reply_doc_t *doc);
 
+/* Bytes of a payload, and of a key, that a DLQ entry keeps: an entry
+ * stays far below a Kafka message's 1 MB limit (at most about 6 times
+ * this, were every byte escaped), so that it can always be delivered. */
+#define CM_DLQ_PAYLOAD_MAX 65536
+#define CM_DLQ_KEY_MAX     1024
+
 /* Encodes a DLQ entry {"topic","partition","offset","key","payload",
  * "error"}. key and payload are raw bytes: when valid UTF-8 they are kept
  * as strings, otherwise they are stored base64-encoded in "key_base64" /
- * "payload_base64" instead. key may be NULL (then "key" is null).
+ * "payload_base64" instead. key may be NULL (then "key" is null). A
+ * payload longer than CM_DLQ_PAYLOAD_MAX keeps its first bytes only (text
+ * cut on a character boundary), and the entry then also has
+ * "payload_truncated": true and "payload_bytes": payload_len; likewise a
+ * key longer than CM_DLQ_KEY_MAX ("key_truncated", "key_bytes").
  * Returns a heap string. Cannot fail. */
 char *cm_dlq_encode(const char *topic, int32_t partition, int64_t offset,
                     const void *key, size_t key_len, const void *payload,

@@ -2,12 +2,14 @@
  * json: see json.h for the contract.
  *
  * Parsing runs in three steps over the raw buffer:
- *   1. cm_utf8_valid_prefix() on the whole input;
+ *   1. cm_utf8_valid_prefix() on the whole input, and check_bounds(): no
+ *      more than CM_JSON_ITEMS_MAX values and member names, nesting no
+ *      deeper than CM_JSON_DEPTH_MAX (the loose parser checks these too);
  *   2. lex_check(), a lexical pass that rejects what json-c 0.16 lets
  *      through even with JSON_TOKENER_STRICT (single-quoted keys, NaN and
- *      Infinity, "1.", raw control characters in strings) and \u escapes
- *      that are unpaired surrogates (json-c would turn them into U+FFFD);
- *      it also counts the members of each object;
+ *      Infinity, "1.", raw control characters in strings), \u escapes
+ *      that are unpaired surrogates (json-c would turn them into U+FFFD),
+ *      and a \u0000 in a key; it also counts the members of each object;
  *   3. json_tokener in strict mode, which must consume the whole buffer and
  *      yield an object; an object with fewer members than counted had a
  *      duplicate key (json-c keeps the last one) and is refused.
@@ -52,11 +54,14 @@ static int hex4(const char *s, size_t avail, unsigned *out)
         return 0;
 }
 
-/* Scans the string starting at the quote buf[*pos]; moves *pos past it. */
-static int lex_string(const char *buf, size_t len, size_t *pos, char *errstr,
-                      size_t errstr_size)
+/* Scans the string starting at the quote buf[*pos]; moves *pos past it.
+ * *nul is set to 1 when the string holds a \u0000 escape, else 0. */
+static int lex_string(const char *buf, size_t len, size_t *pos, int *nul,
+                      char *errstr, size_t errstr_size)
 {
         size_t i = *pos + 1;
+
+        *nul = 0;
 
         while (i < len) {
                 unsigned char c = (unsigned char)buf[i];
@@ -93,6 +98,8 @@ static int lex_string(const char *buf, size_t len, size_t *pos, char *errstr,
                                        "malformed JSON: invalid \\u escape at "
                                        "byte %zu",
                                        i);
+                if (cp == 0)
+                        *nul = 1;
                 if (cp >= 0xd800 && cp <= 0xdbff) {
                         if (i + 12 <= len && buf[i + 6] == '\\' &&
                             buf[i + 7] == 'u' &&
@@ -157,19 +164,20 @@ bad:
 
 /* Member counts of the objects of a document, in the order their '{'
  * appear (pre-order), so that duplicate keys, which json-c silently merges
- * (last wins), can be told apart afterwards. */
+ * (last wins), can be told apart afterwards. There are at most
+ * CM_JSON_ITEMS_MAX objects, nested at most CM_JSON_DEPTH_MAX deep. */
 typedef struct obj_counts {
         size_t *n; /* members of each object */
         size_t cnt;
-        size_t *open; /* stack: indexes into n of the objects still open */
-        size_t depth;
         size_t cap;
+        size_t open[CM_JSON_DEPTH_MAX]; /* stack: indexes into n of the
+                                           objects still open */
+        size_t depth;
 } obj_counts_t;
 
 static void obj_counts_release(obj_counts_t *oc)
 {
         free(oc->n);
-        free(oc->open);
         memset(oc, 0, sizeof(*oc));
 }
 
@@ -178,10 +186,65 @@ static void obj_counts_open(obj_counts_t *oc)
         if (oc->cnt == oc->cap) {
                 oc->cap = oc->cap ? 2 * oc->cap : 16;
                 oc->n = cm_realloc(oc->n, oc->cap * sizeof(*oc->n));
-                oc->open = cm_realloc(oc->open, oc->cap * sizeof(*oc->open));
         }
         oc->n[oc->cnt] = 0;
-        oc->open[oc->depth++] = oc->cnt++;
+        /* check_bounds() kept the depth; past it the counts do not matter
+         * (json-c refuses the document). */
+        if (oc->depth < CM_JSON_DEPTH_MAX)
+                oc->open[oc->depth++] = oc->cnt;
+        oc->cnt++;
+}
+
+/* The bounds of both parsers, checked before anything is built: at most
+ * CM_JSON_ITEMS_MAX values and member names (containers count) and
+ * nesting at most CM_JSON_DEPTH_MAX deep. Lenient, as the loose parser
+ * needs: a string runs to the next unescaped quote whatever it holds, and
+ * any other run of bytes that is neither whitespace nor punctuation counts
+ * as one value. Returns 0, or -1 with the reason. */
+static int check_bounds(const char *buf, size_t len, char *errstr,
+                        size_t errstr_size)
+{
+        size_t i, items = 0, nesting = 0;
+        int in_word = 0;
+
+        for (i = 0; i < len; i++) {
+                char c = buf[i];
+                int open = c == '[' || c == '{';
+
+                if (memchr(" \t\n\r,:", c, 6) || c == ']' || c == '}') {
+                        in_word = 0;
+                        if ((c == ']' || c == '}') && nesting)
+                                nesting--;
+                        continue;
+                }
+                if (in_word && !open && c != '"')
+                        continue;
+                if (++items > CM_JSON_ITEMS_MAX)
+                        return cm_errf(errstr, errstr_size,
+                                       "malformed JSON: more than %d values "
+                                       "and member names at byte %zu",
+                                       CM_JSON_ITEMS_MAX, i);
+                if (open && ++nesting > CM_JSON_DEPTH_MAX)
+                        return cm_errf(errstr, errstr_size,
+                                       "malformed JSON: nested deeper than %d "
+                                       "levels at byte %zu",
+                                       CM_JSON_DEPTH_MAX, i);
+                in_word = !open && c != '"';
+                if (c == '"')
+                        for (i++; i < len && buf[i] != '"'; i++)
+                                if (buf[i] == '\\')
+                                        i++;
+        }
+        return 0;
+}
+
+/* 1 when the next byte of buf[i..len) that is not whitespace is a ':'
+ * (the string before it is a key). */
+static int next_is_colon(const char *buf, size_t len, size_t i)
+{
+        while (i < len && memchr(" \t\n\r", buf[i], 4))
+                i++;
+        return i < len && buf[i] == ':';
 }
 
 static int lex_check(const char *buf, size_t len, obj_counts_t *oc,
@@ -192,16 +255,24 @@ static int lex_check(const char *buf, size_t len, obj_counts_t *oc,
         while (i < len) {
                 char c = buf[i];
                 char what[CM_TEXT_BYTE_NAME_MAX];
+                size_t start = i;
+                int nul;
 
                 if (c == '"') {
-                        if (lex_string(buf, len, &i, errstr, errstr_size) == -1)
+                        if (lex_string(buf, len, &i, &nul, errstr,
+                                       errstr_size) == -1)
                                 return -1;
+                        /* json-c would cut such a key at the NUL, making
+                         * "user_id\u0000x" a "user_id". */
+                        if (nul && next_is_colon(buf, len, i))
+                                return cm_errf(errstr, errstr_size,
+                                               "malformed JSON: NUL (\\u0000) "
+                                               "in a key at byte %zu",
+                                               start);
                 } else if (c == '-' || cm_isdigit(c)) {
                         if (lex_number(buf, len, &i, errstr, errstr_size) == -1)
                                 return -1;
                 } else if (cm_isalpha(c)) {
-                        size_t start = i;
-
                         while (i < len && (cm_isalpha(buf[i]) ||
                                            cm_isdigit(buf[i]) || buf[i] == '_'))
                                 i++;
@@ -322,9 +393,11 @@ static json_object *parse(const char *buf, size_t len, json_type want,
                 cm_errf(errstr, errstr_size, "invalid UTF-8 at byte %zu", bad);
                 goto out;
         }
+        if (check_bounds(buf, len, errstr, errstr_size) == -1)
+                goto out;
         if (lex_check(buf, len, &oc, errstr, errstr_size) == -1)
                 goto out;
-        tok = json_tokener_new();
+        tok = json_tokener_new_ex(CM_JSON_DEPTH_MAX);
         if (!tok)
                 cm_json_oom();
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -391,9 +464,10 @@ json_object *cm_json_parse_loose(const char *buf, size_t len)
         json_tokener *tok = NULL;
         json_object *root = NULL;
 
-        if (!buf || len == 0 || len > INT_MAX)
+        if (!buf || len == 0 || len > INT_MAX ||
+            check_bounds(buf, len, NULL, 0) == -1)
                 return NULL;
-        tok = json_tokener_new();
+        tok = json_tokener_new_ex(CM_JSON_DEPTH_MAX);
         if (!tok)
                 cm_json_oom();
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);

@@ -13,11 +13,17 @@
  *   - a \u escape of an unpaired surrogate (json-c would give U+FFFD);
  *   - a key repeated in any object, at any depth (json-c keeps the last
  *     one, so that two readers of one message could see different values);
+ *   - a key with a \u0000 escape (json-c would cut it there, so that
+ *     "user_id\u0000x" became "user_id");
+ *   - objects and arrays nested deeper than CM_JSON_DEPTH_MAX levels, and
+ *     more than CM_JSON_ITEMS_MAX values and member names in all (the
+ *     lexical pass stops at the first one too many, before json-c builds
+ *     anything: its tree of a 10 MB document of "{}"s would take 2 GB);
  *   - anything but whitespace after the object, and a top level that is
  *     not an object.
- * It does not refuse "\u0000" inside a string: the codec's string readers
- * do (its structures hold C strings). Integers that do not fit int64 are
- * kept by json-c as uint64 or clamped; the codec's integer reader refuses
+ * It does not refuse "\u0000" inside a string value: the codec's string
+ * readers do (its structures hold C strings). Integers that do not fit int64
+ * are kept by json-c as uint64 or clamped; the codec's integer reader refuses
  * them.
  *
  * How (json.c): a lexical pass over the bytes checks the above and counts
@@ -32,6 +38,13 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+
+/* Levels of objects and arrays a document may nest, the top level
+ * included (json-c's own default). */
+#define CM_JSON_DEPTH_MAX 32
+/* Values (objects and arrays included) and member names a document may
+ * hold: a request with the codec's 10,000 history entries has 50,000. */
+#define CM_JSON_ITEMS_MAX 65536
 
 /*
  * Parses buf[0..len) as one JSON object, as described above. Returns the
@@ -51,8 +64,10 @@ json_object *cm_json_parse_array(const char *buf, size_t len, char *errstr,
  * details the lexical pass refuses): only for reading what can still be
  * read from a document cm_json_parse_object() refused, such as the
  * request_id an error reply needs. Every value read from it must be checked
- * again. Returns the root object (json_object_put() it), or NULL when the
- * input is not a JSON object even to json-c. Cannot fail otherwise.
+ * again. It too refuses more than CM_JSON_ITEMS_MAX values and nesting
+ * deeper than CM_JSON_DEPTH_MAX. Returns the root object (json_object_put()
+ * it), or NULL when the input is not a JSON object even to json-c, or too
+ * big. Cannot fail otherwise.
  */
 json_object *cm_json_parse_loose(const char *buf, size_t len);
 

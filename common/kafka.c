@@ -289,6 +289,20 @@ rd_kafka_resp_err_t cm_kafka_produce(rd_kafka_t *producer, const char *topic,
         }
 }
 
+size_t cm_kafka_value_max(rd_kafka_t *rk)
+{
+        char val[32];
+        size_t len = sizeof(val);
+        long long max = 1000000; /* librdkafka's default */
+
+        if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.max.bytes", val,
+                              &len) == RD_KAFKA_CONF_OK)
+                cm_parse_int(val, 0, 1000000000, &max);
+        return max > CM_KAFKA_MESSAGE_OVERHEAD
+                   ? (size_t)(max - CM_KAFKA_MESSAGE_OVERHEAD)
+                   : 0;
+}
+
 int cm_kafka_delivery_retriable(rd_kafka_resp_err_t err)
 {
         switch (err) {

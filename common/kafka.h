@@ -99,6 +99,17 @@ rd_kafka_resp_err_t cm_kafka_produce(rd_kafka_t *producer, const char *topic,
                                      char *payload, rd_kafka_headers_t *hdrs,
                                      void *msg_opaque, int64_t deadline_us);
 
+/* Room a message needs beside its value: key, headers and framing. */
+#define CM_KAFKA_MESSAGE_OVERHEAD 4096
+
+/*
+ * The largest value the producer rk takes in one message: its
+ * message.max.bytes less CM_KAFKA_MESSAGE_OVERHEAD. A larger one would be
+ * refused as too large and never delivered. (The broker has a limit of its
+ * own: the producer's must not be higher.) Cannot fail.
+ */
+size_t cm_kafka_value_max(rd_kafka_t *rk);
+
 /*
  * For a dr callback: 1 when a message that failed delivery with err may
  * succeed if produced again (timeouts, broker or transport trouble), 0 when

@@ -571,10 +571,15 @@ int cm_worker_produce_headers(cm_worker_t *w, const char *topic,
 int cm_worker_to_dlq(cm_worker_t *w, const rd_kafka_message_t *m,
                      const char *why, cm_delivery_t *d)
 {
+        /* As much of the key as the entry keeps (cm_dlq_encode()): a
+         * hostile key must not make the entry too large to deliver. */
+        size_t key_len =
+            m->key_len < CM_DLQ_KEY_MAX ? m->key_len : CM_DLQ_KEY_MAX;
+
         cm_warn("message at '%s' [%d] @%lld to '%s': %s",
                 rd_kafka_topic_name(m->rkt), (int)m->partition,
                 (long long)m->offset, w->cfg.topic_dlq, why);
-        return produce(w, w->cfg.topic_dlq, m->key, m->key_len,
+        return produce(w, w->cfg.topic_dlq, m->key, key_len,
                        cm_dlq_encode(rd_kafka_topic_name(m->rkt), m->partition,
                                      m->offset, m->key, m->key_len, m->payload,
                                      m->len, why),

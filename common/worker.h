@@ -227,8 +227,8 @@ int cm_worker_produce_headers(cm_worker_t *w, const char *topic,
                               rd_kafka_headers_t *hdrs, cm_delivery_t *d);
 
 /* Sends message m to the dead-letter topic with the reason why (a DLQ
- * entry of DESIGN.md keyed by m's key), counted in d. Returns as
- * cm_worker_produce(). */
+ * entry of DESIGN.md keyed by m's key, both cut as cm_dlq_encode() says),
+ * counted in d. Returns as cm_worker_produce(). */
 int cm_worker_to_dlq(cm_worker_t *w, const rd_kafka_message_t *m,
                      const char *why, cm_delivery_t *d);
 

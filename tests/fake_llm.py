@@ -19,6 +19,15 @@ once) and FAKE_LLM_HANG_PCT (percent held for FAKE_LLM_HANG_MS, default
 unreliable; the draw is seeded (FAKE_LLM_SEED, default 1), so a run is
 repeatable.
 
+Hostile answers, for a prompt that holds a marker (in the messages being
+folded, or in the summary they fold into):
+  HOSTILE-HUGE  a 200 with a 50 MB body, a summary of "x"s, streamed with
+                no Content-Length (it ends when the connection closes);
+  HOSTILE-HANG  a 200 whose body comes one byte every 200 ms and never
+                ends: the connection is never closed by this side.
+The client must give up on both (llm.c caps the body and bounds the time)
+and fold with its extractive fallback.
+
 usage: fake_llm.py PORT_FILE [SLEEP_MS]"""
 import http.server
 import json
@@ -68,6 +77,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if luck < fail_pct + hang_pct:
             time.sleep(hang_ms / 1000.0)
+        try:
+            if "HOSTILE-HUGE" in prompt:
+                return self.huge()
+            if "HOSTILE-HANG" in prompt:
+                return self.hang()
+        except OSError:  # the client gave up: what it must do
+            return
         time.sleep(sleep_ms / 1000.0)
         with lock:
             count += 1
@@ -85,6 +101,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+    def head_no_length(self):
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def huge(self):
+        self.head_no_length()
+        self.wfile.write(b'{"choices":[{"index":0,"message":{"role":'
+                         b'"assistant","content":"')
+        chunk = b"x" * 65536
+        for _ in range(50 * 1024 * 1024 // len(chunk)):
+            self.wfile.write(chunk)
+        self.wfile.write(b'"}}]}')
+
+    def hang(self):
+        self.head_no_length()
+        self.wfile.write(b'{"choices":[')
+        while True:
+            self.wfile.write(b" ")
+            self.wfile.flush()
+            time.sleep(0.2)
+
+
+http.server.ThreadingHTTPServer.daemon_threads = True
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 with open(port_file + ".tmp", "w") as fp:
     fp.write(str(srv.server_address[1]))

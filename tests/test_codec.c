@@ -709,16 +709,7 @@ static void test_event_malformed(void **state)
                                          err, sizeof(err)),
                          -1);
         assert_contains(err, "malformed JSON");
-        /* deep nesting is refused, not recursed into */
-        {
-                char *deep = cm_malloc(2 * 5000 + 1);
-
-                memset(deep, '[', 5000);
-                memset(deep + 5000, ']', 5000);
-                deep[10000] = '\0';
-                event_fails(deep, "malformed JSON");
-                free(deep);
-        }
+        /* deep nesting: test_hostile_nesting */
 }
 
 static void test_event_invalid_utf8(void **state)
@@ -1788,6 +1779,103 @@ static void test_dlq_binary(void **state)
         free(enc);
 }
 
+/* A payload or key over the limit keeps its first bytes, says so, and the
+ * entry stays small enough for any Kafka message. */
+static void test_dlq_bounded(void **state)
+{
+        size_t big = 2 * 1024 * 1024, i;
+        char *text = repeat('x', big);
+        char *ctrl = repeat('\x01', big);
+        char *bin = repeat('\xff', big);
+        char *key = repeat('k', 5000);
+        char *euro = cm_malloc(big);
+        json_object *obj;
+        const char *p;
+        char *enc;
+
+        (void)state;
+        enc = cm_dlq_encode("chat.events", 1, 2, "u:c", 3, text, big, "big");
+        obj = parse(enc);
+        assert_int_equal(
+            json_object_get_string_len(get(obj, "payload", json_type_string)),
+            CM_DLQ_PAYLOAD_MAX);
+        assert_true(json_object_get_boolean(
+            get(obj, "payload_truncated", json_type_boolean)));
+        assert_int_equal(get_int(obj, "payload_bytes"), (int64_t)big);
+        assert_string_equal(get_str(obj, "key"), "u:c");
+        assert_false(has(obj, "key_truncated"));
+        json_object_put(obj);
+        free(enc);
+
+        /* every byte escaped (\u0001): still far below 1 MB */
+        enc = cm_dlq_encode("chat.events", 1, 2, "u:c", 3, ctrl, big, "ctl");
+        assert_true(strlen(enc) < 6 * CM_DLQ_PAYLOAD_MAX + 1024);
+        obj = parse(enc);
+        assert_int_equal(
+            json_object_get_string_len(get(obj, "payload", json_type_string)),
+            CM_DLQ_PAYLOAD_MAX);
+        json_object_put(obj);
+        free(enc);
+
+        /* binary: the base64 of the first bytes */
+        enc = cm_dlq_encode("chat.events", 1, 2, NULL, 0, bin, big, "bin");
+        obj = parse(enc);
+        assert_int_equal(json_object_get_string_len(
+                             get(obj, "payload_base64", json_type_string)),
+                         CM_DLQ_PAYLOAD_MAX / 3 * 4 + 4);
+        assert_false(has(obj, "payload"));
+        assert_int_equal(get_int(obj, "payload_bytes"), (int64_t)big);
+        json_object_put(obj);
+        free(enc);
+
+        /* text is cut on a character boundary: 'a' then 3-byte U+20AC,
+         * so that the limit falls inside one */
+        euro[0] = 'a';
+        for (i = 1; i + 3 <= big; i += 3)
+                memcpy(euro + i, "\xe2\x82\xac", 3);
+        enc = cm_dlq_encode("t", 0, 0, NULL, 0, euro, i, "euro");
+        obj = parse(enc);
+        p = get_str(obj, "payload");
+        assert_int_equal(strlen(p), 1 + (CM_DLQ_PAYLOAD_MAX - 1) / 3 * 3);
+        assert_true(cm_utf8_valid(p, strlen(p)));
+        assert_memory_equal(p, euro, strlen(p));
+        assert_int_equal(get_int(obj, "payload_bytes"), (int64_t)i);
+        json_object_put(obj);
+        free(enc);
+
+        /* a bad byte past the cut does not matter; at the limit, no cut */
+        text[CM_DLQ_PAYLOAD_MAX + 10] = '\xff';
+        enc = cm_dlq_encode("t", 0, 0, NULL, 0, text, big, "x");
+        obj = parse(enc);
+        assert_int_equal(strlen(get_str(obj, "payload")), CM_DLQ_PAYLOAD_MAX);
+        json_object_put(obj);
+        free(enc);
+        enc = cm_dlq_encode("t", 0, 0, NULL, 0, text, CM_DLQ_PAYLOAD_MAX, "x");
+        obj = parse(enc);
+        assert_int_equal(strlen(get_str(obj, "payload")), CM_DLQ_PAYLOAD_MAX);
+        assert_false(has(obj, "payload_truncated"));
+        assert_false(has(obj, "payload_bytes"));
+        json_object_put(obj);
+        free(enc);
+
+        /* a hostile key */
+        enc = cm_dlq_encode("t", 0, 0, key, 5000, "{}", 2, "key");
+        obj = parse(enc);
+        assert_int_equal(strlen(get_str(obj, "key")), CM_DLQ_KEY_MAX);
+        assert_true(json_object_get_boolean(
+            get(obj, "key_truncated", json_type_boolean)));
+        assert_int_equal(get_int(obj, "key_bytes"), 5000);
+        assert_string_equal(get_str(obj, "payload"), "{}");
+        json_object_put(obj);
+        free(enc);
+
+        free(text);
+        free(ctrl);
+        free(bin);
+        free(key);
+        free(euro);
+}
+
 /*
  * Stored entries
  */
@@ -2442,6 +2530,399 @@ static void test_reply_is_error(void **state)
         assert_int_equal(cm_reply_is_error(NULL, 0), 0);
 }
 
+/*
+ * Hostile input (issue 11): each case is refused with a reason the DLQ
+ * entry or the error reply carries, and a request keeps its request_id
+ * for that reply whenever json-c can still read it. Covered elsewhere:
+ * lone surrogates in events (test_event_invalid_utf8) and in a request's
+ * query or request_id (test_request_id_unreadable), duplicate keys
+ * (test_event_duplicate_keys, test_compaction_job_bad), 10,000 history
+ * entries (test_request_limits).
+ */
+
+/* head, then depth times open, inner, depth times close, then tail. */
+static char *nested(const char *head, const char *open, const char *inner,
+                    const char *close, size_t depth, const char *tail)
+{
+        cm_buf_t b;
+        size_t i;
+
+        cm_buf_init(&b);
+        cm_buf_adds(&b, head);
+        for (i = 0; i < depth; i++)
+                cm_buf_adds(&b, open);
+        cm_buf_adds(&b, inner);
+        for (i = 0; i < depth; i++)
+                cm_buf_adds(&b, close);
+        cm_buf_adds(&b, tail);
+        return cm_buf_detach(&b, NULL);
+}
+
+#define DEEP     100000
+#define TOO_DEEP "malformed JSON: nested deeper than 32 levels"
+
+static void test_hostile_nesting(void **state)
+{
+        static const char ev_head[] = "{\"event_id\":\"e\",\"user_id\":\"u\","
+                                      "\"role\":\"user\",\"content\":\"x\","
+                                      "\"x\":";
+        static const char rq_head[] =
+            "{\"request_id\":\"r\",\"user_id\":\"u\",\"x\":";
+        char *deep_arr = nested(ev_head, "[", "", "]", DEEP, "}");
+        char *deep_obj = nested("", "{\"a\":", "1", "}", DEEP, "");
+        char *deep_req = nested(rq_head, "[", "", "]", DEEP, "}");
+        char *open_only = nested(rq_head, "[", "", "", DEEP, "");
+        char *deep_hist = nested("", "[", "", "]", DEEP, "");
+        char *in_string = nested("{\"event_id\":\"e\",\"user_id\":\"u\","
+                                 "\"role\":\"user\",\"content\":\"",
+                                 "[{", "", "}]", 16000, "\"}");
+        char *at_limit = nested(ev_head, "[", "", "]", 31, "}");
+        char *over = nested(ev_head, "[", "", "]", 32, "}");
+        cm_compaction_job_t job;
+        cm_message_t msg, *msgs;
+        cm_event_t ev;
+        char err[256];
+        size_t cnt;
+
+        (void)state;
+        /* 100,000 levels of arrays or objects, anywhere */
+        event_fails(deep_arr, TOO_DEEP " at byte 93");
+        event_fails(deep_obj, TOO_DEEP " at byte 160");
+        assert_int_equal(cm_compaction_job_decode(deep_obj, strlen(deep_obj),
+                                                  &job, err, sizeof(err)),
+                         -1);
+        assert_contains(err, TOO_DEEP);
+        assert_int_equal(cm_stored_decode(deep_obj, strlen(deep_obj), &msg, err,
+                                          sizeof(err)),
+                         -1);
+        assert_contains(err, TOO_DEEP);
+        assert_int_equal(cm_history_decode(deep_hist, strlen(deep_hist), MAXC,
+                                           &msgs, &cnt, err, sizeof(err)),
+                         -1);
+        assert_contains(err, TOO_DEEP " at byte 32");
+        /* json-c cannot read such a request either: its request_id is
+         * unreadable, so the worker sends it to the DLQ */
+        request_fails(deep_req, TOO_DEEP, "");
+        request_fails(open_only, TOO_DEEP, "");
+        /* brackets inside a string are text */
+        event_ok(in_string, &ev);
+        assert_int_equal(ev.msg.content_len, 16000 * 4);
+        cm_event_release(&ev);
+        /* the limit: 32 levels with the top object, not 33 */
+        event_ok(at_limit, &ev);
+        cm_event_release(&ev);
+        event_fails(over, TOO_DEEP " at byte 93");
+
+        free(deep_arr);
+        free(deep_obj);
+        free(deep_req);
+        free(open_only);
+        free(deep_hist);
+        free(in_string);
+        free(at_limit);
+        free(over);
+}
+
+#define TOO_MANY "malformed JSON: more than 65536 values and member names"
+
+/* A document of many small values: json-c's tree of 9 MB of "{}" takes
+ * over 2 GB, so the count is bounded before it is built. */
+static void test_hostile_many_values(void **state)
+{
+        static const char ev_head[] = "{\"event_id\":\"e\",\"user_id\":\"u\","
+                                      "\"role\":\"user\",\"content\":\"x\","
+                                      "\"x\":[";
+        cm_request_t req;
+        cm_event_t ev;
+        char err[256];
+        cm_buf_t b;
+        size_t i;
+
+        (void)state;
+        /* 11 values and names before the array: 65525 numbers in it make
+         * the limit, one more is over it */
+        cm_buf_init(&b);
+        cm_buf_adds(&b, ev_head);
+        for (i = 0; i < 65525; i++)
+                cm_buf_adds(&b, i ? ",1" : "1");
+        cm_buf_adds(&b, "]}");
+        event_ok(b.buf, &ev);
+        cm_event_release(&ev);
+        b.len -= 2;
+        cm_buf_adds(&b, ",1]}");
+        event_fails(b.buf, TOO_MANY " at byte 131113");
+
+        /* 3,000,000 empty objects in a request: refused up front, by the
+         * loose reader too, so its request_id is not read (a DLQ entry) */
+        cm_buf_reset(&b);
+        cm_buf_adds(&b, "{\"request_id\":\"r\",\"user_id\":\"u\",\"x\":[");
+        for (i = 0; i < 3000000; i++)
+                cm_buf_adds(&b, i ? ",{}" : "{}");
+        cm_buf_adds(&b, "]}");
+        assert_int_equal(
+            cm_request_decode(b.buf, b.len, MAXC, &req, err, sizeof(err)), -1);
+        assert_contains(err, TOO_MANY);
+        assert_string_equal(req.request_id, "");
+        cm_request_release(&req);
+        /* strings, words and numbers count once each, whatever their
+         * length */
+        cm_buf_reset(&b);
+        cm_buf_adds(&b, ev_head);
+        for (i = 0; i < 20000; i++)
+                cm_buf_adds(&b, i ? ",\"a,b:c]}\",true,-12.5e3"
+                                  : "\"a,b:c]}\",true,-12.5e3");
+        cm_buf_adds(&b, "]}");
+        event_ok(b.buf, &ev);
+        cm_event_release(&ev);
+        cm_buf_release(&b);
+}
+
+static void test_hostile_nul(void **state)
+{
+        static const char raw_in_string[] =
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+            "\"content\":\"a\0b\"}";
+        static const char raw_between[] =
+            "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\",\0"
+            "\"content\":\"ab\"}";
+        static const char raw_in_request[] =
+            "{\"request_id\":\"r\",\"user_id\":\"u\",\"query\":\"a\0b\"}";
+        cm_request_t req;
+        cm_event_t ev;
+        char err[256];
+
+        (void)state;
+        /* raw NUL bytes: a control character in a string, a stray byte
+         * elsewhere; the length, not the NUL, ends the input */
+        assert_int_equal(cm_event_decode(raw_in_string,
+                                         sizeof(raw_in_string) - 1, MAXC, &ev,
+                                         err, sizeof(err)),
+                         -1);
+        assert_contains(err, "malformed JSON: control character 0x00 in a "
+                             "string at byte 56");
+        assert_int_equal(cm_event_decode(raw_between, sizeof(raw_between) - 1,
+                                         MAXC, &ev, err, sizeof(err)),
+                         -1);
+        assert_contains(err, "malformed JSON: unexpected character 0x00 at "
+                             "byte 44");
+        /* json-c cannot read that request: no request_id (a DLQ entry) */
+        assert_int_equal(cm_request_decode(raw_in_request,
+                                           sizeof(raw_in_request) - 1, MAXC,
+                                           &req, err, sizeof(err)),
+                         -1);
+        assert_contains(err, "control character 0x00");
+        assert_string_equal(req.request_id, "");
+        cm_request_release(&req);
+
+        /* \u0000 in every string the codec reads */
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\\u0000v\","
+                    "\"role\":\"user\",\"content\":\"x\"}",
+                    "field 'user_id': must not contain NUL");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"conversation_id\":"
+                    "\"c\\u0000\",\"role\":\"user\",\"content\":\"x\"}",
+                    "field 'conversation_id': must not contain NUL");
+        event_fails("{\"event_id\":\"\\u0000\",\"user_id\":\"u\","
+                    "\"role\":\"user\",\"content\":\"x\"}",
+                    "field 'event_id': must not contain NUL");
+        event_fails("{\"type\":\"profile.set\",\"event_id\":\"e\",\"user_id\":"
+                    "\"u\",\"profile\":{\"name\":\"A\\u0000B\"}}",
+                    "field 'profile.name': must not contain NUL");
+        request_fails("{\"request_id\":\"r\",\"user_id\":\"u\",\"query\":"
+                      "\"a\\u0000\"}",
+                      "field 'query': must not contain NUL", "r");
+        request_fails("{\"request_id\":\"r\",\"user_id\":\"u\",\"history\":"
+                      "[{\"role\":\"user\",\"content\":\"\\u0000\"}]}",
+                      "field 'history[0].content': must not contain NUL", "r");
+        request_fails("{\"request_id\":\"r\\u0000\",\"user_id\":\"u\"}",
+                      "field 'request_id': must not contain NUL", "");
+
+        /* ... and in keys, which json-c would cut at the NUL: that
+         * "user_id\u0000x" is no "user_id", nor "content\u0000" a second
+         * "content" */
+        event_fails("{\"event_id\":\"e\",\"user_id\\u0000x\":\"v\","
+                    "\"role\":\"user\",\"content\":\"x\"}",
+                    "malformed JSON: NUL (\\u0000) in a key at byte 16");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"x\",\"content\\u0000\" : \"y\"}",
+                    "NUL (\\u0000) in a key");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"x\",\"x\":[{\"\\u0000\":1}]}",
+                    "NUL (\\u0000) in a key");
+        request_fails("{\"request_id\":\"r\",\"user_id\\u0000\":\"u\"}",
+                      "NUL (\\u0000) in a key", "r");
+        /* a value nobody reads may hold one (forward compatibility) */
+        event_ok("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                 "\"content\":\"x\",\"x\":\"\\u0000\"}",
+                 &ev);
+        cm_event_release(&ev);
+}
+
+static void test_hostile_surrogates(void **state)
+{
+        (void)state;
+        /* a low surrogate alone, and a high one followed by no low one,
+         * in the strings of a request: the request_id is kept */
+        request_fails("{\"request_id\":\"r\",\"user_id\":\"u\",\"history\":"
+                      "[{\"role\":\"user\",\"content\":\"a\\udc00b\"}]}",
+                      "invalid UTF-8: unpaired surrogate escape \\udc00", "r");
+        request_fails("{\"request_id\":\"r\",\"user_id\":\"u\",\"query\":"
+                      "\"\\udbff\\u0041\"}",
+                      "unpaired surrogate escape \\udbff", "r");
+        request_fails("{\"request_id\":\"r\",\"user_id\":\"u\\udfff\"}",
+                      "unpaired surrogate escape \\udfff", "r");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"x\",\"\\ud800\":1}",
+                    "unpaired surrogate escape \\ud800");
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"\\ude00\\ud83d\"}",
+                    "unpaired surrogate escape \\ude00");
+}
+
+static void test_hostile_ids(void **state)
+{
+        /* Characters that would break the Redis hash tag {u:c} or a key
+         * pattern, raw and escaped. user_id and conversation_id are
+         * 1..128 bytes of [A-Za-z0-9._@-] (DESIGN.md): every other byte is
+         * refused, so no id can end or open a hash tag, split the session
+         * key, or be a pattern. */
+        static const char *const bad[] = {
+            "{",       "}",       ":",       "*",       "\\n",
+            "\\r",     "\\t",     "\\u000a", "\\u007b", "\\u007d",
+            "\\u003a", "\\u002a", "?",       "[",       " ",
+        };
+        char user[CM_ID_MAX + 1], conv[CM_ID_MAX + 1];
+        cm_compaction_job_t job;
+        size_t i;
+        cm_buf_t b;
+
+        (void)state;
+        cm_buf_init(&b);
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char err[256] = "";
+
+                print_message("case %zu: %s\n", i, bad[i]);
+                cm_buf_reset(&b);
+                cm_buf_addf(&b,
+                            "{\"event_id\":\"e\",\"user_id\":\"u%s1\","
+                            "\"role\":\"user\",\"content\":\"x\"}",
+                            bad[i]);
+                event_fails(b.buf, "field 'user_id': forbidden character");
+                cm_buf_reset(&b);
+                cm_buf_addf(&b,
+                            "{\"event_id\":\"e\",\"user_id\":\"u\","
+                            "\"conversation_id\":\"%sc\",\"role\":\"user\","
+                            "\"content\":\"x\"}",
+                            bad[i]);
+                event_fails(b.buf,
+                            "field 'conversation_id': forbidden character");
+                cm_buf_reset(&b);
+                cm_buf_addf(&b,
+                            "{\"request_id\":\"r\",\"user_id\":\"u\","
+                            "\"conversation_id\":\"c%s\"}",
+                            bad[i]);
+                request_fails(
+                    b.buf, "field 'conversation_id': forbidden character", "r");
+                cm_buf_reset(&b);
+                cm_buf_addf(&b, "{\"user_id\":\"%su\"}", bad[i]);
+                assert_int_equal(cm_compaction_job_decode(b.buf, b.len, &job,
+                                                          err, sizeof(err)),
+                                 -1);
+                assert_contains(err, "field 'user_id': forbidden character");
+                /* event_id and request_id allow ':' (not in a key) */
+                if (!strcmp(bad[i], ":") || !strcmp(bad[i], "\\u003a"))
+                        continue;
+                cm_buf_reset(&b);
+                cm_buf_addf(&b,
+                            "{\"event_id\":\"e%s\",\"user_id\":\"u\","
+                            "\"role\":\"user\",\"content\":\"x\"}",
+                            bad[i]);
+                event_fails(b.buf, "field 'event_id': forbidden character");
+                cm_buf_reset(&b);
+                cm_buf_addf(&b, "{\"request_id\":\"r%s\",\"user_id\":\"u\"}",
+                            bad[i]);
+                request_fails(b.buf, "field 'request_id': forbidden character",
+                              "");
+        }
+        /* a raw line break is not even JSON */
+        event_fails("{\"event_id\":\"e\",\"user_id\":\"u\n1\",\"role\":"
+                    "\"user\",\"content\":\"x\"}",
+                    "malformed JSON: control character 0x0a");
+        /* the session keys read back from Redis or a Kafka key */
+        for (i = 0; i < 4; i++) {
+                static const char *const keys[] = {"u{:c", "u:c}", "u*:c",
+                                                   "u:c\n"};
+                char err[256] = "";
+
+                assert_int_equal(
+                    cm_session_key_split(keys[i], user, conv, err, sizeof(err)),
+                    -1);
+                assert_contains(err, "forbidden character");
+        }
+        cm_buf_release(&b);
+}
+
+static void test_hostile_big(void **state)
+{
+        char *mib = repeat('x', 1024 * 1024);
+        char *big = repeat('y', 8 * 1024 * 1024);
+        char *at = repeat('h', MAXC);
+        cm_request_t req;
+        cm_buf_t b;
+        size_t i;
+
+        (void)state;
+        cm_buf_init(&b);
+        /* events of 1 MiB and 8 MiB: refused by the content limit */
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"%s\"}",
+                    mib);
+        event_fails(b.buf, "field 'content': 1048576 bytes is over the limit "
+                           "of 65536");
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"event_id\":\"e\",\"user_id\":\"u\",\"role\":\"user\","
+                    "\"content\":\"%s\"}",
+                    big);
+        event_fails(b.buf, "field 'content': 8388608 bytes is over the limit");
+
+        /* a request of 1 MiB in one field: its error reply keeps the id */
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"request_id\":\"r\",\"user_id\":\"u\",\"history\":"
+                    "[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                    mib);
+        request_fails(b.buf,
+                      "field 'history[0].content': 1048576 bytes is over", "r");
+        cm_buf_reset(&b);
+        cm_buf_addf(&b,
+                    "{\"request_id\":\"r\",\"user_id\":\"u\",\"query\":\"%s\"}",
+                    big);
+        request_fails(b.buf, "field 'query': 8388608 bytes is over", "r");
+
+        /* 10 MiB of inline history within the limits (160 messages at
+         * the content limit) is a valid request: the context worker
+         * answers it inside max_tokens (test_context.c, test_budget_large;
+         * tests/test_e2e_hostile.sh) */
+        cm_buf_reset(&b);
+        cm_buf_adds(&b,
+                    "{\"request_id\":\"r\",\"user_id\":\"u\",\"history\":[");
+        for (i = 0; i < 160; i++)
+                cm_buf_addf(&b, "%s{\"role\":\"%s\",\"content\":\"%s\"}",
+                            i ? "," : "", i % 2 ? "assistant" : "user", at);
+        cm_buf_adds(&b, "]}");
+        assert_true(b.len > 10 * 1024 * 1024);
+        request_ok(b.buf, &req);
+        assert_int_equal(req.history_cnt, 160);
+        assert_int_equal(req.history[159].content_len, MAXC);
+        cm_request_release(&req);
+
+        cm_buf_release(&b);
+        free(mib);
+        free(big);
+        free(at);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -2477,6 +2958,7 @@ int main(void)
             cmocka_unit_test(test_reply_decode_bad),
             cmocka_unit_test(test_dlq_text),
             cmocka_unit_test(test_dlq_binary),
+            cmocka_unit_test(test_dlq_bounded),
             cmocka_unit_test(test_stored_tail),
             cmocka_unit_test(test_stored_round_trip),
             cmocka_unit_test(test_stored_decode_bad),
@@ -2491,6 +2973,12 @@ int main(void)
             cmocka_unit_test(test_profile_decode),
             cmocka_unit_test(test_history_decode),
             cmocka_unit_test(test_reply_is_error),
+            cmocka_unit_test(test_hostile_nesting),
+            cmocka_unit_test(test_hostile_many_values),
+            cmocka_unit_test(test_hostile_nul),
+            cmocka_unit_test(test_hostile_surrogates),
+            cmocka_unit_test(test_hostile_ids),
+            cmocka_unit_test(test_hostile_big),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

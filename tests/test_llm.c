@@ -59,6 +59,9 @@ typedef struct canned {
         int delay_ms;   /* real time before answering */
         int no_length;  /* no Content-Length: the body ends at close */
         int advance_ms; /* fake time the request takes */
+        /* > 0: after the head, one byte of body every trickle_ms, never
+         * ending (with no_length: a reply that never closes) */
+        int trickle_ms;
 } canned_t;
 
 /* The fake clock of every client (conf_for() resets it). The server
@@ -249,7 +252,12 @@ static void srv_conn(server_t *srv, int fd)
                 cm_buf_adds(&resp, c->headers ? c->headers : "");
                 cm_buf_adds(&resp, "\r\n");
                 cm_buf_adds(&resp, c->body);
-                if (send_all(fd, resp.buf, resp.len) == -1 || c->no_length)
+                if (send_all(fd, resp.buf, resp.len) == -1)
+                        break;
+                while (c->trickle_ms && srv_pause(srv, c->trickle_ms) &&
+                       send_all(fd, " ", 1) == 0)
+                        ;
+                if (c->no_length)
                         break;
         }
         cm_buf_release(&in);
@@ -722,30 +730,40 @@ static void test_5xx_retries_exhausted(void **state)
         srv_stop(&srv);
 }
 
+/* A reply that comes too late, and one that never ends (a byte at a time)
+ * and never closes: each attempt ends at timeout_ms (libcurl's, for the
+ * whole transfer), and the call fails. */
 static void test_timeout(void **state)
 {
-        static const canned_t script[] = {
+        static const canned_t late[] = {
             {200, NULL, OK_BODY(SUMMARY), 1500, 0},
         };
+        static const canned_t endless[] = {
+            {200, NULL, "{\"choices\":[", 0, 1, 0, 50},
+        };
+        const canned_t *scripts[] = {late, endless};
         static const long lo[] = {10}, hi[] = {20};
         cm_llm_stats_t st;
         cm_llm_conf_t conf;
         server_t srv;
         cm_llm_t *llm;
+        size_t i;
 
         (void)state;
-        srv_start(&srv, script, 1);
-        conf = conf_for(&srv);
-        conf.timeout_ms = 250; /* real time: libcurl's */
-        conf.max_retries = 1;
-        llm = llm_new(&conf);
-        fold_fails(llm, "timed out");
-        assert_waits(1, lo, hi);
-        cm_llm_stats(llm, &st);
-        assert_int_equal(st.retries, 1);
-        assert_int_equal(st.failures, 1);
-        cm_llm_destroy(llm);
-        srv_stop(&srv);
+        for (i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+                srv_start(&srv, scripts[i], 1);
+                conf = conf_for(&srv);
+                conf.timeout_ms = 250; /* real time: libcurl's */
+                conf.max_retries = 1;
+                llm = llm_new(&conf);
+                fold_fails(llm, "timed out");
+                assert_waits(1, lo, hi);
+                cm_llm_stats(llm, &st);
+                assert_int_equal(st.retries, 1);
+                assert_int_equal(st.failures, 1);
+                cm_llm_destroy(llm);
+                srv_stop(&srv);
+        }
 }
 
 /* Nobody listens: connection errors are retried, then the call fails. */

@@ -1,9 +1,10 @@
 /*
  * Unit tests of the worker skeleton's pure parts: the backoff (with the
- * caller's clock), the reply-topic allow-list, the session cache and the
- * reply tracker. The Kafka and Redis paths of the worker are proven by the
- * integration tests (test_e2e_redis_outage.sh, test_e2e_dlq_faults.sh,
- * test_e2e_reply_to.sh, test_e2e_context_crash.sh, ...).
+ * caller's clock), the reply-topic allow-list, the session cache, the
+ * reply tracker and the largest message value a producer takes. The Kafka and
+ * Redis paths of the worker are proven by the integration tests
+ * (test_e2e_redis_outage.sh, test_e2e_dlq_faults.sh, test_e2e_reply_to.sh,
+ * test_e2e_context_crash.sh, ...).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "kafka.h"
 #include "reply_tracker.h"
 #include "session_cache.h"
 #include "util.h"
@@ -254,6 +256,34 @@ static void test_tracker_lost_and_full(void **state)
         assert_int_equal(f.cnt, 0);
 }
 
+/* The largest reply the context worker sends follows the producer's
+ * message.max.bytes, with room for the key and headers. */
+static void test_kafka_value_max(void **state)
+{
+        cm_kafka_prop_t prop = {"message.max.bytes", "50000"};
+        cm_config_t cfg;
+        rd_kafka_t *producer;
+        char err[512];
+
+        (void)state;
+        cm_config_init(&cfg);
+        producer = cm_kafka_producer_new(&cfg, NULL, NULL, err, sizeof(err));
+        assert_non_null(producer);
+        assert_int_equal(cm_kafka_value_max(producer),
+                         1000000 - CM_KAFKA_MESSAGE_OVERHEAD);
+        rd_kafka_destroy(producer);
+        cfg.kafka_props = &prop;
+        cfg.kafka_prop_cnt = 1;
+        producer = cm_kafka_producer_new(&cfg, NULL, NULL, err, sizeof(err));
+        assert_non_null(producer);
+        assert_int_equal(cm_kafka_value_max(producer),
+                         50000 - CM_KAFKA_MESSAGE_OVERHEAD);
+        rd_kafka_destroy(producer);
+        cfg.kafka_props = NULL;
+        cfg.kafka_prop_cnt = 0;
+        cm_config_release(&cfg);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -262,6 +292,7 @@ int main(void)
             cmocka_unit_test(test_session_cache),
             cmocka_unit_test(test_tracker_fifo_order),
             cmocka_unit_test(test_tracker_lost_and_full),
+            cmocka_unit_test(test_kafka_value_max),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -9,6 +9,11 @@
  * receives each load in order, builds the context and produces the reply.
  * So a batch costs one Redis round trip, not one per request.
  *
+ * A reply too large for a Kafka message (the producer's
+ * message.max.bytes: a huge inline history with a huge max_tokens) is
+ * answered with an invalid_request error instead, as it could never be
+ * delivered.
+ *
  * A reply goes to the request's reply_to when context.reply_topics allows
  * it, else (an internal topic such as chat.events) the request gets an
  * invalid_request error on the default reply topic and nothing is written
@@ -37,6 +42,7 @@
 
 #include "codec.h"
 #include "context.h"
+#include "kafka.h"
 #include "log.h"
 #include "recall_cache.h"
 #include "reply_tracker.h"
@@ -77,6 +83,7 @@ typedef struct ctxw {
         cm_recall_cache_t *recall_cache; /* per-session recall indexes */
         item_t *items;                   /* BATCH_MAX */
         cm_tracker_fifo_t inflight;
+        size_t reply_max; /* bytes a reply may have (a Kafka message) */
         unsigned long long replies, errors, degraded, prebuilt;
         int64_t prebuilt_at; /* mono µs of the last prebuilt pass */
         struct {
@@ -634,9 +641,23 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
                 item_t *it = &cw->items[i];
 
                 if (it->answer) {
-                        produce(cw, tr, reply_topic(cw, &it->req),
-                                it->req.request_id, answer(cw, it), it);
-                        cw->replies++;
+                        char *json = answer(cw, it);
+
+                        if (strlen(json) > cw->reply_max) {
+                                /* It could never be delivered: an error
+                                 * reply instead, so that it is answered. */
+                                snprintf(why, sizeof(why),
+                                         "the reply would be %zu bytes, over "
+                                         "the %zu a message may hold: ask for "
+                                         "fewer max_tokens",
+                                         strlen(json), cw->reply_max);
+                                free(json);
+                                reply_error(cw, tr, batch[i], it, why);
+                        } else {
+                                produce(cw, tr, reply_topic(cw, &it->req),
+                                        it->req.request_id, json, it);
+                                cw->replies++;
+                        }
                         cm_metric_observe(cw->m.reply_seconds,
                                           (cm_mono_us() - t0) / 1e6);
                 }
@@ -722,6 +743,7 @@ int main(int argc, char **argv)
             cm_worker_start(&cw.w, cw.w.cfg.context_group,
                             cw.w.cfg.topic_requests) == -1)
                 return cm_worker_finish(&cw.w);
+        cw.reply_max = cm_kafka_value_max(cw.w.producer);
         cw.cache = cm_session_cache_new((size_t)cw.w.cfg.cache_sessions);
         cw.items = cm_calloc(BATCH_MAX, sizeof(*cw.items));
         cw.recall_cache = cm_recall_cache_new(
