@@ -37,7 +37,7 @@ seen = set()
 for line in open(a.args[-1], encoding="utf-8"):
     if line.strip():
         ev = json.loads(line)
-        key = "%s:%s" % (ev["user_id"], ev["conversation_id"])
+        key = "%s:%s" % (ev["user_id"], ev.get("conversation_id", "default"))
         if ev["event_id"] not in seen and (only is None or key == only):
             seen.add(ev["event_id"])
             streams.setdefault(key, []).append(ev)
