@@ -284,12 +284,14 @@ void cm_store_set_compaction(cm_store_t *st, int threshold, int stale_ms)
 int cm_store_connect(cm_store_t *st, char *errstr, size_t errstr_size)
 {
         char why[512];
-        int64_t now = cm_mono_us();
-        int connect_ms = cm_deadline_step_ms(CONNECT_MS, st->deadline_us, now);
-        int io_ms = cm_deadline_step_ms(IO_MS, st->deadline_us, now);
+        int64_t now;
+        int connect_ms, io_ms;
 
         if (st->rc)
                 return 0;
+        now = cm_mono_us();
+        connect_ms = cm_deadline_step_ms(CONNECT_MS, st->deadline_us, now);
+        io_ms = cm_deadline_step_ms(IO_MS, st->deadline_us, now);
         if (connect_ms == -1) {
                 snprintf(errstr, errstr_size,
                          "redis '%s': the deadline passed before connecting",
