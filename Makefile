@@ -11,6 +11,8 @@
 #                   (KAFKA=apache: on Apache Kafka instead of the devbroker)
 #   make SANITIZE=1 build (and test) with ASan/UBSan
 #   make V=1        show the commands
+#   make valgrind   every worker and the CLI under valgrind (leaks, invalid
+#                   accesses) through a short scenario
 #   make bench-tokenizer  tokenizer speed against the npm tiktokens
 #   make bench-summarize  extractive summarizer speed
 #   make bench-recall     recall latency on a 700-turn session
@@ -235,6 +237,15 @@ $(EVAL_MEMORY): $(EVAL_MEMORY_OBJ) $(TOOL_SHARED_OBJ) $(LIB)
 eval-memory: $(ALL_BIN) $(EVAL_MEMORY) $(TOKEN_DATA)
 	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) EVAL_MEMORY_DATA='$(EVAL_MEMORY_DATA)' \
 	    ops/eval-memory.sh $(CURDIR)/$(EVAL_MEMORY) $(CURDIR)/build/eval
+
+# Every worker and the CLI under valgrind through a short scenario
+# (tests/valgrind.sh): fails on any leak (definitely or indirectly lost)
+# or invalid access. Not part of `make test` (about a minute). Uses the
+# plain build (valgrind and ASan do not mix).
+.PHONY: valgrind
+valgrind:
+	$(Q)$(MAKE) --no-print-directory build SANITIZE=
+	$(Q)CHATMEM_BIN=$(CURDIR)/bin tests/valgrind.sh
 
 clean:
 	rm -rf build bin

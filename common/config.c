@@ -102,6 +102,8 @@ static const cm_setting_t settings[] = {
            1000, "CHATMEM_CONTEXT_PREBUILT_INTERVAL_MS"),
     CM_STR("context.reply_topics", reply_topics, 1, "context.replies*",
            "CHATMEM_CONTEXT_REPLY_TOPICS", NULL),
+    CM_INT("context.deadline_ms", deadline_ms, 1, 600000, 200,
+           "CHATMEM_CONTEXT_DEADLINE_MS"),
     CM_STR("summarizer.group", summarizer_group, 1, "chatmem-summarizer",
            "CHATMEM_SUMMARIZER_GROUP", NULL),
     CM_STR("summarizer.kind", summarizer_kind, 1, "extractive",

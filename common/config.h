@@ -69,6 +69,9 @@ typedef struct cm_config {
         char *reply_topics;       /* "context.replies*": allowed reply_to,
                                      names and prefix* patterns, comma
                                      separated */
+        int deadline_ms;          /* 200: every request is answered within this
+                                     of being taken from Kafka, degraded if Redis
+                                     has not answered by then */
 
         /* summarizer */
         char *summarizer_group; /* "chatmem-summarizer" */

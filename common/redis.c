@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 
+#include "deadline.h"
 #include "log.h"
 #include "util.h"
 
@@ -294,6 +295,21 @@ redisContext *cm_redis_connect(const cm_redis_url_t *u, int connect_ms,
 fail:
         redisFree(rc);
         return NULL;
+}
+
+int cm_redis_set_deadline(redisContext *rc, int io_ms, int64_t deadline_us,
+                          char *errstr, size_t errstr_size)
+{
+        int ms = cm_deadline_step_ms(io_ms, deadline_us, cm_mono_us());
+
+        /* Past the deadline: 1 ms, so that replies already received are
+         * still read, and the first wait fails. */
+        if (redisSetTimeout(rc, ms_tv(ms == -1 ? 1 : ms)) != REDIS_OK) {
+                snprintf(errstr, errstr_size, "cannot set the timeout: %s",
+                         rc->errstr);
+                return -1;
+        }
+        return 0;
 }
 
 /* ------------------------------------------------------------------ */

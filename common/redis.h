@@ -17,6 +17,7 @@
 #define CM_REDIS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <hiredis/hiredis.h>
 
@@ -61,6 +62,16 @@ char *cm_url_redact(const char *url);
  */
 redisContext *cm_redis_connect(const cm_redis_url_t *u, int connect_ms,
                                int io_ms, char *errstr, size_t errstr_size);
+
+/*
+ * Bounds each later read and write of rc by io_ms (0: no limit) and by
+ * what is left until deadline_us (mono µs, deadline.h; 0: none), at least
+ * 1 ms: cm_deadline_step_ms(). A read or write that runs out fails as an
+ * I/O error does (rc->err set: free rc). Returns 0, or -1 with the reason
+ * in errstr.
+ */
+int cm_redis_set_deadline(redisContext *rc, int io_ms, int64_t deadline_us,
+                          char *errstr, size_t errstr_size);
 
 /*
  * A Lua script. The scripts of common/lua/ are generated at build time as

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "archive.h"
+#include "deadline.h"
 #include "log.h"
 #include "lua_scripts.h" /* generated from common/lua/ */
 #include "redis.h"
@@ -15,6 +16,9 @@
 /* Timeouts of the connection: to connect, and for each read or write. */
 #define CONNECT_MS 2000
 #define IO_MS      5000
+/* Under a deadline the timeouts are cut again before a wait once this
+ * old, so that no wait ends more than this after the deadline. */
+#define BOUND_EVERY_US 1000
 
 /* The scripts (common/lua/<name>.lua, embedded at build time as
  * cm_lua_<name>), all loaded on connect. */
@@ -107,6 +111,10 @@ struct cm_store {
         int archive_max;      /* messages; 0: keep no archive */
         int archive_ttl;      /* s; 0: none */
         size_t loads_pending; /* cm_store_load_send()s not yet received */
+        int64_t deadline_us;  /* cm_store_set_deadline(); 0: none */
+        int bounded;          /* 1: the connection's timeouts are cut to
+                                 a deadline (else they are IO_MS) */
+        int64_t bounded_at;   /* mono µs they were last cut; 0: never */
 };
 
 cm_store_t *cm_store_new(const cm_config_t *cfg, char *errstr,
@@ -136,6 +144,7 @@ static void drop_connection(cm_store_t *st)
                 st->rc = NULL;
         }
         st->loads_pending = 0; /* their replies went with the connection */
+        st->bounded = 0;
 }
 
 void cm_store_destroy(cm_store_t *st)
@@ -158,6 +167,38 @@ int cm_store_connected(const cm_store_t *st)
         return st->rc != NULL;
 }
 
+void cm_store_set_deadline(cm_store_t *st, int64_t deadline_us)
+{
+        st->deadline_us = deadline_us;
+        st->bounded_at = 0; /* cut again before the next wait */
+}
+
+/* Before a wait on the connection: cuts its timeouts to what is left of
+ * the deadline (again once BOUND_EVERY_US old), or gives them back IO_MS
+ * when there is no deadline any more. Returns 0, or -1 with the reason
+ * (the connection is then dropped). */
+static int bound_io(cm_store_t *st, char *errstr, size_t errstr_size)
+{
+        int64_t now;
+        char why[256];
+
+        if (!st->deadline_us && !st->bounded)
+                return 0;
+        now = cm_mono_us();
+        if (st->deadline_us && now - st->bounded_at < BOUND_EVERY_US)
+                return 0;
+        if (cm_redis_set_deadline(st->rc, IO_MS, st->deadline_us, why,
+                                  sizeof(why)) == -1) {
+                snprintf(errstr, errstr_size, "redis '%s': %s", st->url.safe,
+                         why);
+                drop_connection(st);
+                return -1;
+        }
+        st->bounded = st->deadline_us != 0;
+        st->bounded_at = now;
+        return 0;
+}
+
 /* Runs one command; returns the reply or NULL with the reason in errstr
  * (the connection is dropped on I/O errors). Error replies are returned
  * as NULL too. */
@@ -165,8 +206,11 @@ static redisReply *command(cm_store_t *st, int argc, const char **argv,
                            const size_t *argvlen, char *errstr,
                            size_t errstr_size)
 {
-        redisReply *r = redisCommandArgv(st->rc, argc, argv, argvlen);
+        redisReply *r;
 
+        if (bound_io(st, errstr, errstr_size) == -1)
+                return NULL;
+        r = redisCommandArgv(st->rc, argc, argv, argvlen);
         if (!r) {
                 snprintf(errstr, errstr_size, "redis '%s': %s", st->url.safe,
                          st->rc->errstr);
@@ -201,7 +245,8 @@ static redisReply *run_script(cm_store_t *st, const cm_redis_script_t *s,
         char why[512];
         redisReply *r;
 
-        if (cm_store_connect(st, errstr, errstr_size) == -1)
+        if (cm_store_connect(st, errstr, errstr_size) == -1 ||
+            bound_io(st, errstr, errstr_size) == -1)
                 return NULL;
         r = cm_redis_script_run(st->rc, s, keys, nkeys, args, arglens, nargs,
                                 why, sizeof(why));
@@ -220,6 +265,8 @@ static int run_batch(cm_store_t *st, cm_redis_batch_t *b, char *errstr,
 {
         char why[512];
 
+        if (bound_io(st, errstr, errstr_size) == -1)
+                return -1;
         if (cm_redis_batch_run(st->rc, b, why, sizeof(why)) == -1) {
                 fail_with(st, why, errstr, errstr_size);
                 drop_connection(st);
@@ -237,12 +284,27 @@ void cm_store_set_compaction(cm_store_t *st, int threshold, int stale_ms)
 int cm_store_connect(cm_store_t *st, char *errstr, size_t errstr_size)
 {
         char why[512];
+        int64_t now;
+        int connect_ms, io_ms;
 
         if (st->rc)
                 return 0;
+        now = cm_mono_us();
+        connect_ms = cm_deadline_step_ms(CONNECT_MS, st->deadline_us, now);
+        io_ms = cm_deadline_step_ms(IO_MS, st->deadline_us, now);
+        if (connect_ms == -1) {
+                snprintf(errstr, errstr_size,
+                         "redis '%s': the deadline passed before connecting",
+                         st->url.safe);
+                return -1;
+        }
         st->rc =
-            cm_redis_connect(&st->url, CONNECT_MS, IO_MS, errstr, errstr_size);
+            cm_redis_connect(&st->url, connect_ms, io_ms, errstr, errstr_size);
         if (!st->rc)
+                return -1;
+        st->bounded = st->deadline_us != 0;
+        st->bounded_at = now;
+        if (bound_io(st, errstr, errstr_size) == -1)
                 return -1;
         /* Loaded now, so that the first pipeline of EVALSHAs finds them. */
         if (cm_redis_script_load(st->rc, scripts,
@@ -282,6 +344,8 @@ static int read_replies(cm_store_t *st, redisReply **r, size_t n, char *errstr,
         size_t i;
 
         for (i = 0; i < n; i++) {
+                if (bound_io(st, errstr, errstr_size) == -1)
+                        return -1;
                 if (redisGetReply(st->rc, (void **)&r[i]) != REDIS_OK ||
                     !r[i]) {
                         snprintf(errstr, errstr_size, "redis '%s': %s",

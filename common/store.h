@@ -93,6 +93,17 @@ int cm_store_connect(cm_store_t *st, char *errstr, size_t errstr_size);
 /* 1 when a connection is up (it may still fail on next use). */
 int cm_store_connected(const cm_store_t *st);
 
+/*
+ * Every later call ends its Redis waits by deadline_us (mono µs,
+ * deadline.h; 0: none, the default, and each wait has the store's own
+ * limits only): a connect is not tried once the deadline has passed, and
+ * each read or write waits at most what is left (at least 1 ms, so that
+ * replies already received are read). A wait that runs out fails as an
+ * I/O error does: the connection is dropped and the call returns -1.
+ * Cannot fail.
+ */
+void cm_store_set_deadline(cm_store_t *st, int64_t deadline_us);
+
 typedef enum cm_append_result {
         CM_APPEND_APPLIED = 1,
         CM_APPEND_DUP_OFFSET = 0, /* offset at or below the watermark */

@@ -7,6 +7,7 @@
 
 #include "llm.h"
 #include "log.h"
+#include "redis.h" /* cm_url_redact */
 #include "util.h"
 
 struct cm_summarizer {
@@ -65,9 +66,14 @@ cm_summarizer_t *cm_summarizer_new(const cm_config_t *cfg,
         sz->llm = cm_llm_new(&lc, errstr, errstr_size);
         if (!sz->llm)
                 goto fail;
-        if (!lc.api_key)
+        if (!lc.api_key) {
+                /* The URL as logs show it: without its user info. */
+                char *safe = cm_url_redact(cfg->llm_base_url);
+
                 cm_warn("llm: $%s is not set; calling '%s' without a key",
-                        cfg->llm_api_key_env, cfg->llm_base_url);
+                        cfg->llm_api_key_env, safe);
+                free(safe);
+        }
         return sz;
 fail:
         cm_summarizer_destroy(sz);

@@ -150,6 +150,7 @@ static void test_defaults(void **state)
         assert_int_equal(cfg.summarize_after, 5);
         assert_int_equal(cfg.max_tokens, 2000);
         assert_int_equal(cfg.cache_sessions, 10000);
+        assert_int_equal(cfg.deadline_ms, 200);
         assert_string_equal(cfg.tokenizer, "cl100k_base");
         assert_null(cfg.kafka_props);
         assert_int_equal(cfg.kafka_prop_cnt, 0);
@@ -251,14 +252,17 @@ static void test_env_beats_file(void **state)
         setenv("CHATMEM_KAFKA_BROKERS", "envbroker:9092", 1);
         setenv("CHATMEM_LOG_LEVEL", "warn", 1);
         setenv("CHATMEM_KEY_PREFIX", "", 1); /* empty allowed here */
+        setenv("CHATMEM_CONTEXT_DEADLINE_MS", "50", 1);
         assert_int_equal(load_text(&cfg,
                                    "kafka_brokers = \"filebroker:9092\";\n"
                                    "session_ttl = 60;\n"
                                    "topics = { events = \"file.events\"; };\n"
-                                   "context = { max_tokens = 100; };\n",
+                                   "context = { max_tokens = 100; "
+                                   "deadline_ms = 300; };\n",
                                    errstr, sizeof(errstr), &tf),
                          0);
         assert_int_equal(cfg.max_tokens, 512);
+        assert_int_equal(cfg.deadline_ms, 50);
         assert_string_equal(cfg.topic_events, "env.events");
         assert_string_equal(cfg.kafka_brokers, "envbroker:9092");
         assert_string_equal(cfg.log_level, "warn");
@@ -619,6 +623,7 @@ static void test_example_file_loads(void **state)
         assert_int_equal(cfg.recent_verbatim, 3);
         assert_int_equal(cfg.summarize_after, 5);
         assert_int_equal(cfg.max_tokens, 2000);
+        assert_int_equal(cfg.deadline_ms, 200);
         assert_int_equal(cfg.session_ttl, 3600);
         assert_string_equal(cfg.redis_url, "redis://127.0.0.1:6379/0");
         assert_string_equal(cfg.tokenizer, "cl100k_base");

@@ -369,6 +369,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
+        kill(srv.pid, SIGCONT); /* a test that failed while it was stopped */
         cm_store_destroy(st);
         st = NULL;
         cm_config_release(&cfg);
@@ -1986,6 +1987,51 @@ static void test_pipelined_loads_across_a_drop(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Deadlines                                                            */
+
+/* A hung server (SIGSTOP): under a deadline, a load on the open
+ * connection and a new connection (the kernel accepts it, the server
+ * never answers) fail and leave the store disconnected; once the deadline
+ * has passed nothing is tried at all. When the server answers again, the
+ * store does too, under a deadline that leaves time and without one. (That
+ * the waits end at the deadline, not at the store's own 5 s, is a time:
+ * test_e2e_context_deadline.sh measures it in the worker.) */
+static void test_deadline_on_a_hung_server(void **state)
+{
+        cm_session_t s;
+
+        (void)state;
+        append("u1", "c1", "e1", 0, 1);
+        assert_true(cm_store_connected(st));
+        assert_int_equal(kill(srv.pid, SIGSTOP), 0);
+
+        cm_store_set_deadline(st, cm_mono_us() + 100000);
+        assert_int_equal(
+            cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)), -1);
+        assert_false(cm_store_connected(st));
+        assert_null(s.msgs);
+        cm_store_set_deadline(st, cm_mono_us() + 100000);
+        assert_int_equal(cm_store_connect(st, err, sizeof(err)), -1);
+        assert_false(cm_store_connected(st));
+        cm_store_set_deadline(st, cm_mono_us() - 1);
+        assert_int_equal(cm_store_connect(st, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "deadline"));
+        assert_false(cm_store_connected(st));
+
+        assert_int_equal(kill(srv.pid, SIGCONT), 0);
+        cm_store_set_deadline(st, cm_mono_us() + 30 * 1000000LL);
+        assert_ok(cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)));
+        assert_int_equal(s.msg_cnt, 1);
+        assert_string_equal(s.msgs[0].content, "e1");
+        cm_session_release(&s);
+        cm_store_set_deadline(st, 0);
+        append("u1", "c1", "e2", 0, 2);
+        assert_ok(cm_store_load(st, "u1", "c1", -1, 0, &s, err, sizeof(err)));
+        assert_int_equal(s.msg_cnt, 2);
+        cm_session_release(&s);
+}
+
+/* ------------------------------------------------------------------ */
 /* URLs                                                                 */
 
 static void test_url_parse(void **state)
@@ -2206,6 +2252,7 @@ int main(void)
             T(test_reply_checks),
             T(test_load_after_dropped_connection),
             T(test_pipelined_loads_across_a_drop),
+            T(test_deadline_on_a_hung_server),
             T(test_url_parse),
             T(test_url_redact),
             T(test_auth_select),

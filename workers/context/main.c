@@ -35,6 +35,17 @@
  * history or from the bounded session cache (session_cache.h) of the
  * sessions last read. Reconnects back off from 100 ms to 5 s, one step per
  * batch.
+ *
+ * The deadline: every request is answered within context.deadline_ms of
+ * being taken from Kafka, whatever Redis does (refuses connections, hangs,
+ * is slow). The requests of a batch are taken together, so the batch waits
+ * for Redis (connect, every read and write: cm_store_set_deadline()) at
+ * most until their deadline less the time its replies take to build
+ * (cm_deadline_wait_until(), from a moving average of one build); a load
+ * that has not come back by then fails as an I/O error does, and its
+ * request, and every later one of the pipeline, is answered degraded.
+ * metadata.build_us counts from the request being taken. A prebuilt pass
+ * has the same bound, so that it never holds up the requests behind it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +53,7 @@
 
 #include "codec.h"
 #include "context.h"
+#include "deadline.h"
 #include "kafka.h"
 #include "log.h"
 #include "recall_cache.h"
@@ -57,6 +69,7 @@
 #define PREBUILT_EVERY_US      100000
 #define CORR_MAX               256 /* bytes of a kafka_correlationId kept */
 #define RECALL_CACHE_MAX_BYTES (1u << 20) /* a session's earlier messages */
+#define BUILD_US_FIRST         100 /* the build estimate before any build */
 
 /* One request of the batch in hand (or one session of a prebuilt pass). */
 typedef struct item {
@@ -85,7 +98,12 @@ typedef struct ctxw {
         cm_tracker_fifo_t inflight;
         size_t reply_max; /* bytes a reply may have (a Kafka message) */
         unsigned long long replies, errors, degraded, prebuilt;
-        int64_t prebuilt_at; /* mono µs of the last prebuilt pass */
+        int64_t prebuilt_at;          /* mono µs of the last prebuilt pass */
+        int64_t build_us;             /* moving average of one build: the time a
+                                         batch keeps from its deadline to build */
+        char *unpublished[BATCH_MAX]; /* sessions popped for prebuilt
+                                         publication whose load failed */
+        size_t unpublished_cnt;
         struct {
                 cm_metric_t *requests, *errors, *degraded, *recalled,
                     *tokens_saved, *prebuilt, *build_seconds, *reply_seconds;
@@ -353,7 +371,7 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         reply.meta.tokens = out.tokens;
         reply.meta.full_history_tokens = full;
         reply.meta.degraded = degraded;
-        reply.meta.build_us = cm_mono_us() - t0;
+        reply.meta.build_us = cm_mono_us() - t0; /* from the request taken */
         reply.meta.recalled = (int)out.recalled_cnt;
         reply.meta.recall_us = out.recall_us + t_index;
         json = cm_reply_encode(&reply);
@@ -362,7 +380,6 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         cm_metric_add(cw->m.recalled, (double)out.recalled_cnt);
         if (full > out.tokens)
                 cm_metric_add(cw->m.tokens_saved, full - out.tokens);
-        cm_metric_observe(cw->m.build_seconds, reply.meta.build_us / 1e6);
         cm_context_out_release(&out);
         return json;
 }
@@ -406,14 +423,15 @@ static void receive_others(ctxw_t *cw, item_t *it)
 #define CACHE_ARCHIVE_MAX 256
 
 /* Builds the item's reply: from its loaded session, else degraded from
- * the inline history or the cache. Then releases what the item holds but
- * its request. Returns a heap JSON string. */
-static char *answer(ctxw_t *cw, item_t *it)
+ * the inline history or the cache; its build_us counts from taken_us (0:
+ * from now, for a prebuilt context). Then releases what the item holds
+ * but its request. Returns a heap JSON string. */
+static char *answer(ctxw_t *cw, item_t *it, int64_t taken_us)
 {
         cm_session_t none;
         const cm_session_t *use = &none;
         char skey[CM_SESSION_KEY_MAX], *json;
-        int64_t t0 = cm_mono_us();
+        int64_t t0 = cm_mono_us(), took;
 
         memset(&none, 0, sizeof(none));
         cm_session_key(skey, it->req.user_id, it->req.conversation_id);
@@ -426,8 +444,14 @@ static char *answer(ctxw_t *cw, item_t *it)
                 if (cached)
                         use = cached;
         }
-        json = build(cw, it, use, !it->loaded || it->partial, t0);
-        if (it->loaded && !it->req.has_history) {
+        json = build(cw, it, use, !it->loaded || it->partial,
+                     taken_us ? taken_us : t0);
+        took = cm_mono_us() - t0;
+        cm_metric_observe(cw->m.build_seconds, took / 1e6);
+        cw->build_us += (took - cw->build_us) / 8;
+        /* A session Redis does not have is not cached: it would only
+         * take the slot of one it has. */
+        if (it->loaded && it->s.exists && !it->req.has_history) {
                 cm_session_t *s = &it->s;
 
                 if (s->archive_cnt > CACHE_ARCHIVE_MAX) {
@@ -449,16 +473,23 @@ static char *answer(ctxw_t *cw, item_t *it)
 }
 
 /* Loads the sessions of items[0..n) (one pipeline, then the other
- * conversations of scope "user" requests). */
-static void load_all(ctxw_t *cw, item_t *items, size_t n)
+ * conversations of scope "user" requests), the oldest taken at taken_us:
+ * Redis gets until the deadline less the time their builds take. */
+static void load_all(ctxw_t *cw, item_t *items, size_t n, int64_t taken_us)
 {
-        size_t i;
+        size_t i, todo = 0;
 
+        for (i = 0; i < n; i++)
+                todo += (size_t)items[i].answer;
+        cm_store_set_deadline(
+            cw->w.st, cm_deadline_wait_until(taken_us, cw->w.cfg.deadline_ms,
+                                             todo, cw->build_us));
         send_loads(cw, items, n);
         for (i = 0; i < n; i++)
                 receive(cw, &items[i]);
         for (i = 0; i < n; i++)
                 receive_others(cw, &items[i]);
+        cm_store_set_deadline(cw->w.st, 0);
 }
 
 /* Stores the offsets of a batch whose replies are all delivered. */
@@ -612,16 +643,16 @@ static int request_decode(ctxw_t *cw, const rd_kafka_message_t *m, item_t *it,
         return -1;
 }
 
-/* Answers a batch of consumed messages: decode all, pipeline the loads,
- * then receive, build and produce each reply in order. The batch's
- * offsets are stored by store_delivered() once its replies are
- * delivered. Destroys the messages. */
-static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
+/* Answers a batch of consumed messages, taken from Kafka at taken_us:
+ * decode all, pipeline the loads, then receive, build and produce each
+ * reply in order. The batch's offsets are stored by store_delivered()
+ * once its replies are delivered. Destroys the messages. */
+static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n,
+                         int64_t taken_us)
 {
         cm_tracker_t *tr = cm_tracker_push(&cw->inflight);
         char why[512];
         size_t i;
-        int64_t t0 = cm_mono_us();
 
         cw->redis_trouble = 0;
         for (i = 0; i < n; i++) {
@@ -636,12 +667,12 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
                 }
                 it->answer = 1;
         }
-        load_all(cw, cw->items, n);
+        load_all(cw, cw->items, n, taken_us);
         for (i = 0; i < n; i++) {
                 item_t *it = &cw->items[i];
 
                 if (it->answer) {
-                        char *json = answer(cw, it);
+                        char *json = answer(cw, it, taken_us);
 
                         if (strlen(json) > cw->reply_max) {
                                 /* It could never be delivered: an error
@@ -659,7 +690,7 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
                                 cw->replies++;
                         }
                         cm_metric_observe(cw->m.reply_seconds,
-                                          (cm_mono_us() - t0) / 1e6);
+                                          (cm_mono_us() - taken_us) / 1e6);
                 }
                 cm_request_release(&it->req);
                 rd_kafka_message_destroy(batch[i]);
@@ -677,19 +708,38 @@ static void answer_batch(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
  * exists (session.delete, user.delete) gets a tombstone instead. So a
  * session is published at most once per interval and its last change
  * always is, whichever context worker pops it. These produces guard no
- * offset: they are not tracked.
+ * offset: they are not tracked. The pass waits for Redis no longer than a
+ * batch of requests would (context.deadline_ms). A session popped whose
+ * load then fails is not published (a degraded context would replace a
+ * good one in the compacted topic): it is kept and marked changed again
+ * at the start of the next pass.
  */
 static void publish_prebuilt(ctxw_t *cw)
 {
         char *sessions[BATCH_MAX], errstr[512];
-        int n, i;
+        int64_t t0 = cm_mono_us();
+        size_t j;
+        int n = -1, i;
 
         if (!redis_ready(cw))
                 return;
         cw->redis_trouble = 0;
-        n = cm_store_pop_dirty(cw->w.st, sessions, BATCH_MAX,
-                               cm_now_ms() - cw->w.cfg.prebuilt_interval_ms,
-                               errstr, sizeof(errstr));
+        cm_store_set_deadline(cw->w.st,
+                              t0 + (int64_t)cw->w.cfg.deadline_ms * 1000);
+        if (cw->unpublished_cnt &&
+            cm_store_mark_dirty(cw->w.st, (const char *const *)cw->unpublished,
+                                cw->unpublished_cnt, errstr,
+                                sizeof(errstr)) == 0) {
+                for (j = 0; j < cw->unpublished_cnt; j++)
+                        free(cw->unpublished[j]);
+                cw->unpublished_cnt = 0;
+        }
+        if (!cw->unpublished_cnt)
+                n = cm_store_pop_dirty(cw->w.st, sessions, BATCH_MAX,
+                                       cm_now_ms() -
+                                           cw->w.cfg.prebuilt_interval_ms,
+                                       errstr, sizeof(errstr));
+        cm_store_set_deadline(cw->w.st, 0);
         if (n == -1) {
                 /* Redis is away: back off, so that the loop does not block
                  * on reconnects. */
@@ -705,24 +755,29 @@ static void publish_prebuilt(ctxw_t *cw)
                                                   it->req.conversation_id,
                                                   errstr, sizeof(errstr)) == 0;
         }
-        load_all(cw, cw->items, (size_t)n);
+        load_all(cw, cw->items, (size_t)n, t0);
         for (i = 0; i < n; i++) {
                 item_t *it = &cw->items[i];
 
-                if (it->answer) {
+                if (it->answer && !it->loaded) {
+                        /* Room for all: the list was empty. */
+                        cw->unpublished[cw->unpublished_cnt++] = sessions[i];
+                        sessions[i] = NULL;
+                } else if (it->answer) {
                         /* A session that is gone (deleted, or expired)
                          * gets a tombstone: log compaction forgets it. */
-                        int gone = it->loaded && !it->s.exists;
+                        int gone = !it->s.exists;
 
                         produce(cw, NULL, cw->w.cfg.topic_prebuilt, sessions[i],
-                                gone ? NULL : answer(cw, it), NULL);
+                                gone ? NULL : answer(cw, it, 0), NULL);
                         if (gone)
                                 cm_session_release(&it->s);
                         cw->prebuilt++;
                         cm_metric_inc(cw->m.prebuilt);
                 }
-                free(sessions[i]);
         }
+        for (i = 0; i < n; i++)
+                free(sessions[i]);
 }
 
 int main(int argc, char **argv)
@@ -746,6 +801,7 @@ int main(int argc, char **argv)
         cw.reply_max = cm_kafka_value_max(cw.w.producer);
         cw.cache = cm_session_cache_new((size_t)cw.w.cfg.cache_sessions);
         cw.items = cm_calloc(BATCH_MAX, sizeof(*cw.items));
+        cw.build_us = BUILD_US_FIRST;
         cw.recall_cache = cm_recall_cache_new(
             (size_t)cw.w.cfg.recall_cache_sessions, RECALL_CACHE_MAX_BYTES);
         metrics_init(&cw);
@@ -765,7 +821,7 @@ int main(int argc, char **argv)
                 }
                 n = cm_worker_poll_batch(&cw.w, batch, BATCH_MAX, 100);
                 if (n > 0)
-                        answer_batch(&cw, batch, n);
+                        answer_batch(&cw, batch, n, cm_mono_us());
         }
         /* The batch in hand is answered: deliver what is queued (bounded)
          * and store the offsets it stands for; the teardown commits them. */
@@ -782,6 +838,8 @@ int main(int argc, char **argv)
                 cw.replies, cw.degraded, cw.errors, cw.prebuilt, cw.w.given_up,
                 hits, builds);
         cm_tracker_fifo_release(&cw.inflight);
+        for (n = 0; n < cw.unpublished_cnt; n++)
+                free(cw.unpublished[n]);
         cm_session_cache_destroy(cw.cache);
         cm_recall_cache_destroy(cw.recall_cache);
         free(cw.items);
