@@ -3,21 +3,16 @@
  * (cm_request_decode_routed). An input is "<headers>\xff<body>", split at
  * its first 0xff (none: all body, no headers); <headers> is lines
  * "name=value", or "name" for a header without a value. The route is read
- * from the headers as the context worker reads it (read_route() in
- * workers/context/main.c): the last kafka_correlationId through
- * cm_request_id_from_bytes(), the last kafka_replyTopic as given.
+ * from them as the context worker reads it (cm_kafka_request_route()).
  *
  * Invariants: a decoded request has a valid request_id, and encodes
  * (cm_request_encode) to a document that decodes, without a route, to the
  * same request; a refused one keeps only a request_id ("" or valid) and a
  * reply_to, with a reason.
  */
-#include <librdkafka/rdkafka.h>
-
 #include "codec.h"
 #include "fuzz.h"
-
-#define CORR_MAX 256 /* bytes of a kafka_correlationId the worker reads */
+#include "kafka.h"
 
 /* Adds the header lines of buf[0..len) to hdrs. */
 static void headers_add(rd_kafka_headers_t *hdrs, const char *buf, size_t len)
@@ -35,30 +30,6 @@ static void headers_add(rd_kafka_headers_t *hdrs, const char *buf, size_t len)
                 else
                         rd_kafka_header_add(hdrs, p, nl - p, NULL, 0);
                 p = nl + 1;
-        }
-}
-
-static void route_read(const rd_kafka_headers_t *hdrs,
-                       cm_request_route_t *route, char rid[CM_ID_MAX + 1],
-                       char *topic, size_t topic_size)
-{
-        const void *v;
-        size_t len;
-
-        memset(route, 0, sizeof(*route));
-        if (rd_kafka_header_get_last(hdrs, "kafka_correlationId", &v, &len) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR &&
-            v && len > 0 && len <= CORR_MAX &&
-            cm_request_id_from_bytes(v, len, rid) == 0) {
-                FUZZ_CHECK(cm_id_check(rid, strlen(rid), 1, NULL, 0) == 0);
-                route->request_id = rid;
-        }
-        if (rd_kafka_header_get_last(hdrs, "kafka_replyTopic", &v, &len) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR &&
-            v && len > 0 && len < topic_size && !memchr(v, '\0', len)) {
-                memcpy(topic, v, len);
-                topic[len] = '\0';
-                route->reply_to = topic;
         }
 }
 
@@ -91,6 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cm_request_route_t route;
         cm_request_t req, again;
         char rid[CM_ID_MAX + 1], topic[256], errstr[512] = "";
+        const void *corr;
+        size_t corr_len;
         const char *body = (const char *)data;
         const uint8_t *sep = size ? memchr(data, FUZZ_SEP, size) : NULL;
         size_t body_len = size;
@@ -101,7 +74,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 body = (const char *)sep + 1;
                 body_len = size - (size_t)(sep - data) - 1;
         }
-        route_read(hdrs, &route, rid, topic, sizeof(topic));
+        cm_kafka_request_route(hdrs, &route, rid, topic, sizeof(topic), &corr,
+                               &corr_len);
+        FUZZ_CHECK(corr_len <= CM_KAFKA_CORR_MAX && !corr == !corr_len);
+        FUZZ_CHECK(!route.request_id ||
+                   cm_id_check(route.request_id, strlen(route.request_id), 1,
+                               NULL, 0) == 0);
         if (cm_request_decode_routed(body, body_len, FUZZ_MAX_CONTENT, &route,
                                      &req, errstr, sizeof(errstr)) == -1) {
                 FUZZ_CHECK(errstr[0] != '\0');
