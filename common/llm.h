@@ -133,12 +133,15 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                 char **out, char *errstr, size_t errstr_size);
 
 /*
- * Extracts the summary from buf[0..len), the body of a 2xx reply of
- * /v1/chat/completions (any bytes): the content of choices[0].message,
- * with what cm_llm_fold() drops dropped and refused what it refuses. On
- * success returns 0 and stores in *summary the summary, trimmed,
+ * The parser of cm_llm_fold(): extracts the summary from buf[0..len), the
+ * body of a 2xx reply of /v1/chat/completions (any bytes). The summary is
+ * the content of choices[0].message, a leading "Summary:" label dropped.
+ * On success returns 0 and stores in *summary the summary, trimmed,
  * non-empty and valid UTF-8, as a heap string the caller frees. On error
- * returns -1, leaves *summary unchanged and writes the reason to errstr.
+ * (malformed JSON, no choice or content, blank content, a refusal: the
+ * message's refusal field, or content opening with "I'm sorry", "As an
+ * AI"...) returns -1, leaves *summary unchanged and writes the reason to
+ * errstr.
  */
 int cm_llm_reply_parse(const char *buf, size_t len, char **summary,
                        char *errstr, size_t errstr_size);
