@@ -10,6 +10,8 @@
 #   make up / down  keep a local fleet running for manual use
 #                   (KAFKA=apache: on Apache Kafka instead of the devbroker)
 #   make SANITIZE=1 build (and test) with ASan/UBSan
+#   make fuzz       run each libFuzzer target of tests/fuzz for FUZZ_SECONDS
+#                   (default 60) with clang, ASan and UBSan (ops/fuzz.sh)
 #   make V=1        show the commands
 #   make valgrind   every worker and the CLI under valgrind (leaks, invalid
 #                   accesses) through a short scenario
@@ -30,7 +32,15 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra \
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 LDLIBS    = $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# The library and the fuzz targets for `make fuzz`: clang's libFuzzer
+# (linked into the targets only), ASan and UBSan.
+CC        = clang-14
+VARIANT   = fuzz
+SANFLAGS  = -fsanitize=fuzzer-no-link,address,undefined \
+	    -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+BIN       = build/fuzz/bin
+else ifeq ($(SANITIZE),1)
 VARIANT   = san
 SANFLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
@@ -66,16 +76,21 @@ ALL_BIN    = $(WORKER_BIN) $(TOOL_BIN)
 UNIT_SRC   = $(wildcard tests/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 E2E        = $(sort $(wildcard tests/test_e2e_*.sh))
+# Fuzz targets (tests/fuzz/fuzz_<name>.c), each also linked with
+# tests/fuzz/replay.c into a replay of its committed inputs.
+FUZZ_NAMES = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+REPLAY_BIN = $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 
 .PHONY: all deps check-deps test unit e2e demo up down clean format \
-	fmt-check bench-tokenizer bench-summarize bench-recall token-table
+	fmt-check bench-tokenizer bench-summarize bench-recall token-table \
+	fuzz fuzz-build
 .DEFAULT_GOAL := all
 
 all: check-deps
 	$(Q)$(MAKE) --no-print-directory build
 
 .PHONY: build
-build: $(ALL_BIN) $(UNIT_BIN) $(TOKEN_DATA)
+build: $(ALL_BIN) $(UNIT_BIN) $(REPLAY_BIN) $(TOKEN_DATA)
 
 $(TOKEN_DATA) &: ops/fetch-tokenizer-data.sh
 	@$(if $(Q),echo "  GEN     $(TOKEN_DATA)")
@@ -132,6 +147,10 @@ $(UNIT_BIN): LDLIBS += $(shell pkg-config --libs cmocka)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
 	$(link)
 
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/replay.o \
+			      $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
+	$(link)
+
 # Tests: units first (fast, no services), then the integration scripts, each
 # of which starts its own redis-server on a free port, on a devbroker of its
 # own and/or the run's Apache Kafka (tests/run-e2e.sh, tests/lib.sh).
@@ -141,9 +160,26 @@ test:
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)$(MAKE) --no-print-directory fmt-check unit e2e
 
-unit: $(UNIT_BIN) $(TOKEN_DATA)
+unit: $(UNIT_BIN) $(REPLAY_BIN) $(TOKEN_DATA)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
 	    CHATMEM_SRC=$(CURDIR) $$t; done
+	$(Q)set -e; for n in $(FUZZ_NAMES); do \
+	    $(BUILD)/tests/fuzz/replay_$$n tests/fuzz/corpus/$$n \
+	    tests/fuzz/regressions/$$n; done
+
+# Fuzzing (not part of `make test`): the targets built with clang
+# (FUZZ=1 above, into build/fuzz), then each run for FUZZ_SECONDS on a copy
+# of its corpus under build/fuzz/corpus (ops/fuzz.sh).
+FUZZ_SECONDS ?= 60
+fuzz: $(TOKEN_DATA)
+	$(Q)ops/install-deps.sh fuzz
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	$(Q)ops/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-build: $(FUZZ_NAMES:%=$(BIN)/fuzz_%)
+$(BIN)/fuzz_%: LDFLAGS += -fsanitize=fuzzer
+$(BIN)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
+	$(link)
 
 e2e: $(ALL_BIN)
 	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) CHATMEM_E2E_BROKERS='$(E2E_BROKERS)' \
@@ -200,7 +236,7 @@ token-table: $(TOKEN_TABLE) $(TOKEN_DATA)
 	$(Q)$(TOKEN_TABLE) $(BUILD)/bench/seed50.jsonl
 
 C_FILES = $(wildcard common/*.[ch] workers/*/*.c tools/*/*.[ch] tests/*.c \
-	  tests/bench/*.c tests/eval/*.c)
+	  tests/bench/*.c tests/eval/*.c tests/fuzz/*.[ch])
 format:
 	clang-format -i $(C_FILES)
 
@@ -280,5 +316,6 @@ ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \
 	  $(TOOL_CHATMEM_OBJ) $(TOOL_BENCH_OBJ) \
 	  $(BUILD)/tools/devbroker/main.o $(UNIT_BIN:%=%.o) \
 	  $(BENCH_TOKENS).o $(TOKEN_TABLE).o $(BENCH_SUMMARIZE).o $(BENCH_RECALL).o \
-	  $(BUILD)/tests/eval/eval_profile.o $(EVAL_MEMORY_OBJ)
+	  $(BUILD)/tests/eval/eval_profile.o $(EVAL_MEMORY_OBJ) \
+	  $(BUILD)/tests/fuzz/replay.o $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.o)
 -include $(ALL_OBJ:.o=.d)

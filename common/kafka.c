@@ -343,6 +343,36 @@ int cm_kafka_produce_again(rd_kafka_t *producer, const rd_kafka_message_t *m)
         return 0;
 }
 
+void cm_kafka_request_route(const rd_kafka_headers_t *hdrs,
+                            cm_request_route_t *route, char rid[CM_ID_MAX + 1],
+                            char *topic, size_t topic_size, const void **corr,
+                            size_t *corr_len)
+{
+        const void *v;
+        size_t len;
+
+        memset(route, 0, sizeof(*route));
+        *corr = NULL;
+        *corr_len = 0;
+        if (!hdrs)
+                return;
+        if (rd_kafka_header_get_last(hdrs, "kafka_correlationId", &v, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            v && len > 0 && len <= CM_KAFKA_CORR_MAX) {
+                *corr = v;
+                *corr_len = len;
+                if (cm_request_id_from_bytes(v, len, rid) == 0)
+                        route->request_id = rid;
+        }
+        if (rd_kafka_header_get_last(hdrs, "kafka_replyTopic", &v, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            v && len > 0 && len < topic_size && !memchr(v, '\0', len)) {
+                memcpy(topic, v, len);
+                topic[len] = '\0';
+                route->reply_to = topic;
+        }
+}
+
 void cm_kafka_offset_store(const rd_kafka_message_t *m)
 {
         rd_kafka_resp_err_t err;

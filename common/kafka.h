@@ -23,6 +23,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "codec.h"
 #include "config.h"
 
 /*
@@ -125,6 +126,24 @@ int cm_kafka_delivery_retriable(rd_kafka_resp_err_t err);
  * could not be queued (logged); then no dr callback will come for it.
  */
 int cm_kafka_produce_again(rd_kafka_t *producer, const rd_kafka_message_t *m);
+
+/* Bytes of a kafka_correlationId that cm_kafka_request_route() reads. */
+#define CM_KAFKA_CORR_MAX 256
+
+/*
+ * Reads the routing headers of a context request from hdrs (NULL: none)
+ * into route (codec.h): the last kafka_correlationId of
+ * 1..CM_KAFKA_CORR_MAX bytes, as a request_id through
+ * cm_request_id_from_bytes() into rid, and the last kafka_replyTopic of
+ * 1..topic_size - 1 bytes without NUL, copied to topic. route's fields
+ * point into rid and topic, or are NULL for a header absent or unusable.
+ * *corr and *corr_len are set to the correlation bytes as sent (inside
+ * hdrs), for the reply's header, or NULL and 0. Cannot fail.
+ */
+void cm_kafka_request_route(const rd_kafka_headers_t *hdrs,
+                            cm_request_route_t *route, char rid[CM_ID_MAX + 1],
+                            char *topic, size_t topic_size, const void **corr,
+                            size_t *corr_len);
 
 /* Stores the offset of m (a consumed message) for the next commit. A
  * partition revoked meanwhile is not an error (its new owner redoes the

@@ -98,7 +98,7 @@ static char *url_build(const char *base)
         cm_buf_init(&b);
         cm_buf_add(&b, base, len);
         if (len >= 3 && !strncmp(base + len - 3, "/v1", 3))
-                cm_buf_adds(&b, LLM_PATH + 3);
+                cm_buf_adds(&b, &LLM_PATH[3]);
         else
                 cm_buf_adds(&b, LLM_PATH);
         return cm_buf_detach(&b, NULL);
@@ -551,11 +551,7 @@ static const char *const refusals[] = {
 /* Labels a model may put before the summary despite the prompt. */
 static const char *const labels[] = {"Updated summary:", "Summary:"};
 
-/*
- * Extracts the summary from a 2xx body into *summary (heap). Returns 0, or
- * -1 with the reason in why.
- */
-static int reply_parse(const char *buf, size_t len, char **summary, char *why,
+int cm_llm_reply_parse(const char *buf, size_t len, char **summary, char *why,
                        size_t why_size)
 {
         json_object *root = NULL, *choices, *choice, *message, *content;
@@ -706,8 +702,8 @@ static attempt_res_t attempt_once(cm_llm_t *llm, const char *req,
                         return ATTEMPT_RETRY;
                 return ATTEMPT_FAIL;
         }
-        if (reply_parse(at->body.buf, at->body.len, summary, why, why_size) ==
-            -1)
+        if (cm_llm_reply_parse(at->body.buf, at->body.len, summary, why,
+                               why_size) == -1)
                 return ATTEMPT_FAIL;
         return ATTEMPT_OK;
 }

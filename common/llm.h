@@ -132,6 +132,20 @@ int cm_llm_fold(cm_llm_t *llm, const char *prev_summary,
                 const cm_message_t *msgs, size_t msg_cnt, int max_tokens,
                 char **out, char *errstr, size_t errstr_size);
 
+/*
+ * The parser of cm_llm_fold(): extracts the summary from buf[0..len), the
+ * body of a 2xx reply of /v1/chat/completions (any bytes). The summary is
+ * the content of choices[0].message, a leading "Summary:" label dropped.
+ * On success returns 0 and stores in *summary the summary, trimmed,
+ * non-empty and valid UTF-8, as a heap string the caller frees. On error
+ * (malformed JSON, no choice or content, blank content, a refusal: the
+ * message's refusal field, or content opening with "I'm sorry", "As an
+ * AI"...) returns -1, leaves *summary unchanged and writes the reason to
+ * errstr.
+ */
+int cm_llm_reply_parse(const char *buf, size_t len, char **summary,
+                       char *errstr, size_t errstr_size);
+
 /* Copies the counters. Cannot fail. */
 void cm_llm_stats(const cm_llm_t *llm, cm_llm_stats_t *stats);
 

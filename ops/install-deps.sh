@@ -9,6 +9,8 @@
 #                               fetched from Maven Central into a cache
 #                               (ops/kafka.sh fetch; quiet when it is there)
 #   ops/install-deps.sh bench   kafka, and gnuplot-nox for make bench's plot
+#   ops/install-deps.sh fuzz    also clang 14 and its libFuzzer and sanitizer
+#                               runtimes for make fuzz (make test needs none)
 #   ops/install-deps.sh check   install nothing: name what is missing and
 #                               fail (plain `make`)
 set -eu
@@ -18,6 +20,7 @@ libconfig-dev libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libcmocka-dev
 redis-server redis-tools
 kcat python3 python3-jsonschema python3-yaml clang-format curl systemd"
 [ "${1:-}" = bench ] && PKGS="$PKGS gnuplot-nox"
+[ "${1:-}" = fuzz ] && PKGS="$PKGS clang-14 libclang-rt-14-dev"
 # Apache Kafka runs on any JDK >= 17 and is fetched with Maven; Debian's
 # packages only when none is there.
 kafka=""

@@ -67,7 +67,6 @@
 #define REVOKE_FLUSH_MS        5000 /* delivering the replies in flight on revoke */
 #define SHUTDOWN_FLUSH_MS      5000
 #define PREBUILT_EVERY_US      100000
-#define CORR_MAX               256 /* bytes of a kafka_correlationId kept */
 #define RECALL_CACHE_MAX_BYTES (1u << 20) /* a session's earlier messages */
 #define BUILD_US_FIRST         100 /* the build estimate before any build */
 
@@ -84,7 +83,7 @@ typedef struct item {
         size_t others_cnt;
         /* The request's kafka_correlationId header (corr_len 0: none),
          * returned on its reply. */
-        unsigned char corr[CORR_MAX];
+        unsigned char corr[CM_KAFKA_CORR_MAX];
         size_t corr_len;
 } item_t;
 
@@ -588,28 +587,15 @@ static void read_route(const rd_kafka_message_t *m, item_t *it,
                        cm_request_route_t *route, char rid[CM_ID_MAX + 1],
                        char *topic, size_t topic_size)
 {
-        rd_kafka_headers_t *hdrs;
-        const void *v;
-        size_t len;
+        rd_kafka_headers_t *hdrs = NULL;
+        const void *corr;
 
-        memset(route, 0, sizeof(*route));
         if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-                return;
-        if (rd_kafka_header_get_last(hdrs, "kafka_correlationId", &v, &len) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR &&
-            v && len > 0 && len <= CORR_MAX) {
-                memcpy(it->corr, v, len);
-                it->corr_len = len;
-                if (cm_request_id_from_bytes(v, len, rid) == 0)
-                        route->request_id = rid;
-        }
-        if (rd_kafka_header_get_last(hdrs, "kafka_replyTopic", &v, &len) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR &&
-            v && len > 0 && len < topic_size && !memchr(v, '\0', len)) {
-                memcpy(topic, v, len);
-                topic[len] = '\0';
-                route->reply_to = topic;
-        }
+                hdrs = NULL;
+        cm_kafka_request_route(hdrs, route, rid, topic, topic_size, &corr,
+                               &it->corr_len);
+        if (it->corr_len)
+                memcpy(it->corr, corr, it->corr_len);
 }
 
 /* Decodes a request (its routing headers standing for a request_id or
