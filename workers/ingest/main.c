@@ -67,7 +67,10 @@ typedef struct ingest {
         size_t applied_cap;
         int replay_reset;           /* ingest.topic_reset is "replay" */
         cm_backoff_t kafka_backoff; /* of the start offsets' Kafka queries */
-        int64_t reset_said_us;      /* mono µs a held recreation was logged */
+        /* partitions found recreated: held, never released by this
+         * process (ingest.topic_reset = "stop") */
+        rd_kafka_topic_partition_list_t *stuck;
+        int64_t reset_said_us; /* mono µs the stuck ones were logged */
 
         unsigned long long count[STAT_CNT];
         long long unsent[STAT_CNT]; /* not yet added to P:stats */
@@ -525,20 +528,24 @@ static int64_t start_offset(ingest_t *in, cm_applied_t *a, int64_t committed,
 }
 
 /* Logs, at most every 30 s, the partitions held because the topic was
- * recreated, and sets the gauge. */
-static void say_held(ingest_t *in, const rd_kafka_topic_partition_list_t *held)
+ * recreated (those of in->stuck still held), and sets the gauge. */
+static void say_stuck(ingest_t *in)
 {
+        const rd_kafka_topic_partition_list_t *held = in->w.held;
         int64_t now = cm_mono_us();
-        int i;
+        int i, n = 0, say;
 
-        cm_metric_set(in->m_held, held->cnt);
-        if (in->reset_said_us && now - in->reset_said_us < 30000000)
-                return;
-        in->reset_said_us = now;
-        for (i = 0; i < held->cnt; i++) {
+        say = !in->reset_said_us || now - in->reset_said_us >= 30000000;
+        for (i = 0; held && i < held->cnt; i++) {
                 const cm_applied_t *a =
                     applied_of(in, held->elems[i].partition);
 
+                if (!rd_kafka_topic_partition_list_find(
+                        in->stuck, held->elems[i].topic, a->partition))
+                        continue;
+                n++;
+                if (!say)
+                        continue;
                 cm_error("partition %d of '%s' ended at %lld when redis "
                          "recorded events applied up to %lld: the topic was "
                          "recreated (or kafka lost data). The partition is "
@@ -548,28 +555,44 @@ static void say_held(ingest_t *in, const rd_kafka_topic_partition_list_t *held)
                          (int)a->partition, in->w.cfg.topic_events,
                          (long long)a->reset, (long long)(a->next - a->base));
         }
+        if (say && n)
+                in->reset_said_us = now;
+        cm_metric_set(in->m_held, n);
 }
 
 /* Decides where each held partition starts (start_offset) and releases
  * it there. Needs Redis (the record) and Kafka (committed offsets and
  * watermarks); while Redis is down it waits with the worker's outage
  * pause, while Kafka does not answer it backs off and tries again from
- * the loop. Partitions of a recreated topic stay held. */
+ * the loop. Partitions of a recreated topic join in->stuck: held, and
+ * never looked at again by this process. */
 static void release_held(ingest_t *in)
 {
         const rd_kafka_topic_partition_list_t *held = in->w.held;
-        rd_kafka_topic_partition_list_t *parts, *starts, *stay;
-        cm_applied_t *rec;
+        rd_kafka_topic_partition_list_t *parts, *starts = NULL;
+        cm_applied_t *rec = NULL;
         rd_kafka_resp_err_t err;
         char errstr[512];
-        int i, n = held ? held->cnt : 0;
+        int i, n, stay = 0;
 
-        if (!n || !cm_backoff_ready(&in->kafka_backoff, cm_mono_us()))
+        if (!held || !held->cnt)
                 return;
+        parts = rd_kafka_topic_partition_list_new(held->cnt);
+        for (i = 0; i < held->cnt; i++)
+                if (!rd_kafka_topic_partition_list_find(
+                        in->stuck, held->elems[i].topic,
+                        held->elems[i].partition))
+                        rd_kafka_topic_partition_list_add(
+                            parts, held->elems[i].topic,
+                            held->elems[i].partition);
+        n = parts->cnt;
+        if (!n || !cm_backoff_ready(&in->kafka_backoff, cm_mono_us())) {
+                rd_kafka_topic_partition_list_destroy(parts);
+                say_stuck(in);
+                return;
+        }
         rec = cm_calloc((size_t)n, sizeof(*rec));
-        parts = rd_kafka_topic_partition_list_copy(held);
         starts = rd_kafka_topic_partition_list_new(n);
-        stay = rd_kafka_topic_partition_list_new(n);
         for (i = 0; i < n; i++)
                 rec[i].partition = parts->elems[i].partition;
         if (cm_store_applied_get(in->w.st, in->w.cfg.topic_events, rec,
@@ -580,7 +603,7 @@ static void release_held(ingest_t *in)
         err = rd_kafka_committed(in->w.consumer, parts, KAFKA_QUERY_MS);
         for (i = 0; !err && i < n; i++) {
                 rd_kafka_topic_partition_t *t = &parts->elems[i];
-                int64_t lo, hi, start;
+                int64_t lo, hi;
 
                 err = t->err ? t->err
                              : rd_kafka_query_watermark_offsets(
@@ -588,15 +611,8 @@ static void release_held(ingest_t *in)
                                    &hi, KAFKA_QUERY_MS);
                 if (err)
                         break;
-                start = start_offset(in, &rec[i], t->offset, lo, hi);
-                *applied_of(in, t->partition) = rec[i];
-                if (start == RD_KAFKA_OFFSET_INVALID)
-                        rd_kafka_topic_partition_list_add(stay, t->topic,
-                                                          t->partition);
-                else
-                        rd_kafka_topic_partition_list_add(starts, t->topic,
-                                                          t->partition)
-                            ->offset = start;
+                /* parts' offsets: the committed ones, then the starts */
+                t->offset = start_offset(in, &rec[i], t->offset, lo, hi);
         }
         if (err) {
                 cm_warn("cannot read where to start the partitions: %s; "
@@ -606,29 +622,40 @@ static void release_held(ingest_t *in)
                 goto out;
         }
         cm_backoff_ok(&in->kafka_backoff);
+        for (i = 0; i < n; i++)
+                stay += parts->elems[i].offset == RD_KAFKA_OFFSET_INVALID;
         /* A recreation found is kept in the record until replayed. */
-        if (stay->cnt &&
+        if (stay &&
             cm_store_applied_set(in->w.st, in->w.cfg.topic_events, rec,
                                  (size_t)n, errstr, sizeof(errstr)) == -1) {
                 cm_worker_redis_wait(&in->w, errstr);
                 goto out;
         }
         cm_worker_redis_ok(&in->w);
+        for (i = 0; i < n; i++) {
+                rd_kafka_topic_partition_t *t = &parts->elems[i];
+
+                *applied_of(in, t->partition) = rec[i];
+                if (t->offset == RD_KAFKA_OFFSET_INVALID)
+                        rd_kafka_topic_partition_list_add(in->stuck, t->topic,
+                                                          t->partition);
+                else
+                        rd_kafka_topic_partition_list_add(starts, t->topic,
+                                                          t->partition)
+                            ->offset = t->offset;
+        }
         if (cm_worker_release(&in->w, starts, errstr, sizeof(errstr)) == -1)
                 cm_warn("%s; retrying", errstr);
         else if (starts->cnt)
                 cm_info("%d partition(s) started where redis and the group "
                         "agree",
                         starts->cnt);
-        if (stay->cnt)
-                say_held(in, stay);
-        else
-                cm_metric_set(in->m_held, 0);
+        say_stuck(in);
 out:
+        if (starts)
+                rd_kafka_topic_partition_list_destroy(starts);
         free(rec);
         rd_kafka_topic_partition_list_destroy(parts);
-        rd_kafka_topic_partition_list_destroy(starts);
-        rd_kafka_topic_partition_list_destroy(stay);
 }
 
 static void release_batch(ingest_t *in)
@@ -672,6 +699,7 @@ int main(int argc, char **argv)
             COMPACTION_STALE_MS);
         metrics_init(&in);
         in.replay_reset = !strcmp(in.w.cfg.ingest_topic_reset, "replay");
+        in.stuck = rd_kafka_topic_partition_list_new(0);
         if (!in.replay_reset && strcmp(in.w.cfg.ingest_topic_reset, "stop")) {
                 cm_error("ingest.topic_reset: expected stop or replay, got "
                          "'%.40s'",
@@ -708,6 +736,8 @@ int main(int argc, char **argv)
         log_stats(&in, 1);
         cm_info("stopping");
 out:
+        if (in.stuck)
+                rd_kafka_topic_partition_list_destroy(in.stuck);
         free(in.applied);
         free(in.msgs);
         free(in.events);
