@@ -163,6 +163,26 @@ t_stop_redis() {
 		t_fail "redis did not stop"
 }
 
+# t_cut_aof PERCENT: takes the newest PERCENT % off the end of the stopped
+# Redis's AOF, as a power cut would, at the start of a MULTI/EXEC block (a
+# script's writes), never inside one: Redis 7.0's loader, cut inside one,
+# keeps the dangling MULTI in the file, and a later load applies part of
+# a script. Prints the sizes before and after.
+t_cut_aof() {
+	$PY - "$(ls "$T_DIR"/redis/appendonlydir/*.incr.aof | tail -1)" "$1" <<'PYEOF'
+import os, sys
+path, pct = sys.argv[1], float(sys.argv[2])
+size = os.path.getsize(path)
+with open(path, "rb") as fp:
+    head = fp.read(int(size * (100 - pct) / 100))
+cut = head.rfind(b"*1\r\n$5\r\nMULTI\r\n")
+if cut <= 0:
+    sys.exit("no MULTI to cut at in " + path)
+os.truncate(path, cut)
+print(size, cut)
+PYEOF
+}
+
 # t_kill_redis: kill -9 of redis-server, as a crash: nothing is saved on
 # the way out.
 t_kill_redis() {

@@ -83,9 +83,7 @@ kill_one() {
 kill_redis() {
 	_t=$(t_now_ms)
 	t_kill_redis
-	_aof=$(ls "$T_DIR"/redis/appendonlydir/*.incr.aof | tail -1)
-	_size=$(stat -c %s "$_aof")
-	truncate -s $((_size - _size / 50)) "$_aof"
+	t_cut_aof 2 >/dev/null
 	t_start_redis
 	fault redis "kill -9 redis, AOF tail lost, restarted" "$_t"
 }
@@ -177,6 +175,8 @@ answered() {
 t_wait 120 answered || true
 kill "$READER" 2>/dev/null || true
 wait "$READER" 2>/dev/null || true
+kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REQUESTS" -o beginning -e -q \
+	-f '%T\t%s\n' >"$T_DIR/requests.tsv" 2>>"$T_DIR/logs/replies.log" || true
 
 {
 	echo "chatmem soak on Apache Kafka: $EVENTS events, $SESSIONS sessions, $(wc -l <"$FAULTS") faults in ${DURATION}s"
@@ -189,6 +189,7 @@ wait "$READER" 2>/dev/null || true
 set +e
 $PY "$T_SRC/tests/soak_report.py" --sends "$T_DIR/sends.tsv" \
 	--replies "$T_DIR/replies.tsv" --faults "$FAULTS" \
+	--requests "$T_DIR/requests.tsv" \
 	--extra "$T_DIR/extra.txt" | tee "$T_DIR/report.txt"
 verdict=${PIPESTATUS[0]}
 set -e

@@ -14,8 +14,8 @@ other than across a crash of a context worker: the first reply of a
 request answered twice must come at most --crash-window ms before a
 `kill -9` of a context worker (its offset was not committed yet).
 
-usage: soak_report.py --sends F --replies F --faults F [--sessions F]
-                      [--extra F] [--crash-window MS]"""
+usage: soak_report.py --sends F --replies F --faults F [--requests F]
+                      [--sessions F] [--extra F] [--crash-window MS]"""
 import argparse
 import json
 import statistics
@@ -26,6 +26,10 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--sends", required=True)
 ap.add_argument("--replies", required=True)
 ap.add_argument("--faults", required=True)
+ap.add_argument("--requests",
+                help="the requests as read back from Kafka: lines "
+                     "\"<ms timestamp>\\t<request JSON>\"; their timestamps "
+                     "(set where they were produced) replace the send times")
 ap.add_argument("--sessions")
 ap.add_argument("--extra")
 ap.add_argument("--crash-window", type=int, default=15000)
@@ -35,6 +39,17 @@ sent = {}
 for line in open(a.sends):
     rid, ms, _ = line.rstrip("\n").split("\t")
     sent[rid] = int(ms)
+# The time a request was produced, by Kafka's timestamp: the load
+# generator's own delay before it (kcat's reading of its input) is not
+# chatmem's.
+for line in open(a.requests) if a.requests else []:
+    parts = line.rstrip("\n").split("\t", 1)
+    try:
+        rid = json.loads(parts[1])["request_id"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        continue
+    if rid in sent:
+        sent[rid] = int(parts[0])
 replies = {}  # request_id -> [(ms, degraded, error)]
 bad_lines = 0
 for line in open(a.replies, encoding="utf-8", errors="replace"):
@@ -82,7 +97,8 @@ print("  answered twice: %d (all across a context worker's kill -9: %s); "
                                          "yes" if not unexplained else "NO",
                                          errors, degraded))
 if vals:
-    print("  latency ms: p50 %d, p99 %d, max %d" % (
+    print("  latency ms, request produced to reply produced: p50 %d, p99 %d, "
+          "max %d" % (
         pct(vals, 0.50), pct(vals, 0.99), vals[-1]))
 print("faults (s from the start; worst latency of the requests sent from "
       "the fault to %d s after it):" % (SETTLE_MS // 1000))
