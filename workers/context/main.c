@@ -95,6 +95,11 @@ typedef struct ctxw {
         cm_recall_cache_t *recall_cache; /* per-session recall indexes */
         item_t *items;                   /* BATCH_MAX */
         cm_tracker_fifo_t inflight;
+        /* per partition, the next offset past the requests this process
+         * answered (replies delivered): a request redelivered after a
+         * rebalance (its offset not committed, the broker restarted) is
+         * not answered twice */
+        rd_kafka_topic_partition_list_t *answered;
         size_t reply_max; /* bytes a reply may have (a Kafka message) */
         unsigned long long replies, errors, degraded, prebuilt;
         int64_t prebuilt_at;          /* mono µs of the last prebuilt pass */
@@ -501,12 +506,49 @@ static void store_offsets(void *opaque, rd_kafka_topic_partition_list_t *o)
          * meanwhile fails with __STATE: its next owner answers those
          * requests again. */
         rd_kafka_offsets_store(cw->w.consumer, o);
+        for (i = 0; i < o->cnt; i++) {
+                const rd_kafka_topic_partition_t *e = &o->elems[i];
+                rd_kafka_topic_partition_t *a =
+                    rd_kafka_topic_partition_list_find(cw->answered, e->topic,
+                                                       e->partition);
+
+                if (!a)
+                        a = rd_kafka_topic_partition_list_add(
+                            cw->answered, e->topic, e->partition);
+                if (e->offset > a->offset)
+                        a->offset = e->offset;
+        }
         for (i = 0; i < o->cnt; i++)
                 if (o->elems[i].err)
                         cm_debug("offset %lld of '%s' [%d] not stored: %s",
                                  (long long)o->elems[i].offset,
                                  o->elems[i].topic, (int)o->elems[i].partition,
                                  rd_kafka_err2str(o->elems[i].err));
+}
+
+/* Drops from batch[0..n) the requests this process already answered
+ * (after a rebalance that gave their partition back from an older
+ * committed offset). Returns the count left, in order. */
+static size_t drop_answered(ctxw_t *cw, rd_kafka_message_t **batch, size_t n)
+{
+        size_t i, k = 0;
+
+        for (i = 0; i < n; i++) {
+                const rd_kafka_topic_partition_t *a =
+                    rd_kafka_topic_partition_list_find(
+                        cw->answered, rd_kafka_topic_name(batch[i]->rkt),
+                        batch[i]->partition);
+
+                if (a && batch[i]->offset < a->offset) {
+                        cm_debug("request at [%d] @%lld already answered",
+                                 (int)batch[i]->partition,
+                                 (long long)batch[i]->offset);
+                        rd_kafka_message_destroy(batch[i]);
+                        continue;
+                }
+                batch[k++] = batch[i];
+        }
+        return k;
 }
 
 static void store_delivered(ctxw_t *cw)
@@ -788,6 +830,7 @@ int main(int argc, char **argv)
         cw.cache = cm_session_cache_new((size_t)cw.w.cfg.cache_sessions);
         cw.items = cm_calloc(BATCH_MAX, sizeof(*cw.items));
         cw.build_us = BUILD_US_FIRST;
+        cw.answered = rd_kafka_topic_partition_list_new(8);
         cw.recall_cache = cm_recall_cache_new(
             (size_t)cw.w.cfg.recall_cache_sessions, RECALL_CACHE_MAX_BYTES);
         metrics_init(&cw);
@@ -806,6 +849,7 @@ int main(int argc, char **argv)
                         publish_prebuilt(&cw);
                 }
                 n = cm_worker_poll_batch(&cw.w, batch, BATCH_MAX, 100);
+                n = drop_answered(&cw, batch, n);
                 if (n > 0)
                         answer_batch(&cw, batch, n, cm_mono_us());
         }
@@ -824,6 +868,7 @@ int main(int argc, char **argv)
                 cw.replies, cw.degraded, cw.errors, cw.prebuilt, cw.w.given_up,
                 hits, builds);
         cm_tracker_fifo_release(&cw.inflight);
+        rd_kafka_topic_partition_list_destroy(cw.answered);
         for (n = 0; n < cw.unpublished_cnt; n++)
                 free(cw.unpublished[n]);
         cm_session_cache_destroy(cw.cache);
