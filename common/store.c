@@ -108,13 +108,14 @@ struct cm_store {
         int dedupe_window;
         int compact_threshold; /* 0: never ask for compaction */
         int compact_stale_ms;
-        int archive_max;      /* messages; 0: keep no archive */
-        int archive_ttl;      /* s; 0: none */
-        size_t loads_pending; /* cm_store_load_send()s not yet received */
-        int64_t deadline_us;  /* cm_store_set_deadline(); 0: none */
-        int bounded;          /* 1: the connection's timeouts are cut to
-                                 a deadline (else they are IO_MS) */
-        int64_t bounded_at;   /* mono µs they were last cut; 0: never */
+        int archive_max;        /* messages; 0: keep no archive */
+        int archive_ttl;        /* s; 0: none */
+        size_t loads_pending;   /* cm_store_load_send()s not yet received */
+        int64_t deadline_us;    /* cm_store_set_deadline(); 0: none */
+        int bounded;            /* 1: the connection's timeouts are cut to
+                                   a deadline (else they are IO_MS) */
+        int64_t bounded_at;     /* mono µs they were last cut; 0: never */
+        unsigned long connects; /* connections made so far */
 };
 
 cm_store_t *cm_store_new(const cm_config_t *cfg, char *errstr,
@@ -314,8 +315,14 @@ int cm_store_connect(cm_store_t *st, char *errstr, size_t errstr_size)
                 drop_connection(st);
                 return -1;
         }
+        st->connects++;
         cm_info("connected to redis '%s'", st->url.safe);
         return 0;
+}
+
+unsigned long cm_store_connects(const cm_store_t *st)
+{
+        return st->connects;
 }
 
 size_t cm_store_key(const cm_store_t *st, char *out, size_t out_size,

@@ -93,6 +93,11 @@ int cm_store_connect(cm_store_t *st, char *errstr, size_t errstr_size);
 /* 1 when a connection is up (it may still fail on next use). */
 int cm_store_connected(const cm_store_t *st);
 
+/* How many connections were made so far: when it moved, the server may
+ * be another one, or the same restarted without its last writes. Cannot
+ * fail. */
+unsigned long cm_store_connects(const cm_store_t *st);
+
 /*
  * Every later call ends its Redis waits by deadline_us (mono µs,
  * deadline.h; 0: none, the default, and each wait has the store's own

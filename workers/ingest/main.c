@@ -71,6 +71,9 @@ typedef struct ingest {
          * process (ingest.topic_reset = "stop") */
         rd_kafka_topic_partition_list_t *stuck;
         int64_t reset_said_us; /* mono µs the stuck ones were logged */
+        /* cm_store_connects() when the partitions were last released: a
+         * batch is applied only on that connection */
+        unsigned long connects;
 
         unsigned long long count[STAT_CNT];
         long long unsent[STAT_CNT]; /* not yet added to P:stats */
@@ -632,6 +635,7 @@ static void release_held(ingest_t *in)
                 goto out;
         }
         cm_worker_redis_ok(&in->w);
+        in->connects = cm_store_connects(in->w.st);
         for (i = 0; i < n; i++) {
                 rd_kafka_topic_partition_t *t = &parts->elems[i];
 
@@ -668,6 +672,25 @@ static void release_batch(ingest_t *in)
         for (i = 0; i < in->msg_cnt; i++)
                 rd_kafka_message_destroy(in->msgs[i]);
         in->msg_cnt = 0;
+}
+
+/* 1 when Redis is connected on the connection the partitions were
+ * released on. A connection made since (any call failed and the next one
+ * reconnected) may be to a Redis that restarted without its last writes:
+ * applying there would move the sessions' watermarks past what it lost.
+ * Then 0 with the reason: the batch is dropped and the partitions start
+ * again from the record. */
+static int on_release_connection(ingest_t *in, char *errstr, size_t errstr_size)
+{
+        if (cm_store_connect(in->w.st, errstr, errstr_size) == -1)
+                return 0;
+        if (cm_store_connects(in->w.st) == in->connects)
+                return 1;
+        snprintf(errstr, errstr_size,
+                 "redis '%s' was connected again: starting the partitions "
+                 "from the applied-offset record",
+                 cm_store_url(in->w.st));
+        return 0;
 }
 
 static const cm_worker_spec_t spec = {
@@ -718,7 +741,9 @@ int main(int argc, char **argv)
                         /* Stopping before Redis or the DLQ acknowledged the
                          * batch leaves its offsets unstored: it is
                          * delivered again. */
-                        if (apply(&in, errstr, sizeof(errstr)) == -1) {
+                        if (!on_release_connection(&in, errstr,
+                                                   sizeof(errstr)) ||
+                            apply(&in, errstr, sizeof(errstr)) == -1) {
                                 cm_worker_hold_all(&in.w);
                                 cm_worker_redis_wait(&in.w, errstr);
                         } else if (wait_dlq(&in) == 0) {
