@@ -218,12 +218,12 @@ export class ChatMem {
    */
   context(userId, options = {}) {
     try {
-      this.ensureOpen();
       const requestId = `${this.instanceId}-${++this.counter}`;
       const { key, value } = encodeRequest(requestId, this.replyTopic, userId, options, this.settings.maxContentBytes);
       const timeoutMs = options?.timeoutMs ?? this.settings.defaultTimeoutMs;
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
         throw new ChatMemValidationError('timeoutMs: must be a positive number', 'timeoutMs');
+      this.ensureOpen();
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           this.pending.delete(requestId);
