@@ -2,6 +2,7 @@
 // requests, the partitioner, the derived ids, the batcher and the seed
 // drop-in's bookkeeping (against a stand-in for the client).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   CONTRACT_VERSION,
@@ -27,8 +28,10 @@ import {
 } from '../src/wire.js';
 import pkg from '../package.json' with { type: 'json' };
 
-test('the contract version is the package version', () => {
-  assert.equal(CONTRACT_VERSION, pkg.version);
+test('the package version is the wire contract version (schemas/VERSION)', () => {
+  const contract = readFileSync(new URL('../../../schemas/VERSION', import.meta.url), 'utf8').trim();
+  assert.equal(CONTRACT_VERSION, contract);
+  assert.equal(pkg.version, contract);
 });
 
 test('settings: options win over the environment, which wins over the defaults', () => {

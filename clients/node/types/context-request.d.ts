@@ -48,4 +48,27 @@ export interface ContextRequest {
     role: "user" | "assistant" | "system";
     content: string;
   }[];
+  /**
+   * What the application knows of the user (as in a profile.set event). Its fields win in this reply; the stored profile, then what the user says of themself in the inline history, fill what it lacks. Nothing is stored: send a profile.set event for that.
+   */
+  profile?: {
+    /**
+     * 1..256 UTF-8 bytes.
+     */
+    name?: string;
+    /**
+     * 1..256 UTF-8 bytes.
+     */
+    role?: string;
+    /**
+     * @maxItems 64
+     *
+     * Items: 1..256 UTF-8 bytes.
+     */
+    interests?: string[];
+  };
+  /**
+   * false: the context is built from the request alone (its history and profile); nothing stored is read, and the reply is never degraded. Default true.
+   */
+  stored?: boolean;
 }
