@@ -2,18 +2,19 @@
 // request per send() call and has no linger of its own; this batcher
 // gathers the messages of concurrent calls and sends them with one
 // sendBatch(): messages wait at most lingerMs (0: until the current turn
-// of the event loop ends) while no batch is in flight, and while one is in
-// flight the next batch gathers behind it (one batch in flight at a time,
-// as the idempotent producer's maxInFlightRequests: 1 needs anyway).
-// Order is kept: messages go out in the order they were given.
+// of the event loop ends) while fewer than maxInFlight batches are in
+// flight, and gather behind them otherwise. With maxInFlight 1 (the
+// idempotent producer's maxInFlightRequests: 1 needs it) the messages go
+// out in the order they were given.
 export class Batcher {
-  constructor(producer, { lingerMs = 0, acks = -1, maxBatch = 5000 } = {}) {
+  constructor(producer, { lingerMs = 0, acks = -1, maxBatch = 5000, maxInFlight = 1 } = {}) {
     this.producer = producer;
     this.lingerMs = lingerMs;
     this.acks = acks;
     this.maxBatch = maxBatch;
+    this.maxInFlight = maxInFlight;
     this.queue = [];
-    this.inFlight = null;
+    this.inFlight = 0;
     this.timer = null;
     this.idleWaiters = [];
   }
@@ -27,14 +28,14 @@ export class Batcher {
   }
 
   schedule() {
-    if (this.inFlight || this.timer) return;
+    if (this.inFlight >= this.maxInFlight || this.timer) return;
     if (this.lingerMs > 0) this.timer = setTimeout(() => this.flush(), this.lingerMs);
     else this.timer = setImmediate(() => this.flush());
   }
 
   flush() {
     this.timer = null;
-    if (this.inFlight || this.queue.length === 0) {
+    if (this.inFlight >= this.maxInFlight || this.queue.length === 0) {
       this.notifyIdle();
       return;
     }
@@ -45,23 +46,26 @@ export class Batcher {
       byTopic.get(m.topic).push({ key: m.key, value: m.value });
     }
     const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-    this.inFlight = this.producer.sendBatch({ topicMessages, acks: this.acks }).then(
-      () => batch.forEach((m) => m.resolve()),
-      (e) => batch.forEach((m) => m.reject(e)),
-    );
-    this.inFlight.finally(() => {
-      this.inFlight = null;
-      if (this.queue.length > 0) {
-        // Behind a batch in flight: the next one goes at once.
-        this.timer = setImmediate(() => this.flush());
-      } else {
-        this.notifyIdle();
-      }
-    });
+    this.inFlight++;
+    this.producer
+      .sendBatch({ topicMessages, acks: this.acks })
+      .then(
+        () => batch.forEach((m) => m.resolve()),
+        (e) => batch.forEach((m) => m.reject(e)),
+      )
+      .finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0 && !this.timer) {
+          // Gathered behind a batch in flight: it goes at once.
+          this.timer = setImmediate(() => this.flush());
+        } else {
+          this.notifyIdle();
+        }
+      });
   }
 
   notifyIdle() {
-    if (this.inFlight || this.queue.length > 0 || this.timer) return;
+    if (this.inFlight > 0 || this.queue.length > 0 || this.timer) return;
     const w = this.idleWaiters;
     this.idleWaiters = [];
     w.forEach((r) => r());
@@ -69,7 +73,7 @@ export class Batcher {
 
   /** Resolves when every message given so far is acknowledged or failed. */
   drain() {
-    if (!this.inFlight && this.queue.length === 0 && !this.timer) return Promise.resolve();
+    if (this.inFlight === 0 && this.queue.length === 0 && !this.timer) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 

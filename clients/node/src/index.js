@@ -127,7 +127,8 @@ export class ChatMem {
     this.requestsProducer = this.kafka.producer({ createPartitioner });
     await Promise.all([this.eventsProducer.connect(), this.requestsProducer.connect()]);
     this.events = new Batcher(this.eventsProducer, { lingerMs: this.settings.lingerMs });
-    this.requests = new Batcher(this.requestsProducer, { lingerMs: this.settings.lingerMs });
+    // Requests need no order among themselves: several batches in flight.
+    this.requests = new Batcher(this.requestsProducer, { lingerMs: this.settings.lingerMs, maxInFlight: 5 });
     this.reader = new TopicReader({
       kafka: this.kafka,
       topic: this.replyTopic,

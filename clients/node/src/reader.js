@@ -57,12 +57,23 @@ export class TopicReader {
     this.running = true;
     try {
       await this.cluster.connect();
-      await this.cluster.addTargetTopic(this.topic);
-      const partitions = await this.partitions();
-      const [offsets] = await this.cluster.fetchTopicsOffset([
-        { topic: this.topic, fromBeginning: this.fromBeginning, partitions: partitions.map((partition) => ({ partition })) },
-      ]);
-      for (const { partition, offset } of offsets.partitions) this.positions.set(partition, offset);
+      // A topic just created may take a moment to have leaders on every
+      // broker: a few tries, then the error.
+      for (let i = 0; ; i++) {
+        try {
+          await this.cluster.addTargetTopic(this.topic);
+          const partitions = await this.partitions();
+          const [offsets] = await this.cluster.fetchTopicsOffset([
+            { topic: this.topic, fromBeginning: this.fromBeginning, partitions: partitions.map((partition) => ({ partition })) },
+          ]);
+          for (const { partition, offset } of offsets.partitions) this.positions.set(partition, offset);
+          break;
+        } catch (e) {
+          if (i >= 10 || !e.retriable) throw e;
+          await sleep(200);
+          await this.cluster.refreshMetadata().catch(() => {});
+        }
+      }
     } catch (e) {
       this.running = false;
       await this.cluster.disconnect().catch(() => {});
