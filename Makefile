@@ -319,3 +319,27 @@ ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \
 	  $(BUILD)/tests/eval/eval_profile.o $(EVAL_MEMORY_OBJ) \
 	  $(BUILD)/tests/fuzz/replay.o $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.o)
 -include $(ALL_OBJ:.o=.d)
+
+# The Python client (clients/python): a virtualenv in build/py-client with
+# the package installed from clients/python as a user would (not
+# editable), and its test tools, at the versions of
+# clients/python/constraints.txt; refreshed when the package changes.
+# `make python-client` also runs its broker-less unit tests;
+# tests/test_e2e_client_python.sh runs the others against a fleet.
+PY_CLIENT     = clients/python
+PY_CLIENT_ENV = build/py-client
+PY_CLIENT_IN  = $(PY_CLIENT)/pyproject.toml $(PY_CLIENT)/constraints.txt \
+		$(PY_CLIENT)/README.md $(wildcard $(PY_CLIENT)/src/chatmem/*)
+.PHONY: python-client python-client-env
+python-client: $(PY_CLIENT_ENV)/.installed
+	$(Q)cd $(PY_CLIENT) && $(CURDIR)/$(PY_CLIENT_ENV)/bin/python -m pytest \
+	    -q -p no:cacheprovider tests/unit
+
+python-client-env: $(PY_CLIENT_ENV)/.installed
+
+$(PY_CLIENT_ENV)/.installed: $(PY_CLIENT_IN)
+	@$(if $(Q),echo "  PIP     $(PY_CLIENT_ENV)")
+	$(Q)test -x $(PY_CLIENT_ENV)/bin/python || /usr/bin/python3 -m venv $(PY_CLIENT_ENV)
+	$(Q)$(PY_CLIENT_ENV)/bin/python -m pip install -q --disable-pip-version-check \
+	    -c $(PY_CLIENT)/constraints.txt "./$(PY_CLIENT)[dev]"
+	$(Q)touch $@
