@@ -166,6 +166,11 @@ unit: $(UNIT_BIN) $(REPLAY_BIN) $(TOKEN_DATA)
 	$(Q)set -e; for n in $(FUZZ_NAMES); do \
 	    $(BUILD)/tests/fuzz/replay_$$n tests/fuzz/corpus/$$n \
 	    tests/fuzz/regressions/$$n; done
+	$(Q)set -e; for s in schemas/*.schema.json; do \
+	    f=tests/fixtures/$$(basename $$s .schema.json); echo "== $$s"; \
+	    /usr/bin/python3 tests/validate_schema.py $$s $$f-valid.jsonl; \
+	    /usr/bin/python3 tests/validate_schema.py --invalid $$s \
+	    $$f-invalid.jsonl; done
 
 # Fuzzing (not part of `make test`): the targets built with clang
 # (FUZZ=1 above, into build/fuzz), then each run for FUZZ_SECONDS on a copy

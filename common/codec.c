@@ -359,6 +359,7 @@ void cm_request_release(cm_request_t *req)
         free(req->reply_to);
         free(req->query);
         messages_free(req->history, req->history_cnt);
+        cm_profile_release(&req->profile);
         memset(req, 0, sizeof(*req));
 }
 
@@ -673,6 +674,16 @@ int cm_request_decode_routed(const char *buf, size_t len,
                                 max_content_bytes, &req->history,
                                 &req->history_cnt) == -1)
                         goto out;
+        }
+        if (member(root, "profile", &v) &&
+            profile_value(&d, v, "profile", 1, &req->profile) == -1)
+                goto out;
+        if (member(root, "stored", &v)) {
+                int stored;
+
+                if (bool_value(&d, v, "stored", &stored) == -1)
+                        goto out;
+                req->stateless = !stored;
         }
         ret = 0;
 out:
@@ -1066,6 +1077,10 @@ char *cm_request_encode(const cm_request_t *req)
         if (req->has_history || req->history_cnt)
                 jadd(obj, "history",
                      pairs_json(req->history, req->history_cnt));
+        if (!cm_profile_empty(&req->profile))
+                jadd(obj, "profile", profile_json(&req->profile, 0));
+        if (req->stateless)
+                jadd(obj, "stored", jbool(0));
         return jfinish(obj);
 }
 

@@ -80,7 +80,11 @@ typedef struct cm_request {
                                   conversation of the user); 0: "session" */
         cm_message_t *history; /* owned; NULL when absent */
         size_t history_cnt;
-        int has_history; /* 1 when the request carried "history" */
+        int has_history;      /* 1 when the request carried "history" */
+        cm_profile_t profile; /* "profile": what the application knows of
+                                 the user; its fields win in the reply */
+        int stateless;        /* 1: "stored": false, the context is built from
+                                 the request alone (nothing stored is read) */
 } cm_request_t;
 
 /*
@@ -94,6 +98,7 @@ typedef struct cm_request {
  * -1 with the reason in errstr (the first fault of request_id, reply_to,
  * then the other fields).
  * history entries: {role, content}; content obeys max_content_bytes.
+ * profile: as in a profile.set event.
  * reply_to: 1..249 bytes of [A-Za-z0-9._-] (a Kafka topic name).
  */
 int cm_request_decode(const char *buf, size_t len, size_t max_content_bytes,

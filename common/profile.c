@@ -1052,3 +1052,43 @@ int cm_profile_extract(const char *text, size_t len, cm_profile_t *out)
             (out->name != NULL) + (out->role != NULL) + (out->interest_cnt > 0);
         return found;
 }
+
+void cm_profile_fill(cm_profile_t *dst, const cm_profile_t *src)
+{
+        size_t i;
+
+        if (!src)
+                return;
+        if (!dst->name && src->name)
+                dst->name = cm_strdup(src->name);
+        if (!dst->role && src->role)
+                dst->role = cm_strdup(src->role);
+        for (i = 0; i < src->interest_cnt && dst->interest_cnt < INTEREST_MAX;
+             i++) {
+                if (interest_has(dst, src->interests[i]))
+                        continue;
+                dst->interests =
+                    cm_realloc(dst->interests, (dst->interest_cnt + 1) *
+                                                   sizeof(*dst->interests));
+                dst->interests[dst->interest_cnt++] =
+                    cm_strdup(src->interests[i]);
+        }
+}
+
+void cm_profile_from_messages(const cm_message_t *msgs, size_t cnt,
+                              cm_profile_t *out)
+{
+        cm_profile_t said;
+        size_t i;
+
+        memset(out, 0, sizeof(*out));
+        for (i = cnt; i > 0; i--) {
+                const cm_message_t *m = &msgs[i - 1];
+
+                if (m->role != CM_ROLE_USER ||
+                    !cm_profile_extract(m->content, m->content_len, &said))
+                        continue;
+                cm_profile_fill(out, &said);
+                cm_profile_release(&said);
+        }
+}

@@ -23,6 +23,8 @@
 
 #include <stddef.h>
 
+#include "message.h"
+
 /* What chatmem knows of a user. Owns its strings: release with
  * cm_profile_release(), which accepts a zeroed struct and leaves one. */
 typedef struct cm_profile {
@@ -44,5 +46,20 @@ int cm_profile_empty(const cm_profile_t *profile);
  * 64 bytes. Returns the number of fields found (0..3). Cannot fail.
  */
 int cm_profile_extract(const char *text, size_t len, cm_profile_t *out);
+
+/*
+ * Completes dst from src: the name and the role dst lacks are copied from
+ * src, and src's interests that dst lacks (compared without case) are
+ * appended, up to 16 in all. src may be NULL. Cannot fail.
+ */
+void cm_profile_fill(cm_profile_t *dst, const cm_profile_t *src);
+
+/*
+ * What the user messages of msgs[0..cnt) (oldest first) state, into out
+ * (zeroed first; release with cm_profile_release): the newest statement
+ * of a name or a role wins, interests are taken newest first. Cannot fail.
+ */
+void cm_profile_from_messages(const cm_message_t *msgs, size_t cnt,
+                              cm_profile_t *out);
 
 #endif

@@ -37,6 +37,14 @@
 #   BENCH_ARCHIVE_SIZES="100 1000 10000"  archived messages per session
 #                           for the archive's memory figures
 #   BENCH_ARCHIVE_SAMPLES=3 sessions measured per archive size
+#   BENCH_CLIENT_RATES="500 1000 2000 3000 4000 5000 6000"  offered req/s
+#                           of the client comparison: chatmem-bench, the
+#                           Node.js client and the Python client in turn at
+#                           each rate, each until it saturates
+#   BENCH_CLIENTS="node python"  the clients compared ("": none)
+#   BENCH_CLIENT_P99_MS=50  the p99 bound of the comparison: each client's
+#                           highest rate sustained within it, against
+#                           chatmem-bench's (the target is 70%)
 #   BENCH_ONLY=archive      only the archive's figures (codec and memory;
 #                           needs no broker traffic, ~20 s), then the report
 #   BENCH_SMOKE=1           tiny sizes, for the test suite (~10 s)
@@ -54,6 +62,7 @@ if [ "${BENCH_SMOKE:-0}" = 1 ]; then
 	: "${BENCH_RPUSH_N:=20000}" "${BENCH_BUILD_N:=2000}"
 	: "${BENCH_SWEEP:=0:1}" "${BENCH_SWEEP_RATE:=200}" "${BENCH_SWEEP_DURATION:=1}"
 	: "${BENCH_ARCHIVE_SIZES:=100 1000}" "${BENCH_ARCHIVE_SAMPLES:=1}"
+	: "${BENCH_CLIENT_RATES:=200}"
 fi
 EVENTS=${BENCH_EVENTS:-1000000}
 SESSIONS=${BENCH_SESSIONS:-10000}
@@ -70,6 +79,9 @@ RPUSH_N=${BENCH_RPUSH_N:-1000000}
 BUILD_N=${BENCH_BUILD_N:-50000}
 ARCHIVE_SIZES=${BENCH_ARCHIVE_SIZES:-100 1000 10000}
 ARCHIVE_SAMPLES=${BENCH_ARCHIVE_SAMPLES:-3}
+CLIENT_RATES=${BENCH_CLIENT_RATES:-500 1000 2000 3000 4000 5000 6000}
+CLIENTS=${BENCH_CLIENTS-node python}
+CLIENT_PY=${BENCH_CLIENT_PY:-$here/build/py-client/bin/python}
 [ -n "${BENCH_LINGER_MS:-}" ] && export CHATMEM_KAFKA_PROP_LINGER_MS=$BENCH_LINGER_MS
 export CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=${BENCH_FETCH_WAIT_MS:-1}
 
@@ -370,6 +382,50 @@ print(json.dumps(d))' "$c0" "$c1" "$r0" "$r1" "$b0" "$b1")
 		break
 	fi
 done
+
+# --- 4c. the clients, beside the C load generator ------------------------
+# The same open-loop run (same sessions, a query on every request, same
+# method and output: clients/node/bench/context-bench.mjs,
+# clients/python/bench/context_bench.py) through the Node.js and Python
+# clients and through chatmem-bench, against the same worker. At each rate
+# the three run one after another, so that the machine's noise hits them
+# alike; each stops at its own saturation.
+if [ -n "$CLIENTS" ]; then
+	say "[5b/7] clients at $CLIENT_RATES req/s: c $CLIENTS"
+	done_c="" done_node="" done_python=""
+	for r in $CLIENT_RATES; do
+		for c in c $CLIENTS; do
+			case " $done_c $done_node $done_python " in *" $c "*) continue ;; esac
+			say "  $c at $r req/s for $DURATION s"
+			case $c in
+			c) line=$("$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
+				--rate "$r" --duration "$DURATION" --req-prefix "k$r-" --query \
+				--timeout 30 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
+			node) line=$(node "$here/clients/node/bench/context-bench.mjs" --tag c \
+				--sessions "$CTX_SESSIONS" --rate "$r" --duration "$DURATION" \
+				--query 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
+			python) line=$("$CLIENT_PY" "$here/clients/python/bench/context_bench.py" \
+				--tag c --sessions "$CTX_SESSIONS" --rate "$r" --duration "$DURATION" \
+				--query 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
+			esac
+			line=$(echo "$line" | tail -1)
+			if [ -z "$line" ]; then
+				say "  $c failed at $r req/s"
+				eval "done_$c=$c"
+				continue
+			fi
+			echo "$line" | $PY -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+d.update(mode="context_client", client=sys.argv[1])
+print(json.dumps(d))' "$c" >>"$RES.tmp"
+			if ! echo "$line" | $PY -c 'import json,sys; d=json.loads(sys.stdin.read()); sys.exit(0 if d["missing"] <= d["sent"]//100 and d["achieved_rps"] >= 0.9*d["rate"] else 1)'; then
+				say "  $c saturated at $r req/s"
+				eval "done_$c=$c"
+			fi
+		done
+	done
+fi
 
 # --- 5. build cost, cost model ------------------------------------------
 say "[6/7] context build in-process, cost model"

@@ -2,6 +2,7 @@
 """Turns the JSON lines of ops/bench.sh into bench.json, report.txt and
 latency.dat (for gnuplot). Usage: bench_report.py RESULTS.jsonl OUTDIR CORES"""
 import json
+import os
 import sys
 
 res_path, out, cores = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -107,6 +108,41 @@ if sweep:
     for r in sweep:
         p("  %9d %17d %9.0f %8.2f %8.2f %8.2f" % (r["linger_ms"], r["fetch_wait_max_ms"], r["achieved_rps"],
           r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["p999_us"] / 1e3))
+clients = [r for r in rows if r["mode"] == "context_client"]
+if clients:
+    # The clients beside chatmem-bench: the highest offered rate each
+    # sustained (<= 1% missing, >= 90% of the rate answered) with its p99
+    # within the bound, and its ratio to chatmem-bench's.
+    bound_ms = float(os.environ.get("BENCH_CLIENT_P99_MS", "50"))
+    names = [n for n in ("c", "node", "python") if any(r["client"] == n for r in clients)]
+    label = {"c": "chatmem-bench (C)", "node": "Node.js client", "python": "Python client"}
+    def sustained(r):
+        return r["missing"] <= r["sent"] // 100 and r["achieved_rps"] >= 0.9 * r["rate"]
+    best = {}
+    for n in names:
+        ok_rates = [r["rate"] for r in clients if r["client"] == n and sustained(r) and r["p99_us"] <= bound_ms * 1e3]
+        best[n] = max(ok_rates, default=0)
+    summary["clients"] = {n: {"max_rate_p99_le_%gms" % bound_ms: best[n]} for n in names}
+    p("")
+    p("Context round trips through the clients, beside chatmem-bench (same worker, same sessions, a query each;")
+    p("open loop, latency from scheduled send to reply; at each rate the three ran one after another)")
+    p("  %8s" % "offered" + "".join(" %28s" % label[n] for n in names))
+    p("  %8s" % "" + "".join(" %9s %9s %8s" % ("achieved", "p50 ms", "p99 ms") for n in names))
+    for rate in sorted({r["rate"] for r in clients}):
+        line = "  %8d" % rate
+        for n in names:
+            r = next((x for x in clients if x["client"] == n and x["rate"] == rate), None)
+            line += (" %9.0f %9.2f %8.2f" % (r["achieved_rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3)
+                     if r else " %9s %9s %8s" % ("-", "-", "-"))
+        p(line)
+    for n in names:
+        if n == "c":
+            continue
+        ratio = best[n] / best["c"] if best.get("c") else None
+        summary["clients"][n]["ratio_to_c"] = ratio and round(ratio, 3)
+        p("  %s: %s req/s sustained with p99 <= %g ms, against %s req/s for chatmem-bench: %s (target 0.70)"
+          % (label[n], best[n], bound_ms, best.get("c", 0), "%.2f" % ratio if ratio is not None else "-"))
+    json.dump({"summary": summary, "results": rows}, open(out + "/bench.json", "w"), indent=1)
 p("")
 if build:
     p("Context build, in-process (%d-message session, profile + summary, %s)" % (build["messages"], build["tokenizer"]))

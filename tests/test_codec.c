@@ -971,8 +971,26 @@ static void test_request_full(void **state)
         assert_int_equal(req.history[0].tokens, -1);
         assert_int_equal(req.history[1].role, CM_ROLE_ASSISTANT);
         assert_string_equal(req.history[1].content, "");
+        assert_true(cm_profile_empty(&req.profile));
+        assert_int_equal(req.stateless, 0);
         cm_request_release(&req);
         assert_null(req.history);
+        cm_request_release(&req);
+
+        request_ok("{\"request_id\": \"r\", \"user_id\": \"u\", "
+                   "\"stored\": false, \"profile\": {\"name\": \"Ann\", "
+                   "\"interests\": [\"chess\"]}}",
+                   &req);
+        assert_int_equal(req.stateless, 1);
+        assert_string_equal(req.profile.name, "Ann");
+        assert_null(req.profile.role);
+        assert_int_equal(req.profile.interest_cnt, 1);
+        assert_string_equal(req.profile.interests[0], "chess");
+        cm_request_release(&req);
+        request_ok("{\"request_id\": \"r\", \"user_id\": \"u\", "
+                   "\"stored\": true}",
+                   &req);
+        assert_int_equal(req.stateless, 0);
         cm_request_release(&req);
 }
 
@@ -1137,6 +1155,12 @@ static void test_request_bad_fields_keep_id(void **state)
              "field 'reply_to': must be a topic name"},
             {",\"user_id\":\"u\",\"reply_to\":[]",
              "field 'reply_to': must be a string, got array"},
+            {",\"user_id\":\"u\",\"stored\":0",
+             "field 'stored': must be a boolean, got integer"},
+            {",\"user_id\":\"u\",\"profile\":\"Ann\"",
+             "field 'profile': must be an object, got string"},
+            {",\"user_id\":\"u\",\"profile\":{\"name\":\"\"}",
+             "field 'profile.name': must not be empty"},
             {",\"user_id\":\"u\",\"history\":{}",
              "field 'history': must be an array, got object"},
             {",\"user_id\":\"u\",\"history\":[\"hi\"]",
@@ -1310,6 +1334,8 @@ static void test_request_round_trip(void **state)
         req.history = hist;
         req.history_cnt = 2;
         req.has_history = 1;
+        req.profile.name = "Ann Lee";
+        req.stateless = 1;
 
         enc = cm_request_encode(&req);
         request_ok(enc, &out);
@@ -1326,6 +1352,8 @@ static void test_request_round_trip(void **state)
         assert_string_equal(out.history[0].content, hist[0].content);
         assert_int_equal(out.history[1].role, CM_ROLE_ASSISTANT);
         assert_string_equal(out.history[1].content, hist[1].content);
+        assert_string_equal(out.profile.name, "Ann Lee");
+        assert_int_equal(out.stateless, 1);
         cm_request_release(&out);
         free(enc);
 

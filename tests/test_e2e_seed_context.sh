@@ -43,6 +43,33 @@ printf '[{"role":"user","content":"inline one"},{"role":"assistant","content":"i
 grep -q '"recent":\[{"role":"user","content":"inline one"},{"role":"assistant","content":"inline two"}\]' "$T_DIR/inline.json" ||
 	t_fail "inline history not used: $(cat "$T_DIR/inline.json")"
 
+# An application's own history tells who the user is before ingest has
+# seen any of it: a user chatmem has never heard of gets the profile the
+# inline history states. The request's profile wins field by field, and
+# with --no-stored nothing stored is read (sumit's stored name and summary
+# are not in it) and the reply is not degraded.
+printf '[{"role":"user","content":"Hi, I'"'"'m Ada Quinn"},{"role":"assistant","content":"Hello!"},{"role":"user","content":"I work as a data engineer"},{"role":"assistant","content":"Nice."},{"role":"user","content":"Do you remember my name?"}]' >"$T_DIR/fresh.json"
+"$BIN/chatmem" context nobody-yet --history-file "$T_DIR/fresh.json" --json >"$T_DIR/fresh-reply.json" ||
+	t_fail "no reply to the fresh user's inline-history request"
+"$BIN/chatmem" context sumit --history-file "$T_DIR/fresh.json" --profile '{"role":"architect"}' --no-stored --json >"$T_DIR/stateless.json" ||
+	t_fail "no reply to the --no-stored request"
+"$BIN/chatmem" context sumit --profile '{"name":"Sumit P."}' --json >"$T_DIR/profiled.json" ||
+	t_fail "no reply to the --profile request"
+$PY - "$T_DIR/fresh-reply.json" "$T_DIR/stateless.json" "$T_DIR/profiled.json" <<'PYEOF' || t_fail "the profile of an inline-history request is wrong"
+import json, sys
+fresh, stateless, profiled = (json.load(open(p)) for p in sys.argv[1:4])
+assert fresh["profile"] == {"name": "Ada Quinn", "role": "data engineer", "interests": []}, fresh["profile"]
+assert fresh["context"].startswith("User Profile: Ada Quinn, data engineer\n"), fresh["context"]
+assert fresh["metadata"]["degraded"] is False, fresh["metadata"]
+assert stateless["profile"] == {"name": "Ada Quinn", "role": "architect", "interests": []}, stateless["profile"]
+assert "Sumit" not in stateless["context"] and stateless["summary"] == "", stateless
+assert stateless["metadata"]["degraded"] is False, stateless["metadata"]
+p = profiled["profile"]
+assert p["name"] == "Sumit P." and p["role"] == "full stack developer", p
+assert "React" in p["interests"], p
+print("profiles ok: inline history, request profile, stored: false")
+PYEOF
+
 # Bad fields: exactly one error reply each, correlated by request_id. Sent
 # with kcat so that no chatmem-side validation gets in the way.
 {
@@ -77,4 +104,4 @@ kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t "$T_REQUESTS" -e -q -f '%k\t%s\n' | grep 
 [ "$(wc -l <"$T_DIR/requests.jsonl")" -ge 2 ] || t_fail "the CLI requests are not on context.requests"
 $PY "$T_SRC/tests/validate_schema.py" "$T_SRC/schemas/context-request.schema.json" "$T_DIR/requests.jsonl" ||
 	t_fail "requests written by chatmem context do not validate"
-t_pass "seed context: recent = last 3 verbatim, schema-valid; inline history; 5 bad requests, 5 error replies"
+t_pass "seed context: recent = last 3 verbatim, schema-valid; inline history (and the profile it states, the request's profile, stored: false); 5 bad requests, 5 error replies"

@@ -484,6 +484,80 @@ static void test_huge_input(void **state)
         cm_buf_release(&b);
 }
 
+/* A history's profile: the newest statement of the name and role wins,
+ * the assistant's words are not about the user, interests gather newest
+ * first without case duplicates. */
+static void test_from_messages(void **state)
+{
+        static const char *const text[] = {
+            "Hi, I'm Sumit Pandya, full stack developer", "I'm Claude.",
+            "I work with React and Node.js", "My name is Sam Lee",
+            "I love hiking and react"};
+        static const cm_role_t role[] = {CM_ROLE_USER, CM_ROLE_ASSISTANT,
+                                         CM_ROLE_USER, CM_ROLE_USER,
+                                         CM_ROLE_USER};
+        cm_message_t msgs[5];
+        cm_profile_t prof;
+        size_t i;
+
+        (void)state;
+        memset(msgs, 0, sizeof(msgs));
+        for (i = 0; i < 5; i++) {
+                msgs[i].role = role[i];
+                msgs[i].content = (char *)text[i];
+                msgs[i].content_len = strlen(text[i]);
+        }
+        cm_profile_from_messages(msgs, 5, &prof);
+        assert_string_equal(prof.name, "Sam Lee");
+        assert_string_equal(prof.role, "full stack developer");
+        assert_int_equal(prof.interest_cnt, 3);
+        assert_string_equal(prof.interests[0], "hiking");
+        assert_string_equal(prof.interests[1], "react");
+        assert_string_equal(prof.interests[2], "Node.js");
+        cm_profile_release(&prof);
+        cm_profile_from_messages(msgs, 0, &prof);
+        assert_true(cm_profile_empty(&prof));
+        cm_profile_from_messages(msgs + 1, 1, &prof);
+        assert_true(cm_profile_empty(&prof));
+}
+
+/* fill only completes: what dst has stays; at most 16 interests. */
+static void test_fill(void **state)
+{
+        char *a[20], buf[20][8];
+        cm_profile_t dst, src;
+        size_t i;
+
+        (void)state;
+        memset(&dst, 0, sizeof(dst));
+        memset(&src, 0, sizeof(src));
+        cm_profile_fill(&dst, NULL);
+        assert_true(cm_profile_empty(&dst));
+        src.name = "Ann";
+        src.role = "nurse";
+        for (i = 0; i < 20; i++) {
+                snprintf(buf[i], sizeof(buf[i]), "x%zu", i);
+                a[i] = buf[i];
+        }
+        src.interests = a;
+        src.interest_cnt = 2;
+        dst.name = cm_strdup("Bo");
+        dst.interests = cm_calloc(1, sizeof(*dst.interests));
+        dst.interests[0] = cm_strdup("X1");
+        dst.interest_cnt = 1;
+        cm_profile_fill(&dst, &src);
+        assert_string_equal(dst.name, "Bo");
+        assert_string_equal(dst.role, "nurse");
+        assert_int_equal(dst.interest_cnt, 2);
+        assert_string_equal(dst.interests[0], "X1");
+        assert_string_equal(dst.interests[1], "x0");
+        src.interest_cnt = 20;
+        cm_profile_fill(&dst, &src);
+        assert_int_equal(dst.interest_cnt, 16);
+        assert_string_equal(dst.interests[15], "x15");
+        cm_profile_release(&dst);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -509,6 +583,8 @@ int main(void)
             cmocka_unit_test(test_limits),
             cmocka_unit_test(test_empty_and_bounds),
             cmocka_unit_test(test_huge_input),
+            cmocka_unit_test(test_from_messages),
+            cmocka_unit_test(test_fill),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,6 +61,12 @@ void usage_context(FILE *fp)
                 "stored messages: a JSON\n"
                 "                         array of {\"role\", \"content\"} "
                 "('-' reads stdin)\n"
+                "  -p, --profile JSON     what the application knows of the "
+                "user, e.g.\n"
+                "                         '{\"name\":\"Ann\"}': its fields "
+                "win in this reply\n"
+                "      --no-stored        build from the request alone "
+                "(read nothing stored)\n"
                 "      --reply-to TOPIC   reply topic (default: "
                 "topics.replies)\n"
                 "  -t, --timeout MS       wait at most MS for the reply "
@@ -270,6 +276,8 @@ int cmd_context(int argc, char **argv, const char *conf_path)
             {"max-tokens", required_argument, NULL, 'n'},
             {"recent", required_argument, NULL, 'r'},
             {"history-file", required_argument, NULL, 'H'},
+            {"profile", required_argument, NULL, 'p'},
+            {"no-stored", no_argument, NULL, 'S'},
             {"reply-to", required_argument, NULL, 'T'},
             {"timeout", required_argument, NULL, 't'},
             {"json", no_argument, NULL, 'j'},
@@ -282,17 +290,18 @@ int cmd_context(int argc, char **argv, const char *conf_path)
         cm_reply_doc_t doc;
         rd_kafka_message_t *reply = NULL;
         const char *query = NULL, *history_file = NULL, *reply_to = NULL;
+        const char *profile = NULL;
         const char *user, *conv = "default";
         char *payload = NULL, *group = NULL;
         char errstr[512], key[CM_SESSION_KEY_MAX], uuid[37];
         long long max_tokens = 0, recent = -1, timeout_ms = DEFAULT_TIMEOUT_MS;
-        int opt, rc, json = 0, scope_user = 0, ret = CLI_FAIL;
+        int opt, rc, json = 0, scope_user = 0, stateless = 0, ret = CLI_FAIL;
 
         memset(&a, 0, sizeof(a));
         memset(&req, 0, sizeof(req));
         memset(&check, 0, sizeof(check));
         memset(&doc, 0, sizeof(doc));
-        while ((opt = getopt_long(argc, argv, "q:s:n:r:H:t:jc:h", longopts,
+        while ((opt = getopt_long(argc, argv, "q:s:n:r:H:p:t:jc:h", longopts,
                                   NULL)) != -1) {
                 switch (opt) {
                 case 'q':
@@ -321,6 +330,12 @@ int cmd_context(int argc, char **argv, const char *conf_path)
                         break;
                 case 'H':
                         history_file = optarg;
+                        break;
+                case 'p':
+                        profile = optarg;
+                        break;
+                case 'S':
+                        stateless = 1;
                         break;
                 case 'T':
                         reply_to = optarg;
@@ -372,6 +387,12 @@ int cmd_context(int argc, char **argv, const char *conf_path)
         req.recent = (int)recent;
         req.query = cm_strdup(query);
         req.scope_user = scope_user;
+        req.stateless = stateless;
+        if (profile && cm_profile_decode(profile, strlen(profile), &req.profile,
+                                         errstr, sizeof(errstr)) == -1) {
+                cli_error("--profile: %s", errstr);
+                goto out;
+        }
         if (history_file &&
             load_history(history_file, (size_t)a.cfg.max_content_bytes, &req) ==
                 -1)

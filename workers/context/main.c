@@ -202,7 +202,7 @@ static void send_loads(ctxw_t *cw, item_t *items, size_t n)
         size_t i, todo = 0;
 
         for (i = 0; i < n; i++)
-                todo += (size_t)items[i].answer;
+                todo += (size_t)(items[i].answer && !items[i].req.stateless);
         if (!todo || !redis_ready(cw))
                 return;
         if (cm_store_connect(cw->w.st, errstr, sizeof(errstr)) == -1) {
@@ -210,7 +210,7 @@ static void send_loads(ctxw_t *cw, item_t *items, size_t n)
                 return;
         }
         for (i = 0; i < n; i++) {
-                if (!items[i].answer)
+                if (!items[i].answer || items[i].req.stateless)
                         continue;
                 if (cm_store_load_send(cw->w.st, items[i].req.user_id,
                                        items[i].req.conversation_id,
@@ -288,6 +288,25 @@ static cm_message_t *earlier_of(const item_t *it, const cm_session_t *s,
         return e;
 }
 
+/* The profile of the reply, into out (release it): the request's fields,
+ * then the stored ones it lacks, then what the user says of themself in
+ * the inline history, so that a context built from an application's own
+ * history knows the user before ingest has applied it. */
+static void profile_of(const cm_request_t *req, const cm_session_t *s,
+                       cm_profile_t *out)
+{
+        cm_profile_t said;
+
+        memset(out, 0, sizeof(*out));
+        cm_profile_fill(out, &req->profile);
+        cm_profile_fill(out, &s->profile);
+        if (req->has_history) {
+                cm_profile_from_messages(req->history, req->history_cnt, &said);
+                cm_profile_fill(out, &said);
+                cm_profile_release(&said);
+        }
+}
+
 /* Builds the reply to a decoded request from session s (request_id ""
  * gives the prebuilt shape, without request_id). Returns a heap JSON
  * string. */
@@ -298,6 +317,7 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         cm_context_out_t out;
         cm_context_in_t cin;
         cm_reply_t reply;
+        cm_profile_t profile;
         const cm_message_t *msgs;
         cm_message_t *earlier;
         cm_recall_cached_t got;
@@ -307,6 +327,7 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         int recent = recent_of(cw, req), full;
 
         memset(&out, 0, sizeof(out));
+        profile_of(req, s, &profile);
         if (req->has_history) {
                 msgs = req->history;
                 msg_cnt = req->history_cnt;
@@ -330,7 +351,7 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         }
 
         memset(&cin, 0, sizeof(cin));
-        cin.profile = &s->profile;
+        cin.profile = &profile;
         cin.summary = s->summary;
         cin.msgs = msgs + (msg_cnt - take);
         cin.msg_cnt = take;
@@ -349,13 +370,13 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         free(earlier);
 
         if (req->has_history || (int64_t)s->msg_cnt >= s->total) {
-                full = cm_context_full_tokens(&s->profile, msgs, msg_cnt,
-                                              cw->w.tk);
+                full =
+                    cm_context_full_tokens(&profile, msgs, msg_cnt, cw->w.tk);
         } else {
                 /* Older messages were folded: their line tokens were
                  * stored at ingest and summed in the session. */
                 full = cm_context_full_tokens_stored(
-                    &s->profile, s->tokens, stored_newest(s),
+                    &profile, s->tokens, stored_newest(s),
                     s->last_break_known ? &s->last_break : NULL, cw->w.tk);
         }
 
@@ -364,7 +385,7 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         reply.user_id = req->user_id;
         reply.conversation_id = req->conversation_id;
         reply.context = out.text;
-        reply.profile = &s->profile;
+        reply.profile = &profile;
         reply.summary = out.summary;
         reply.recent = out.recent;
         reply.recent_cnt = out.recent_cnt;
@@ -385,6 +406,7 @@ static char *build(ctxw_t *cw, const item_t *it, const cm_session_t *s,
         if (full > out.tokens)
                 cm_metric_add(cw->m.tokens_saved, full - out.tokens);
         cm_context_out_release(&out);
+        cm_profile_release(&profile);
         return json;
 }
 
@@ -441,14 +463,15 @@ static char *answer(ctxw_t *cw, item_t *it, int64_t taken_us)
         cm_session_key(skey, it->req.user_id, it->req.conversation_id);
         if (it->loaded) {
                 use = &it->s;
-        } else if (!it->req.has_history) {
+        } else if (!it->req.has_history && !it->req.stateless) {
                 const cm_session_t *cached =
                     cm_session_cache_get(cw->cache, skey);
 
                 if (cached)
                         use = cached;
         }
-        json = build(cw, it, use, !it->loaded || it->partial,
+        json = build(cw, it, use,
+                     !it->req.stateless && (!it->loaded || it->partial),
                      taken_us ? taken_us : t0);
         took = cm_mono_us() - t0;
         cm_metric_observe(cw->m.build_seconds, took / 1e6);
