@@ -104,3 +104,22 @@ def test_delete_user(cm: ChatMem) -> None:
         lambda: not cm.context(user, "a")["recent"] and not cm.context(user, "b")["recent"]
         and not cm.context(user)["profile"].get("name"),
     )
+
+
+def test_request_profile_and_stored(cm: ChatMem) -> None:
+    user = uid()
+    cm.send(user, "user", "Hi, I'm Ada Lovelace, a mathematician")
+    cm.send(user, "user", "The stored message mentions the analytical engine.")
+    wait_for("the stored messages", lambda: len(cm.context(user, recent=5)["recent"]) == 2)
+    # The request's profile wins in this reply, and only in it.
+    reply = cm.context(user, profile={"name": "Countess of Lovelace", "interests": ["poetry"]})
+    assert reply["profile"]["name"] == "Countess of Lovelace"
+    assert "poetry" in reply["profile"]["interests"]
+    assert cm.context(user)["profile"].get("name") == "Ada Lovelace"
+    # stored=False: from the request alone; nothing stored is read.
+    history = [{"role": "user", "content": "Only this inline message."}]
+    reply = cm.context(user, history=history, stored=False, profile={"role": "poet"}, recent=5)
+    assert reply["recent"] == history
+    assert "analytical engine" not in reply["context"]
+    assert reply["profile"].get("role") == "poet" and "name" not in reply["profile"]
+    assert reply["metadata"]["degraded"] is False

@@ -118,6 +118,8 @@ def test_properties_reach_the_right_handles() -> None:
 
 
 def test_version_is_the_contracts() -> None:
-    pyproject = (pathlib.Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    here = pathlib.Path(__file__).resolve()
+    pyproject = (here.parents[2] / "pyproject.toml").read_text()
+    contract = (here.parents[4] / "schemas" / "VERSION").read_text().strip()
     m = re.search(r'^version = "([^"]+)"', pyproject, re.M)
-    assert m and m.group(1) == chatmem.__version__ == chatmem.CONTRACT_VERSION == "1.0.0"
+    assert m and m.group(1) == chatmem.__version__ == chatmem.CONTRACT_VERSION == contract

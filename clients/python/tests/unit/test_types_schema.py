@@ -14,6 +14,7 @@ PAIRS: List[Tuple[Any, str, str]] = [
     (types.ChatEvent, "chat-event", ""),
     (types.ProfileFields, "chat-event", "/properties/profile"),
     (types.ContextRequest, "context-request", ""),
+    (types.ProfileFields, "context-request", "/properties/profile"),
     (types.Message, "context-request", "/properties/history/items"),
     (types.ContextReply, "context-reply", "/$defs/reply"),
     (types.Profile, "context-reply", "/$defs/profile"),
