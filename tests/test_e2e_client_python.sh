@@ -26,6 +26,6 @@ t_context_ready
 # and CHATMEM_TOPICS_* (set by lib.sh on Apache Kafka), as an application
 # would.
 (cd "$T_SRC/clients/python" &&
-	"$PYC" -m pytest -p no:cacheprovider -q -rs tests/fleet) >"$T_DIR/logs/pytest.log" 2>&1 ||
+	"$PYC" -m pytest -p no:cacheprovider -q -rs --durations=8 tests/fleet) >"$T_DIR/logs/pytest.log" 2>&1 ||
 	t_fail "pytest failed: $(tail -40 "$T_DIR/logs/pytest.log")"
 t_pass "$(tail -1 "$T_DIR/logs/pytest.log")"

@@ -74,7 +74,10 @@ class PrebuiltStream(Iterator[PrebuiltEntry]):
                 if self._closed:
                     return None
                 wait = _TICK_S if end is None else min(_TICK_S, max(0.0, end - time.monotonic()))
-                msgs = self._consumer.consume(num_messages=_BATCH, timeout=wait)
+                # consume() waits for a whole batch, poll() for one message:
+                # wait for the first, then take what else is there at once.
+                first = self._consumer.poll(wait)
+                msgs = [] if first is None else [first, *self._consumer.consume(num_messages=_BATCH, timeout=0)]
             for m in msgs:
                 err = m.error()
                 if err is not None:

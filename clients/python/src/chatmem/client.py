@@ -386,7 +386,12 @@ class ChatMem:
             if self._deadlines:
                 wait = min(wait, max(0.0, self._deadlines[0][0] - time.monotonic()))
             try:
-                msgs = consumer.consume(num_messages=_REPLY_BATCH, timeout=wait)
+                # consume() waits for a whole batch, poll() for one message:
+                # wait for the first, then take what else is there at once.
+                first = consumer.poll(wait)
+                msgs = [first] if first is not None else []
+                if first is not None:
+                    msgs.extend(consumer.consume(num_messages=_REPLY_BATCH, timeout=0))
             except Exception:  # pragma: no cover - only when closed under it
                 log.exception("reading replies failed")
                 continue
