@@ -329,7 +329,8 @@ ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \
 # the package installed from clients/python as a user would (not
 # editable), and its test tools, at the versions of
 # clients/python/constraints.txt; refreshed when the package changes.
-# `make python-client` also runs its broker-less unit tests;
+# `make python-client` also checks it with mypy --strict and runs its
+# broker-less unit tests;
 # tests/test_e2e_client_python.sh runs the others against a fleet.
 PY_CLIENT     = clients/python
 PY_CLIENT_ENV = build/py-client
@@ -337,6 +338,8 @@ PY_CLIENT_IN  = $(PY_CLIENT)/pyproject.toml $(PY_CLIENT)/constraints.txt \
 		$(PY_CLIENT)/README.md $(wildcard $(PY_CLIENT)/src/chatmem/*)
 .PHONY: python-client python-client-env
 python-client: $(PY_CLIENT_ENV)/.installed
+	$(Q)$(PY_CLIENT_ENV)/bin/python -m mypy --config-file $(PY_CLIENT)/pyproject.toml \
+	    --cache-dir $(PY_CLIENT_ENV)/mypy-cache $(PY_CLIENT)/src/chatmem $(PY_CLIENT)/bench
 	$(Q)cd $(PY_CLIENT) && $(CURDIR)/$(PY_CLIENT_ENV)/bin/python -m pytest \
 	    -q -p no:cacheprovider tests/unit
 

@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from chatmem import ChatMem, ChatMemError, ChatMemTimeout, ReplyError
 from chatmem.aio import AsyncChatMem
@@ -65,6 +65,10 @@ class Recorder:
         self.last = 0.0
         self.total = total
         self.lock = threading.Lock()
+
+    def callback(self, due: float) -> Callable[[Future[Any]], None]:
+        """A done-callback recording the future of the request due at due."""
+        return lambda fut: self.done(due, fut.exception())
 
     def done(self, due: float, exc: Optional[BaseException]) -> None:
         now = time.monotonic()
@@ -129,7 +133,7 @@ def run_futures(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
                     break
                 behind = max(behind, now - due)
                 fut: Future[Any] = cm.context_future(**request_args(o, sent))
-                fut.add_done_callback(lambda f, d=due: rec.done(d, f.exception()))
+                fut.add_done_callback(rec.callback(due))
                 sent += 1
             if now - t_prog >= 1.0:
                 t_prog = now

@@ -9,10 +9,11 @@ import time
 from types import TracebackType
 from typing import Any, Deque, Dict, Iterator, Optional, Type
 
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError, KafkaException
 
-from ._kafka import assign_at, topic_partitions
+from ._kafka import assign_at, kafka_text, topic_partitions
 from ._wire import PrebuiltEntry, decode_prebuilt
+from .errors import ValidationError
 
 __all__ = ["PrebuiltStream"]
 
@@ -44,7 +45,10 @@ class PrebuiltStream(Iterator[PrebuiltEntry]):
         self._closed = False
         self._consumer_closed = False
         self._buf: Deque[PrebuiltEntry] = collections.deque()
-        self._consumer = Consumer(conf)
+        try:
+            self._consumer = Consumer(conf)
+        except (KafkaException, ValueError, TypeError) as e:
+            raise ValidationError("kafka", f"librdkafka refused the configuration: {kafka_text(e)}") from None
         try:
             parts = topic_partitions(self._consumer, topic, deadline, brokers)
             assign_at(self._consumer, topic, parts, deadline, from_beginning=from_beginning)

@@ -270,7 +270,7 @@ class ChatMem:
 
     # -- Kafka configuration ---------------------------------------------
 
-    def _conf(self, defaults: Mapping[str, str], drop: frozenset) -> Dict[str, Any]:  # type: ignore[type-arg]
+    def _conf(self, defaults: Mapping[str, str], drop: "frozenset[str]") -> Dict[str, Any]:
         conf: Dict[str, Any] = {
             "bootstrap.servers": self._settings.brokers,
             "client.id": self._settings.client_id,
@@ -318,8 +318,8 @@ class ChatMem:
             deadline = time.monotonic() + t
             producer = consumer = None
             try:
-                producer = Producer(self._producer_conf())
-                consumer = Consumer(self._consumer_conf(f"chatmem-client-{self._instance}"))
+                producer = _handle(Producer, self._producer_conf())
+                consumer = _handle(Consumer, self._consumer_conf(f"chatmem-client-{self._instance}"))
                 if self._generated_topic:
                     self._create_reply_topic(deadline)
                 parts = topic_partitions(producer, self._reply_topic, deadline, self._settings.brokers)
@@ -342,7 +342,7 @@ class ChatMem:
         return self
 
     def _create_reply_topic(self, deadline: float) -> None:
-        admin = AdminClient(self._admin_conf())
+        admin = _handle(AdminClient, self._admin_conf())
         try:
             md = admin.list_topics(timeout=max(0.1, left(deadline)))
         except KafkaException as e:
@@ -823,6 +823,15 @@ def _wait(fut: "Future[T]", timeout: Optional[float] = None) -> T:
         if isinstance(e, ChatMemError):
             raise
         raise ChatMemTimeout(f"no outcome within {timeout:g} s") from None
+
+
+def _handle(kind: Type[T], conf: Dict[str, Any]) -> T:
+    """A Kafka handle of kind (Producer, Consumer, AdminClient) made with
+    conf; a property librdkafka refuses raises ValidationError."""
+    try:
+        return kind(conf)  # type: ignore[call-arg]
+    except (KafkaException, ValueError, TypeError) as e:
+        raise ValidationError("kafka", f"librdkafka refused the configuration: {kafka_text(e)}") from None
 
 
 def _on_kafka_error(err: KafkaError) -> None:

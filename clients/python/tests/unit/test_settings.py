@@ -123,3 +123,11 @@ def test_version_is_the_contracts() -> None:
     contract = (here.parents[4] / "schemas" / "VERSION").read_text().strip()
     m = re.search(r'^version = "([^"]+)"', pyproject, re.M)
     assert m and m.group(1) == chatmem.__version__ == chatmem.CONTRACT_VERSION == contract
+
+
+def test_refused_kafka_property() -> None:
+    cm = ChatMem(brokers="127.0.0.1:1", kafka={"no.such.property": "x"})
+    with pytest.raises(ValidationError) as ei:
+        cm.connect(timeout=1)
+    assert ei.value.field == "kafka" and "no.such.property" in str(ei.value)
+    cm.close()
