@@ -136,6 +136,31 @@ _PRODUCER_ONLY = frozenset(
 )
 
 
+class _Waiter:
+    """A call waiting for its outcome: a context request for its reply
+    (kind _REQUEST, key = request_id) or an event for its delivery report
+    (kind _SEND, key = a sequence number)."""
+
+    __slots__ = ("fut", "kind", "key", "id", "timeout", "deadline")
+
+    def __init__(self, kind: int, key: Any, id: str, timeout: float) -> None:
+        self.fut: "Future[Any]" = Future()
+        self.kind = kind
+        self.key = key
+        self.id = id  # the request_id or event_id
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+
+    def timed_out(self) -> ChatMemTimeout:
+        if self.kind == _REQUEST:
+            return ChatMemTimeout(f"no reply to request {self.id} within {self.timeout:g} s", request_id=self.id)
+        return ChatMemTimeout(
+            f"event {self.id} not acknowledged within {self.timeout:g} s; it may still be delivered: "
+            "retry with the same event_id",
+            event_id=self.id,
+        )
+
+
 def _settle(fut: "Future[Any]", outcome: Any) -> None:
     """Completes fut with outcome (an exception fails it); a future the
     application cancelled stays cancelled."""
@@ -197,10 +222,10 @@ class ChatMem:
         self._lock = threading.Lock()
         self._connect_lock = threading.Lock()
         self._state = _NEW
-        # request_id -> (future, timeout): the requests waiting for a reply.
-        self._pending: Dict[str, Tuple["Future[Any]", float]] = {}
-        # seq -> (future, event_id, timeout): events waiting for delivery.
-        self._sends: Dict[int, Tuple["Future[str]", str, float]] = {}
+        # request_id -> the request waiting for its reply.
+        self._pending: Dict[str, _Waiter] = {}
+        # seq -> the event waiting for its delivery report.
+        self._sends: Dict[int, _Waiter] = {}
         # (deadline, kind, key): a heap of the time-outs of both; entries
         # whose wait ended already are dropped when they come up.
         self._deadlines: List[Tuple[float, int, Any]] = []
@@ -401,7 +426,9 @@ class ChatMem:
                 self._expire()
 
     def _on_replies(self, msgs: List[Message]) -> None:
-        mine: List[Tuple["Future[Any]", Optional[bytes], str]] = []
+        mine: List[Tuple[_Waiter, Optional[bytes]]] = []
+        late: List[_Waiter] = []
+        now = time.monotonic()
         with self._lock:
             for m in msgs:
                 err = m.error()
@@ -414,41 +441,56 @@ class ChatMem:
                 if not rid:
                     continue
                 waiter = self._pending.pop(rid, None)
-                if waiter is None:
+                if waiter is None or waiter.deadline < now:
+                    # Its request timed out: whether or not that was seen
+                    # yet, the reply is dropped.
                     self._late += 1
+                    if waiter is not None:
+                        late.append(waiter)
                     continue
                 value = m.value()
-                mine.append((waiter[0], value if isinstance(value, bytes) else None, rid))
-        for fut, value, rid in mine:
-            _settle(fut, _wire.decode_reply(value, rid))
+                mine.append((waiter, value if isinstance(value, bytes) else None))
+        for waiter in late:
+            _settle(waiter.fut, waiter.timed_out())
+        for waiter, value in mine:
+            _settle(waiter.fut, _wire.decode_reply(value, waiter.id))
+
+    def _take(self, kind: int, key: Any) -> Optional[_Waiter]:
+        # Takes a waiter out (the lock held): whoever takes it settles it.
+        if kind == _REQUEST:
+            return self._pending.pop(key, None)
+        return self._sends.pop(key, None)
 
     def _expire(self) -> None:
         now = time.monotonic()
-        expired: List[Tuple["Future[Any]", ChatMemError]] = []
+        expired: List[_Waiter] = []
         with self._lock:
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, kind, key = heapq.heappop(self._deadlines)
-                if kind == _REQUEST:
-                    req = self._pending.pop(key, None)
-                    if req is not None:
-                        expired.append(
-                            (req[0], ChatMemTimeout(f"no reply to request {key} within {req[1]:g} s", request_id=key))
-                        )
-                else:
-                    snd = self._sends.pop(key, None)
-                    if snd is not None:
-                        expired.append(
-                            (
-                                snd[0],
-                                ChatMemTimeout(
-                                    f"event {snd[1]} not acknowledged within {snd[2]:g} s; it may still be "
-                                    "delivered: retry with the same event_id",
-                                    event_id=snd[1],
-                                ),
-                            )
-                        )
-        for fut, exc in expired:
-            _settle(fut, exc)
+                waiter = self._take(kind, key)
+                if waiter is not None:
+                    expired.append(waiter)
+        for waiter in expired:
+            _settle(waiter.fut, waiter.timed_out())
+
+    def _wait(self, waiter: _Waiter) -> Any:
+        """Waits for the outcome of waiter (the blocking calls): its result,
+        or its exception raised. Its time-out is the caller's own, not the
+        reply thread's (which sees it within _TICK_S)."""
+        try:
+            return waiter.fut.result(waiter.timeout)
+        except FutureTimeout as e:
+            # On Python >= 3.11 that is also the builtin TimeoutError, which
+            # ChatMemTimeout (a future's own outcome) subclasses.
+            if isinstance(e, ChatMemError):
+                raise
+        with self._lock:
+            mine = self._take(waiter.kind, waiter.key) is not None
+        if mine:
+            _settle(waiter.fut, waiter.timed_out())
+        # Settled now, by this thread or (a reply that came meanwhile) by
+        # the reply thread.
+        return waiter.fut.result(_TICK_S * 10)
 
     def _delivery_loop(self) -> None:
         producer = self._producer
@@ -478,29 +520,28 @@ class ChatMem:
             return ClosedError(f"{what}: the client closed before the broker acknowledged it")
         return DeliveryError(f"{what} not delivered to {topic}: {err.str()}", code=err.name(), retriable=err.retriable())
 
-    def _send(self, enc: _wire.Encoded, timeout: Optional[float]) -> "Future[str]":
-        t = self._timeout(timeout)
+    def _send(self, enc: _wire.Encoded, timeout: Optional[float]) -> _Waiter:
         topic = self._settings.topics.events
-        fut: "Future[str]" = Future()
         seq = next(self._seq)
+        waiter = _Waiter(_SEND, seq, enc.id, self._timeout(timeout))
         with self._lock:
             self._check_open()
-            self._sends[seq] = (fut, enc.id, t)
-            heapq.heappush(self._deadlines, (time.monotonic() + t, _SEND, seq))
+            self._sends[seq] = waiter
+            heapq.heappush(self._deadlines, (waiter.deadline, _SEND, seq))
 
         def delivered(err: Optional[KafkaError], _msg: Message) -> None:
             with self._lock:
-                waiter = self._sends.pop(seq, None)
-            if waiter is not None:
-                _settle(fut, self._delivery_error(err, f"event {enc.id}", topic) if err else enc.id)
+                mine = self._sends.pop(seq, None) is not None
+            if mine:
+                _settle(waiter.fut, self._delivery_error(err, f"event {enc.id}", topic) if err else enc.id)
 
         try:
-            self._produce(topic, enc, delivered, time.monotonic() + t)
+            self._produce(topic, enc, delivered, waiter.deadline)
         except BaseException:
             with self._lock:
                 self._sends.pop(seq, None)
             raise
-        return fut
+        return waiter
 
     def send_future(
         self,
@@ -516,7 +557,7 @@ class ChatMem:
         """Like :meth:`send`, but returns at once with a future of the
         event id, resolved when the broker acknowledged the event.
         Arguments are checked before it returns (:class:`ValidationError`)."""
-        return self._send(_wire.message_event(user_id, role, content, conversation_id, event_id, ts), timeout)
+        return self._send(_wire.message_event(user_id, role, content, conversation_id, event_id, ts), timeout).fut
 
     def send(
         self,
@@ -542,7 +583,8 @@ class ChatMem:
         :class:`ChatMemTimeout` (not acknowledged within ``timeout``; it may
         still arrive) or :class:`ClosedError`.
         """
-        return _wait(self.send_future(user_id, role, content, conversation_id, event_id, ts, timeout=timeout))
+        enc = _wire.message_event(user_id, role, content, conversation_id, event_id, ts)
+        return str(self._wait(self._send(enc, timeout)))
 
     def profile_set_future(
         self,
@@ -557,7 +599,7 @@ class ChatMem:
     ) -> "Future[str]":
         """Like :meth:`profile_set`, returning a future of the event id."""
         profile = _wire.check_profile("profile", name, role, interests)
-        return self._send(_wire.profile_event(user_id, profile, conversation_id, event_id), timeout)
+        return self._send(_wire.profile_event(user_id, profile, conversation_id, event_id), timeout).fut
 
     def profile_set(
         self,
@@ -574,11 +616,8 @@ class ChatMem:
         field given wins over what chatmem extracts from the conversation,
         in every conversation of the user. Give at least one. Returns the
         event id once acknowledged."""
-        return _wait(
-            self.profile_set_future(
-                user_id, name, role, interests, conversation_id, event_id=event_id, timeout=timeout
-            )
-        )
+        profile = _wire.check_profile("profile", name, role, interests)
+        return str(self._wait(self._send(_wire.profile_event(user_id, profile, conversation_id, event_id), timeout)))
 
     def delete_session_future(
         self,
@@ -589,7 +628,7 @@ class ChatMem:
         timeout: Optional[float] = None,
     ) -> "Future[str]":
         """Like :meth:`delete_session`, returning a future of the event id."""
-        return self._send(_wire.session_delete_event(user_id, conversation_id, event_id), timeout)
+        return self._send(_wire.session_delete_event(user_id, conversation_id, event_id), timeout).fut
 
     def delete_session(
         self,
@@ -602,39 +641,34 @@ class ChatMem:
         """Forgets one conversation (a ``session.delete`` event): its
         messages, summary and archive; its prebuilt context gets a
         tombstone. Returns the event id once acknowledged."""
-        return _wait(self.delete_session_future(user_id, conversation_id, event_id=event_id, timeout=timeout))
+        return str(self._wait(self._send(_wire.session_delete_event(user_id, conversation_id, event_id), timeout)))
 
     def delete_user_future(
         self, user_id: str, *, event_id: Optional[str] = None, timeout: Optional[float] = None
     ) -> "Future[str]":
         """Like :meth:`delete_user`, returning a future of the event id."""
-        return self._send(_wire.user_delete_event(user_id, event_id), timeout)
+        return self._send(_wire.user_delete_event(user_id, event_id), timeout).fut
 
     def delete_user(self, user_id: str, *, event_id: Optional[str] = None, timeout: Optional[float] = None) -> str:
         """Forgets the user (a ``user.delete`` event): every conversation
         and the profile. Returns the event id once acknowledged."""
-        return _wait(self.delete_user_future(user_id, event_id=event_id, timeout=timeout))
+        return str(self._wait(self._send(_wire.user_delete_event(user_id, event_id), timeout)))
 
     # -- context ------------------------------------------------------------
 
-    def context_future(
+    def _context(
         self,
         user_id: str,
-        conversation_id: str = _wire.DEFAULT_CONVERSATION,
-        query: Optional[str] = None,
-        max_tokens: Optional[int] = None,
-        recent: Optional[int] = None,
-        history: Optional[Iterable[Mapping[str, str]]] = None,
-        scope: Optional[str] = None,
-        timeout: Optional[float] = None,
-        profile: Optional[Mapping[str, Any]] = None,
-        stored: Optional[bool] = None,
-    ) -> "Future[ContextReply]":
-        """Like :meth:`context`, but returns at once with a future of the
-        reply; any number may be in flight. The future fails with
-        :class:`ReplyError`, :class:`ChatMemTimeout` (to within 0.1 s of
-        ``timeout``), :class:`DeliveryError` or :class:`ClosedError`.
-        Arguments are checked before it returns (:class:`ValidationError`)."""
+        conversation_id: str,
+        query: Optional[str],
+        max_tokens: Optional[int],
+        recent: Optional[int],
+        history: Optional[Iterable[Mapping[str, str]]],
+        scope: Optional[str],
+        timeout: Optional[float],
+        profile: Optional[Mapping[str, Any]],
+        stored: Optional[bool],
+    ) -> _Waiter:
         t = self._timeout(timeout)
         request_id = f"{self._instance}-{next(self._seq)}"
         enc = _wire.context_request(
@@ -651,28 +685,51 @@ class ChatMem:
             stored=stored,
         )
         topic = self._settings.topics.requests
-        fut: "Future[ContextReply]" = Future()
-        deadline = time.monotonic() + t
+        waiter = _Waiter(_REQUEST, request_id, request_id, t)
         with self._lock:
             self._check_open()
-            self._pending[request_id] = (fut, t)
-            heapq.heappush(self._deadlines, (deadline, _REQUEST, request_id))
+            self._pending[request_id] = waiter
+            heapq.heappush(self._deadlines, (waiter.deadline, _REQUEST, request_id))
 
         def delivered(err: Optional[KafkaError], _msg: Message) -> None:
             if err is None:
                 return
             with self._lock:
-                waiter = self._pending.pop(request_id, None)
-            if waiter is not None:
-                _settle(fut, self._delivery_error(err, f"request {request_id}", topic))
+                mine = self._pending.pop(request_id, None) is not None
+            if mine:
+                _settle(waiter.fut, self._delivery_error(err, f"request {request_id}", topic))
 
         try:
-            self._produce(topic, enc, delivered, deadline)
+            self._produce(topic, enc, delivered, waiter.deadline)
         except BaseException:
             with self._lock:
                 self._pending.pop(request_id, None)
             raise
-        return fut
+        return waiter
+
+    def context_future(
+        self,
+        user_id: str,
+        conversation_id: str = _wire.DEFAULT_CONVERSATION,
+        query: Optional[str] = None,
+        max_tokens: Optional[int] = None,
+        recent: Optional[int] = None,
+        history: Optional[Iterable[Mapping[str, str]]] = None,
+        scope: Optional[str] = None,
+        timeout: Optional[float] = None,
+        profile: Optional[Mapping[str, Any]] = None,
+        stored: Optional[bool] = None,
+    ) -> "Future[ContextReply]":
+        """Like :meth:`context`, but returns at once with a future of the
+        reply; any number may be in flight. The future fails with
+        :class:`ReplyError`, :class:`ChatMemTimeout`, :class:`DeliveryError`
+        or :class:`ClosedError`. A reply that comes after ``timeout`` is
+        dropped; the time-out itself is seen within 0.1 s. Arguments are
+        checked before it returns (:class:`ValidationError`)."""
+        waiter = self._context(
+            user_id, conversation_id, query, max_tokens, recent, history, scope, timeout, profile, stored
+        )
+        return waiter.fut
 
     def context(
         self,
@@ -704,14 +761,15 @@ class ChatMem:
         Raises :class:`ReplyError` when chatmem refuses the request (code
         ``invalid_request``: e.g. ``max_tokens`` out of range),
         :class:`ChatMemTimeout` when no reply came within ``timeout``
-        seconds (default: ``default_timeout``), :class:`ValidationError`,
-        :class:`DeliveryError` or :class:`ClosedError`.
+        seconds (default: ``default_timeout``; a later reply is dropped),
+        :class:`ValidationError`, :class:`DeliveryError` or
+        :class:`ClosedError`.
         """
-        t = self._timeout(timeout)
-        fut = self.context_future(
-            user_id, conversation_id, query, max_tokens, recent, history, scope, t, profile, stored
+        waiter = self._context(
+            user_id, conversation_id, query, max_tokens, recent, history, scope, timeout, profile, stored
         )
-        return _wait(fut, t)
+        reply: ContextReply = self._wait(waiter)
+        return reply
 
     # -- prebuilt -------------------------------------------------------------
 
@@ -757,11 +815,11 @@ class ChatMem:
                     return
                 was_open = self._state == _OPEN
                 self._state = _CLOSED
-                pending = list(self._pending.items())
+                pending = list(self._pending.values())
                 self._pending.clear()
                 streams = list(self._streams)
-            for rid, (fut, _) in pending:
-                _settle(fut, ClosedError(f"the client closed before the reply to request {rid} came"))
+            for waiter in pending:
+                _settle(waiter.fut, ClosedError(f"the client closed before the reply to request {waiter.id} came"))
             for stream in streams:
                 stream.close()
             if not was_open:
@@ -780,8 +838,8 @@ class ChatMem:
                 sends = list(self._sends.values())
                 self._sends.clear()
                 self._deadlines.clear()
-            for fut, eid, _ in sends:
-                _settle(fut, ClosedError(f"event {eid}: the client closed before the broker acknowledged it"))
+            for waiter in sends:
+                _settle(waiter.fut, ClosedError(f"event {waiter.id}: the client closed before the broker acknowledged it"))
             consumer.close()
             if self._generated_topic and self._controller:
                 self._delete_reply_topic(min(t, 5.0))
@@ -810,19 +868,6 @@ class ChatMem:
 
     def __repr__(self) -> str:
         return f"<ChatMem {self._state} brokers={self._settings.brokers!r} reply_topic={self._reply_topic!r}>"
-
-
-def _wait(fut: "Future[T]", timeout: Optional[float] = None) -> T:
-    # The reply thread fails a request at its time-out; the margin only
-    # guards against that thread being stuck.
-    try:
-        return fut.result(None if timeout is None else timeout + 5.0)
-    except FutureTimeout as e:
-        # On Python >= 3.11 that is also the builtin TimeoutError, which
-        # ChatMemTimeout (the future's own outcome) subclasses.
-        if isinstance(e, ChatMemError):
-            raise
-        raise ChatMemTimeout(f"no outcome within {timeout:g} s") from None
 
 
 def _handle(kind: Type[T], conf: Dict[str, Any]) -> T:
