@@ -43,10 +43,21 @@ _ID_RE = re.compile(r"[A-Za-z0-9._@-]{1,128}")
 _EVENT_ID_RE = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
 
 
+# One encoder and decoder for every message (json.dumps and json.loads
+# build theirs on each call when given options or bytes).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+
 def _encode(obj: Mapping[str, Any]) -> bytes:
     # Compact JSON, UTF-8 as is (not \u-escaped). Text was checked to be
     # encodable before, so this cannot fail on a lone surrogate.
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(obj).encode("utf-8")
+
+
+def _decode(value: bytes) -> Any:
+    # Raises ValueError (UnicodeDecodeError or JSONDecodeError).
+    return _DECODER.decode(value.decode("utf-8"))
 
 
 def check_id(field: str, value: object) -> str:
@@ -250,8 +261,8 @@ def context_request(
     stored: Optional[bool] = None,
 ) -> Encoded:
     """A context request. Only the fields given are put in it; chatmem
-    applies its defaults to the others."""
-    check_event_id("request_id", request_id)
+    applies its defaults to the others. ``request_id`` is the caller's own
+    (checked by the caller when it is not)."""
     check_id("user_id", user_id)
     check_id("conversation_id", conversation_id)
     body: Dict[str, Any] = {
@@ -295,7 +306,7 @@ def decode_reply(value: Optional[bytes], request_id: str) -> Union[ContextReply,
     :class:`ReplyError` of an error reply (or of a reply that is not a
     JSON object, code ``bad_reply``)."""
     try:
-        obj = json.loads(value) if value is not None else None
+        obj = _decode(value) if value is not None else None
     except ValueError as e:
         return ReplyError("bad_reply", f"the reply is not JSON: {e}", request_id)
     if not isinstance(obj, dict):
@@ -350,7 +361,7 @@ def decode_prebuilt(
     context: Optional[PrebuiltContext] = None
     if value is not None:
         try:
-            obj = json.loads(value)
+            obj = _decode(value)
         except ValueError:
             return None
         if not isinstance(obj, dict):
