@@ -328,7 +328,9 @@ ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \
 # The Python client (clients/python): a virtualenv in build/py-client with
 # the package installed from clients/python as a user would (not
 # editable), and its test tools, at the versions of
-# clients/python/constraints.txt; refreshed when the package changes.
+# clients/python/constraints.txt; refreshed when the package changes
+# (setuptools' in-tree build directories are removed, so that a file
+# deleted from the package cannot linger in it).
 # `make python-client` also checks it with mypy --strict and runs its
 # broker-less unit tests;
 # tests/test_e2e_client_python.sh runs the others against a fleet.
@@ -348,6 +350,8 @@ python-client-env: $(PY_CLIENT_ENV)/.installed
 $(PY_CLIENT_ENV)/.installed: $(PY_CLIENT_IN)
 	@$(if $(Q),echo "  PIP     $(PY_CLIENT_ENV)")
 	$(Q)test -x $(PY_CLIENT_ENV)/bin/python || /usr/bin/python3 -m venv $(PY_CLIENT_ENV)
+	$(Q)rm -rf $(PY_CLIENT)/build $(PY_CLIENT)/src/*.egg-info
 	$(Q)$(PY_CLIENT_ENV)/bin/python -m pip install -q --disable-pip-version-check \
 	    -c $(PY_CLIENT)/constraints.txt "./$(PY_CLIENT)[dev]"
+	$(Q)rm -rf $(PY_CLIENT)/build $(PY_CLIENT)/src/*.egg-info
 	$(Q)touch $@
