@@ -53,7 +53,7 @@ T = TypeVar("T")
 _NEW, _OPEN, _CLOSED = "new", "open", "closed"
 # What a deadline in the heap stands for.
 _REQUEST, _SEND = 0, 1
-# The longest the reply thread waits in one consume(): the granularity of
+# The longest the reply thread waits in one poll(): the granularity of
 # time-outs, and how soon it sees close().
 _TICK_S = 0.1
 # Replies taken from the consumer at once.
