@@ -33,7 +33,10 @@ def test_quick_start_runs(cm: ChatMem) -> None:
     code = quick_start()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip(), "the quick start printed no context"
+    # It printed the context: empty if chatmem had not applied the message
+    # yet when it asked (events are applied asynchronously, as the README
+    # says), else one that holds it.
+    assert out.stdout == "\n" or "Sumit" in out.stdout, out.stdout
     # What it sent reached chatmem: the user's context names them.
     user = re.search(r'cm\.send\("([^"]+)"', code).group(1)  # type: ignore[union-attr]
     wait_for("the quick start's message in the context", lambda: "Sumit" in cm.context(user)["context"])
