@@ -60,24 +60,24 @@ def _decode(value: bytes) -> Any:
     return _DECODER.decode(value.decode("utf-8"))
 
 
+def _check_pattern(field: str, value: object, pattern: "re.Pattern[str]", chars: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+    if not pattern.fullmatch(value):
+        raise ValidationError(field, f"{value!r} is not 1-128 characters of {chars}")
+    return value
+
+
 def check_id(field: str, value: object) -> str:
     """Returns ``value`` if it is a user or conversation id (1-128 bytes of
     ``[A-Za-z0-9._@-]``), else raises :class:`ValidationError`."""
-    if not isinstance(value, str):
-        raise ValidationError(field, f"must be a string, not {type(value).__name__}")
-    if not _ID_RE.fullmatch(value):
-        raise ValidationError(field, f"{value!r} is not 1-128 characters of [A-Za-z0-9._@-]")
-    return value
+    return _check_pattern(field, value, _ID_RE, "[A-Za-z0-9._@-]")
 
 
 def check_event_id(field: str, value: object) -> str:
     """Returns ``value`` if it is an event or request id (1-128 bytes of
     ``[A-Za-z0-9._@:-]``), else raises :class:`ValidationError`."""
-    if not isinstance(value, str):
-        raise ValidationError(field, f"must be a string, not {type(value).__name__}")
-    if not _EVENT_ID_RE.fullmatch(value):
-        raise ValidationError(field, f"{value!r} is not 1-128 characters of [A-Za-z0-9._@:-]")
-    return value
+    return _check_pattern(field, value, _EVENT_ID_RE, "[A-Za-z0-9._@:-]")
 
 
 def check_role(field: str, value: object) -> str:
