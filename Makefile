@@ -335,3 +335,34 @@ ALL_OBJ = $(COMMON_OBJ) $(WORKERS:%=$(BUILD)/workers/%/main.o) \
 	  $(BUILD)/tests/eval/eval_profile.o $(EVAL_MEMORY_OBJ) \
 	  $(BUILD)/tests/fuzz/replay.o $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.o)
 -include $(ALL_OBJ:.o=.d)
+
+# The Python client (clients/python): a virtualenv in build/py-client with
+# the package installed from clients/python as a user would (not
+# editable), and its test tools, at the versions of
+# clients/python/constraints.txt; refreshed when the package changes
+# (setuptools' in-tree build directories are removed, so that a file
+# deleted from the package cannot linger in it).
+# `make python-client` also checks it with mypy --strict and runs its
+# broker-less unit tests;
+# tests/test_e2e_client_python.sh runs the others against a fleet.
+PY_CLIENT     = clients/python
+PY_CLIENT_ENV = build/py-client
+PY_CLIENT_IN  = $(PY_CLIENT)/pyproject.toml $(PY_CLIENT)/constraints.txt \
+		$(PY_CLIENT)/README.md $(wildcard $(PY_CLIENT)/src/chatmem/*)
+.PHONY: python-client python-client-env
+python-client: $(PY_CLIENT_ENV)/.installed
+	$(Q)$(PY_CLIENT_ENV)/bin/python -m mypy --config-file $(PY_CLIENT)/pyproject.toml \
+	    --cache-dir $(PY_CLIENT_ENV)/mypy-cache $(PY_CLIENT)/src/chatmem $(PY_CLIENT)/bench
+	$(Q)cd $(PY_CLIENT) && $(CURDIR)/$(PY_CLIENT_ENV)/bin/python -m pytest \
+	    -q -p no:cacheprovider tests/unit
+
+python-client-env: $(PY_CLIENT_ENV)/.installed
+
+$(PY_CLIENT_ENV)/.installed: $(PY_CLIENT_IN)
+	@$(if $(Q),echo "  PIP     $(PY_CLIENT_ENV)")
+	$(Q)test -x $(PY_CLIENT_ENV)/bin/python || /usr/bin/python3 -m venv $(PY_CLIENT_ENV)
+	$(Q)rm -rf $(PY_CLIENT)/build $(PY_CLIENT)/src/*.egg-info
+	$(Q)$(PY_CLIENT_ENV)/bin/python -m pip install -q --disable-pip-version-check \
+	    -c $(PY_CLIENT)/constraints.txt "./$(PY_CLIENT)[dev]"
+	$(Q)rm -rf $(PY_CLIENT)/build $(PY_CLIENT)/src/*.egg-info
+	$(Q)touch $@

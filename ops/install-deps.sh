@@ -18,7 +18,7 @@ set -eu
 PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libjson-c-dev
 libconfig-dev libcurl4-openssl-dev libzstd-dev libmicrohttpd-dev libcmocka-dev
 redis-server redis-tools
-kcat python3 python3-jsonschema python3-yaml clang-format curl systemd"
+kcat python3 python3-jsonschema python3-yaml python3-venv clang-format curl systemd"
 [ "${1:-}" = bench ] && PKGS="$PKGS gnuplot-nox"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang-14 libclang-rt-14-dev"
 # Apache Kafka runs on any JDK >= 17 and is fetched with Maven; Debian's

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Open-loop context requests at a fixed rate through the Python client.
+
+The method and the output of ``chatmem-bench context`` (tools/bench), so the
+two can be put side by side: request ``i`` is due at ``t0 + i / rate`` and
+is sent then however far behind the replies are (open loop); its latency
+runs from that scheduled time to the receipt of its reply, so a client that
+falls behind is charged for it (no coordinated omission). Sessions are
+``<tag>u<n>:default`` for ``n = i % sessions`` (those ``chatmem-bench
+ingest --tag <tag>`` fills); ``--query`` gives every request a question
+about one of the session's topics. One request answered before the clock
+starts warms the path.
+
+The client is configured as an application would be: the brokers and
+topics from ``CHATMEM_KAFKA_BROKERS`` and ``CHATMEM_TOPICS_*``, librdkafka
+properties from ``CHATMEM_KAFKA_PROP_*`` (and ``--linger-ms``,
+``--fetch-wait-ms``). ``--api futures`` (the default) takes each reply as
+the client's reply thread completes its future; ``--api asyncio`` awaits
+each request in a task of its own on an event loop (AsyncChatMem), as an
+asyncio server would.
+
+Progress goes to stderr; the result is one JSON line on stdout:
+{"mode":"context_python","rate":..,"sent":..,"received":..,"missing":..,
+"achieved_rps":..,"p50_us":..,"p90_us":..,"p99_us":..,"p999_us":..,
+"max_us":.., ...}. Exit status 1 when the run could not be made (no fleet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, List, Optional
+
+from chatmem import ChatMem, ChatMemError, ChatMemTimeout, ReplyError
+from chatmem.aio import AsyncChatMem
+
+# The topics of chatmem-bench's conversations (tools/bench/conv.c).
+TOPICS = [
+    "async/await in JavaScript",
+    "the event loop",
+    "closures",
+    "React hooks",
+    "Node.js streams",
+    "PostgreSQL indexes",
+    "Docker layers",
+    "JWT authentication",
+]
+
+
+class Recorder:
+    """Latencies and counts, written by the thread that completes each
+    request."""
+
+    def __init__(self, total: int) -> None:
+        self.lat_us: List[int] = []
+        self.received = 0
+        self.errors = 0
+        self.timeouts = 0
+        self.last = 0.0
+        self.total = total
+        self.lock = threading.Lock()
+
+    def callback(self, due: float) -> Callable[[Future[Any]], None]:
+        """A done-callback recording the future of the request due at due."""
+        return lambda fut: self.done(due, fut.exception())
+
+    def done(self, due: float, exc: Optional[BaseException]) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if isinstance(exc, ChatMemTimeout) or (exc is not None and not isinstance(exc, ReplyError)):
+                self.timeouts += 1
+                return
+            self.lat_us.append(int((now - due) * 1e6))
+            self.received += 1
+            if exc is not None:
+                self.errors += 1
+            self.last = now
+
+
+def pct(sorted_us: List[int], p: float) -> int:
+    """The p-th percentile: the smallest value with at least p % of the
+    values at or below it (chatmem-bench's definition)."""
+    if not sorted_us:
+        return 0
+    want = max(1, math.ceil(p / 100.0 * len(sorted_us)))
+    return sorted_us[want - 1]
+
+
+def request_args(o: argparse.Namespace, i: int) -> Dict[str, Any]:
+    n = i % o.sessions
+    args: Dict[str, Any] = {"user_id": f"{o.tag}u{n}", "timeout": o.duration + o.timeout}
+    if o.query:
+        args["query"] = f"Can you remind me what you said about {TOPICS[(n + i) % len(TOPICS)]}?"
+    return args
+
+
+def client_options(o: argparse.Namespace) -> Dict[str, Any]:
+    kafka: Dict[str, Any] = {}
+    if o.linger_ms is not None:
+        kafka["linger.ms"] = o.linger_ms
+    if o.fetch_wait_ms is not None:
+        kafka["fetch.wait.max.ms"] = o.fetch_wait_ms
+    opts: Dict[str, Any] = {"kafka": kafka, "client_id": "chatmem-python-bench"}
+    if o.reply_topic:
+        opts["reply_topic"] = o.reply_topic
+    return opts
+
+
+def progress(o: argparse.Namespace, sent: int, total: int, rec: Recorder) -> None:
+    print(f"context_python: {sent}/{total} sent, {rec.received} replies", file=sys.stderr)
+
+
+def run_futures(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
+    total = o.rate * o.duration
+    with ChatMem(**client_options(o)) as cm:
+        cm.context(**request_args(o, 0))  # warm-up, not counted
+        print(f"context_python: {o.rate} req/s for {o.duration} s over {o.sessions} sessions", file=sys.stderr)
+        sent = 0
+        behind = 0.0
+        t0 = time.monotonic()
+        t_prog = t0
+        while sent < total:
+            now = time.monotonic()
+            while sent < total:
+                due = t0 + sent / o.rate
+                if due > now:
+                    break
+                behind = max(behind, now - due)
+                fut: Future[Any] = cm.context_future(**request_args(o, sent))
+                fut.add_done_callback(rec.callback(due))
+                sent += 1
+            if now - t_prog >= 1.0:
+                t_prog = now
+                progress(o, sent, total, rec)
+            if sent < total:
+                time.sleep(min(0.001, max(0.0, t0 + sent / o.rate - time.monotonic())))
+        send_s = time.monotonic() - t0
+        end = time.monotonic() + o.timeout
+        while rec.received + rec.timeouts < sent and time.monotonic() < end:
+            time.sleep(0.01)
+    return {"t0": t0, "send_s": send_s, "sent": sent, "behind_s": behind}
+
+
+async def run_asyncio(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
+    total = o.rate * o.duration
+    loop = asyncio.get_running_loop()
+    async with AsyncChatMem(**client_options(o)) as acm:
+        await acm.context(**request_args(o, 0))  # warm-up, not counted
+        print(f"context_python: {o.rate} req/s for {o.duration} s over {o.sessions} sessions", file=sys.stderr)
+
+        async def one(i: int, due: float) -> None:
+            try:
+                await acm.context(**request_args(o, i))
+                rec.done(due, None)
+            except ChatMemError as e:
+                rec.done(due, e)
+
+        tasks = set()
+        sent = 0
+        behind = 0.0
+        t0 = time.monotonic()
+        t_prog = t0
+        while sent < total:
+            now = time.monotonic()
+            while sent < total:
+                due = t0 + sent / o.rate
+                if due > now:
+                    break
+                behind = max(behind, now - due)
+                task = loop.create_task(one(sent, due))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent += 1
+            if now - t_prog >= 1.0:
+                t_prog = now
+                progress(o, sent, total, rec)
+            await asyncio.sleep(min(0.001, max(0.0, t0 + sent / o.rate - time.monotonic())))
+        send_s = time.monotonic() - t0
+        if tasks:
+            await asyncio.wait(tasks, timeout=o.timeout)
+    return {"t0": t0, "send_s": send_s, "sent": sent, "behind_s": behind}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rate", type=int, default=1000, help="requests per second (default 1000)")
+    ap.add_argument("--duration", type=int, default=5, help="seconds of sending (default 5)")
+    ap.add_argument("--sessions", type=int, default=1000, help="sessions asked for in turn (default 1000)")
+    ap.add_argument("--tag", default="b", help='users are "<tag>u<n>" (default b)')
+    ap.add_argument("--query", action="store_true", help="give every request a query (recall)")
+    ap.add_argument("--timeout", type=int, default=30, help="seconds to wait for the last replies (default 30)")
+    ap.add_argument("--api", choices=("futures", "asyncio"), default="futures", help="how replies are taken")
+    ap.add_argument("--linger-ms", type=int, help="linger.ms of the client's producer")
+    ap.add_argument("--fetch-wait-ms", type=int, help="fetch.wait.max.ms of its reply consumer")
+    ap.add_argument("--reply-topic", help="an existing reply topic (default: the client's own)")
+    o = ap.parse_args(argv)
+    if o.rate < 1 or o.duration < 1 or o.sessions < 1 or o.timeout < 1:
+        ap.error("--rate, --duration, --sessions and --timeout must be >= 1")
+    rec = Recorder(o.rate * o.duration)
+    try:
+        if o.api == "asyncio":
+            run = asyncio.run(run_asyncio(o, rec))
+        else:
+            run = run_futures(o, rec)
+    except ChatMemError as e:
+        print(f"context_python: {e}", file=sys.stderr)
+        return 1
+    with rec.lock:
+        lat = sorted(rec.lat_us)
+        received, errors, last = rec.received, rec.errors, rec.last
+    sent = int(run["sent"])
+    span = max(run["send_s"], last - run["t0"])
+    out = {
+        "mode": "context_python",
+        "api": o.api,
+        "rate": o.rate,
+        "duration_s": o.duration,
+        "sent": sent,
+        "received": received,
+        "errors": errors,
+        "missing": sent - received,
+        "send_s": round(run["send_s"], 3),
+        "achieved_rps": round(received / span) if span > 0 else 0,
+        "sender_behind_max_us": int(run["behind_s"] * 1e6),
+        "p50_us": pct(lat, 50),
+        "p90_us": pct(lat, 90),
+        "p99_us": pct(lat, 99),
+        "p999_us": pct(lat, 99.9),
+        "max_us": lat[-1] if lat else 0,
+    }
+    print(json.dumps(out, separators=(",", ":")), flush=True)
+    print(
+        f"context_python: {o.rate} req/s: p50 {out['p50_us'] / 1000:.2f} ms, p99 {out['p99_us'] / 1000:.2f} ms, "
+        f"max {out['max_us'] / 1000:.2f} ms, {out['missing']} missing",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
