@@ -333,3 +333,11 @@ test('seed: extractUserProfile maps the reply profile to the seed shape', async 
   assert.equal(c.calls[0][2].stored, false);
   assert.equal(c.calls[0][2].history.length, 4);
 });
+
+test('a connect that fails rejects with a kafka error, and may be tried again', async () => {
+  // A port nobody listens on: refused at once; no retries.
+  const cm = new ChatMem({ brokers: '127.0.0.1:1', kafka: { retry: { retries: 0 }, connectionTimeout: 500, logLevel: 0 } });
+  await assert.rejects(cm.connect(), (e) => e instanceof ChatMemError && e.code === 'kafka' && /127\.0\.0\.1:1/.test(e.message));
+  await assert.rejects(cm.connect(), { code: 'kafka' });
+  await cm.close();
+});
