@@ -5,7 +5,8 @@
 // "context_node"), so ops/bench.sh can set the two side by side.
 //
 //   node bench/context-bench.mjs --rate R --duration D --sessions S --tag T
-//        [--query] [--timeout S] [--linger-ms MS] [--fetch-wait-ms MS]
+//        [--query] [--timeout S] [--reply-topic TOPIC] [--linger-ms MS]
+//        [--fetch-wait-ms MS]
 //
 // Requests go at a fixed rate R for D seconds to the sessions
 // "<T>u<n>:default" (n = request number modulo S); every request has a
@@ -14,7 +15,10 @@
 // coordinated omission). One request is answered before the clock starts.
 // With --query every request asks about one of the bench conversations'
 // topics (recall). After the last request the run waits up to --timeout
-// seconds (default 30) for the replies still missing. Settings come from
+// seconds (default 30) for the replies still missing. The replies come
+// on --reply-topic, default "<replies topic>.bench-node", one topic for
+// every run as chatmem-bench uses one (a topic per run would pile up on
+// the devbroker, which cannot delete topics). Settings come from
 // the environment like every chatmem program (CHATMEM_KAFKA_BROKERS,
 // CHATMEM_TOPICS_*); --linger-ms and --fetch-wait-ms default to
 // CHATMEM_KAFKA_PROP_LINGER_MS and CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS
@@ -55,6 +59,7 @@ const { values } = parseArgs({
     tag: { type: 'string' },
     query: { type: 'boolean' },
     timeout: { type: 'string' },
+    'reply-topic': { type: 'string' },
     'linger-ms': { type: 'string' },
     'fetch-wait-ms': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -63,7 +68,8 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     'usage: context-bench.mjs --rate R --duration D --sessions S --tag T [--query]\n' +
-      '                         [--timeout S] [--linger-ms MS] [--fetch-wait-ms MS]\n',
+      '                         [--timeout S] [--reply-topic TOPIC] [--linger-ms MS]\n' +
+      '                         [--fetch-wait-ms MS]\n',
   );
   process.exit(0);
 }
@@ -83,6 +89,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const cm = new ChatMem({
   clientId: 'chatmem-bench-node',
+  replyTopic: values['reply-topic'] ?? `${process.env.CHATMEM_TOPICS_REPLIES || 'context.replies'}.bench-node`,
   lingerMs,
   fetchMaxWaitMs: fetchWaitMs === 0 ? 1 : fetchWaitMs,
   defaultTimeoutMs: (duration + timeoutS) * 1000,
