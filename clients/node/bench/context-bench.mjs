@@ -5,8 +5,8 @@
 // "context_node"), so ops/bench.sh can set the two side by side.
 //
 //   node bench/context-bench.mjs --rate R --duration D --sessions S --tag T
-//        [--query] [--timeout S] [--reply-topic TOPIC] [--linger-ms MS]
-//        [--fetch-wait-ms MS]
+//        [--query] [--timeout S] [--reply-topic TOPIC] [--req-prefix P]
+//        [--linger-ms MS] [--fetch-wait-ms MS]
 //
 // Requests go at a fixed rate R for D seconds to the sessions
 // "<T>u<n>:default" (n = request number modulo S); every request has a
@@ -14,7 +14,9 @@
 // receipt of its reply (so a sender that falls behind is not hidden:
 // coordinated omission). One request is answered before the clock starts.
 // With --query every request asks about one of the bench conversations'
-// topics (recall). After the last request the run waits up to --timeout
+// topics (recall), chosen as chatmem-bench chooses it for its request
+// "<P><n>" (P: --req-prefix, default "q" as there; the client's own
+// request ids are "<instance>-<n>"), so both ask the same questions. After the last request the run waits up to --timeout
 // seconds (default 30) for the replies still missing. The replies come
 // on --reply-topic, default "<replies topic>.bench-node", one topic for
 // every run as chatmem-bench uses one (a topic per run would pile up on
@@ -60,6 +62,7 @@ const { values } = parseArgs({
     query: { type: 'boolean' },
     timeout: { type: 'string' },
     'reply-topic': { type: 'string' },
+    'req-prefix': { type: 'string' },
     'linger-ms': { type: 'string' },
     'fetch-wait-ms': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -68,8 +71,8 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     'usage: context-bench.mjs --rate R --duration D --sessions S --tag T [--query]\n' +
-      '                         [--timeout S] [--reply-topic TOPIC] [--linger-ms MS]\n' +
-      '                         [--fetch-wait-ms MS]\n',
+      '                         [--timeout S] [--reply-topic TOPIC] [--req-prefix P]\n' +
+      '                         [--linger-ms MS] [--fetch-wait-ms MS]\n',
   );
   process.exit(0);
 }
@@ -78,6 +81,7 @@ const duration = intOpt(values, 'duration', 1, 3600, 5);
 const sessions = intOpt(values, 'sessions', 1, 100000000, 1000);
 const timeoutS = intOpt(values, 'timeout', 1, 36000, 30);
 const tag = values.tag ?? 'b';
+const reqPrefix = values['req-prefix'] ?? 'q';
 const envInt = (name) => (process.env[name] !== undefined && /^[0-9]+$/.test(process.env[name]) ? process.env[name] : undefined);
 values['linger-ms'] ??= envInt('CHATMEM_KAFKA_PROP_LINGER_MS');
 values['fetch-wait-ms'] ??= envInt('CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS');
@@ -91,7 +95,7 @@ const cm = new ChatMem({
   clientId: 'chatmem-bench-node',
   replyTopic: values['reply-topic'] ?? `${process.env.CHATMEM_TOPICS_REPLIES || 'context.replies'}.bench-node`,
   lingerMs,
-  fetchMaxWaitMs: fetchWaitMs === 0 ? 1 : fetchWaitMs,
+  fetchMaxWaitMs: fetchWaitMs,
   defaultTimeoutMs: (duration + timeoutS) * 1000,
 });
 let stopping = false;
@@ -101,7 +105,7 @@ process.on('SIGTERM', () => (stopping = true));
 function options(n, userN) {
   const o = {};
   // As chatmem-bench: a question about one of the session's topics.
-  if (values.query) o.query = `Can you remind me what you said about ${TOPICS[(userN + n) % TOPICS.length]}?`;
+  if (values.query) o.query = `Can you remind me what you said about ${TOPICS[(userN + `${reqPrefix}${n}`.length) % TOPICS.length]}?`;
   return o;
 }
 
@@ -116,7 +120,7 @@ try {
   // One request answered before the clock starts: the worker is in its
   // group and the reply path is warm.
   try {
-    await cm.context(`${tag}u0`, { ...options(0, 0), timeoutMs: timeoutS * 1000 });
+    await cm.context(`${tag}u0`, { ...(values.query ? { query: `Can you remind me what you said about ${TOPICS[`${reqPrefix}w`.length % TOPICS.length]}?` } : {}), timeoutMs: timeoutS * 1000 });
   } catch (e) {
     if (!(e instanceof ChatMemReplyError)) die(`warm-up: no reply within ${timeoutS} s; is chatmem-context running? (${e.message})`);
   }

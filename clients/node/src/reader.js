@@ -37,6 +37,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * called, and awaited, for each non-empty fetch of a partition, in
  * offset order; messages are kafkajs records ({key, value, offset,
  * headers, timestamp}). stop() ends the loop and closes the connections.
+ * One fetch may be ahead of the delivery: stop() drops what it brought.
  */
 export class TopicReader {
   constructor({ kafka, topic, fromBeginning = false, maxWaitMs = 100, maxBytes = 16 << 20, onMessages, logger }) {
@@ -95,15 +96,29 @@ export class TopicReader {
     }
   }
 
+  // Fetches and delivers. The next fetch is sent before the messages of
+  // the last one are delivered, so the broker gathers the next replies
+  // while this process handles the last ones; at most one fetch is ahead
+  // of the delivery (a delivery that waits holds the reader back).
   async loop() {
     let backoff = BACKOFF_MIN_MS;
+    let ahead = null;
     while (this.running) {
       try {
-        await this.cluster.refreshMetadataIfNecessary();
-        const byLeader = this.cluster.findLeaderForPartitions(this.topic, [...this.positions.keys()]);
-        await Promise.all(Object.entries(byLeader).map(([nodeId, parts]) => this.fetchFrom(nodeId, parts)));
+        const results = await (ahead ?? this.fetchRound());
+        ahead = null;
+        if (this.running) {
+          ahead = this.fetchRound();
+          ahead.catch(() => {}); // handled when awaited above
+          await new Promise((r) => setImmediate(r)); // the fetch goes out first
+        }
+        for (const { partition, messages } of results) {
+          if (!this.running) break;
+          await this.onMessages(partition, messages);
+        }
         backoff = BACKOFF_MIN_MS;
       } catch (e) {
+        ahead = null;
         if (!this.running) break;
         if (e.name === 'KafkaJSOffsetOutOfRange') {
           await this.reset(e.partition).catch(() => {});
@@ -116,6 +131,16 @@ export class TopicReader {
         await this.cluster.refreshMetadata().catch(() => {});
       }
     }
+    if (ahead) await ahead.catch(() => {});
+  }
+
+  // One fetch from the leader of every partition; advances the positions
+  // and returns the messages [{partition, messages}] in offset order.
+  async fetchRound() {
+    await this.cluster.refreshMetadataIfNecessary();
+    const byLeader = this.cluster.findLeaderForPartitions(this.topic, [...this.positions.keys()]);
+    const rounds = await Promise.all(Object.entries(byLeader).map(([nodeId, parts]) => this.fetchFrom(nodeId, parts)));
+    return rounds.flat();
   }
 
   // An offset that is gone (retention): on to the oldest still there.
@@ -139,14 +164,14 @@ export class TopicReader {
         },
       ],
     });
+    const out = [];
     for (const { topicName, partitions } of responses) {
       if (topicName !== this.topic) continue;
       for (const pd of partitions) {
-        if (!this.running) return;
         const from = BigInt(requested.get(pd.partition));
         const raw = pd.messages || [];
         const within = raw.filter((m) => BigInt(m.offset) >= from);
-        const msgs = within.filter((m) => !m.isControlRecord);
+        const messages = within.filter((m) => !m.isControlRecord);
         if (within.length > 0) {
           this.positions.set(pd.partition, (BigInt(within[within.length - 1].offset) + 1n).toString());
         } else if (raw.length > 0) {
@@ -154,9 +179,10 @@ export class TopicReader {
           // batch): step over one offset, as kafkajs's consumer does.
           this.positions.set(pd.partition, (from + 1n).toString());
         }
-        if (msgs.length > 0) await this.onMessages(pd.partition, msgs);
+        if (messages.length > 0) out.push({ partition: pd.partition, messages });
       }
     }
+    return out;
   }
 
   async stop() {

@@ -3,6 +3,7 @@
 // the brokers and topics). Waits are bounded loops on outcomes, never
 // fixed sleeps or timed assertions.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import {
   ChatMem,
@@ -156,4 +157,20 @@ test('prebuilt: a session context, then its tombstone after deleteSession', { ti
   }
   assert.ok(seen);
   if (partitions) assert.ok(checked > 0);
+});
+
+test('bench/context-bench.mjs: a short open-loop run prints its JSON line', { timeout: 30000 }, () => {
+  const r = spawnSync(
+    process.execPath,
+    [new URL('../bench/context-bench.mjs', import.meta.url).pathname, '--rate', '200', '--duration', '1', '--sessions', '20', '--tag', `bench-${run}`, '--query', '--timeout', '20'],
+    { encoding: 'utf8', timeout: 28000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const d = JSON.parse(r.stdout.trim().split('\n').at(-1));
+  assert.equal(d.mode, 'context_node');
+  assert.equal(d.rate, 200);
+  assert.equal(d.sent, 200);
+  assert.equal(d.received + d.missing, d.sent);
+  for (const k of ['achieved_rps', 'p50_us', 'p90_us', 'p99_us', 'p999_us', 'max_us']) assert.ok(Number.isInteger(d[k]), k);
+  assert.ok(d.p50_us <= d.p99_us && d.p99_us <= d.max_us);
 });
