@@ -114,7 +114,12 @@ export class TopicReader {
         }
         for (const { partition, messages } of results) {
           if (!this.running) break;
-          await this.onMessages(partition, messages);
+          try {
+            await this.onMessages(partition, messages);
+          } catch (e) {
+            // The caller's failure: its messages are passed, not fetched again.
+            this.logger?.error?.(`chatmem: handling messages of ${this.topic}: ${e.message}`);
+          }
         }
         backoff = BACKOFF_MIN_MS;
       } catch (e) {
