@@ -292,6 +292,17 @@ clean:
 	rm -rf build bin
 
 
+# The Node.js client (clients/node, the npm package chatmem): its pinned
+# dependencies (clients/node/scripts/install-deps.sh: npm ci from the npm
+# registry, only when missing or package-lock.json changed), then its
+# broker-less tests: the wire types in clients/node/types/ regenerated from
+# schemas/ and compared, tsc --noEmit over test/types-check.ts, the unit
+# tests. tests/test_e2e_client_node.sh runs it against a fleet.
+.PHONY: node-client
+node-client:
+	$(Q)clients/node/scripts/install-deps.sh
+	$(Q)cd clients/node && node --test test/unit.test.js test/types.test.js
+
 # Load generator for `make bench` (tools/bench), and the benchmark itself:
 # its own fleet, ingest/context/build/cost/memory, a report under
 # build/bench/ (ops/bench.sh documents the BENCH_* settings).

@@ -1,0 +1,51 @@
+// The errors the client throws or rejects with. Every one is a
+// ChatMemError with a machine-readable .code:
+//   ChatMemValidationError  'invalid_argument'  rejected locally, nothing sent
+//   ChatMemTimeoutError     'timeout'           no reply within timeoutMs
+//   ChatMemReplyError       the reply's code    the worker answered with an
+//                                               error object (e.g.
+//                                               'invalid_request')
+//   ChatMemClosedError      'closed'            the client is closed (or
+//                                               closing) or not connected
+//   ChatMemError            'kafka'             Kafka failed (cause: the
+//                                               kafkajs error)
+
+export class ChatMemError extends Error {
+  constructor(message, code = 'error', options = undefined) {
+    super(message, options);
+    this.name = 'ChatMemError';
+    this.code = code;
+  }
+}
+
+export class ChatMemValidationError extends ChatMemError {
+  constructor(message, field = undefined) {
+    super(message, 'invalid_argument');
+    this.name = 'ChatMemValidationError';
+    this.field = field;
+  }
+}
+
+export class ChatMemTimeoutError extends ChatMemError {
+  constructor(message, requestId, timeoutMs) {
+    super(message, 'timeout');
+    this.name = 'ChatMemTimeoutError';
+    this.requestId = requestId;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export class ChatMemReplyError extends ChatMemError {
+  constructor(code, message, requestId) {
+    super(message, code);
+    this.name = 'ChatMemReplyError';
+    this.requestId = requestId;
+  }
+}
+
+export class ChatMemClosedError extends ChatMemError {
+  constructor(message = 'the ChatMem client is closed') {
+    super(message, 'closed');
+    this.name = 'ChatMemClosedError';
+  }
+}
