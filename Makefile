@@ -158,7 +158,12 @@ E2E_BROKERS ?= dev apache
 test:
 	$(Q)ops/install-deps.sh kafka
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)$(MAKE) --no-print-directory fmt-check unit e2e
+	$(Q)$(MAKE) --no-print-directory fmt-check unit clients e2e
+
+# Both client libraries' dependencies and broker-less tests (their fleet
+# tests are tests/test_e2e_client_*.sh).
+.PHONY: clients
+clients: node-client python-client
 
 unit: $(UNIT_BIN) $(REPLAY_BIN) $(TOKEN_DATA)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
@@ -314,7 +319,8 @@ $(BIN)/chatmem-bench: $(TOOL_BENCH_OBJ) $(LIB)
 .PHONY: bench
 bench:
 	$(Q)ops/install-deps.sh bench
-	$(Q)$(MAKE) --no-print-directory build
+	$(Q)$(MAKE) --no-print-directory build python-client-env
+	$(Q)clients/node/scripts/install-deps.sh
 	$(Q)CHATMEM_BIN=$(CURDIR)/$(BIN) CHATMEM_KAFKA=$(KAFKA) \
 	    ops/bench.sh $(CURDIR)/build/bench
 

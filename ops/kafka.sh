@@ -111,7 +111,7 @@ kjava() {
 }
 
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # Log4j: INFO and up to stdout (kafka.log), the request log off.
@@ -131,7 +131,7 @@ LOG4J
 
 # 22 characters of URL-safe base64 of 16 random bytes: a cluster id.
 cluster_id() {
-	python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(16)).decode()[:22])'
+	head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c 1-22
 }
 
 # alive PID: the process runs (a zombie, killed and not yet reaped, does
