@@ -401,7 +401,7 @@ if [ -n "$CLIENTS" ]; then
 			c) line=$("$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
 				--rate "$r" --duration "$DURATION" --req-prefix "k$r-" --query \
 				--timeout 30 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
-			node) line=$(node "$here/clients/node/bench/context-bench.mjs" --tag c \
+			node) line=$(node "$here/clients/node/bench/context-bench.mjs" --tag c --req-prefix "k$r-" \
 				--sessions "$CTX_SESSIONS" --rate "$r" --duration "$DURATION" \
 				--query 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
 			python) line=$("$CLIENT_PY" "$here/clients/python/bench/context_bench.py" \
