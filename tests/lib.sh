@@ -408,6 +408,19 @@ t_context_markers() {
 # t_context_ready: a context worker answers requests on every partition.
 t_context_ready() { t_context_markers; }
 
+# t_start_fleet PARTITIONS: Redis, a broker with PARTITIONS partitions, one
+# worker of each kind, returning once ingest and context answer (for
+# tests that drive the fleet from outside, as an application would).
+t_start_fleet() {
+	t_start_redis
+	t_start_broker "$1"
+	t_start_worker ingest ingest
+	t_start_worker summarizer summarizer
+	t_start_worker context context
+	t_ingest_ready
+	t_context_ready
+}
+
 # t_start_fake_llm SLEEP_MS: a stand-in OpenAI-compatible endpoint; the
 # summarizers started afterwards use it. It appends a line to
 # $T_DIR/llm.port.requests for each request as it arrives.

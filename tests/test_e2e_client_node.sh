@@ -13,13 +13,7 @@ NODE_DIR=$T_SRC/clients/node
 command -v node >/dev/null || t_fail "node is missing"
 "$NODE_DIR/scripts/install-deps.sh" || t_fail "cannot install clients/node's dependencies"
 
-t_start_redis
-t_start_broker 4
-t_start_worker ingest ingest
-t_start_worker summarizer summarizer
-t_start_worker context context
-t_ingest_ready
-t_context_ready
+t_start_fleet 4
 
 # The tests check that the context worker's librdkafka and the client's
 # partitioner put each session on the same partition of the T_PARTITIONS.

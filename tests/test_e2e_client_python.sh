@@ -14,13 +14,7 @@ make -s -C "$T_SRC" python-client-env >"$T_DIR/logs/venv.log" 2>&1 ||
 	t_fail "cannot make the client's virtualenv: $(tail -5 "$T_DIR/logs/venv.log")"
 PYC=$T_SRC/build/py-client/bin/python
 
-t_start_redis
-t_start_broker 4
-t_start_worker ingest ingest
-t_start_worker summarizer summarizer
-t_start_worker context context
-t_ingest_ready
-t_context_ready
+t_start_fleet 4
 
 # The client reads the broker and the topic names from CHATMEM_KAFKA_BROKERS
 # and CHATMEM_TOPICS_* (set by lib.sh on Apache Kafka), as an application
