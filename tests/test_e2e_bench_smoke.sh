@@ -23,6 +23,9 @@ for r in d["results"]:
     if r["mode"] == "cost":
         assert r["full_tokens"] > 0 and r["chatmem_tokens"] > 0
 assert [r["messages"] for r in d["results"] if r["mode"] == "cost"] == [5, 10, 20, 50]
+clients = {r["client"] for r in d["results"] if r["mode"] == "context_client" and r["received"] > 0}
+assert clients == {"c", "node", "python"}, "client comparison ran for %s" % sorted(clients)
+assert "same_p99" in d["summary"]["clients"]["node"], d["summary"]["clients"]
 assert d["summary"]["redis_bytes_per_session"] > 0
 assert d["summary"]["archive_bytes_per_msg"] > 0
 PY
