@@ -126,6 +126,7 @@ try {
   }
   process.stderr.write(`context: ${rate} req/s for ${duration} s over ${sessions} sessions (node client)\n`);
 
+  const cpu0 = process.cpuUsage();
   const t0 = nowUs();
   let tProg = t0;
   let sent = 0;
@@ -162,6 +163,7 @@ try {
   const sendS = (nowUs() - t0) / 1e6;
   const deadline = Date.now() + timeoutS * 1000;
   while (received < sent && Date.now() < deadline && !stopping) await sleep(10);
+  const cpu = process.cpuUsage(cpu0);
 
   const got = lat.subarray(0, received).sort();
   const pct = (p) => (got.length ? got[Math.max(1, Math.ceil((p / 100) * got.length)) - 1] : 0);
@@ -184,6 +186,8 @@ try {
     max_us: got.length ? got[got.length - 1] : 0,
     linger_ms: cm.settings.lingerMs,
     fetch_wait_ms: cm.fetchMaxWaitMs(),
+    // This process's CPU (user + system) per reply received, over the run.
+    cpu_us_per_req: received ? Math.round((cpu.user + cpu.system) / received) : 0,
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
   process.stderr.write(

@@ -173,11 +173,23 @@ export class ChatMem {
     throw new ChatMemClosedError();
   }
 
+  // A reply's key is its request_id (the contract): the pending request
+  // is looked up by the key, and only its reply is parsed; a late reply,
+  // another instance's or one that is not a reply costs no JSON.parse.
+  // A reply without a key is matched by the request_id of its JSON.
   onReplies(msgs) {
-    for (const m of msgs) {
-      const obj = decodeJson(m.value);
-      const rid = (obj && typeof obj.request_id === 'string' && obj.request_id) || m.key?.toString('utf8');
-      const p = rid !== undefined ? this.pending.get(rid) : undefined;
+    const pending = this.pending;
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i];
+      let rid;
+      let obj;
+      if (m.key) {
+        rid = m.key.toString('latin1');
+      } else {
+        obj = decodeJson(m.value);
+        if (obj && typeof obj.request_id === 'string') rid = obj.request_id;
+      }
+      const p = rid !== undefined ? pending.get(rid) : undefined;
       if (!p) {
         // Late (timed out), another instance's on a shared reply topic,
         // or not a reply at all.
@@ -185,8 +197,9 @@ export class ChatMem {
         continue;
       }
       this.counts.replies++;
-      this.pending.delete(rid);
+      pending.delete(rid);
       clearTimeout(p.timer);
+      if (m.key) obj = decodeJson(m.value);
       if (!obj || typeof obj !== 'object') p.reject(new ChatMemError(`request ${rid}: unreadable reply`, 'bad_reply'));
       else if (obj.error) p.reject(new ChatMemReplyError(obj.error.code ?? 'error', obj.error.message ?? '', rid));
       else p.resolve(obj);
