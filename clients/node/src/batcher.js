@@ -41,11 +41,14 @@ export class Batcher {
     }
     const batch = this.queue.splice(0, this.maxBatch);
     const byTopic = new Map();
-    for (const m of batch) {
-      if (!byTopic.has(m.topic)) byTopic.set(m.topic, []);
-      byTopic.get(m.topic).push({ key: m.key, value: m.value });
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i];
+      let messages = byTopic.get(m.topic);
+      if (messages === undefined) byTopic.set(m.topic, (messages = []));
+      messages.push({ key: m.key, value: m.value });
     }
-    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const topicMessages = [];
+    for (const [topic, messages] of byTopic) topicMessages.push({ topic, messages });
     this.inFlight++;
     this.producer
       .sendBatch({ topicMessages, acks: this.acks })

@@ -275,8 +275,17 @@ export function crc32(buf) {
  */
 export function partitionFor(key, partitionCount) {
   if (key === null || key === undefined || key.length === 0) return Math.floor(Math.random() * partitionCount);
-  const buf = Buffer.isBuffer(key) ? key : Buffer.from(String(key), 'utf8');
-  return crc32(buf) % partitionCount;
+  if (Buffer.isBuffer(key)) return crc32(key) % partitionCount;
+  const str = String(key);
+  // An ASCII key (every chatmem key: ids are ASCII) is its own UTF-8: no
+  // Buffer per message.
+  let c = -1;
+  for (let i = 0; i < str.length; i++) {
+    const ch = str.charCodeAt(i);
+    if (ch >= 0x80) return crc32(Buffer.from(str, 'utf8')) % partitionCount;
+    c = CRC_TABLE[(c ^ ch) & 0xff] ^ (c >>> 8);
+  }
+  return ((c ^ -1) >>> 0) % partitionCount;
 }
 
 /** The kafkajs partitioner (createPartitioner) built on partitionFor. */

@@ -180,6 +180,9 @@ test('partitions: crc32 of the key, as librdkafka picks them', () => {
   assert.equal(partitionFor('test-user:test-conversation', 4), 1);
   assert.equal(partitionFor('user-7:default', 4), 0);
   assert.equal(partitionFor(Buffer.from('u1:default'), 4), 3);
+  // A string key that is not ASCII is hashed as its UTF-8 bytes.
+  for (const k of ['\u00e9t\u00e9:x', 'a\u{1f600}:b'])
+    assert.equal(partitionFor(k, 1000003), crc32(Buffer.from(k, 'utf8')) % 1000003);
 });
 
 test('the seed event id is stable, per session and position', () => {
