@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chatmem import ChatMem, ChatMemError, ChatMemTimeout, ReplyError
 from chatmem.aio import AsyncChatMem
@@ -112,43 +112,65 @@ def client_options(o: argparse.Namespace) -> Dict[str, Any]:
     return opts
 
 
-def progress(o: argparse.Namespace, sent: int, total: int, rec: Recorder) -> None:
-    print(f"context_python: {sent}/{total} sent, {rec.received} replies", file=sys.stderr)
+class Schedule:
+    """The open loop of both APIs: request i is due at t0 + i / rate,
+    whatever became of the ones before it; its latency counts from then."""
+
+    def __init__(self, o: argparse.Namespace, rec: Recorder) -> None:
+        self.rate: int = o.rate
+        self.total: int = o.rate * o.duration
+        self.rec = rec
+        self.sent = 0
+        self.behind = 0.0
+        self.t0 = self.t_prog = time.monotonic()
+
+    def due(self) -> List[Tuple[int, float]]:
+        """The requests due now, as (i, due time), counted as sent; prints
+        the progress once a second."""
+        now = time.monotonic()
+        out = []
+        while self.sent < self.total:
+            due = self.t0 + self.sent / self.rate
+            if due > now:
+                break
+            self.behind = max(self.behind, now - due)
+            out.append((self.sent, due))
+            self.sent += 1
+        if now - self.t_prog >= 1.0:
+            self.t_prog = now
+            print(f"context_python: {self.sent}/{self.total} sent, {self.rec.received} replies", file=sys.stderr)
+        return out
+
+    def done(self) -> bool:
+        return self.sent >= self.total
+
+    def pause_s(self) -> float:
+        """How long to sleep before the next request is due (at most 1 ms)."""
+        return min(0.001, max(0.0, self.t0 + self.sent / self.rate - time.monotonic()))
+
+    def result(self) -> Dict[str, float]:
+        return {"t0": self.t0, "send_s": time.monotonic() - self.t0, "sent": self.sent, "behind_s": self.behind}
 
 
 def run_futures(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
-    total = o.rate * o.duration
     with ChatMem(**client_options(o)) as cm:
         cm.context(**request_args(o, 0))  # warm-up, not counted
         print(f"context_python: {o.rate} req/s for {o.duration} s over {o.sessions} sessions", file=sys.stderr)
-        sent = 0
-        behind = 0.0
-        t0 = time.monotonic()
-        t_prog = t0
-        while sent < total:
-            now = time.monotonic()
-            while sent < total:
-                due = t0 + sent / o.rate
-                if due > now:
-                    break
-                behind = max(behind, now - due)
-                fut: Future[Any] = cm.context_future(**request_args(o, sent))
+        sched = Schedule(o, rec)
+        while not sched.done():
+            for i, due in sched.due():
+                fut: Future[Any] = cm.context_future(**request_args(o, i))
                 fut.add_done_callback(rec.callback(due))
-                sent += 1
-            if now - t_prog >= 1.0:
-                t_prog = now
-                progress(o, sent, total, rec)
-            if sent < total:
-                time.sleep(min(0.001, max(0.0, t0 + sent / o.rate - time.monotonic())))
-        send_s = time.monotonic() - t0
+            if not sched.done():
+                time.sleep(sched.pause_s())
+        res = sched.result()
         end = time.monotonic() + o.timeout
-        while rec.received + rec.timeouts < sent and time.monotonic() < end:
+        while rec.received + rec.timeouts < sched.sent and time.monotonic() < end:
             time.sleep(0.01)
-    return {"t0": t0, "send_s": send_s, "sent": sent, "behind_s": behind}
+    return res
 
 
 async def run_asyncio(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
-    total = o.rate * o.duration
     loop = asyncio.get_running_loop()
     async with AsyncChatMem(**client_options(o)) as acm:
         await acm.context(**request_args(o, 0))  # warm-up, not counted
@@ -162,29 +184,17 @@ async def run_asyncio(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
                 rec.done(due, e)
 
         tasks = set()
-        sent = 0
-        behind = 0.0
-        t0 = time.monotonic()
-        t_prog = t0
-        while sent < total:
-            now = time.monotonic()
-            while sent < total:
-                due = t0 + sent / o.rate
-                if due > now:
-                    break
-                behind = max(behind, now - due)
-                task = loop.create_task(one(sent, due))
+        sched = Schedule(o, rec)
+        while not sched.done():
+            for i, due in sched.due():
+                task = loop.create_task(one(i, due))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-                sent += 1
-            if now - t_prog >= 1.0:
-                t_prog = now
-                progress(o, sent, total, rec)
-            await asyncio.sleep(min(0.001, max(0.0, t0 + sent / o.rate - time.monotonic())))
-        send_s = time.monotonic() - t0
+            await asyncio.sleep(sched.pause_s())
+        res = sched.result()
         if tasks:
             await asyncio.wait(tasks, timeout=o.timeout)
-    return {"t0": t0, "send_s": send_s, "sent": sent, "behind_s": behind}
+    return res
 
 
 def main(argv: Optional[List[str]] = None) -> int:
