@@ -392,10 +392,10 @@ done
 # alike; each stops at its own saturation.
 if [ -n "$CLIENTS" ]; then
 	say "[5b/7] clients at $CLIENT_RATES req/s: c $CLIENTS"
-	done_c="" done_node="" done_python=""
+	saturated=""
 	for r in $CLIENT_RATES; do
 		for c in c $CLIENTS; do
-			case " $done_c $done_node $done_python " in *" $c "*) continue ;; esac
+			case " $saturated " in *" $c "*) continue ;; esac
 			say "  $c at $r req/s for $DURATION s"
 			case $c in
 			c) line=$("$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
@@ -411,7 +411,7 @@ if [ -n "$CLIENTS" ]; then
 			line=$(echo "$line" | tail -1)
 			if [ -z "$line" ]; then
 				say "  $c failed at $r req/s"
-				eval "done_$c=$c"
+				saturated="$saturated $c"
 				continue
 			fi
 			echo "$line" | $PY -c '
@@ -421,7 +421,7 @@ d.update(mode="context_client", client=sys.argv[1])
 print(json.dumps(d))' "$c" >>"$RES.tmp"
 			if ! echo "$line" | $PY -c 'import json,sys; d=json.loads(sys.stdin.read()); sys.exit(0 if d["missing"] <= d["sent"]//100 and d["achieved_rps"] >= 0.9*d["rate"] else 1)'; then
 				say "  $c saturated at $r req/s"
-				eval "done_$c=$c"
+				saturated="$saturated $c"
 			fi
 		done
 	done
