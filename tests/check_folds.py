@@ -64,18 +64,26 @@ def check_total(session, want):
 def check(session, want):
     """Returns (counts, problems) of one session against its events."""
     tag = "%s{%s}" % (a.prefix, session)
-    summ = r.cmd("HMGET", tag + ":summary", "text", "upto", "folded")
-    folded = int(summ[2] or 0)
-    upto = int(summ[1] or 0)
-    meta = r.cmd("HMGET", tag + ":meta", "total", "last_seq")
-    total, last_seq = int(meta[0] or 0), int(meta[1] or 0)
-    stored = [json.loads(x) for x in r.cmd("LRANGE", tag + ":msgs", 0, -1)]
     user, conv = session.split(":", 1)
-    out = subprocess.run([a.chatmem, "session", "archive", user, conv],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        return None, ["chatmem session archive failed: %s"
-                      % out.stderr.strip()]
+    # The summary, list and meta are read, then the archive (by the CLI),
+    # then the summary's cursor again: a fold that committed in between
+    # (the summarizer may still be at work) moved the cursor, and the
+    # session is read again, so that one fold's state is checked.
+    for _ in range(10):
+        summ = r.cmd("HMGET", tag + ":summary", "text", "upto", "folded")
+        folded = int(summ[2] or 0)
+        upto = int(summ[1] or 0)
+        meta = r.cmd("HMGET", tag + ":meta", "total", "last_seq")
+        total, last_seq = int(meta[0] or 0), int(meta[1] or 0)
+        stored = [json.loads(x)
+                  for x in r.cmd("LRANGE", tag + ":msgs", 0, -1)]
+        out = subprocess.run([a.chatmem, "session", "archive", user, conv],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            return None, ["chatmem session archive failed: %s"
+                          % out.stderr.strip()]
+        if int(r.cmd("HGET", tag + ":summary", "upto") or 0) == upto:
+            break
     archived = [json.loads(x) for x in out.stdout.splitlines() if x.strip()]
 
     problems = []
