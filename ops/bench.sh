@@ -47,6 +47,9 @@
 #                           chatmem-bench's (the target is 70%)
 #   BENCH_ONLY=archive      only the archive's figures (codec and memory;
 #                           needs no broker traffic, ~20 s), then the report
+#   BENCH_ONLY=clients      only the client comparison (the fleet, the
+#                           prefilled sessions, then 4c; ~4 min), then the
+#                           report
 #   BENCH_SMOKE=1           tiny sizes, for the test suite (~10 s)
 set -eu -o pipefail
 
@@ -257,61 +260,76 @@ say "fleet: redis :$RPORT, $BROKER $CHATMEM_KAFKA_BROKERS ($PARTS partitions)"
 echo "{\"mode\":\"fleet\",\"broker\":\"$BROKER\",\"partitions\":$PARTS}" >>"$RES.tmp"
 say "machine: $(nproc) cores, $(uname -m), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 
+ONLY=${BENCH_ONLY:-}
+case $ONLY in "" | archive | clients) ;; *)
+	say "BENCH_ONLY: '$ONLY' is not archive or clients"
+	exit 2
+	;;
+esac
+
 # --- 0. the archive: bytes per archived message --------------------------
 # The codec in-process, then archives of ARCHIVE_SIZES messages written to
 # Redis by the real fold path (tools/bench/archive.c), MEMORY USAGE each.
-say "[0/7] archive: codec, and Redis memory at $ARCHIVE_SIZES archived messages per session"
-bench archive --sizes "$(echo $ARCHIVE_SIZES | tr ' ' ,)" \
-	--samples "$ARCHIVE_SAMPLES" --tag ar >>"$RES.tmp"
-if [ "${BENCH_ONLY:-}" = archive ]; then
-	cat "$RES.tmp" >>"$RES"
-	rm -f "$RES.tmp"
-	report
-	exit 0
+if [ "$ONLY" != clients ]; then
+	say "[0/7] archive: codec, and Redis memory at $ARCHIVE_SIZES archived messages per session"
+	bench archive --sizes "$(echo $ARCHIVE_SIZES | tr ' ' ,)" \
+		--samples "$ARCHIVE_SAMPLES" --tag ar >>"$RES.tmp"
+	if [ "$ONLY" = archive ]; then
+		cat "$RES.tmp" >>"$RES"
+		rm -f "$RES.tmp"
+		report
+		exit 0
+	fi
+	# Its sessions go, so that the later memory figures are the ingest's alone.
+	rcli --scan --pattern 'chatmem:{ar*' | xargs -r -n 500 redis-cli -p "$RPORT" del >/dev/null
 fi
-# Its sessions go, so that the later memory figures are the ingest's alone.
-rcli --scan --pattern 'chatmem:{ar*' | xargs -r -n 500 redis-cli -p "$RPORT" del >/dev/null
 
 # --- 1. ingest, 1 worker, then memory at SESSIONS sessions -------------
-say "[1/7] ingest with 1 worker: $EVENTS events over $SESSIONS sessions"
-mem0=$(used_memory)
-start ingest1 "$BIN/chatmem-ingest"
-W1=$LAST
-ingest_run i1 1 "$W1"
-mem1=$(used_memory)
-sample=""
-for i in 0 1 2 3 4 5 6 7 8 9; do
-	s=0
-	for k in "chatmem:{i1u$i:default}:msgs" "chatmem:{i1u$i:default}:meta" \
-		"chatmem:{i1u$i:default}:eids" "chatmem:{i1u$i}:profile" \
-		"chatmem:{i1u$i}:convs"; do
-		v=$(rcli memory usage "$k" samples 0)
-		s=$((s + ${v:-0}))
+if [ "$ONLY" = clients ]; then
+	# The client comparison alone: one ingest worker for the prefill.
+	start ingest1 "$BIN/chatmem-ingest"
+	W1=$LAST W2=""
+else
+	say "[1/7] ingest with 1 worker: $EVENTS events over $SESSIONS sessions"
+	mem0=$(used_memory)
+	start ingest1 "$BIN/chatmem-ingest"
+	W1=$LAST
+	ingest_run i1 1 "$W1"
+	mem1=$(used_memory)
+	sample=""
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		s=0
+		for k in "chatmem:{i1u$i:default}:msgs" "chatmem:{i1u$i:default}:meta" \
+			"chatmem:{i1u$i:default}:eids" "chatmem:{i1u$i}:profile" \
+			"chatmem:{i1u$i}:convs"; do
+			v=$(rcli memory usage "$k" samples 0)
+			s=$((s + ${v:-0}))
+		done
+		sample="$sample $s"
 	done
-	sample="$sample $s"
-done
-echo "{\"mode\":\"memory\",\"sessions\":$SESSIONS,\"messages_per_session\":$((EVENTS / SESSIONS)),\"used_memory_delta\":$((mem1 - mem0)),\"bytes_per_session_info\":$(((mem1 - mem0) / SESSIONS)),\"memory_usage_sample\":[$(echo $sample | tr ' ' ',')]}" >>"$RES.tmp"
+	echo "{\"mode\":\"memory\",\"sessions\":$SESSIONS,\"messages_per_session\":$((EVENTS / SESSIONS)),\"used_memory_delta\":$((mem1 - mem0)),\"bytes_per_session_info\":$(((mem1 - mem0) / SESSIONS)),\"memory_usage_sample\":[$(echo $sample | tr ' ' ',')]}" >>"$RES.tmp"
 
-# --- 2. references: kcat and redis-benchmark --------------------------
-say "[2/7] reference: kcat consuming chat.events to /dev/null"
-t0=$($PY -c 'import time; print(time.time())')
-n=$(kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t chat.events -o beginning -e -q \
-	-f '\n' 2>>"$OUT/logs/kcat.log" | wc -l)
-t1=$($PY -c 'import time; print(time.time())')
-$PY -c 'import json,sys; n,t0,t1=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(json.dumps({"mode":"ref_kcat","messages":n,"seconds":round(t1-t0,3),"msgs_per_s":round(n/(t1-t0))}))' "$n" "$t0" "$t1" | tee -a "$RES.tmp" | sed -u 's/^/  /' >&2
-say "[3/7] reference: redis-benchmark -P 32 -t rpush -n $RPUSH_N"
-rps=$(redis-benchmark -p "$RPORT" -P 32 -t rpush -n "$RPUSH_N" -q --csv 2>/dev/null |
-	sed -n 's/^"RPUSH","\([0-9.]*\)".*/\1/p')
-echo "{\"mode\":\"ref_redis\",\"command\":\"rpush -P 32\",\"ops_per_s\":${rps:-0}}" >>"$RES.tmp"
-say "  redis-benchmark rpush: $rps ops/s"
-rcli del mylist >/dev/null
+	# --- 2. references: kcat and redis-benchmark --------------------------
+	say "[2/7] reference: kcat consuming chat.events to /dev/null"
+	t0=$($PY -c 'import time; print(time.time())')
+	n=$(kcat -b "$CHATMEM_KAFKA_BROKERS" -C -t chat.events -o beginning -e -q \
+		-f '\n' 2>>"$OUT/logs/kcat.log" | wc -l)
+	t1=$($PY -c 'import time; print(time.time())')
+	$PY -c 'import json,sys; n,t0,t1=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(json.dumps({"mode":"ref_kcat","messages":n,"seconds":round(t1-t0,3),"msgs_per_s":round(n/(t1-t0))}))' "$n" "$t0" "$t1" | tee -a "$RES.tmp" | sed -u 's/^/  /' >&2
+	say "[3/7] reference: redis-benchmark -P 32 -t rpush -n $RPUSH_N"
+	rps=$(redis-benchmark -p "$RPORT" -P 32 -t rpush -n "$RPUSH_N" -q --csv 2>/dev/null |
+		sed -n 's/^"RPUSH","\([0-9.]*\)".*/\1/p')
+	echo "{\"mode\":\"ref_redis\",\"command\":\"rpush -P 32\",\"ops_per_s\":${rps:-0}}" >>"$RES.tmp"
+	say "  redis-benchmark rpush: $rps ops/s"
+	rcli del mylist >/dev/null
 
-# --- 3. ingest, 2 workers ---------------------------------------------
-say "[4/7] ingest with 2 workers: $EVENTS events over $SESSIONS sessions"
-start ingest2 "$BIN/chatmem-ingest"
-W2=$LAST
-sleep 2 # the group rebalances over both
-ingest_run i2 2 "$W1" "$W2"
+	# --- 3. ingest, 2 workers ---------------------------------------------
+	say "[4/7] ingest with 2 workers: $EVENTS events over $SESSIONS sessions"
+	start ingest2 "$BIN/chatmem-ingest"
+	W2=$LAST
+	sleep 2 # the group rebalances over both
+	ingest_run i2 2 "$W1" "$W2"
+fi
 
 # --- 4. context, open loop ----------------------------------------------
 say "[5/7] context: prefill $CTX_SESSIONS sessions of 20-50 messages, wait for summaries"
@@ -331,11 +349,12 @@ for i in 0 1 2 3 4 5 6 7 8 9; do
 	csample="$csample $s"
 done
 echo "{\"mode\":\"memory_summarized\",\"memory_usage_sample\":[$(echo $csample | tr ' ' ',')]}" >>"$RES.tmp"
-stop "$W1" "$W2"
+stop "$W1" $W2
 # --- 4b. latency settings, measured -------------------------------------
 # The same open-loop run at one rate with each linger.ms:fetch.wait.max.ms
 # pair, applied to every producer and consumer (the context worker's and
 # the load generator's): the figures behind chatmem's defaults.
+[ "$ONLY" = clients ] && SWEEP=""
 for pair in $SWEEP; do
 	l=${pair%%:*} f=${pair##*:}
 	say "  linger.ms=$l fetch.wait.max.ms=$f at $SWEEP_RATE req/s for $SWEEP_DURATION s"
@@ -362,6 +381,7 @@ sleep 2
 	--duration 1 --req-prefix w- --query --timeout 30 >/dev/null 2>&1 || true
 # Every request of the sweep has a query: recall over the session's
 # archive and earlier messages is part of what is measured.
+[ "$ONLY" = clients ] && RATES=""
 for r in $RATES; do
 	say "  rate $r req/s for $DURATION s"
 	c0=$(cpu_s "$CTXPID") r0=$(cpu_s "$RPID") b0=$(cpu_s "$BPID")
@@ -428,9 +448,11 @@ print(json.dumps(d))' "$c" >>"$RES.tmp"
 fi
 
 # --- 5. build cost, cost model ------------------------------------------
-say "[6/7] context build in-process, cost model"
-"$BIN/chatmem-bench" build --iterations "$BUILD_N" 2>/dev/null >>"$RES.tmp"
-"$BIN/chatmem-bench" cost --price "$PRICE" 2>/dev/null >>"$RES.tmp"
+if [ "$ONLY" != clients ]; then
+	say "[6/7] context build in-process, cost model"
+	"$BIN/chatmem-bench" build --iterations "$BUILD_N" 2>/dev/null >>"$RES.tmp"
+	"$BIN/chatmem-bench" cost --price "$PRICE" 2>/dev/null >>"$RES.tmp"
+fi
 cat "$RES.tmp" >>"$RES"
 rm -f "$RES.tmp"
 

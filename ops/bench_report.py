@@ -59,47 +59,49 @@ L = []
 p = L.append
 p("chatmem benchmark on %s (%d cores; one machine runs broker, redis, workers and load)" % (broker, cores))
 p("")
-p("Ingest (produce -> acknowledged in Redis), ratios first")
-p("  %-10s %12s %10s %12s" % ("workers", "events/s", "vs kcat", "vs rpush-P32"))
-for w in (1, 2):
-    r = ing[w]
-    if r:
-        p("  %-10d %12.0f %10s %12s" % (w, r["events_per_s"],
-          summary.get("ingest%d_vs_kcat" % w, "-"), summary.get("ingest%d_vs_redis_rpush" % w, "-")))
-if kcat:
-    p("  reference: kcat -C to /dev/null, same broker: %d msgs/s (%d msgs)" % (kcat["msgs_per_s"], kcat["messages"]))
-if red:
-    p("  reference: redis-benchmark -P 32 -t rpush: %.0f ops/s" % red["ops_per_s"])
-if ing[1]:
-    p("  (%d events over %d sessions per run)" % (ing[1]["events"], ing[1]["sessions"]))
-    p("  where the CPU went, in microseconds per event (%d cores = %.0f us of CPU per event at the 2-worker rate):"
-      % (cores, cores * 1e6 / (ing[2] or ing[1])["events_per_s"]))
-    p("  %-10s %8s %10s %10s %10s %18s" % ("workers", "redis", "ingest", broker.split()[-1], "load gen", "redis cmds (INFO)"))
+if any(ing.values()) or kcat or red:
+    p("Ingest (produce -> acknowledged in Redis), ratios first")
+    p("  %-10s %12s %10s %12s" % ("workers", "events/s", "vs kcat", "vs rpush-P32"))
     for w in (1, 2):
         r = ing[w]
-        if r and "redis_cpu_s" in r:
-            n = r["events"] / 1e6
-            p("  %-10d %8.1f %10.1f %10.1f %10.1f %18.1f" % (
-                w, r["redis_cpu_s"] / n, r["ingest_cpu_s"] / n, r["broker_cpu_s"] / n,
-                r.get("load_cpu_s", 0) / n, r["redis_cmd_us_per_event"]))
-p("")
-p("Context request/reply, open loop (latency from scheduled send to reply receipt)")
-p("  %8s %9s %8s %8s %8s %8s %8s %8s" % ("offered", "achieved", "missing", "p50 ms", "p90 ms", "p99 ms", "p99.9", "max ms"))
-with open(out + "/latency.dat", "w") as f:
-    for r in ctx:
-        p("  %8d %9.0f %8d %8.2f %8.2f %8.2f %8.2f %8.2f" % (
-            r["rate"], r["achieved_rps"], r["missing"], r["p50_us"] / 1e3, r["p90_us"] / 1e3,
-            r["p99_us"] / 1e3, r["p999_us"] / 1e3, r["max_us"] / 1e3))
-        f.write("%d %.3f %.3f %.3f\n" % (r["rate"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["p999_us"] / 1e3))
-p("  max sustainable rate with p99 <= 5 ms: %s req/s" % (summary["context_max_rate_p99_le_5ms"] or "none of the offered rates"))
-if ctx and "context_cpu_s" in ctx[0]:
-    p("  where the CPU went, in microseconds per request (%d cores = %.0f us of CPU per request at the highest rate answered):"
-      % (cores, cores * 1e6 / max(r["achieved_rps"] for r in ctx)))
-    p("  %8s %10s %8s %10s" % ("offered", "context", "redis", broker.split()[-1]))
-    for r in ctx:
-        n = r["received"] if r.get("received") else r["sent"]
-        p("  %8d %10.1f %8.1f %10.1f" % (r["rate"], r["context_cpu_s"] * 1e6 / n, r["redis_cpu_s"] * 1e6 / n,
-          r["broker_cpu_s"] * 1e6 / n))
+        if r:
+            p("  %-10d %12.0f %10s %12s" % (w, r["events_per_s"],
+              summary.get("ingest%d_vs_kcat" % w, "-"), summary.get("ingest%d_vs_redis_rpush" % w, "-")))
+    if kcat:
+        p("  reference: kcat -C to /dev/null, same broker: %d msgs/s (%d msgs)" % (kcat["msgs_per_s"], kcat["messages"]))
+    if red:
+        p("  reference: redis-benchmark -P 32 -t rpush: %.0f ops/s" % red["ops_per_s"])
+    if ing[1]:
+        p("  (%d events over %d sessions per run)" % (ing[1]["events"], ing[1]["sessions"]))
+        p("  where the CPU went, in microseconds per event (%d cores = %.0f us of CPU per event at the 2-worker rate):"
+          % (cores, cores * 1e6 / (ing[2] or ing[1])["events_per_s"]))
+        p("  %-10s %8s %10s %10s %10s %18s" % ("workers", "redis", "ingest", broker.split()[-1], "load gen", "redis cmds (INFO)"))
+        for w in (1, 2):
+            r = ing[w]
+            if r and "redis_cpu_s" in r:
+                n = r["events"] / 1e6
+                p("  %-10d %8.1f %10.1f %10.1f %10.1f %18.1f" % (
+                    w, r["redis_cpu_s"] / n, r["ingest_cpu_s"] / n, r["broker_cpu_s"] / n,
+                    r.get("load_cpu_s", 0) / n, r["redis_cmd_us_per_event"]))
+    p("")
+if ctx:
+    p("Context request/reply, open loop (latency from scheduled send to reply receipt)")
+    p("  %8s %9s %8s %8s %8s %8s %8s %8s" % ("offered", "achieved", "missing", "p50 ms", "p90 ms", "p99 ms", "p99.9", "max ms"))
+    with open(out + "/latency.dat", "w") as f:
+        for r in ctx:
+            p("  %8d %9.0f %8d %8.2f %8.2f %8.2f %8.2f %8.2f" % (
+                r["rate"], r["achieved_rps"], r["missing"], r["p50_us"] / 1e3, r["p90_us"] / 1e3,
+                r["p99_us"] / 1e3, r["p999_us"] / 1e3, r["max_us"] / 1e3))
+            f.write("%d %.3f %.3f %.3f\n" % (r["rate"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["p999_us"] / 1e3))
+    p("  max sustainable rate with p99 <= 5 ms: %s req/s" % (summary["context_max_rate_p99_le_5ms"] or "none of the offered rates"))
+    if ctx and "context_cpu_s" in ctx[0]:
+        p("  where the CPU went, in microseconds per request (%d cores = %.0f us of CPU per request at the highest rate answered):"
+          % (cores, cores * 1e6 / max(r["achieved_rps"] for r in ctx)))
+        p("  %8s %10s %8s %10s" % ("offered", "context", "redis", broker.split()[-1]))
+        for r in ctx:
+            n = r["received"] if r.get("received") else r["sent"]
+            p("  %8d %10.1f %8.1f %10.1f" % (r["rate"], r["context_cpu_s"] * 1e6 / n, r["redis_cpu_s"] * 1e6 / n,
+              r["broker_cpu_s"] * 1e6 / n))
 sweep = [r for r in rows if r["mode"] == "context_setting"]
 if sweep:
     p("")
