@@ -1,10 +1,60 @@
 #!/usr/bin/python3
 """Turns the JSON lines of ops/bench.sh into bench.json, report.txt and
-latency.dat (for gnuplot). Usage: bench_report.py RESULTS.jsonl OUTDIR CORES"""
+latency.dat (for gnuplot). Usage: bench_report.py RESULTS.jsonl OUTDIR CORES,
+or bench_report.py --self-test (checks the client comparison's arithmetic)."""
 import json
 import os
+import statistics
 import sys
 
+
+def rate_at_p99(points, q):
+    """The highest rate a load generator sustains with p99 <= q, read off
+    its own curve: points are its sustained (rate, p99), in any order;
+    sorted by rate, the p99 made non-decreasing (a running max), then
+    linearly interpolated between the last point within q and the next.
+    The last rate when q is beyond the last point; None when q is below
+    the first point (it cannot meet q even at its lowest rate)."""
+    env = []
+    for rate, p99 in sorted(points):
+        env.append((rate, max(p99, env[-1][1]) if env else p99))
+    if not env or q < env[0][1]:
+        return None
+    i = max(k for k, (_, p99) in enumerate(env) if p99 <= q)
+    if i == len(env) - 1:
+        return env[-1][0]
+    (r0, q0), (r1, q1) = env[i], env[i + 1]  # q0 <= q < q1
+    return r0 + (r1 - r0) * (q - q0) / (q1 - q0)
+
+
+def same_p99_ratio(rate, c_rate):
+    """A client's rate against chatmem-bench's at the same p99 bound, capped
+    at 1; a client that cannot meet the bound (rate None) scores 0."""
+    return min((rate or 0) / c_rate, 1.0)
+
+
+def self_test():
+    curve = [(1000, 20), (500, 10), (2000, 15), (3000, 40)]  # unsorted, a dip
+    # envelope: (500, 10), (1000, 20), (2000, 20), (3000, 40)
+    assert rate_at_p99(curve, 5) is None, "below the first point"
+    assert rate_at_p99(curve, 10) == 500
+    assert rate_at_p99(curve, 15) == 750, "interpolated 500..1000"
+    assert rate_at_p99(curve, 17) == 850, "the dip counts at the p99 reached before it"
+    assert rate_at_p99(curve, 20) == 2000, "the dip's rate, not 1000"
+    assert rate_at_p99(curve, 30) == 2500, "interpolated 2000..3000"
+    assert rate_at_p99(curve, 40) == 3000
+    assert rate_at_p99(curve, 500) == 3000, "beyond the last point"
+    assert rate_at_p99([], 50) is None
+    assert rate_at_p99([(700, 30)], 30) == 700 and rate_at_p99([(700, 30)], 29) is None
+    assert same_p99_ratio(700, 1000) == 0.7
+    assert same_p99_ratio(1500, 1000) == 1.0, "capped at 1"
+    assert same_p99_ratio(None, 1000) == 0.0, "cannot meet the bound"
+    print("bench_report.py: self-test passed")
+
+
+if sys.argv[1:] == ["--self-test"]:
+    self_test()
+    sys.exit(0)
 res_path, out, cores = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rows = [json.loads(l) for l in open(res_path) if l.strip()]
 
@@ -112,67 +162,72 @@ if sweep:
           r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["p999_us"] / 1e3))
 clients = [r for r in rows if r["mode"] == "context_client"]
 if clients:
-    # The clients beside chatmem-bench, at the same p99: for each rate a
-    # client sustained (<= 1% missing, >= 90% of the rate answered), the
-    # rate chatmem-bench sustains with that p99, read off its own curve
-    # (p99 against rate, made non-decreasing, linearly interpolated); the
-    # ratio of the two. Also, for the summary line, the highest rate each
-    # sustained with p99 within BENCH_CLIENT_P99_MS.
-    bound_ms = float(os.environ.get("BENCH_CLIENT_P99_MS", "50"))
+    # The clients beside chatmem-bench. Each ran REPEAT times at each rate
+    # (interleaved with the others); a (client, rate) point is the median of
+    # its runs' achieved rate, p50 and p99, and is sustained when most of
+    # its runs were (<= 1% missing, >= 90% of the rate answered). At each
+    # p99 bound q of BENCH_CLIENT_P99_BOUNDS, every client's highest rate
+    # within q is read off its own sustained points (rate_at_p99), and a
+    # client's ratio is its rate against chatmem-bench's.
+    bounds_ms = [float(b) for b in os.environ.get("BENCH_CLIENT_P99_BOUNDS", "10 20 50 100 200 500").split()]
     names = [n for n in ("c", "node", "python") if any(r["client"] == n for r in clients)]
     label = {"c": "chatmem-bench (C)", "node": "Node.js client", "python": "Python client"}
 
     def sustained(r):
         return r["missing"] <= r["sent"] // 100 and r["achieved_rps"] >= 0.9 * r["rate"]
 
-    curve = []
-    for r in sorted((r for r in clients if r["client"] == "c" and sustained(r)), key=lambda r: r["rate"]):
-        curve.append((r["rate"], max(r["p99_us"], curve[-1][1] if curve else 0)))
-
-    def c_rate_at(p99_us):
-        """chatmem-bench's rate at this p99; None below its first point."""
-        if not curve or p99_us < curve[0][1]:
-            return None
-        for (r0, q0), (r1, q1) in zip(curve, curve[1:]):
-            if q0 <= p99_us <= q1:
-                return r0 if q1 == q0 else r0 + (r1 - r0) * (p99_us - q0) / (q1 - q0)
-        return curve[-1][0]  # beyond its last sustained point
-
-    best = {}
+    points = {}
     for n in names:
-        ok_rates = [r["rate"] for r in clients if r["client"] == n and sustained(r) and r["p99_us"] <= bound_ms * 1e3]
-        best[n] = max(ok_rates, default=0)
-    summary["clients"] = {n: {"max_rate_p99_le_%gms" % bound_ms: best[n]} for n in names}
+        points[n] = []
+        for rate in sorted({r["rate"] for r in clients if r["client"] == n}):
+            runs = [r for r in clients if r["client"] == n and r["rate"] == rate]
+            p99s = [r["p99_us"] / 1e3 for r in runs]
+            points[n].append({
+                "rate": rate, "runs": len(runs),
+                "achieved_rps": round(statistics.median(r["achieved_rps"] for r in runs)),
+                "p50_ms": round(statistics.median(r["p50_us"] / 1e3 for r in runs), 2),
+                "p99_ms": round(statistics.median(p99s), 2),
+                "p99_min_ms": round(min(p99s), 2), "p99_max_ms": round(max(p99s), 2),
+                "sustained": 2 * sum(1 for r in runs if sustained(r)) > len(runs)})
+
+    def curve(n):
+        return [(x["rate"], x["p99_ms"]) for x in points[n] if x["sustained"]]
+
+    summary["clients"] = {}
+    for n in names:
+        bounds = []
+        for q in bounds_ms:
+            c_rate = rate_at_p99(curve("c"), q)
+            if c_rate is None:
+                continue
+            rate = rate_at_p99(curve(n), q)
+            bounds.append({"p99_ms": q, "rate": rate if rate is None else round(rate), "c_rate": round(c_rate),
+                           "ratio": round(same_p99_ratio(rate, c_rate), 3)})
+        summary["clients"][n] = {"points": points[n], "bounds": bounds,
+                                 "min_ratio": min((b["ratio"] for b in bounds), default=None)}
+    repeat = max(x["runs"] for n in names for x in points[n])
     p("")
     p("Context round trips through the clients, beside chatmem-bench (same worker, same sessions, a query each;")
-    p("open loop, latency from scheduled send to reply; at each rate the three ran one after another)")
-    p("  %8s" % "offered" + "".join(" %28s" % label[n] for n in names))
-    p("  %8s" % "" + "".join(" %9s %9s %8s" % ("achieved", "p50 ms", "p99 ms") for n in names))
+    p("open loop, latency from scheduled send to reply; at each rate the three ran in turn%s;" % (
+        ", %d rounds" % repeat if repeat > 1 else ""))
+    p("medians of the runs, and the range of their p99; * not sustained: most runs lost replies or fell below 90%)")
+    p("  %8s %-18s %4s %9s %8s %8s %15s" % ("offered", "load generator", "runs", "achieved", "p50 ms", "p99 ms", "p99 range ms"))
     for rate in sorted({r["rate"] for r in clients}):
-        line = "  %8d" % rate
         for n in names:
-            r = next((x for x in clients if x["client"] == n and x["rate"] == rate), None)
-            line += (" %9.0f %9.2f %8.2f" % (r["achieved_rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3)
-                     if r else " %9s %9s %8s" % ("-", "-", "-"))
-        p(line)
+            x = next((x for x in points[n] if x["rate"] == rate), None)
+            if x:
+                p(("  %8d %-18s %4d %8.0f%s %8.2f %8.2f %15s" % (
+                    rate, label[n], x["runs"], x["achieved_rps"], " " if x["sustained"] else "*", x["p50_ms"],
+                    x["p99_ms"], "%.1f..%.1f" % (x["p99_min_ms"], x["p99_max_ms"]) if x["runs"] > 1 else "")).rstrip())
     for n in names:
         if n == "c":
             continue
-        pts = []
-        for r in sorted((r for r in clients if r["client"] == n and sustained(r)), key=lambda r: r["rate"]):
-            c = c_rate_at(r["p99_us"])
-            if c:
-                pts.append({"rate": r["rate"], "p99_ms": round(r["p99_us"] / 1e3, 2),
-                            "c_rate_same_p99": round(c), "ratio": round(min(r["rate"] / c, 1.0), 3)})
-        summary["clients"][n]["same_p99"] = pts
+        b = summary["clients"][n]["bounds"]
         p("  %s against chatmem-bench at the same p99 (target 0.70): %s" % (
-            label[n], ", ".join("%d req/s at p99 %.0f ms vs %d: %.2f" % (
-                x["rate"], x["p99_ms"], x["c_rate_same_p99"], x["ratio"]) for x in pts)
-            or "no sustained rate with a p99 chatmem-bench reached"))
-        if pts:
-            summary["clients"][n]["min_ratio_same_p99"] = min(x["ratio"] for x in pts)
-    for n in names:
-        p("  highest rate sustained with p99 <= %g ms: %s %s req/s" % (bound_ms, label[n], best[n] or "none"))
+            label[n], ", ".join("p99<=%g ms: %s vs %d req/s %.2f" % (
+                x["p99_ms"], "none" if x["rate"] is None else x["rate"], x["c_rate"], x["ratio"]) for x in b)
+            + ", lowest %.2f" % summary["clients"][n]["min_ratio"] if b
+            else "no p99 bound within chatmem-bench's sustained points"))
     json.dump({"summary": summary, "results": rows}, open(out + "/bench.json", "w"), indent=1)
 p("")
 if build:

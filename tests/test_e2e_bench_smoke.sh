@@ -2,8 +2,12 @@
 # make bench's harness works end to end at tiny sizes (BENCH_SMOKE=1): it
 # starts its own fleet, produces every number, writes a well-formed
 # bench.json and the report, and stops what it started. Asserts no speed.
+# First the report's self-test: the client comparison's arithmetic on
+# hand-made curves (ops/bench_report.py --self-test).
 . "$(dirname "$0")/lib.sh"
 
+$PY "$T_SRC/ops/bench_report.py" --self-test >"$T_DIR/logs/self-test.log" 2>&1 ||
+	t_fail "bench_report.py --self-test failed (see $T_DIR/logs/self-test.log)"
 out=$T_DIR/bench
 BENCH_SMOKE=1 CHATMEM_BIN=$BIN "$T_SRC/ops/bench.sh" "$out" \
 	>"$T_DIR/logs/bench.log" 2>&1 || t_fail "ops/bench.sh failed"
@@ -23,9 +27,13 @@ for r in d["results"]:
     if r["mode"] == "cost":
         assert r["full_tokens"] > 0 and r["chatmem_tokens"] > 0
 assert [r["messages"] for r in d["results"] if r["mode"] == "cost"] == [5, 10, 20, 50]
-clients = {r["client"] for r in d["results"] if r["mode"] == "context_client" and r["received"] > 0}
+runs = [r for r in d["results"] if r["mode"] == "context_client"]
+clients = {r["client"] for r in runs if r["received"] > 0}
 assert clients == {"c", "node", "python"}, "client comparison ran for %s" % sorted(clients)
-assert "same_p99" in d["summary"]["clients"]["node"], d["summary"]["clients"]
+assert all(r["rep"] >= 1 for r in runs), runs
+node = d["summary"]["clients"]["node"]
+assert "bounds" in node and "min_ratio" in node, node
+assert all(0 <= b["ratio"] <= 1 for b in node["bounds"]), node
 assert d["summary"]["redis_bytes_per_session"] > 0
 assert d["summary"]["archive_bytes_per_msg"] > 0
 PY
