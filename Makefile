@@ -306,7 +306,7 @@ clean:
 .PHONY: node-client
 node-client:
 	$(Q)clients/node/scripts/install-deps.sh
-	$(Q)cd clients/node && node --test test/unit.test.js test/types.test.js
+	$(Q)cd clients/node && node --test test/unit.test.js test/protocol.test.js test/types.test.js
 
 # Load generator for `make bench` (tools/bench), and the benchmark itself:
 # its own fleet, ingest/context/build/cost/memory, a report under

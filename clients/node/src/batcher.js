@@ -1,16 +1,14 @@
-// Batching in front of a kafkajs producer. kafkajs sends one Produce
-// request per send() call and has no linger of its own; this batcher
-// gathers the messages of concurrent calls and sends them with one
-// sendBatch(): messages wait at most lingerMs (0: until the current turn
+// Batching in front of the client's producer (producer.js), which sends
+// what it is given at once: this batcher gathers the messages of
+// concurrent calls and sends them with one producer.send(): messages wait at most lingerMs (0: until the current turn
 // of the event loop ends) while fewer than maxInFlight batches are in
 // flight, and gather behind them otherwise. With maxInFlight 1 (the
 // idempotent producer's maxInFlightRequests: 1 needs it) the messages go
 // out in the order they were given.
 export class Batcher {
-  constructor(producer, { lingerMs = 0, acks = -1, maxBatch = 5000, maxInFlight = 1 } = {}) {
+  constructor(producer, { lingerMs = 0, maxBatch = 5000, maxInFlight = 1 } = {}) {
     this.producer = producer;
     this.lingerMs = lingerMs;
-    this.acks = acks;
     this.maxBatch = maxBatch;
     this.maxInFlight = maxInFlight;
     this.queue = [];
@@ -51,7 +49,7 @@ export class Batcher {
     for (const [topic, messages] of byTopic) topicMessages.push({ topic, messages });
     this.inFlight++;
     this.producer
-      .sendBatch({ topicMessages, acks: this.acks })
+      .send(topicMessages)
       .then(
         () => batch.forEach((m) => m.resolve()),
         (e) => batch.forEach((m) => m.reject(e)),

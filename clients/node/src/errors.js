@@ -9,6 +9,11 @@
 //                                               closing) or not connected
 //   ChatMemError            'kafka'             Kafka failed (cause: the
 //                                               kafkajs error)
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+// kafkajs's table of Kafka's error codes (names, texts, retriable).
+const { createErrorFromCode } = require('kafkajs/src/protocol/error');
 
 export class ChatMemError extends Error {
   constructor(message, code = 'error', options = undefined) {
@@ -48,4 +53,16 @@ export class ChatMemClosedError extends ChatMemError {
     super(message, 'closed');
     this.name = 'ChatMemClosedError';
   }
+}
+
+/**
+ * A Kafka error code of a response as a ChatMemError 'kafka' saying where
+ * and what (kafkajs's name and text for the code); .retriable as Kafka
+ * defines it for the code.
+ */
+export function kafkaCodeError(code, where) {
+  const cause = createErrorFromCode(code);
+  const e = new ChatMemError(`${where}: ${cause.type ?? 'error'} (${cause.message})`, 'kafka', { cause });
+  e.retriable = cause.retriable === true;
+  return e;
 }

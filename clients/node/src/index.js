@@ -6,6 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import kafkajs from 'kafkajs';
 import { Batcher } from './batcher.js';
+import { Producer } from './producer.js';
 import {
   ChatMemClosedError,
   ChatMemError,
@@ -16,7 +17,6 @@ import {
 import { TopicReader } from './reader.js';
 import {
   CONTRACT_VERSION,
-  LibrdkafkaPartitioner,
   decodeJson,
   encodeMessage,
   encodeProfileSet,
@@ -134,13 +134,12 @@ export class ChatMem {
         this.kafka.logger().warn(`chatmem: cannot create reply topic ${this.replyTopic}: ${e.message}`);
       }
     }
-    const createPartitioner = LibrdkafkaPartitioner;
-    this.eventsProducer = this.kafka.producer({
-      createPartitioner,
-      idempotent: this.adminApi,
-      maxInFlightRequests: 1,
-    });
-    this.requestsProducer = this.kafka.producer({ createPartitioner });
+    // Events: idempotent where the broker grants a producer id. Requests:
+    // not (a request asked twice is answered twice; the second reply
+    // matches no pending request).
+    const logger = this.kafka.logger();
+    this.eventsProducer = new Producer({ kafka: this.kafka, idempotent: true, logger });
+    this.requestsProducer = new Producer({ kafka: this.kafka, logger });
     await Promise.all([this.eventsProducer.connect(), this.requestsProducer.connect()]);
     this.events = new Batcher(this.eventsProducer, { lingerMs: this.settings.lingerMs });
     // One batch in flight per producer: under load the next batch gathers
@@ -305,7 +304,7 @@ export class ChatMem {
           const context = decodeJson(m.value);
           if (context === undefined) continue; // not JSON: not chatmem's
           const { userId, conversationId } = splitSessionKey(key);
-          queue.push({ key, userId, conversationId, context, partition, offset: m.offset });
+          queue.push({ key, userId, conversationId, context, partition, offset: String(m.offset) });
         }
         if (wake) wake();
         while (queue.length > PREBUILT_HIGH_WATER && !it.stopped) await new Promise((r) => drained.push(r));

@@ -6,12 +6,14 @@
 // group join per client (group.initial.rebalance.delay.ms, 3 s by
 // default on a broker, and on the devbroker), leaves a group behind and
 // cannot say when it is positioned. So this reader drives kafkajs's own
-// Cluster and Broker objects (ListOffsets, Fetch) directly: the cluster
-// is created by the client's Kafka instance (its ssl, sasl, retry and
-// logger settings apply) through the factory kafkajs keeps under a
-// private symbol. These are internals of the pinned kafkajs 2.2.4
-// (package.json pins it exactly; test/e2e covers the path).
-import { ChatMemError } from './errors.js';
+// Cluster and Broker objects directly: ListOffsets through them, and
+// Fetch requests of this client's encoding (protocol.js) through their
+// connections. The cluster is created by the client's Kafka instance (its
+// ssl, sasl, retry and logger settings apply) through the factory kafkajs
+// keeps under a private symbol. These are internals of the pinned kafkajs
+// 2.2.4 (package.json pins it exactly; test/e2e covers the path).
+import { ChatMemError, kafkaCodeError } from './errors.js';
+import { API_FETCH, FETCH_VERSIONS, fetchRequest, pickVersion } from './protocol.js';
 
 const CREATE_CLUSTER = 'private:Kafka:createCluster';
 const READ_COMMITTED = 1;
@@ -28,11 +30,32 @@ export function createCluster(kafka) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// a < b for two offsets as kafkajs gives them: strings of decimal digits
-// without leading zeros (no BigInt per record).
-function offsetBefore(a, b) {
-  return a.length !== b.length ? a.length < b.length : a < b;
+/**
+ * The partition ids of a topic, in order, once the cluster's metadata
+ * shows every one with a leader: a topic being auto-created (by this
+ * metadata request) takes a moment. Waits up to waitMs, then rejects
+ * with the last retriable error or a ChatMemError.
+ */
+export async function topicPartitions(cluster, topic, waitMs = 5000) {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    let error = null;
+    try {
+      await cluster.addTargetTopic(topic); // a metadata request when new
+      const meta = cluster.findTopicPartitionMetadata(topic);
+      if (meta.length > 0 && meta.every((p) => p.leader !== null && p.leader !== undefined && p.leader >= 0))
+        return meta.map((p) => p.partitionId).sort((a, b) => a - b);
+    } catch (e) {
+      if (!e.retriable) throw e;
+      error = e;
+    }
+    if (Date.now() >= deadline) throw error ?? new ChatMemError(`topic '${topic}' has no partitions with a leader`, 'kafka');
+    await sleep(100);
+    await cluster.refreshMetadata().catch(() => {});
+  }
 }
+
+const ERR_OFFSET_OUT_OF_RANGE = 1;
 
 /**
  * TopicReader({kafka, topic, fromBeginning, maxWaitMs, onMessages, logger})
@@ -41,8 +64,9 @@ function offsetBefore(a, b) {
  * partition, or its start with fromBeginning): every message produced
  * after start() resolved is delivered. onMessages(partition, messages) is
  * called, and awaited, for each non-empty fetch of a partition, in
- * offset order; messages are kafkajs records ({key, value, offset,
- * headers, timestamp}). stop() ends the loop and closes the connections.
+ * offset order; messages are records {key, value, offset, headers,
+ * timestamp} (protocol.js decodeRecordSet: Buffers viewing the response,
+ * numbers). stop() ends the loop and closes the connections.
  * One fetch may be ahead of the delivery: stop() drops what it brought.
  */
 export class TopicReader {
@@ -54,7 +78,7 @@ export class TopicReader {
     this.maxBytes = maxBytes;
     this.onMessages = onMessages;
     this.logger = logger;
-    this.positions = new Map(); // partition -> next offset (string)
+    this.positions = new Map(); // partition -> next offset
     this.running = false;
     this.loopDone = null;
   }
@@ -68,12 +92,11 @@ export class TopicReader {
       // broker: a few tries, then the error.
       for (let i = 0; ; i++) {
         try {
-          await this.cluster.addTargetTopic(this.topic);
-          const partitions = await this.partitions();
+          const partitions = await topicPartitions(this.cluster, this.topic);
           const [offsets] = await this.cluster.fetchTopicsOffset([
             { topic: this.topic, fromBeginning: this.fromBeginning, partitions: partitions.map((partition) => ({ partition })) },
           ]);
-          for (const { partition, offset } of offsets.partitions) this.positions.set(partition, offset);
+          for (const { partition, offset } of offsets.partitions) this.positions.set(partition, Number(offset));
           break;
         } catch (e) {
           if (i >= 10 || !e.retriable) throw e;
@@ -87,19 +110,6 @@ export class TopicReader {
       throw e;
     }
     this.loopDone = this.loop();
-  }
-
-  // The topic's partitions, waiting (bounded) for an auto-created topic
-  // to show them with leaders.
-  async partitions() {
-    for (let i = 0; ; i++) {
-      const meta = this.cluster.findTopicPartitionMetadata(this.topic);
-      if (meta.length > 0 && meta.every((p) => p.leader !== null && p.leader !== undefined && p.leader >= 0))
-        return meta.map((p) => p.partitionId).sort((a, b) => a - b);
-      if (i >= 50) throw new ChatMemError(`topic '${this.topic}' has no partitions with a leader`, 'kafka');
-      await sleep(100);
-      await this.cluster.refreshMetadata();
-    }
   }
 
   // Fetches and delivers. The next fetch is sent before the messages of
@@ -131,10 +141,6 @@ export class TopicReader {
       } catch (e) {
         ahead = null;
         if (!this.running) break;
-        if (e.name === 'KafkaJSOffsetOutOfRange') {
-          await this.reset(e.partition).catch(() => {});
-          continue;
-        }
         this.logger?.debug?.(`chatmem: fetching ${this.topic}: ${e.message}; retrying in ${backoff} ms`);
         await sleep(backoff);
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
@@ -157,48 +163,54 @@ export class TopicReader {
   // An offset that is gone (retention): on to the oldest still there.
   async reset(partition) {
     const [offsets] = await this.cluster.fetchTopicsOffset([{ topic: this.topic, fromBeginning: true, partitions: [{ partition }] }]);
-    for (const p of offsets.partitions) this.positions.set(p.partition, p.offset);
+    for (const p of offsets.partitions) this.positions.set(p.partition, Number(p.offset));
   }
 
   async fetchFrom(nodeId, parts) {
     const broker = await this.cluster.findBroker({ nodeId });
-    const requested = new Map(parts.map((p) => [p, this.positions.get(p)]));
-    const { responses } = await broker.fetch({
-      maxWaitTime: this.maxWaitMs,
-      minBytes: 1,
-      maxBytes: this.maxBytes,
-      isolationLevel: READ_COMMITTED,
-      topics: [
-        {
+    const version = pickVersion(broker.versions, API_FETCH, FETCH_VERSIONS);
+    if (version < 0) throw new ChatMemError(`broker ${nodeId} speaks no Fetch version in ${FETCH_VERSIONS.join('..')}`, 'kafka');
+    let res;
+    try {
+      res = await broker.connectionPool.send(
+        fetchRequest(version, {
           topic: this.topic,
-          partitions: parts.map((partition) => ({ partition, fetchOffset: requested.get(partition), maxBytes: this.maxBytes })),
-        },
-      ],
-    });
+          partitions: parts.map((partition) => ({ partition, offset: this.positions.get(partition) })),
+          maxWaitMs: this.maxWaitMs,
+          minBytes: 1,
+          maxBytes: this.maxBytes,
+          partitionMaxBytes: this.maxBytes,
+          isolationLevel: READ_COMMITTED,
+        }),
+      );
+    } catch (e) {
+      if (e.name === 'KafkaJSConnectionClosedError') await broker.disconnect().catch(() => {});
+      throw e;
+    }
+    if (res.errorCode !== 0) throw kafkaCodeError(res.errorCode, `fetch from broker ${nodeId}`);
     const out = [];
-    for (const { topicName, partitions } of responses) {
-      if (topicName !== this.topic) continue;
-      for (const pd of partitions) {
-        const raw = pd.messages;
-        if (!raw || raw.length === 0) continue;
-        const from = requested.get(pd.partition);
-        const last = raw[raw.length - 1].offset;
-        if (offsetBefore(last, from)) {
-          // Only records before the position came back (a compacted
-          // batch): step over one offset, as kafkajs's consumer does.
-          this.positions.set(pd.partition, (BigInt(from) + 1n).toString());
-          continue;
-        }
-        this.positions.set(pd.partition, (BigInt(last) + 1n).toString());
-        // The records are in offset order: those before the position (the
-        // head of a batch that started earlier) are a prefix, and control
-        // records are rare; the common fetch is delivered as it came.
-        let start = 0;
-        while (offsetBefore(raw[start].offset, from)) start++;
-        let messages = start === 0 ? raw : raw.slice(start);
-        if (messages.some((m) => m.isControlRecord)) messages = messages.filter((m) => !m.isControlRecord);
-        if (messages.length > 0) out.push({ partition: pd.partition, messages });
+    let error = null;
+    for (const pd of res.partitions) {
+      if (pd.errorCode === ERR_OFFSET_OUT_OF_RANGE) {
+        // Gone (retention): on to the oldest offset still there.
+        await this.reset(pd.partition).catch(() => {});
+        continue;
       }
+      if (pd.errorCode !== 0) {
+        error ??= kafkaCodeError(pd.errorCode, `fetch ${this.topic}[${pd.partition}]`);
+        continue;
+      }
+      // next: after the last complete batch, also when all its records
+      // were before the position or were transaction markers.
+      if (pd.next > this.positions.get(pd.partition)) this.positions.set(pd.partition, pd.next);
+      if (pd.records.length > 0) out.push({ partition: pd.partition, messages: pd.records });
+    }
+    // The other partitions' messages are delivered; the error (a leader
+    // moved, a topic not yet everywhere) makes the loop back off and
+    // refresh the metadata.
+    if (error) {
+      if (out.length === 0) throw error;
+      await this.cluster.refreshMetadata().catch(() => {});
     }
     return out;
   }

@@ -204,12 +204,12 @@ test('a client not connected refuses calls; close is idempotent; no connect afte
   await assert.rejects(cm.context('u'), ChatMemClosedError);
 });
 
-// A stand-in for a kafkajs producer: records each sendBatch.
+// A stand-in for the client's producer: records each send.
 function fakeProducer({ fail = false, delayMs = 5 } = {}) {
   const batches = [];
   return {
     batches,
-    sendBatch: ({ topicMessages }) =>
+    send: (topicMessages) =>
       new Promise((resolve, reject) =>
         setTimeout(() => {
           batches.push(topicMessages);
