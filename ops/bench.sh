@@ -42,6 +42,8 @@
 #                           Node.js client and the Python client in turn at
 #                           each rate, each until it saturates
 #   BENCH_CLIENTS="node python"  the clients compared ("": none)
+#   BENCH_CLIENT_WARMUP=1   seconds each client run sends at its rate
+#                           before its clock starts (not recorded)
 #   BENCH_CLIENT_REPEAT=3   runs of each client at each rate, interleaved
 #                           (c node python c node python ...); the report
 #                           takes their medians, and a client saturates at
@@ -91,6 +93,7 @@ ARCHIVE_SAMPLES=${BENCH_ARCHIVE_SAMPLES:-3}
 CLIENT_RATES=${BENCH_CLIENT_RATES:-500 1000 2000 3000 4000 5000 6000}
 CLIENTS=${BENCH_CLIENTS-node python}
 CLIENT_REPEAT=${BENCH_CLIENT_REPEAT:-3}
+CLIENT_WARMUP=${BENCH_CLIENT_WARMUP:-1}
 CLIENT_PY=${BENCH_CLIENT_PY:-$here/build/py-client/bin/python}
 [ -n "${BENCH_LINGER_MS:-}" ] && export CHATMEM_KAFKA_PROP_LINGER_MS=$BENCH_LINGER_MS
 export CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=${BENCH_FETCH_WAIT_MS:-1}
@@ -420,7 +423,10 @@ done
 # run's line is kept ("rep": its number) for the report's medians. A client
 # saturates at a rate once most of its runs there were not sustained (the
 # rest of them would not change that), and is not run at higher rates; a
-# run that gives no result stops its client at once.
+# run that gives no result stops its client at once. Each run first sends
+# at its rate for CLIENT_WARMUP s, not recorded: every run is a new
+# process, and V8 (and, less, CPython) compiles its hot path in the first
+# seconds, which a long-running application has behind it.
 if [ -n "$CLIENTS" ]; then
 	say "[5b/7] clients at $CLIENT_RATES req/s ($CLIENT_REPEAT rounds): c $CLIENTS"
 	saturated=""
@@ -434,13 +440,14 @@ if [ -n "$CLIENTS" ]; then
 				case $c in
 				c) line=$("$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
 					--rate "$r" --duration "$DURATION" --req-prefix "k$r-$k-" --query \
-					--timeout 30 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
+					--warmup "$CLIENT_WARMUP" --timeout 30 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
 				node) line=$(node "$here/clients/node/bench/context-bench.mjs" --tag c \
 					--req-prefix "k$r-$k-" --sessions "$CTX_SESSIONS" --rate "$r" \
-					--duration "$DURATION" --query 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
+					--duration "$DURATION" --warmup "$CLIENT_WARMUP" --query \
+					2> >(sed -u 's/^/    /' >&2)) || line="" ;;
 				python) line=$("$CLIENT_PY" "$here/clients/python/bench/context_bench.py" \
 					--tag c --sessions "$CTX_SESSIONS" --rate "$r" --duration "$DURATION" \
-					--query 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
+					--warmup "$CLIENT_WARMUP" --query 2> >(sed -u 's/^/    /' >&2)) || line="" ;;
 				esac
 				line=$(echo "$line" | tail -1)
 				if [ -z "$line" ]; then

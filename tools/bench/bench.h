@@ -34,6 +34,8 @@ typedef struct bench_opts {
         long long window;        /* ingest: max produced but not acked */
         long long rate;          /* context: requests per second */
         long long duration;      /* context: seconds of sending */
+        long long warmup;        /* context: seconds of sending at the rate
+                                    before the clock starts, not recorded */
         long long timeout;       /* seconds to wait for acks / replies */
         long long iterations;    /* build: builds to time */
         long long linger_ms;     /* -1: chatmem's default */

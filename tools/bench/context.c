@@ -26,8 +26,9 @@ typedef struct ctx_run {
         atomic_llong received;
         atomic_llong errors;
         atomic_int done;
-        atomic_int warm;         /* the reply to "<prefix>w" arrived */
-        _Atomic int64_t last_us; /* receipt of the last reply */
+        atomic_int warm;            /* the reply to "<prefix>w" arrived */
+        atomic_llong warm_received; /* replies to "<prefix>x<n>" */
+        _Atomic int64_t last_us;    /* receipt of the last reply */
 } ctx_run_t;
 
 /* Parses "<tag>r<n>" into n. Returns -1 when the key is not ours. */
@@ -66,6 +67,10 @@ static void *reply_loop(void *arg)
                     !memcmp(m->key, cr->tag, cr->tag_len) &&
                     ((const char *)m->key)[cr->tag_len] == 'w')
                         atomic_store(&cr->warm, 1);
+                if (m->key_len > cr->tag_len + 1 &&
+                    !memcmp(m->key, cr->tag, cr->tag_len) &&
+                    ((const char *)m->key)[cr->tag_len] == 'x')
+                        atomic_fetch_add(&cr->warm_received, 1);
                 n = reply_index(cr, m->key, m->key_len);
                 if (n >= 0) {
                         sent = atomic_exchange(&cr->sent_us[n], 0);
@@ -111,6 +116,58 @@ static int send_request(rd_kafka_t *rk, const cm_config_t *cfg,
                             cm_request_encode(&req));
 }
 
+/* Sends total requests at o->rate, open loop: every request has its
+ * scheduled time, all that are due go out, latency counts from that time.
+ * With cr, the measured run: request_id "<prefix><n>", each scheduled time
+ * kept in cr->sent_us, the start written to *t0 and the worst lateness
+ * to *behind_max, progress on stderr. Without, the warm-up: request_id
+ * "<prefix>x<n>", nothing kept. Returns the number sent (fewer when
+ * stopped by a signal), or -1 after logging why. */
+static long long open_loop(rd_kafka_t *rk, const cm_config_t *cfg,
+                           const bench_opts_t *o, const char *reply_topic,
+                           ctx_run_t *cr, long long total, int64_t *t0,
+                           int64_t *behind_max)
+{
+        int64_t start = cm_mono_us(), now;
+        long long sent = 0;
+        double t_prog = now_s();
+        char request_id[CM_ID_MAX + 1];
+
+        if (t0)
+                *t0 = start;
+        while (sent < total && !cm_stop) {
+                now = cm_mono_us();
+                while (sent < total) {
+                        int64_t due = start + (int64_t)((double)sent * 1e6 /
+                                                        (double)o->rate);
+
+                        if (due > now)
+                                break;
+                        if (behind_max && now - due > *behind_max)
+                                *behind_max = now - due;
+                        snprintf(request_id, sizeof(request_id), "%s%s%lld",
+                                 o->req_prefix, cr ? "" : "x", sent);
+                        if (cr)
+                                atomic_store(&cr->sent_us[sent], due);
+                        if (send_request(rk, cfg, o, reply_topic, request_id,
+                                         sent % o->sessions) == -1)
+                                return -1;
+                        sent++;
+                }
+                rd_kafka_poll(rk, 0);
+                if (cr && now_s() - t_prog >= 1.0) {
+                        t_prog = now_s();
+                        fprintf(stderr,
+                                "context: %lld/%lld sent, %lld "
+                                "replies\n",
+                                sent, total,
+                                (long long)atomic_load(&cr->received));
+                }
+                usleep(100);
+        }
+        return sent;
+}
+
 int run_context(const cm_config_t *cfg, const bench_opts_t *o)
 {
         ctx_run_t cr;
@@ -121,9 +178,9 @@ int run_context(const cm_config_t *cfg, const bench_opts_t *o)
         const char *reply_topic =
             o->reply_topic ? o->reply_topic : cfg->topic_replies;
         long long total = o->rate * o->duration, sent = 0, missing;
-        int64_t t0, now, behind_max = 0;
+        int64_t t0 = 0, behind_max = 0;
         int64_t setup_deadline = cm_mono_us() + o->timeout * 1000000;
-        double t_prog, deadline, secs;
+        double deadline, secs;
         char errstr[512], request_id[CM_ID_MAX + 1], group[64];
 
         memset(&cr, 0, sizeof(cr));
@@ -177,41 +234,25 @@ int run_context(const cm_config_t *cfg, const bench_opts_t *o)
                         rd_kafka_poll(rk, 10);
                 }
         }
+        /* Warm-up at the run's rate (--warmup), its replies awaited and
+         * not recorded: the load generator, the worker and the broker are
+         * past their start-up when the clock starts. */
+        if (o->warmup > 0) {
+                long long n = open_loop(rk, cfg, o, reply_topic, NULL,
+                                        o->rate * o->warmup, NULL, NULL);
+                double warm_deadline = now_s() + (double)o->timeout;
+
+                if (n < 0)
+                        goto out;
+                while (atomic_load(&cr.warm_received) < n && !cm_stop &&
+                       now_s() < warm_deadline)
+                        rd_kafka_poll(rk, 10);
+        }
         fprintf(stderr, "context: %lld req/s for %lld s over %lld sessions\n",
                 o->rate, o->duration, o->sessions);
-        t0 = cm_mono_us();
-        t_prog = now_s();
-        while (sent < total && !cm_stop) {
-                now = cm_mono_us();
-                /* Open loop: every request has its scheduled time; send all
-                 * that are due, latency counts from that time. */
-                while (sent < total) {
-                        int64_t due = t0 + (int64_t)((double)sent * 1e6 /
-                                                     (double)o->rate);
-
-                        if (due > now)
-                                break;
-                        if (now - due > behind_max)
-                                behind_max = now - due;
-                        snprintf(request_id, sizeof(request_id), "%s%lld",
-                                 o->req_prefix, sent);
-                        atomic_store(&cr.sent_us[sent], due);
-                        if (send_request(rk, cfg, o, reply_topic, request_id,
-                                         sent % o->sessions) == -1)
-                                goto out;
-                        sent++;
-                }
-                rd_kafka_poll(rk, 0);
-                if (now_s() - t_prog >= 1.0) {
-                        t_prog = now_s();
-                        fprintf(stderr,
-                                "context: %lld/%lld sent, %lld "
-                                "replies\n",
-                                sent, total,
-                                (long long)atomic_load(&cr.received));
-                }
-                usleep(100);
-        }
+        sent = open_loop(rk, cfg, o, reply_topic, &cr, total, &t0, &behind_max);
+        if (sent < 0)
+                goto out;
         secs = (double)(cm_mono_us() - t0) / 1e6;
         deadline = now_s() + (double)o->timeout;
         while (atomic_load(&cr.received) < sent && now_s() < deadline &&

@@ -46,6 +46,7 @@ static void usage(FILE *fp)
                 "           [--msgs-min A --msgs-max B] [--wait-summary K]\n"
                 "  context  --rate R --duration D --sessions S --tag T\n"
                 "           [--reply-topic TOPIC] [--req-prefix P] [--query]\n"
+                "           [--warmup W]\n"
                 "  build    [--iterations N]\n"
                 "  cost     [--lengths 5,10,20,50] [--price USD_PER_1M]\n"
                 "           [--users N] [--per-day N]\n"
@@ -58,7 +59,9 @@ static void usage(FILE *fp)
                 "--msgs-max messages. --window bounds the events produced but\n"
                 "not yet in Redis, so that the consumers stay within the\n"
                 "devbroker's retention (about 5 MB per partition).\n"
-                "context --query gives every request a query (recall).\n");
+                "context --query gives every request a query (recall);\n"
+                "--warmup sends at the rate for W seconds before the clock\n"
+                "starts and waits for those replies (not recorded).\n");
 }
 
 static int opt_int(const char *name, const char *s, long long min,
@@ -97,6 +100,7 @@ int main(int argc, char **argv)
             {"window", required_argument, NULL, 'w'},
             {"rate", required_argument, NULL, 'r'},
             {"duration", required_argument, NULL, 'd'},
+            {"warmup", required_argument, NULL, 'U'},
             {"timeout", required_argument, NULL, 't'},
             {"iterations", required_argument, NULL, 'i'},
             {"linger-ms", required_argument, NULL, 'l'},
@@ -182,6 +186,9 @@ int main(int argc, char **argv)
                 case 'd':
                         bad =
                             opt_int("--duration", optarg, 1, 3600, &o.duration);
+                        break;
+                case 'U':
+                        bad = opt_int("--warmup", optarg, 0, 600, &o.warmup);
                         break;
                 case 't':
                         bad =

@@ -6,13 +6,16 @@
 //
 //   node bench/context-bench.mjs --rate R --duration D --sessions S --tag T
 //        [--query] [--timeout S] [--reply-topic TOPIC] [--req-prefix P]
-//        [--linger-ms MS] [--fetch-wait-ms MS]
+//        [--linger-ms MS] [--fetch-wait-ms MS] [--warmup W]
 //
 // Requests go at a fixed rate R for D seconds to the sessions
 // "<T>u<n>:default" (n = request number modulo S); every request has a
 // scheduled send time, and its latency counts from that time to the
 // receipt of its reply (so a sender that falls behind is not hidden:
-// coordinated omission). One request is answered before the clock starts.
+// coordinated omission). One request is answered before the clock starts;
+// with --warmup W requests also go at the rate for W seconds first (V8
+// compiles the hot path meanwhile, as in a long-running application), and
+// their replies are awaited, not recorded.
 // With --query every request asks about one of the bench conversations'
 // topics (recall), chosen as chatmem-bench chooses it for its request
 // "<P><n>" (P: --req-prefix, default "q" as there; the client's own
@@ -65,6 +68,7 @@ const { values } = parseArgs({
     'req-prefix': { type: 'string' },
     'linger-ms': { type: 'string' },
     'fetch-wait-ms': { type: 'string' },
+    warmup: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -72,7 +76,7 @@ if (values.help) {
   process.stdout.write(
     'usage: context-bench.mjs --rate R --duration D --sessions S --tag T [--query]\n' +
       '                         [--timeout S] [--reply-topic TOPIC] [--req-prefix P]\n' +
-      '                         [--linger-ms MS] [--fetch-wait-ms MS]\n',
+      '                         [--linger-ms MS] [--fetch-wait-ms MS] [--warmup W]\n',
   );
   process.exit(0);
 }
@@ -80,6 +84,7 @@ const rate = intOpt(values, 'rate', 1, 10000000, 1000);
 const duration = intOpt(values, 'duration', 1, 3600, 5);
 const sessions = intOpt(values, 'sessions', 1, 100000000, 1000);
 const timeoutS = intOpt(values, 'timeout', 1, 36000, 30);
+const warmupS = intOpt(values, 'warmup', 0, 600, 0);
 const tag = values.tag ?? 'b';
 const reqPrefix = values['req-prefix'] ?? 'q';
 const envInt = (name) => (process.env[name] !== undefined && /^[0-9]+$/.test(process.env[name]) ? process.env[name] : undefined);
@@ -109,6 +114,33 @@ function options(n, userN) {
   return o;
 }
 
+// Open loop: request n is due at t0 + n / rate and is sent then (with
+// every other one that is due), however far behind the replies are.
+// send(n, due) sends it; with progress() (the replies so far), a line a
+// second on stderr. Resolves {t0, sent, behindMax} (µs).
+async function openLoop(count, send, progress = null) {
+  const t0 = nowUs();
+  let tProg = t0;
+  let sent = 0;
+  let behindMax = 0;
+  while (sent < count && !stopping) {
+    const now = nowUs();
+    while (sent < count) {
+      const due = t0 + Math.floor((sent * 1e6) / rate);
+      if (due > now) break;
+      if (now - due > behindMax) behindMax = now - due;
+      send(sent, due);
+      sent++;
+    }
+    if (progress && now - tProg >= 1e6) {
+      tProg = now;
+      process.stderr.write(`context: ${sent}/${count} sent, ${progress()} replies\n`);
+    }
+    await sleep(1);
+  }
+  return { t0, sent, behindMax };
+}
+
 const total = rate * duration;
 const lat = new Float64Array(total);
 let received = 0;
@@ -124,42 +156,33 @@ try {
   } catch (e) {
     if (!(e instanceof ChatMemReplyError)) die(`warm-up: no reply within ${timeoutS} s; is chatmem-context running? (${e.message})`);
   }
+  if (warmupS > 0) {
+    const pending = [];
+    await openLoop(rate * warmupS, (n) => pending.push(cm.context(`${tag}u${n % sessions}`, options(n, n % sessions)).catch(() => {})));
+    let timer;
+    await Promise.race([Promise.all(pending), new Promise((r) => (timer = setTimeout(r, timeoutS * 1000)))]);
+    clearTimeout(timer);
+  }
   process.stderr.write(`context: ${rate} req/s for ${duration} s over ${sessions} sessions (node client)\n`);
 
   const cpu0 = process.cpuUsage();
-  const t0 = nowUs();
-  let tProg = t0;
-  let sent = 0;
-  let behindMax = 0;
   const record = (due, isError) => {
     const t = nowUs();
     lat[received++] = t - due;
     if (isError) errors++;
     lastUs = t;
   };
-  while (sent < total && !stopping) {
-    const now = nowUs();
-    // Open loop: send every request that is due; latency counts from its
-    // scheduled time.
-    while (sent < total) {
-      const due = t0 + Math.floor((sent * 1e6) / rate);
-      if (due > now) break;
-      if (now - due > behindMax) behindMax = now - due;
-      const userN = sent % sessions;
-      cm.context(`${tag}u${userN}`, options(sent, userN)).then(
+  const { t0, sent, behindMax } = await openLoop(
+    total,
+    (n, due) =>
+      cm.context(`${tag}u${n % sessions}`, options(n, n % sessions)).then(
         () => record(due, false),
         (e) => {
           if (e instanceof ChatMemReplyError) record(due, true);
         },
-      );
-      sent++;
-    }
-    if (now - tProg >= 1e6) {
-      tProg = now;
-      process.stderr.write(`context: ${sent}/${total} sent, ${received} replies\n`);
-    }
-    await sleep(1);
-  }
+      ),
+    () => received,
+  );
   const sendS = (nowUs() - t0) / 1e6;
   const deadline = Date.now() + timeoutS * 1000;
   while (received < sent && Date.now() < deadline && !stopping) await sleep(10);

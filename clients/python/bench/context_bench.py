@@ -9,7 +9,8 @@ falls behind is charged for it (no coordinated omission). Sessions are
 ``<tag>u<n>:default`` for ``n = i % sessions`` (those ``chatmem-bench
 ingest --tag <tag>`` fills); ``--query`` gives every request a question
 about one of the session's topics. One request answered before the clock
-starts warms the path.
+starts warms the path; with ``--warmup W`` requests also go at the rate for
+W seconds first, and their replies are awaited, not recorded.
 
 The client is configured as an application would be: the brokers and
 topics from ``CHATMEM_KAFKA_BROKERS`` and ``CHATMEM_TOPICS_*``, librdkafka
@@ -35,6 +36,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chatmem import ChatMem, ChatMemError, ChatMemTimeout, ReplyError
@@ -116,9 +118,9 @@ class Schedule:
     """The open loop of both APIs: request i is due at t0 + i / rate,
     whatever became of the ones before it; its latency counts from then."""
 
-    def __init__(self, o: argparse.Namespace, rec: Recorder) -> None:
-        self.rate: int = o.rate
-        self.total: int = o.rate * o.duration
+    def __init__(self, rate: int, total: int, rec: Optional[Recorder]) -> None:
+        self.rate = rate
+        self.total = total
         self.rec = rec
         self.sent = 0
         self.behind = 0.0
@@ -136,7 +138,7 @@ class Schedule:
             self.behind = max(self.behind, now - due)
             out.append((self.sent, due))
             self.sent += 1
-        if now - self.t_prog >= 1.0:
+        if self.rec is not None and now - self.t_prog >= 1.0:
             self.t_prog = now
             print(f"context_python: {self.sent}/{self.total} sent, {self.rec.received} replies", file=sys.stderr)
         return out
@@ -155,8 +157,16 @@ class Schedule:
 def run_futures(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
     with ChatMem(**client_options(o)) as cm:
         cm.context(**request_args(o, 0))  # warm-up, not counted
+        if o.warmup:
+            warm = Schedule(o.rate, o.rate * o.warmup, None)
+            futs: List[Future[Any]] = []
+            while not warm.done():
+                futs.extend(cm.context_future(**request_args(o, i)) for i, _ in warm.due())
+                if not warm.done():
+                    time.sleep(warm.pause_s())
+            wait_futures(futs, timeout=o.timeout)
         print(f"context_python: {o.rate} req/s for {o.duration} s over {o.sessions} sessions", file=sys.stderr)
-        sched = Schedule(o, rec)
+        sched = Schedule(o.rate, o.rate * o.duration, rec)
         while not sched.done():
             for i, due in sched.due():
                 fut: Future[Any] = cm.context_future(**request_args(o, i))
@@ -174,6 +184,21 @@ async def run_asyncio(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
     loop = asyncio.get_running_loop()
     async with AsyncChatMem(**client_options(o)) as acm:
         await acm.context(**request_args(o, 0))  # warm-up, not counted
+        if o.warmup:
+
+            async def quiet(i: int) -> None:
+                try:
+                    await acm.context(**request_args(o, i))
+                except ChatMemError:
+                    pass
+
+            warm = Schedule(o.rate, o.rate * o.warmup, None)
+            pending: List[asyncio.Task[None]] = []
+            while not warm.done():
+                pending.extend(loop.create_task(quiet(i)) for i, _ in warm.due())
+                await asyncio.sleep(warm.pause_s())
+            if pending:
+                await asyncio.wait(pending, timeout=o.timeout)
         print(f"context_python: {o.rate} req/s for {o.duration} s over {o.sessions} sessions", file=sys.stderr)
 
         async def one(i: int, due: float) -> None:
@@ -184,7 +209,7 @@ async def run_asyncio(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
                 rec.done(due, e)
 
         tasks = set()
-        sched = Schedule(o, rec)
+        sched = Schedule(o.rate, o.rate * o.duration, rec)
         while not sched.done():
             for i, due in sched.due():
                 task = loop.create_task(one(i, due))
@@ -204,6 +229,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--sessions", type=int, default=1000, help="sessions asked for in turn (default 1000)")
     ap.add_argument("--tag", default="b", help='users are "<tag>u<n>" (default b)')
     ap.add_argument("--query", action="store_true", help="give every request a query (recall)")
+    ap.add_argument("--warmup", type=int, default=0, help="seconds of requests at the rate before the clock starts (default 0)")
     ap.add_argument("--timeout", type=int, default=30, help="seconds to wait for the last replies (default 30)")
     ap.add_argument("--api", choices=("futures", "asyncio"), default="futures", help="how replies are taken")
     ap.add_argument("--linger-ms", type=int, help="linger.ms of the client's producer")
@@ -212,6 +238,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     o = ap.parse_args(argv)
     if o.rate < 1 or o.duration < 1 or o.sessions < 1 or o.timeout < 1:
         ap.error("--rate, --duration, --sessions and --timeout must be >= 1")
+    if o.warmup < 0:
+        ap.error("--warmup must be >= 0")
     rec = Recorder(o.rate * o.duration)
     try:
         if o.api == "asyncio":
