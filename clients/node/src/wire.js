@@ -288,10 +288,6 @@ export function partitionFor(key, partitionCount) {
   return ((c ^ -1) >>> 0) % partitionCount;
 }
 
-/** The kafkajs partitioner (createPartitioner) built on partitionFor. */
-export const LibrdkafkaPartitioner = () => ({ partitionMetadata, message }) =>
-  partitionFor(message.key, partitionMetadata.length);
-
 /** The reply object of a reply message's value, or null when it is not JSON. */
 export function decodeJson(value) {
   if (value === null || value === undefined) return null;
