@@ -22,7 +22,6 @@ import {
 import { createCluster, topicPartitions } from './reader.js';
 import { partitionFor } from './wire.js';
 
-
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 2000;
 const ERR_DUPLICATE_SEQUENCE = 46;
@@ -63,18 +62,27 @@ export class Producer {
     await c.disconnect().catch(() => {});
   }
 
-  // A producer id from any broker; none granted (an old broker, ACLs, the
-  // devbroker's mock without the API): not idempotent, said once.
+  // A producer id from the bootstrap broker, retried within timeoutMs
+  // while the broker says to (a coordinator still loading); none granted
+  // (an old broker, ACLs): not idempotent, said once.
   async initProducerId() {
     this.pid = null;
     this.sequences.clear();
+    const deadline = Date.now() + this.timeoutMs;
     try {
       const broker = this.cluster.brokerPool.seedBroker;
       const v = pickVersion(broker.versions, API_INIT_PRODUCER_ID, [0, 1]);
       if (v < 0) throw new Error('the broker has no InitProducerId');
-      const r = await broker.connectionPool.send(initProducerIdRequest(v));
-      if (r.errorCode !== 0) throw kafkaCodeError(r.errorCode, 'InitProducerId');
-      this.pid = { id: r.id, epoch: r.epoch };
+      for (let backoff = BACKOFF_MIN_MS; ; backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)) {
+        const r = await broker.connectionPool.send(initProducerIdRequest(v));
+        if (r.errorCode === 0) {
+          this.pid = { id: r.id, epoch: r.epoch };
+          return;
+        }
+        const e = kafkaCodeError(r.errorCode, 'InitProducerId');
+        if (!e.retriable || Date.now() + backoff > deadline) throw e;
+        await sleep(backoff);
+      }
     } catch (e) {
       this.logger?.warn?.(`chatmem: no producer id (${e.message}); the producer is not idempotent`);
       this.wantIdempotent = false;

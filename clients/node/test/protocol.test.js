@@ -245,7 +245,7 @@ test('produce: the request carries a batch kafkajs reads; the response parsed pe
 // A producer over a scripted cluster of one broker (node 1) holding the
 // topic 't' with 4 partitions: each Produce request gets the next of
 // `answers` (an error code for every partition, or a thrown error).
-function scriptedProducer(answers, { idempotent = true } = {}) {
+function scriptedProducer(answers, { idempotent = true, pidAnswers = [] } = {}) {
   const sent = [];
   let pids = 0;
   const broker = {
@@ -253,7 +253,10 @@ function scriptedProducer(answers, { idempotent = true } = {}) {
     disconnect: async () => {},
     connectionPool: {
       send: async ({ request, response }) => {
-        if (request.apiKey === 22) return { errorCode: 0, id: 1000 + pids++, epoch: 0 };
+        if (request.apiKey === 22) {
+          const code = pidAnswers.shift() ?? 0;
+          return code ? { errorCode: code, id: -1, epoch: -1 } : { errorCode: 0, id: 1000 + pids++, epoch: 0 };
+        }
         const r = new Reader((await request.encode()).buffer);
         r.string();
         r.int16();
@@ -328,4 +331,18 @@ test('producer: a lost connection is retried; without a producer id the batch ca
   await p.send([{ topic: 't', messages: [{ key: 'k', value: 'v' }] }]);
   assert.equal(sent.length, 2);
   assert.deepEqual([sent[1][0].pid, sent[1][0].sequence], [-1, -1]);
+});
+
+test('producer: a producer id is asked again while the broker is loading; refused, the producer is not idempotent', async () => {
+  const loading = scriptedProducer([0], { pidAnswers: [14 /* COORDINATOR_LOAD_IN_PROGRESS */, 14] });
+  await loading.p.initProducerId();
+  await loading.p.send([{ topic: 't', messages: [{ key: 'k', value: 'v' }] }]);
+  assert.deepEqual([loading.sent[0][0].pid, loading.sent[0][0].sequence], [1000, 0]);
+  const warnings = [];
+  const refused = scriptedProducer([0], { pidAnswers: [31 /* CLUSTER_AUTHORIZATION_FAILED */] });
+  refused.p.logger = { warn: (m) => warnings.push(m) };
+  await refused.p.initProducerId();
+  await refused.p.send([{ topic: 't', messages: [{ key: 'k', value: 'v' }] }]);
+  assert.deepEqual([refused.sent[0][0].pid, refused.sent[0][0].sequence], [-1, -1]);
+  assert.match(warnings[0], /CLUSTER_AUTHORIZATION_FAILED.*not idempotent/);
 });
