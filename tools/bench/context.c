@@ -63,14 +63,16 @@ static void *reply_loop(void *arg)
                         rd_kafka_message_destroy(m);
                         continue;
                 }
-                if (m->key_len == cr->tag_len + 1 &&
-                    !memcmp(m->key, cr->tag, cr->tag_len) &&
-                    ((const char *)m->key)[cr->tag_len] == 'w')
-                        atomic_store(&cr->warm, 1);
-                if (m->key_len > cr->tag_len + 1 &&
-                    !memcmp(m->key, cr->tag, cr->tag_len) &&
-                    ((const char *)m->key)[cr->tag_len] == 'x')
-                        atomic_fetch_add(&cr->warm_received, 1);
+                /* The warm-up's: "<prefix>w", then "<prefix>x<n>". */
+                if (m->key_len > cr->tag_len &&
+                    !memcmp(m->key, cr->tag, cr->tag_len)) {
+                        char c = ((const char *)m->key)[cr->tag_len];
+
+                        if (c == 'w' && m->key_len == cr->tag_len + 1)
+                                atomic_store(&cr->warm, 1);
+                        else if (c == 'x')
+                                atomic_fetch_add(&cr->warm_received, 1);
+                }
                 n = reply_index(cr, m->key, m->key_len);
                 if (n >= 0) {
                         sent = atomic_exchange(&cr->sent_us[n], 0);

@@ -19,8 +19,9 @@
 // With --query every request asks about one of the bench conversations'
 // topics (recall), chosen as chatmem-bench chooses it for its request
 // "<P><n>" (P: --req-prefix, default "q" as there; the client's own
-// request ids are "<instance>-<n>"), so both ask the same questions. After the last request the run waits up to --timeout
-// seconds (default 30) for the replies still missing. The replies come
+// request ids are "<instance>-<n>"), so both ask the same questions.
+// After the last request the run waits up to --timeout seconds (default
+// 30) for the replies still missing. The replies come
 // on --reply-topic, default "<replies topic>.bench-node", one topic for
 // every run as chatmem-bench uses one (a topic per run would pile up on
 // the devbroker, which cannot delete topics). Settings come from
@@ -107,10 +108,11 @@ let stopping = false;
 process.on('SIGINT', () => (stopping = true));
 process.on('SIGTERM', () => (stopping = true));
 
-function options(n, userN) {
+// The options of chatmem-bench's request "<P><id>" to user userN: with
+// --query, a question about one of the session's topics, as it asks it.
+function options(id, userN) {
   const o = {};
-  // As chatmem-bench: a question about one of the session's topics.
-  if (values.query) o.query = `Can you remind me what you said about ${TOPICS[(userN + `${reqPrefix}${n}`.length) % TOPICS.length]}?`;
+  if (values.query) o.query = `Can you remind me what you said about ${TOPICS[(userN + `${reqPrefix}${id}`.length) % TOPICS.length]}?`;
   return o;
 }
 
@@ -152,7 +154,7 @@ try {
   // One request answered before the clock starts: the worker is in its
   // group and the reply path is warm.
   try {
-    await cm.context(`${tag}u0`, { ...(values.query ? { query: `Can you remind me what you said about ${TOPICS[`${reqPrefix}w`.length % TOPICS.length]}?` } : {}), timeoutMs: timeoutS * 1000 });
+    await cm.context(`${tag}u0`, { ...options('w', 0), timeoutMs: timeoutS * 1000 });
   } catch (e) {
     if (!(e instanceof ChatMemReplyError)) die(`warm-up: no reply within ${timeoutS} s; is chatmem-context running? (${e.message})`);
   }

@@ -1,10 +1,11 @@
 // Batching in front of the client's producer (producer.js), which sends
 // what it is given at once: this batcher gathers the messages of
-// concurrent calls and sends them with one producer.send(): messages wait at most lingerMs (0: until the current turn
-// of the event loop ends) while fewer than maxInFlight batches are in
-// flight, and gather behind them otherwise. With maxInFlight 1 (the
-// idempotent producer's maxInFlightRequests: 1 needs it) the messages go
-// out in the order they were given.
+// concurrent calls and sends them with one producer.send(). Messages wait
+// at most lingerMs (0: until the current turn of the event loop ends)
+// while fewer than maxInFlight batches are in flight, and gather behind
+// them otherwise. With maxInFlight 1 (the producer's retries and
+// sequence numbers need it) the messages go out in the order they were
+// given.
 export class Batcher {
   constructor(producer, { lingerMs = 0, maxBatch = 5000, maxInFlight = 1 } = {}) {
     this.producer = producer;

@@ -13,6 +13,7 @@
 // librdkafka's mock cluster). Offsets are JavaScript numbers: exact below
 // 2^53.
 import zlib from 'node:zlib';
+import { crcFunction } from './wire.js';
 
 export const API_PRODUCE = 0;
 export const API_FETCH = 1;
@@ -22,23 +23,8 @@ export const FETCH_VERSIONS = [4, 11];
 
 const TWO_32 = 4294967296;
 
-// --- CRC-32C (Castagnoli), the checksum of a v2 record batch -----------
-const CRC32C = (() => {
-  const t = new Int32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t[n] = c;
-  }
-  return t;
-})();
-
-/** CRC-32C of buf[start, end), as an unsigned 32-bit number. */
-export function crc32c(buf, start = 0, end = buf.length) {
-  let c = -1;
-  for (let i = start; i < end; i++) c = CRC32C[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
-}
+/** CRC-32C (Castagnoli) of buf[start, end): the checksum of a v2 record batch. */
+export const crc32c = crcFunction(0x82f63b78);
 
 // --- writing -------------------------------------------------------------
 

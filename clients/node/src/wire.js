@@ -250,22 +250,30 @@ export function seedEventId(userId, conversationId, position) {
   return `seed-${h}-${position}`;
 }
 
-// CRC-32 (IEEE 802.3, reflected, as zlib and librdkafka's rd_crc32).
-const CRC_TABLE = (() => {
+/**
+ * A table-driven reflected CRC of 32 bits with the (reversed) polynomial
+ * poly: crc(buf, start = 0, end = buf.length) is the unsigned CRC of
+ * buf[start, end); crc.table is its byte table.
+ */
+export function crcFunction(poly) {
   const t = new Int32Array(256);
   for (let n = 0; n < 256; n++) {
     let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    for (let k = 0; k < 8; k++) c = c & 1 ? poly ^ (c >>> 1) : c >>> 1;
     t[n] = c;
   }
-  return t;
-})();
-
-export function crc32(buf) {
-  let c = -1;
-  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
+  const crc = (buf, start = 0, end = buf.length) => {
+    let c = -1;
+    for (let i = start; i < end; i++) c = t[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+    return (c ^ -1) >>> 0;
+  };
+  crc.table = t;
+  return crc;
 }
+
+// CRC-32 (IEEE 802.3, as zlib and librdkafka's rd_crc32).
+export const crc32 = crcFunction(0xedb88320);
+const CRC_TABLE = crc32.table;
 
 /**
  * The partition of a keyed message, as librdkafka's default partitioner
