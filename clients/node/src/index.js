@@ -15,6 +15,7 @@ import {
   ChatMemValidationError,
 } from './errors.js';
 import { TopicReader } from './reader.js';
+import { fixedRequestQueue } from './requestqueue.js';
 import {
   CONTRACT_VERSION,
   decodeJson,
@@ -29,6 +30,9 @@ import {
 } from './wire.js';
 
 const { Kafka, logLevel } = kafkajs;
+
+// kafkajs's connections without their idle 1 ms timer loop (requestqueue.js).
+fixedRequestQueue();
 
 export {
   CONTRACT_VERSION,

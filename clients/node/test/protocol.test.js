@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import test from 'node:test';
 import { Reader, Writer, crc32c, decodeRecordSet, fetchRequest, produceRequest, writeRecordBatch } from '../src/protocol.js';
 import { Producer } from '../src/producer.js';
+import { fixedRequestQueue } from '../src/requestqueue.js';
 import { partitionFor } from '../src/wire.js';
 
 const require = createRequire(import.meta.url);
@@ -345,4 +346,51 @@ test('producer: a producer id is asked again while the broker is loading; refuse
   await refused.p.send([{ topic: 't', messages: [{ key: 'k', value: 'v' }] }]);
   assert.deepEqual([refused.sent[0][0].pid, refused.sent[0][0].sequence], [-1, -1]);
   assert.match(warnings[0], /CLUSTER_AUTHORIZATION_FAILED.*not idempotent/);
+});
+
+// --- kafkajs's request queue (requestqueue.js) -----------------------------
+
+const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
+const newQueue = (RequestQueue, maxInFlightRequests = null) =>
+  new RequestQueue({ maxInFlightRequests, requestTimeout: 1000, enforceRequestTimeout: false, clientId: 't', broker: 'b:1', logger: quietLogger });
+
+test('request queue: nothing waiting arms no timer (kafkajs 2.2.4 looped every 1 ms)', (t) => {
+  const RequestQueue = fixedRequestQueue();
+  const q = newQueue(RequestQueue);
+  t.after(() => q.destroy());
+  q.checkPendingRequests(); // what every response does
+  assert.equal(q.throttleCheckTimeoutId, null);
+});
+
+test('request queue: a request held by throttling is sent when the throttling ends', async (t) => {
+  const RequestQueue = fixedRequestQueue();
+  const q = newQueue(RequestQueue);
+  t.after(() => q.destroy());
+  q.maybeThrottle(40);
+  let sentAt = 0;
+  const t0 = Date.now();
+  q.push({ entry: { correlationId: 1 }, expectResponse: true, requestTimeout: 1000, sendRequest: () => (sentAt = Date.now()) });
+  assert.equal(sentAt, 0, 'sent while throttled');
+  assert.notEqual(q.throttleCheckTimeoutId, null);
+  await new Promise((r) => setTimeout(r, 120));
+  assert.ok(sentAt - t0 >= 35, `sent after ${sentAt - t0} ms`);
+  assert.equal(q.pending.length, 0);
+  assert.equal(q.throttleCheckTimeoutId, null, 'no timer once nothing waits');
+});
+
+test('request queue: a request over the in-flight limit goes when a response frees a slot', async (t) => {
+  const RequestQueue = fixedRequestQueue();
+  const q = newQueue(RequestQueue, 1);
+  t.after(() => q.destroy());
+  const sent = [];
+  const push = (id) =>
+    q.push({ entry: { correlationId: id, resolve() {}, reject() {} }, expectResponse: true, requestTimeout: 1000, sendRequest: () => sent.push(id) });
+  push(1);
+  push(2);
+  assert.deepEqual(sent, [1]);
+  q.fulfillRequest({ correlationId: 1, payload: Buffer.alloc(0), size: 0 });
+  assert.deepEqual(sent, [1, 2]);
+  q.fulfillRequest({ correlationId: 2, payload: Buffer.alloc(0), size: 0 });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(q.throttleCheckTimeoutId, null);
 });
