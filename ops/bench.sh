@@ -37,7 +37,7 @@
 #   BENCH_ARCHIVE_SIZES="100 1000 10000"  archived messages per session
 #                           for the archive's memory figures
 #   BENCH_ARCHIVE_SAMPLES=3 sessions measured per archive size
-#   BENCH_CLIENT_RATES="500 1000 2000 3000 4000 5000 6000"  offered req/s
+#   BENCH_CLIENT_RATES="500 1000 1500 2000 2500 3000 4000 5000 6000"  offered req/s
 #                           of the client comparison: chatmem-bench, the
 #                           Node.js client and the Python client in turn at
 #                           each rate, each until it saturates
@@ -90,7 +90,7 @@ RPUSH_N=${BENCH_RPUSH_N:-1000000}
 BUILD_N=${BENCH_BUILD_N:-50000}
 ARCHIVE_SIZES=${BENCH_ARCHIVE_SIZES:-100 1000 10000}
 ARCHIVE_SAMPLES=${BENCH_ARCHIVE_SAMPLES:-3}
-CLIENT_RATES=${BENCH_CLIENT_RATES:-500 1000 2000 3000 4000 5000 6000}
+CLIENT_RATES=${BENCH_CLIENT_RATES:-500 1000 1500 2000 2500 3000 4000 5000 6000}
 CLIENTS=${BENCH_CLIENTS-node python}
 CLIENT_REPEAT=${BENCH_CLIENT_REPEAT:-3}
 CLIENT_WARMUP=${BENCH_CLIENT_WARMUP:-1}
