@@ -228,6 +228,9 @@ if clients:
                 x["p99_ms"], "none" if x["rate"] is None else x["rate"], x["c_rate"], x["ratio"]) for x in b)
             + ", lowest %.2f" % summary["clients"][n]["min_ratio"] if b
             else "no p99 bound within chatmem-bench's sustained points"))
+    unreached = [q for q in bounds_ms if rate_at_p99(curve("c"), q) is None]
+    if unreached:
+        p("  (no comparison at p99<=%s ms: chatmem-bench sustained no rate within it)" % ", ".join("%g" % q for q in unreached))
     json.dump({"summary": summary, "results": rows}, open(out + "/bench.json", "w"), indent=1)
 p("")
 if build:
