@@ -194,10 +194,12 @@ if clients:
         return [(x["rate"], x["p99_ms"]) for x in points[n] if x["sustained"]]
 
     summary["clients"] = {}
+    c_rates = {q: rate_at_p99(curve("c"), q) for q in bounds_ms}
+    unreached = [q for q in bounds_ms if c_rates[q] is None]
     for n in names:
         bounds = []
         for q in bounds_ms:
-            c_rate = rate_at_p99(curve("c"), q)
+            c_rate = c_rates[q]
             if c_rate is None:
                 continue
             rate = rate_at_p99(curve(n), q)
@@ -228,7 +230,6 @@ if clients:
                 x["p99_ms"], "none" if x["rate"] is None else x["rate"], x["c_rate"], x["ratio"]) for x in b)
             + ", lowest %.2f" % summary["clients"][n]["min_ratio"] if b
             else "no p99 bound within chatmem-bench's sustained points"))
-    unreached = [q for q in bounds_ms if rate_at_p99(curve("c"), q) is None]
     if unreached:
         p("  (no comparison at p99<=%s ms: chatmem-bench sustained no rate within it)" % ", ".join("%g" % q for q in unreached))
     json.dump({"summary": summary, "results": rows}, open(out + "/bench.json", "w"), indent=1)

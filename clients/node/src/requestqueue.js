@@ -4,8 +4,8 @@
 // fires after 1 ms, checks an empty queue and arms itself again. Every
 // open connection so wakes its process a thousand times a second for as
 // long as it lives (kafkajs issues #1556, #1604 and #1704; no kafkajs
-// release has the fix). The client holds several connections, and the wake-ups cost
-// an idle client about half of its CPU time.
+// release has the fix). The client holds several connections, and the
+// wake-ups cost an idle client about half of its CPU time.
 //
 // The fixed method arms a check only while requests wait: at the end of
 // the broker's throttling when that is ahead, else after the queue's own
