@@ -42,7 +42,12 @@
 #                           Node.js client and the Python client in turn at
 #                           each rate, each until it saturates
 #   BENCH_CLIENTS="node python"  the clients compared ("": none)
-#   BENCH_CLIENT_WARMUP=1   seconds each client run sends at its rate
+#   BENCH_FLEET_WARMUP=20   seconds of context requests at
+#                           BENCH_FLEET_WARMUP_RATE (default 1000 req/s)
+#                           through the context worker before its figures
+#                           (not recorded): the broker's JIT and the
+#                           worker's recall cache are cold before them
+#   BENCH_CLIENT_WARMUP=3   seconds each client run sends at its rate
 #                           before its clock starts (not recorded)
 #   BENCH_CLIENT_REPEAT=3   runs of each client at each rate, interleaved
 #                           (c node python c node python ...); the report
@@ -74,6 +79,7 @@ if [ "${BENCH_SMOKE:-0}" = 1 ]; then
 	: "${BENCH_SWEEP:=0:1}" "${BENCH_SWEEP_RATE:=200}" "${BENCH_SWEEP_DURATION:=1}"
 	: "${BENCH_ARCHIVE_SIZES:=100 1000}" "${BENCH_ARCHIVE_SAMPLES:=1}"
 	: "${BENCH_CLIENT_RATES:=200}" "${BENCH_CLIENT_REPEAT:=1}"
+	: "${BENCH_FLEET_WARMUP:=1}" "${BENCH_FLEET_WARMUP_RATE:=200}" "${BENCH_CLIENT_WARMUP:=1}"
 fi
 EVENTS=${BENCH_EVENTS:-1000000}
 SESSIONS=${BENCH_SESSIONS:-10000}
@@ -93,7 +99,9 @@ ARCHIVE_SAMPLES=${BENCH_ARCHIVE_SAMPLES:-3}
 CLIENT_RATES=${BENCH_CLIENT_RATES:-500 1000 1500 2000 2500 3000 4000 5000 6000}
 CLIENTS=${BENCH_CLIENTS-node python}
 CLIENT_REPEAT=${BENCH_CLIENT_REPEAT:-3}
-CLIENT_WARMUP=${BENCH_CLIENT_WARMUP:-1}
+CLIENT_WARMUP=${BENCH_CLIENT_WARMUP:-3}
+FLEET_WARMUP=${BENCH_FLEET_WARMUP:-20}
+FLEET_WARMUP_RATE=${BENCH_FLEET_WARMUP_RATE:-1000}
 CLIENT_PY=${BENCH_CLIENT_PY:-$here/build/py-client/bin/python}
 [ -n "${BENCH_LINGER_MS:-}" ] && export CHATMEM_KAFKA_PROP_LINGER_MS=$BENCH_LINGER_MS
 export CHATMEM_KAFKA_PROP_FETCH_WAIT_MAX_MS=${BENCH_FETCH_WAIT_MS:-1}
@@ -393,9 +401,17 @@ done
 start context "$BIN/chatmem-context"
 CTXPID=$LAST
 sleep 2
-# Warm-up, not recorded: the group assignment and the first fetches.
-"$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" --rate 200 \
-	--duration 1 --req-prefix w- --query --timeout 30 >/dev/null 2>&1 || true
+# Warm-up, not recorded: the group assignment, the first fetches, and
+# then load on the request/reply path. A broker just started (Apache
+# Kafka's JVM compiles its hot paths under load) and a recall cache
+# that holds no session yet made the first runs after the prefill the
+# slowest of the whole comparison, for every load generator alike (p99
+# at 500 req/s: 6-175 ms in the first of three rounds, 3.4-18 ms in the
+# third): those runs measured the warm-up, not the load.
+say "  warm-up: $FLEET_WARMUP_RATE req/s for $FLEET_WARMUP s (not recorded)"
+"$BIN/chatmem-bench" context --tag c --sessions "$CTX_SESSIONS" \
+	--rate "$FLEET_WARMUP_RATE" --duration "$FLEET_WARMUP" --req-prefix w- \
+	--query --timeout 30 >/dev/null 2>&1 || true
 # Every request of the sweep has a query: recall over the session's
 # archive and earlier messages is part of what is measured.
 [ "$ONLY" = clients ] && RATES=""
@@ -433,7 +449,10 @@ done
 # run that gives no result stops its client at once. Each run first sends
 # at its rate for CLIENT_WARMUP s, not recorded: every run is a new
 # process, and V8 (and, less, CPython) compiles its hot path in the first
-# seconds, which a long-running application has behind it.
+# seconds, which a long-running application has behind it (the Node.js
+# client's CPU per round trip at 1,000 req/s was 398-434 us after 1 s of
+# warm-up, 328-364 after 3 s and 351-353 after 5: 3 s reach the steady
+# state).
 if [ -n "$CLIENTS" ]; then
 	say "[5b/7] clients at $CLIENT_RATES req/s ($CLIENT_REPEAT rounds): c $CLIENTS"
 	saturated=""
