@@ -61,7 +61,7 @@
 #   BENCH_ONLY=archive      only the archive's figures (codec and memory;
 #                           needs no broker traffic, ~20 s), then the report
 #   BENCH_ONLY=clients      only the client comparison (the fleet, the
-#                           prefilled sessions, then 4c; ~10 min), then the
+#                           prefilled sessions, then 4c; ~13 min), then the
 #                           report
 #   BENCH_SMOKE=1           tiny sizes, for the test suite (~10 s)
 set -eu -o pipefail
