@@ -159,10 +159,16 @@ try {
     if (!(e instanceof ChatMemReplyError)) die(`warm-up: no reply within ${timeoutS} s; is chatmem-context running? (${e.message})`);
   }
   if (warmupS > 0) {
-    const pending = [];
-    await openLoop(rate * warmupS, (n) => pending.push(cm.context(`${tag}u${n % sessions}`, options(n, n % sessions)).catch(() => {})));
+    // Counted, not kept: each warm-up reply is garbage at once, rather
+    // than thousands of them held into the measured run for the collector.
+    const count = rate * warmupS;
+    let left = count;
+    let allDone;
+    const done = new Promise((r) => (allDone = r));
+    const settle = () => --left === 0 && allDone();
+    await openLoop(count, (n) => cm.context(`${tag}u${n % sessions}`, options(n, n % sessions)).then(settle, settle));
     let timer;
-    await Promise.race([Promise.all(pending), new Promise((r) => (timer = setTimeout(r, timeoutS * 1000)))]);
+    await Promise.race([done, new Promise((r) => (timer = setTimeout(r, timeoutS * 1000)))]);
     clearTimeout(timer);
   }
   process.stderr.write(`context: ${rate} req/s for ${duration} s over ${sessions} sessions (node client)\n`);

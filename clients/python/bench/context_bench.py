@@ -36,7 +36,6 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chatmem import ChatMem, ChatMemError, ChatMemTimeout, ReplyError
@@ -83,6 +82,27 @@ class Recorder:
             if exc is not None:
                 self.errors += 1
             self.last = now
+
+
+class Countdown:
+    """Counts futures as they complete, without holding them: a held future
+    holds its reply, and thousands of held replies made CPython's cyclic
+    collector pause the whole process for a full collection (15 ms, at the
+    start of the measured run) that found no garbage."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.cond = threading.Condition()
+
+    def done(self, _fut: Future[Any]) -> None:
+        with self.cond:
+            self.left -= 1
+            if self.left <= 0:
+                self.cond.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.left <= 0, timeout)
 
 
 def pct(sorted_us: List[int], p: float) -> int:
@@ -159,12 +179,13 @@ def run_futures(o: argparse.Namespace, rec: Recorder) -> Dict[str, float]:
         cm.context(**request_args(o, 0))  # warm-up, not counted
         if o.warmup:
             warm = Schedule(o.rate, o.rate * o.warmup, None)
-            futs: List[Future[Any]] = []
+            left = Countdown(warm.total)
             while not warm.done():
-                futs.extend(cm.context_future(**request_args(o, i)) for i, _ in warm.due())
+                for i, _ in warm.due():
+                    cm.context_future(**request_args(o, i)).add_done_callback(left.done)
                 if not warm.done():
                     time.sleep(warm.pause_s())
-            wait_futures(futs, timeout=o.timeout)
+            left.wait(o.timeout)
         print(f"context_python: {o.rate} req/s for {o.duration} s over {o.sessions} sessions", file=sys.stderr)
         sched = Schedule(o.rate, o.rate * o.duration, rec)
         while not sched.done():
